@@ -1,0 +1,61 @@
+// A private redis-server: its own temporary directory, a free loopback port, a generated
+// redis.conf, stopped (and the directory removed) by the destructor. The harness runs on one
+// when no --redis URL is given; tests and benchmarks run on one always.
+//
+// Never the default port 6379, never anything but 127.0.0.1. start() throws RedisStartError
+// with the server's own log tail when the server does not answer PING in time.
+//
+// Thread-safety: not thread-safe; one owner.
+#pragma once
+
+#include "qsim/redis/connection.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace qsim::sim {
+
+class RedisStartError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RedisServerOptions {
+  std::string executable = "redis-server";  // looked up on PATH
+  std::string appendonly = "no";            // "no" | "everysec" | "always"
+  std::chrono::milliseconds start_timeout{10'000};
+  std::string extra_config;                 // appended to redis.conf verbatim
+};
+
+class RedisServer {
+public:
+  explicit RedisServer(RedisServerOptions options = {});
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  void start();        // picks a port on first start; a restart keeps port and directory
+  void stop();         // SHUTDOWN (NOSAVE unless AOF), then SIGKILL if it lingers
+  void kill();         // SIGKILL: a crash
+  bool running() const;
+  int pid() const;
+
+  int port() const { return port_; }
+  redis::Endpoint endpoint() const { return {"127.0.0.1", port_, {}}; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+private:
+  struct Process;
+  RedisServerOptions options_;
+  std::filesystem::path dir_;
+  int port_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+int free_loopback_port();
+
+}  // namespace qsim::sim

@@ -1,0 +1,144 @@
+#include "qsim/sim/redis_server.h"
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <sys/prctl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace bp = boost::process;
+
+namespace qsim::sim {
+
+struct RedisServer::Process {
+  bp::child child;
+};
+
+int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw RedisStartError("socket(): cannot pick a free port");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw RedisStartError("bind(127.0.0.1:0): cannot pick a free port");
+  }
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {}
+
+RedisServer::~RedisServer() {
+  try {
+    stop();
+  } catch (...) {
+  }
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+bool RedisServer::running() const { return proc_ && const_cast<bp::child&>(proc_->child).running(); }
+
+int RedisServer::pid() const { return proc_ ? proc_->child.id() : -1; }
+
+void RedisServer::start() {
+  if (running()) return;
+  if (dir_.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "qsim-redis-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw RedisStartError("cannot create a temporary directory for redis-server");
+    dir_ = tmpl;
+  }
+  auto exe = bp::search_path(options_.executable);
+  if (exe.empty())
+    throw RedisStartError("'" + options_.executable + "' not found on PATH (Debian package redis-server; scripts/test installs it)");
+
+  std::string last_error;
+  // A port picked as free can be taken before redis binds it; try a few.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (port_ == 0 || attempt > 0) port_ = free_loopback_port();
+    auto conf = dir_ / "redis.conf";
+    {
+      std::ofstream out(conf);
+      out << "bind 127.0.0.1\nport " << port_ << "\ndir " << dir_.string() << "\n"
+          << "logfile " << (dir_ / "redis.log").string() << "\n"
+          << "save \"\"\ndaemonize no\nprotected-mode yes\n"
+          << "enable-debug-command local\n";  // DEBUG SLEEP stalls the server on purpose (faults, tests)
+      if (options_.appendonly == "no") {
+        out << "appendonly no\n";
+      } else {
+        out << "appendonly yes\nappendfsync " << options_.appendonly << "\n";
+      }
+      out << options_.extra_config << "\n";
+    }
+    // The server dies with us even if we are SIGKILLed: no orphan servers.
+    auto die_with_parent = bp::extend::on_exec_setup = [](auto&) { ::prctl(PR_SET_PDEATHSIG, SIGKILL); };
+    proc_ = std::make_unique<Process>(
+        Process{bp::child(exe, conf.string(), bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)});
+
+    redis::Connection probe({"127.0.0.1", port_, {}}, {std::chrono::milliseconds(200), std::chrono::milliseconds(500),
+                                                       std::chrono::milliseconds(1), std::chrono::milliseconds(1)});
+    auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+    while (std::chrono::steady_clock::now() < deadline && proc_->child.running()) {
+      auto r = probe.command({"PING"});
+      if (r.ok() && r.reply.str == "PONG") return;
+      last_error = r.error;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (proc_->child.running()) break;  // alive but silent: not a port race
+    proc_->child.wait();
+  }
+  std::ostringstream msg;
+  msg << "redis-server did not start on 127.0.0.1:" << port_ << " within " << options_.start_timeout.count()
+      << " ms (last error: " << last_error << ")";
+  std::ifstream log(dir_ / "redis.log");
+  std::string line, tail;
+  while (std::getline(log, line)) tail = line;
+  if (!tail.empty()) msg << "; its log says: " << tail;
+  if (proc_ && proc_->child.running()) proc_->child.terminate();
+  throw RedisStartError(msg.str());
+}
+
+void RedisServer::stop() {
+  if (!proc_) return;
+  if (proc_->child.running()) {
+    {
+      redis::Connection c(endpoint(), {std::chrono::milliseconds(200), std::chrono::milliseconds(2000)});
+      auto r = c.command({"SHUTDOWN", options_.appendonly == "no" ? "NOSAVE" : "SAVE"});
+      (void)r;  // a successful SHUTDOWN closes the connection: no reply is expected
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (proc_->child.running() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (proc_->child.running()) proc_->child.terminate();
+  }
+  std::error_code ec;
+  proc_->child.wait(ec);
+  proc_.reset();
+}
+
+void RedisServer::kill() {
+  if (!proc_) return;
+  if (proc_->child.running()) proc_->child.terminate();  // SIGKILL in Boost.Process
+  std::error_code ec;
+  proc_->child.wait(ec);
+  proc_.reset();
+}
+
+}  // namespace qsim::sim

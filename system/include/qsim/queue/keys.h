@@ -1,0 +1,60 @@
+// The Redis key layout of one queue. Every key of queue Q under prefix P carries the hash tag
+// {Q}, so a whole queue lives in one Redis Cluster slot and every script touches one slot.
+//
+//   P:{Q}:ready:high | :ready:default | :ready:low   LIST   job ids waiting, head = next out
+//   P:{Q}:delayed                                    ZSET   job id -> due time (server ms)
+//   P:{Q}:active                                     ZSET   job id -> lease deadline (server ms)
+//   P:{Q}:dead                                       LIST   dead-lettered job ids, oldest first
+//   P:{Q}:stats                                      HASH   counters: enqueued reserved acked
+//                                                           retried redelivered released dead
+//   P:{Q}:unique                                     HASH   unique key -> job id
+//   P:{Q}:wake                                       LIST   wake-up tokens idle workers BLPOP on
+//   P:{Q}:seq                                        STRING last job id handed out (INCR)
+//   P:{Q}:reaper                                     STRING reaper lock, one holder per tick (PX)
+//   P:{Q}:job:<id>                                   HASH   payload prio state attempts max
+//                                                           created serial lease worker error
+//                                                           unique finished
+//   P:{Q}:hist:<id>                                  STRING transitions "state@ms[@worker];..."
+//   P:{Q}:periodic:<name>                            HASH   next: next fire time (server ms)
+//
+// A job id is in exactly one of ready:*, delayed, active (or in none once done or dead, with
+// dead ids also listed in :dead). Moves between them happen only inside Lua scripts, so a job is
+// never only in a worker's memory. All times are Redis server time (TIME inside the scripts).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace qsim::queue {
+
+enum class Priority { high, normal, low };  // "default" in Redis and in scenario files
+
+std::string_view to_string(Priority p);  // "high" | "default" | "low"
+Priority priority_from_string(std::string_view s);  // throws std::invalid_argument
+
+class Keys {
+public:
+  explicit Keys(std::string_view queue, std::string_view prefix = "qsim");
+
+  const std::string& queue() const { return queue_; }
+  // "P:{Q}:" — what job:<id>, hist:<id> and periodic:<name> are appended to.
+  const std::string& base() const { return base_; }
+  std::string ready(Priority p) const;
+  std::string delayed() const { return base_ + "delayed"; }
+  std::string active() const { return base_ + "active"; }
+  std::string dead() const { return base_ + "dead"; }
+  std::string stats() const { return base_ + "stats"; }
+  std::string unique() const { return base_ + "unique"; }
+  std::string wake() const { return base_ + "wake"; }
+  std::string seq() const { return base_ + "seq"; }
+  std::string reaper_lock() const { return base_ + "reaper"; }
+  std::string job(std::string_view id) const { return base_ + "job:" + std::string(id); }
+  std::string history(std::string_view id) const { return base_ + "hist:" + std::string(id); }
+  std::string periodic(std::string_view name) const { return base_ + "periodic:" + std::string(name); }
+
+private:
+  std::string queue_;
+  std::string base_;
+};
+
+}  // namespace qsim::queue

@@ -1,0 +1,159 @@
+// The reliable queue engine: at-least-once delivery over Redis.
+//
+// Lifecycle of a job (key layout in keys.h):
+//   enqueue -> ready (or delayed) -> reserve -> active (leased) -> ack -> done
+//                                                  |-> fail(transient) -> delayed (backoff) -> ready
+//                                                  |-> fail(permanent) / attempts used up -> dead
+//                                                  |-> lease expires -> reaper -> ready (front)
+//                                                  |                          or dead (crash loop)
+//                                                  '-> release (graceful hand-back) -> ready (front)
+//
+// Each arrow is one Lua script, so a job is always in Redis, never only in a worker's memory.
+// A reservation is identified by a lease token; ack/heartbeat/fail/release with a stale token
+// (the reaper already gave the job to someone else) change nothing and report `lease_lost`.
+//
+// Thread-safety: a Queue wraps one redis::Connection and is used by one thread at a time.
+#pragma once
+
+#include "qsim/queue/keys.h"
+#include "qsim/redis/connection.h"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qsim::queue {
+
+// The outcome of one queue call: a value, or why Redis could not give one.
+template <class T>
+struct [[nodiscard]] Expected {
+  redis::Status status = redis::Status::ok;
+  std::string error;
+  T value{};
+
+  bool ok() const { return status == redis::Status::ok; }
+  explicit operator bool() const { return ok(); }
+  static Expected failure(const redis::Result& r) { return {r.status, r.error, T{}}; }
+};
+
+struct EnqueueOptions {
+  Priority priority = Priority::normal;
+  std::chrono::milliseconds delay{0};
+  std::string unique_key;  // non-empty: a second enqueue with this key returns the first job
+  int max_attempts = 3;
+};
+
+struct Enqueued {
+  std::string id;
+  bool created = false;  // false: the unique key existed, `id` is the existing job
+};
+
+// A reserved job as a worker sees it.
+struct Job {
+  std::string id;
+  std::string payload;
+  int attempt = 0;  // 1 on first delivery
+  int max_attempts = 0;
+  Priority priority = Priority::normal;
+  std::string lease_token;
+};
+
+struct Reservation {
+  int acked = 0;                       // acks carried by this call that still held their lease
+  std::vector<Job> jobs;               // empty: nothing ready
+  std::optional<std::chrono::milliseconds> next_due;  // when nothing ready: the next delayed job
+};
+
+enum class FailKind { transient, permanent };
+enum class FailOutcome { lease_lost, retry_scheduled, dead };
+enum class JobState { ready, delayed, active, done, failed, dead, unknown };
+std::string_view to_string(JobState s);
+
+struct Transition {
+  std::string state;        // ready delayed active done dead redelivered released
+  std::int64_t at_ms = 0;   // Redis server time
+  std::string worker;       // for active
+};
+
+struct JobStatus {
+  std::string id;
+  JobState state = JobState::unknown;
+  int attempts = 0;
+  int max_attempts = 0;
+  Priority priority = Priority::normal;
+  std::string worker;
+  std::string last_error;
+  std::string payload;
+  std::int64_t created_ms = 0;
+  std::vector<Transition> history;
+};
+
+struct Counters {
+  long long enqueued = 0, reserved = 0, acked = 0, retried = 0, redelivered = 0, released = 0, dead = 0;
+};
+
+struct ReapResult {
+  bool acted = false;  // false: another reaper holds this tick
+  int redelivered = 0;
+  int dead = 0;
+};
+
+struct QueueConfig {
+  std::string prefix = "qsim";
+  std::size_t max_payload_bytes = 1 << 20;  // larger payloads are dead-lettered at reserve
+};
+
+class Queue {
+public:
+  Queue(redis::Connection& conn, std::string_view name, QueueConfig config = {});
+
+  const Keys& keys() const { return keys_; }
+  redis::Connection& connection() { return *conn_; }
+
+  Expected<Enqueued> enqueue(std::string_view payload, const EnqueueOptions& options = {});
+  // Enqueues many in one pipeline (bulk loads, benchmarks). Fails as a whole on a transport error.
+  Expected<std::vector<Enqueued>> enqueue_many(const std::vector<std::string>& payloads, const EnqueueOptions& options = {});
+
+  // Acks `acks` (jobs whose handler succeeded), promotes due delayed jobs, then reserves up to
+  // `max_jobs` with a lease of `lease` — one round trip. max_jobs = 0 only acks.
+  Expected<Reservation> ack_and_reserve(const std::vector<Job>& acks, std::size_t max_jobs,
+                                        std::string_view worker_id, std::chrono::milliseconds lease);
+  Expected<Reservation> reserve(std::size_t max_jobs, std::string_view worker_id, std::chrono::milliseconds lease) {
+    return ack_and_reserve({}, max_jobs, worker_id, lease);
+  }
+  Expected<int> ack(const std::vector<Job>& jobs);  // how many still held their lease
+
+  // Blocks up to `timeout` until a wake-up token arrives (true) or not (false). Idle workers
+  // call this between reserves; it costs no Redis work while waiting.
+  Expected<bool> wait_for_work(std::chrono::milliseconds timeout);
+
+  // One bool per job: false means the lease was lost.
+  Expected<std::vector<bool>> heartbeat(const std::vector<Job>& jobs, std::chrono::milliseconds lease);
+  Expected<FailOutcome> fail(const Job& job, std::string_view reason, FailKind kind, std::chrono::milliseconds retry_delay);
+  Expected<bool> release(const Job& job);
+  Expected<ReapResult> reap(std::string_view holder, std::chrono::milliseconds tick, int limit = 1000);
+
+  Expected<std::optional<JobStatus>> status(std::string_view id);
+  Expected<Counters> counters();
+  Expected<long long> ready_count();
+  Expected<std::vector<std::string>> dead_ids();
+
+  // Runs the periodic script (see periodic.h). Returns the raw {code, value, server_now}.
+  Expected<std::vector<std::string>> periodic_step(std::string_view name, std::string_view expected_next,
+                                                  std::int64_t new_next, const std::string& payload,
+                                                  Priority priority, int max_attempts);
+
+private:
+  Expected<std::vector<redis::Reply>> run(const redis::Script& script, std::vector<std::string> args,
+                                          const std::string* extra_key = nullptr);
+  std::vector<std::string> script_keys(const std::string* extra_key) const;
+
+  redis::Connection* conn_;
+  Keys keys_;
+  QueueConfig config_;
+  std::vector<std::string> keys_cache_;
+};
+
+}  // namespace qsim::queue

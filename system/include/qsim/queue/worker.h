@@ -1,0 +1,113 @@
+// A queue worker: reserves jobs, runs a handler, acks — one round trip per job in the steady
+// state (the ack of job N travels with the reserve of job N+1).
+//
+// While idle it blocks in BLPOP on the queue's wake list (no sleep-polling). A keeper thread,
+// on its own connection, heartbeats the leases of every job the worker holds and runs the
+// reaper once per tick (the reaper lock makes that one reaper per queue per tick however many
+// workers run it).
+//
+// Handler outcomes: return normally -> ack; throw PermanentError (MalformedPayload is one) ->
+// dead-letter with the message; throw anything else -> transient failure, retried after
+// BackoffPolicy::jittered(attempt) until max_attempts, then dead-lettered. A handler never kills
+// the worker.
+//
+// Shutdown: request_stop() (async-signal-safe) stops reserving; the current job may finish
+// within shutdown_deadline, after which the keeper hands it back to the queue (release) and its
+// late result is dropped. run() then returns.
+//
+// Thread-safety: run() is called by one thread; request_stop(), stats() and current_job() from
+// any thread.
+#pragma once
+
+#include "qsim/clock.h"
+#include "qsim/queue/backoff.h"
+#include "qsim/queue/queue.h"
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qsim::queue {
+
+class PermanentError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+class MalformedPayload : public PermanentError {
+public:
+  explicit MalformedPayload(const std::string& why) : PermanentError("malformed payload: " + why) {}
+};
+
+struct WorkerOptions {
+  std::string worker_id;  // empty: "w<pid>"
+  std::chrono::milliseconds lease{30'000};
+  std::chrono::milliseconds heartbeat_interval{0};  // 0: lease / 3
+  std::chrono::milliseconds reaper_tick{1'000};
+  bool run_reaper = true;
+  std::chrono::milliseconds idle_wait{1'000};  // longest single BLPOP while idle
+  std::size_t batch = 1;                       // jobs reserved per round trip
+  BackoffPolicy backoff;
+  std::uint64_t seed = 1;  // jitter stream
+  std::chrono::milliseconds shutdown_deadline{10'000};
+  redis::ConnectionOptions connection;
+  QueueConfig queue;
+};
+
+class JobContext {
+public:
+  bool stop_requested() const { return stop_->load(); }
+  // True once the keeper saw the lease go to someone else, or handed the job back at shutdown.
+  bool lease_lost() const { return lost_->load(); }
+
+private:
+  friend class Worker;
+  JobContext(const std::atomic<bool>* stop, const std::atomic<bool>* lost) : stop_(stop), lost_(lost) {}
+  const std::atomic<bool>* stop_;
+  const std::atomic<bool>* lost_;
+};
+
+using Handler = std::function<void(const Job&, JobContext&)>;
+
+struct WorkerStats {
+  std::atomic<long long> started{0}, acked{0}, retried{0}, dead{0}, lease_lost{0}, released{0},
+      reaped{0}, redis_errors{0};
+};
+
+class Worker {
+public:
+  Worker(redis::Endpoint endpoint, std::string queue, WorkerOptions options, Clock& clock = SystemClock::instance());
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void run(const Handler& handler);
+  void request_stop() noexcept { stop_.store(true); }
+  const WorkerStats& stats() const { return stats_; }
+  const std::string& id() const { return options_.worker_id; }
+  std::string current_job() const;  // empty when idle
+
+private:
+  void keeper_loop();
+  void set_held(std::vector<Job> jobs);
+  void drop_held(const std::string& id);
+
+  redis::Endpoint endpoint_;
+  std::string queue_name_;
+  WorkerOptions options_;
+  Clock* clock_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+  std::atomic<bool> current_lost_{false};
+  WorkerStats stats_;
+
+  mutable std::mutex mu_;
+  std::vector<Job> held_;       // reserved and not yet acked/failed: heartbeated by the keeper
+  std::string running_;         // id of the job whose handler runs now
+  std::string running_token_;
+};
+
+}  // namespace qsim::queue

@@ -1,0 +1,98 @@
+// One RAII connection to Redis over hiredis 0.14.
+//
+// - Commands are sent as argv (binary-safe); there is no format-string API.
+// - After any transport error (timeout, I/O error, protocol error) the hiredis context is
+//   freed and never used again; the next command reconnects, but not before the reconnect
+//   backoff has elapsed (capped exponential, reset on success). Until then commands fail fast
+//   with Status::connection_lost, so a caller never blocks on a dead server.
+// - Scripts (see Script) are called by SHA and loaded on NOSCRIPT, once per connection.
+//
+// Thread-safety: a Connection is used by one thread at a time (like a hiredis context).
+// Give each thread its own.
+#pragma once
+
+#include "qsim/clock.h"
+#include "qsim/redis/reply.h"
+
+#include <chrono>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisContext;
+
+namespace qsim::redis {
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string unix_socket;  // when set, host and port are ignored
+
+  // Parses "redis://host:port", "host:port" or "unix:///path/to/socket".
+  static Endpoint parse(std::string_view url);
+  std::string to_string() const;
+};
+
+struct ConnectionOptions {
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{2000};
+  std::chrono::milliseconds reconnect_backoff_initial{50};
+  std::chrono::milliseconds reconnect_backoff_max{2000};
+};
+
+// A Lua script with its SHA1 computed up front. Immutable; share freely.
+class Script {
+public:
+  explicit Script(std::string source);
+  const std::string& source() const { return source_; }
+  const std::string& sha() const { return sha_; }
+
+private:
+  std::string source_;
+  std::string sha_;
+};
+
+class Connection {
+public:
+  explicit Connection(Endpoint endpoint, ConnectionOptions options = {}, Clock& clock = SystemClock::instance());
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+
+  Result command(const std::vector<std::string>& argv);
+  Result command(std::initializer_list<std::string_view> argv);
+  // For blocking commands (BLPOP ...): the read timeout is raised to `timeout` for this call.
+  Result command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+  // Sends all commands in one write and reads every reply. Stops at the first transport
+  // error: the remaining results carry that error too.
+  std::vector<Result> pipeline(const std::vector<std::vector<std::string>>& commands);
+
+  // EVALSHA, with SCRIPT LOAD and one retry on NOSCRIPT.
+  Result eval(const Script& script, const std::vector<std::string>& keys, const std::vector<std::string>& args);
+
+  bool connected() const { return ctx_ != nullptr; }
+  const Endpoint& endpoint() const { return endpoint_; }
+  // How many times a context was (re)made; for tests and health reporting.
+  std::uint64_t connects() const { return connects_; }
+
+private:
+  Result ensure_connected();
+  Result roundtrip(const std::vector<std::string>& argv);
+  Result transport_failure();
+  void drop();
+
+  Endpoint endpoint_;
+  ConnectionOptions options_;
+  Clock* clock_;
+  redisContext* ctx_ = nullptr;
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point next_connect_{};
+  std::uint64_t connects_ = 0;
+};
+
+}  // namespace qsim::redis

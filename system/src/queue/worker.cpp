@@ -1,0 +1,200 @@
+#include "qsim/queue/worker.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <condition_variable>
+#include <random>
+#include <thread>
+#include <unistd.h>
+
+namespace qsim::queue {
+
+using std::chrono::milliseconds;
+
+namespace {
+std::string fmt_worker_id(long pid) {
+  char buf[32];
+  int n = std::snprintf(buf, sizeof buf, "w%ld", pid);
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+}  // namespace
+
+Worker::Worker(redis::Endpoint endpoint, std::string queue, WorkerOptions options, Clock& clock)
+    : endpoint_(std::move(endpoint)), queue_name_(std::move(queue)), options_(std::move(options)), clock_(&clock) {
+  if (options_.worker_id.empty()) options_.worker_id = fmt_worker_id(::getpid());
+  if (options_.heartbeat_interval.count() <= 0) options_.heartbeat_interval = std::max(milliseconds(1), options_.lease / 3);
+  if (options_.batch == 0) options_.batch = 1;
+  options_.backoff.validate();
+  if (options_.lease <= options_.heartbeat_interval)
+    throw std::invalid_argument("worker lease must be longer than the heartbeat interval");
+}
+
+Worker::~Worker() = default;
+
+std::string Worker::current_job() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
+
+void Worker::set_held(std::vector<Job> jobs) {
+  std::lock_guard lock(mu_);
+  held_ = std::move(jobs);
+}
+
+void Worker::drop_held(const std::string& id) {
+  std::lock_guard lock(mu_);
+  held_.erase(std::remove_if(held_.begin(), held_.end(), [&](const Job& j) { return j.id == id; }), held_.end());
+}
+
+void Worker::run(const Handler& handler) {
+  redis::Connection conn(endpoint_, options_.connection, *clock_);
+  Queue queue(conn, queue_name_, options_.queue);
+  std::mt19937_64 rng(options_.seed);
+  done_ = false;
+  std::thread keeper([this] { keeper_loop(); });
+
+  std::vector<Job> to_ack;
+  auto pause_after_error = [&] {
+    stats_.redis_errors++;
+    clock_->sleep_for(milliseconds(50));
+  };
+
+  while (!stop_.load()) {
+    auto r = queue.ack_and_reserve(to_ack, options_.batch, options_.worker_id, options_.lease);
+    if (!r) {  // the acks may or may not have landed; resending them is harmless (token check)
+      pause_after_error();
+      continue;
+    }
+    stats_.acked += r.value.acked;
+    to_ack.clear();
+    auto jobs = std::move(r.value.jobs);
+    if (jobs.empty()) {
+      set_held({});
+      milliseconds wait = options_.idle_wait;
+      if (r.value.next_due) wait = std::min(wait, std::max(milliseconds(1), *r.value.next_due));
+      if (auto w = queue.wait_for_work(wait); !w) pause_after_error();
+      continue;
+    }
+    set_held(jobs);
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const Job& job = jobs[i];
+      if (stop_.load()) {  // not started yet: hand back untouched
+        if (auto rel = queue.release(job); rel && rel.value) stats_.released++;
+        drop_held(job.id);
+        continue;
+      }
+      current_lost_ = false;
+      {
+        std::lock_guard lock(mu_);
+        running_ = job.id;
+        running_token_ = job.lease_token;
+      }
+      stats_.started++;
+      JobContext ctx(&stop_, &current_lost_);
+      enum class Result { ok, transient, permanent } result = Result::ok;
+      std::string reason;
+      try {
+        handler(job, ctx);
+      } catch (const PermanentError& e) {
+        result = Result::permanent;
+        reason = e.what();
+      } catch (const std::exception& e) {
+        result = Result::transient;
+        reason = e.what();
+      } catch (...) {
+        result = Result::transient;
+        reason = "unknown exception";
+      }
+      {
+        std::lock_guard lock(mu_);
+        running_.clear();
+        running_token_.clear();
+      }
+      if (current_lost_.load()) {  // handed back or taken over: the result is not ours to record
+        stats_.lease_lost++;
+        drop_held(job.id);
+        continue;
+      }
+      if (result == Result::ok) {
+        to_ack.push_back(job);  // stays held (heartbeated) until the ack lands
+        continue;
+      }
+      auto delay = options_.backoff.jittered(job.attempt, rng);
+      auto f = queue.fail(job, reason, result == Result::permanent ? FailKind::permanent : FailKind::transient, delay);
+      if (!f) stats_.redis_errors++;  // lease will expire and the reaper redelivers: still at-least-once
+      else if (f.value == FailOutcome::dead) stats_.dead++;
+      else if (f.value == FailOutcome::retry_scheduled) stats_.retried++;
+      else stats_.lease_lost++;
+      drop_held(job.id);
+    }
+  }
+  // Flush acks of finished jobs; a few tries, then leave them to the reaper (at-least-once).
+  for (int tries = 0; !to_ack.empty() && tries < 5; ++tries) {
+    if (auto a = queue.ack(to_ack); a) {
+      stats_.acked += a.value;
+      to_ack.clear();
+    } else {
+      pause_after_error();
+    }
+  }
+  set_held({});
+  done_ = true;
+  keeper.join();
+}
+
+void Worker::keeper_loop() {
+  redis::Connection conn(endpoint_, options_.connection, *clock_);
+  Queue queue(conn, queue_name_, options_.queue);
+  auto now = clock_->now();
+  auto next_beat = now + options_.heartbeat_interval;
+  auto next_reap = now;
+  std::optional<std::chrono::steady_clock::time_point> stop_seen;
+  // Timer resolution of the keeper: fine enough that heartbeats and reaper ticks are on time.
+  using Rep = milliseconds::rep;
+  const milliseconds step(std::max<Rep>(
+      1, std::min<Rep>({25, options_.heartbeat_interval.count() / 2, options_.reaper_tick.count() / 4})));
+  while (!done_.load()) {
+    clock_->sleep_for(step);
+    now = clock_->now();
+    if (stop_.load() && !stop_seen) stop_seen = now;
+    if (now >= next_beat) {
+      std::vector<Job> held;
+      {
+        std::lock_guard lock(mu_);
+        held = held_;
+      }
+      if (!held.empty()) {
+        auto hb = queue.heartbeat(held, options_.lease);
+        if (!hb) {
+          stats_.redis_errors++;
+        } else {
+          std::lock_guard lock(mu_);
+          for (std::size_t i = 0; i < held.size() && i < hb.value.size(); ++i)
+            if (!hb.value[i] && held[i].id == running_) current_lost_ = true;
+        }
+      }
+      next_beat = now + options_.heartbeat_interval;
+    }
+    if (options_.run_reaper && now >= next_reap) {
+      auto rr = queue.reap(options_.worker_id, options_.reaper_tick);
+      if (!rr) stats_.redis_errors++;
+      else if (rr.value.acted) stats_.reaped += rr.value.redelivered + rr.value.dead;
+      next_reap = now + options_.reaper_tick;
+    }
+    if (stop_seen && now - *stop_seen >= options_.shutdown_deadline) {
+      Job running;
+      {
+        std::lock_guard lock(mu_);
+        if (running_.empty()) continue;
+        running.id = running_;
+        running.lease_token = running_token_;
+      }
+      if (!current_lost_.load()) {
+        current_lost_ = true;  // the handler's late result is dropped
+        if (auto rel = queue.release(running); rel && rel.value) stats_.released++;
+      }
+    }
+  }
+}
+
+}  // namespace qsim::queue

@@ -1,0 +1,267 @@
+#include "qsim/redis/connection.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <cerrno>
+#include <charconv>
+#include <stdexcept>
+
+namespace qsim::redis {
+
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+// The one place a redisReply is read: everything is copied into owned values.
+Reply copy_reply(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.type = Reply::Type::string; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_STATUS: out.type = Reply::Type::status; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_ERROR: out.type = Reply::Type::error; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_INTEGER: out.type = Reply::Type::integer; out.integer = r->integer; break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::array;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(copy_reply(r->element[i]));
+      break;
+    default: out.type = Reply::Type::nil; break;
+  }
+  return out;
+}
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+Result from_reply(const redisReply* r) {
+  Result res;
+  res.reply = copy_reply(r);
+  if (res.reply.type == Reply::Type::error) {
+    res.status = Status::server_error;
+    res.error = res.reply.str;
+  }
+  return res;
+}
+
+}  // namespace
+
+std::optional<long long> Reply::as_integer() const {
+  if (type == Type::integer) return integer;
+  if (is_string()) {
+    long long v = 0;
+    auto [p, ec] = std::from_chars(str.data(), str.data() + str.size(), v);
+    if (ec == std::errc() && p == str.data() + str.size()) return v;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(Status s) {
+  switch (s) {
+    case Status::ok: return "ok";
+    case Status::timeout: return "timeout";
+    case Status::connection_lost: return "connection lost";
+    case Status::server_error: return "server error";
+    case Status::protocol_error: return "protocol error";
+  }
+  return "unknown";
+}
+
+Endpoint Endpoint::parse(std::string_view url) {
+  Endpoint e;
+  if (url.rfind("unix://", 0) == 0) {
+    e.unix_socket = std::string(url.substr(7));
+    if (e.unix_socket.empty()) throw std::invalid_argument("redis url: empty unix socket path");
+    return e;
+  }
+  if (url.rfind("redis://", 0) == 0) url.remove_prefix(8);
+  if (auto slash = url.find('/'); slash != std::string_view::npos) url = url.substr(0, slash);
+  auto colon = url.rfind(':');
+  if (colon == std::string_view::npos) {
+    if (!url.empty()) e.host = std::string(url);
+    return e;
+  }
+  e.host = std::string(url.substr(0, colon));
+  auto port = url.substr(colon + 1);
+  int p = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p <= 0 || p > 65535)
+    throw std::invalid_argument("redis url: bad port '" + std::string(port) + "'");
+  e.port = p;
+  if (e.host.empty()) e.host = "127.0.0.1";
+  return e;
+}
+
+std::string Endpoint::to_string() const {
+  return unix_socket.empty() ? "redis://" + host + ":" + std::to_string(port) : "unix://" + unix_socket;
+}
+
+Script::Script(std::string source) : source_(std::move(source)) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(source_.data()), source_.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  sha_.reserve(2 * SHA_DIGEST_LENGTH);
+  for (unsigned char b : digest) {
+    sha_.push_back(hex[b >> 4]);
+    sha_.push_back(hex[b & 0xf]);
+  }
+}
+
+Connection::Connection(Endpoint endpoint, ConnectionOptions options, Clock& clock)
+    : endpoint_(std::move(endpoint)), options_(options), clock_(&clock) {}
+
+Connection::~Connection() { drop(); }
+
+Connection::Connection(Connection&& o) noexcept
+    : endpoint_(std::move(o.endpoint_)), options_(o.options_), clock_(o.clock_), ctx_(o.ctx_),
+      backoff_(o.backoff_), next_connect_(o.next_connect_), connects_(o.connects_) {
+  o.ctx_ = nullptr;
+}
+
+Connection& Connection::operator=(Connection&& o) noexcept {
+  if (this != &o) {
+    drop();
+    endpoint_ = std::move(o.endpoint_);
+    options_ = o.options_;
+    clock_ = o.clock_;
+    ctx_ = o.ctx_;
+    backoff_ = o.backoff_;
+    next_connect_ = o.next_connect_;
+    connects_ = o.connects_;
+    o.ctx_ = nullptr;
+  }
+  return *this;
+}
+
+void Connection::drop() {
+  if (ctx_) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+Result Connection::ensure_connected() {
+  if (ctx_) return {};
+  auto now = clock_->now();
+  if (now < next_connect_) return {Status::connection_lost, {}, "reconnect backoff in effect for " + endpoint_.to_string()};
+  redisContext* c = endpoint_.unix_socket.empty()
+                        ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(options_.connect_timeout))
+                        : redisConnectUnixWithTimeout(endpoint_.unix_socket.c_str(), to_timeval(options_.connect_timeout));
+  if (c == nullptr || c->err) {
+    std::string why = c ? c->errstr : "cannot allocate redis context";
+    if (c) redisFree(c);
+    backoff_ = backoff_.count() == 0 ? options_.reconnect_backoff_initial
+                                     : std::min(backoff_ * 2, options_.reconnect_backoff_max);
+    next_connect_ = now + backoff_;
+    return {Status::connection_lost, {}, "connect to " + endpoint_.to_string() + ": " + why};
+  }
+  redisSetTimeout(c, to_timeval(options_.command_timeout));
+  if (endpoint_.unix_socket.empty()) redisEnableKeepAlive(c);
+  ctx_ = c;
+  backoff_ = std::chrono::milliseconds{0};
+  ++connects_;
+  return {};
+}
+
+Result Connection::transport_failure() {
+  Result res;
+  // hiredis 0.14 reports a read timeout as an I/O error with errno EAGAIN.
+  bool timed_out = ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+  res.status = timed_out ? Status::timeout
+               : ctx_->err == REDIS_ERR_PROTOCOL ? Status::protocol_error
+                                                   : Status::connection_lost;
+  res.error = timed_out ? "timed out waiting for " + endpoint_.to_string() : std::string(ctx_->errstr);
+  drop();  // a context is dead after any error
+  return res;
+}
+
+Result Connection::roundtrip(const std::vector<std::string>& argv) {
+  if (auto c = ensure_connected(); !c) return c;
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  ptrs.reserve(argv.size());
+  lens.reserve(argv.size());
+  for (const auto& a : argv) {
+    ptrs.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  errno = 0;
+  ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+  if (!r) return transport_failure();
+  return from_reply(r.get());
+}
+
+Result Connection::command(const std::vector<std::string>& argv) { return roundtrip(argv); }
+
+Result Connection::command(std::initializer_list<std::string_view> argv) {
+  std::vector<std::string> v;
+  v.reserve(argv.size());
+  for (auto a : argv) v.emplace_back(a);
+  return roundtrip(v);
+}
+
+Result Connection::command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  if (auto c = ensure_connected(); !c) return c;
+  redisSetTimeout(ctx_, to_timeval(timeout));
+  Result res = roundtrip(argv);
+  if (ctx_) redisSetTimeout(ctx_, to_timeval(options_.command_timeout));
+  return res;
+}
+
+std::vector<Result> Connection::pipeline(const std::vector<std::vector<std::string>>& commands) {
+  std::vector<Result> out;
+  out.reserve(commands.size());
+  if (auto c = ensure_connected(); !c) {
+    out.assign(commands.size(), c);
+    return out;
+  }
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  for (const auto& argv : commands) {
+    ptrs.clear();
+    lens.clear();
+    for (const auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+  }
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    errno = 0;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+      Result failure = transport_failure();
+      while (out.size() < commands.size()) out.push_back(failure);
+      return out;
+    }
+    ReplyPtr r(static_cast<redisReply*>(raw));
+    out.push_back(from_reply(r.get()));
+  }
+  return out;
+}
+
+Result Connection::eval(const Script& script, const std::vector<std::string>& keys, const std::vector<std::string>& args) {
+  std::vector<std::string> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.emplace_back("EVALSHA");
+  argv.push_back(script.sha());
+  argv.push_back(std::to_string(keys.size()));
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  Result res = roundtrip(argv);
+  if (res.status == Status::server_error && res.error.rfind("NOSCRIPT", 0) == 0) {
+    Result load = roundtrip({"SCRIPT", "LOAD", script.source()});
+    if (!load) return load;
+    res = roundtrip(argv);
+  }
+  return res;
+}
+
+}  // namespace qsim::redis

@@ -1,0 +1,95 @@
+// The Redis connection against a live private server: binary safety, distinguishable
+// outcomes, reconnect after the server comes back, scripts by SHA with NOSCRIPT reload.
+#include "live_redis.h"
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+using namespace qsim;
+
+class ConnectionTest : public ::testing::Test {
+protected:
+  void SetUp() override { QSIM_REQUIRE_REDIS(); }
+  redis::Endpoint ep() { return testkit::live_redis().endpoint(); }
+};
+
+TEST_F(ConnectionTest, ArgvIsBinarySafe) {
+  redis::Connection c(ep());
+  std::string key = "bin:" + testkit::unique_queue_name();
+  std::string value("a\0b\r\n%s %d \xff", 12);
+  ASSERT_TRUE(c.command({"SET", key, value}).ok());
+  auto r = c.command({"GET", key});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.reply.str, value);
+  EXPECT_EQ(r.reply.str.size(), 12u);
+}
+
+TEST_F(ConnectionTest, ServerErrorCarriesItsTextAndKeepsTheConnection) {
+  redis::Connection c(ep());
+  auto r = c.command({"INCR", "k", "extra"});
+  EXPECT_EQ(r.status, redis::Status::server_error);
+  EXPECT_NE(r.error.find("wrong number of arguments"), std::string::npos) << r.error;
+  EXPECT_TRUE(c.connected()) << "a server error is an answer, not a broken connection";
+  EXPECT_TRUE(c.command({"PING"}).ok());
+  EXPECT_EQ(c.connects(), 1u);
+}
+
+TEST_F(ConnectionTest, TimeoutIsDistinctAndDropsTheContext) {
+  redis::Connection c(ep(), {500ms, 100ms});
+  auto r = c.command({"DEBUG", "SLEEP", "0.4"});
+  EXPECT_EQ(r.status, redis::Status::timeout) << r.error;
+  EXPECT_FALSE(c.connected()) << "a context is never reused after an error";
+  std::this_thread::sleep_for(400ms);  // let the server finish its sleep
+  auto again = c.command({"PING"});
+  EXPECT_TRUE(again.ok()) << again.error;
+  EXPECT_EQ(c.connects(), 2u);
+}
+
+TEST_F(ConnectionTest, BlockingCommandGetsItsOwnTimeout) {
+  redis::Connection c(ep(), {500ms, 100ms});
+  auto r = c.command({"BLPOP", "nothing:" + testkit::unique_queue_name(), "0.3"}, 1000ms);
+  EXPECT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.reply.is_nil());
+  EXPECT_TRUE(c.command({"PING"}).ok());
+  EXPECT_EQ(c.connects(), 1u);
+}
+
+TEST_F(ConnectionTest, ConnectionLostThenReconnectsWhenTheServerReturns) {
+  sim::RedisServer own;  // our own server: this test kills it
+  own.start();
+  redis::Connection c(own.endpoint(), {200ms, 500ms, 10ms, 100ms});
+  ASSERT_TRUE(c.command({"SET", "k", "v"}).ok());
+  own.kill();
+  auto lost = c.command({"GET", "k"});
+  EXPECT_EQ(lost.status, redis::Status::connection_lost) << lost.error;
+  EXPECT_FALSE(c.connected());
+  own.start();  // same port, same directory
+  redis::Result back;
+  for (int i = 0; i < 100 && !(back = c.command({"PING"})).ok(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(back.ok()) << back.error;
+  EXPECT_EQ(c.connects(), 2u);
+}
+
+TEST_F(ConnectionTest, ScriptsRunBySha1AndReloadAfterScriptFlush) {
+  redis::Connection c(ep());
+  redis::Script s("return {KEYS[1], ARGV[1]}");
+  auto first = c.eval(s, {"k1"}, {"a1"});
+  ASSERT_TRUE(first.ok()) << first.error;
+  EXPECT_EQ(first.reply.elements.at(0).str, "k1");
+  auto exists = c.command({"SCRIPT", "EXISTS", s.sha()});
+  EXPECT_EQ(exists.reply.elements.at(0).integer, 1) << "loaded under its SHA";
+  ASSERT_TRUE(c.command({"SCRIPT", "FLUSH"}).ok());
+  auto again = c.eval(s, {"k2"}, {"a2"});
+  ASSERT_TRUE(again.ok()) << again.error;
+  EXPECT_EQ(again.reply.elements.at(1).str, "a2");
+}
+
+TEST_F(ConnectionTest, PipelineReturnsEveryReplyInOrder) {
+  redis::Connection c(ep());
+  std::string key = "pipe:" + testkit::unique_queue_name();
+  std::vector<std::vector<std::string>> cmds;
+  for (int i = 0; i < 100; ++i) cmds.push_back({"INCR", key});
+  auto results = c.pipeline(cmds);
+  ASSERT_EQ(results.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(results[static_cast<size_t>(i)].reply.integer, i + 1);
+}

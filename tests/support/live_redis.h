@@ -1,0 +1,33 @@
+// The integration tier's Redis: one private redis-server per test binary, started on first use
+// on a free loopback port in a temporary directory, stopped at exit. If it cannot start, every
+// test that asks for it fails with the reason; nothing is skipped.
+#pragma once
+
+#include "qsim/redis/connection.h"
+#include "qsim/sim/redis_server.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace qsim::testkit {
+
+// Throws RedisStartError (with the server's log tail) when the server cannot start.
+sim::RedisServer& live_redis();
+
+// A queue name unique to the running test, so tests never see each other's keys.
+std::string unique_queue_name();
+
+// Path of a helper program built next to the test binaries.
+std::string helper_path(const std::string& name);
+
+}  // namespace qsim::testkit
+
+#define QSIM_REQUIRE_REDIS()                                                        \
+  do {                                                                              \
+    try {                                                                           \
+      ::qsim::testkit::live_redis();                                                \
+    } catch (const std::exception& e) {                                             \
+      FAIL() << "private redis-server could not start: " << e.what();              \
+    }                                                                               \
+  } while (0)

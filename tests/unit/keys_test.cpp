@@ -1,0 +1,72 @@
+#include "qsim/queue/keys.h"
+#include "qsim/redis/connection.h"
+
+#include <gtest/gtest.h>
+
+using namespace qsim;
+
+namespace {
+// The part of a key Redis Cluster hashes: the first {...} with something inside.
+std::string hash_tag(const std::string& key) {
+  auto open = key.find('{');
+  if (open == std::string::npos) return key;
+  auto close = key.find('}', open + 1);
+  if (close == std::string::npos || close == open + 1) return key;
+  return key.substr(open + 1, close - open - 1);
+}
+}  // namespace
+
+TEST(Keys, EveryKeyCarriesTheQueueHashTag) {
+  queue::Keys k("orders", "qsim");
+  EXPECT_EQ(k.base(), "qsim:{orders}:");
+  std::vector<std::string> all = {k.ready(queue::Priority::high), k.ready(queue::Priority::normal),
+                                  k.ready(queue::Priority::low), k.delayed(), k.active(), k.dead(), k.stats(),
+                                  k.unique(), k.wake(), k.seq(), k.reaper_lock(), k.job("17"), k.history("17"),
+                                  k.periodic("nightly")};
+  for (const auto& key : all) EXPECT_EQ(hash_tag(key), "orders") << key;
+  EXPECT_EQ(k.ready(queue::Priority::normal), "qsim:{orders}:ready:default");
+  EXPECT_EQ(k.job("17"), "qsim:{orders}:job:17");
+}
+
+TEST(Keys, PrefixSeparatesRuns) {
+  EXPECT_EQ(queue::Keys("q", "run42").stats(), "run42:{q}:stats");
+}
+
+TEST(Keys, RejectsNamesThatWouldBreakTheTag) {
+  EXPECT_THROW(queue::Keys("a{b}", "p"), std::invalid_argument);
+  EXPECT_THROW(queue::Keys("", "p"), std::invalid_argument);
+}
+
+TEST(Keys, PriorityNames) {
+  EXPECT_EQ(queue::to_string(queue::Priority::normal), "default");
+  EXPECT_EQ(queue::priority_from_string("high"), queue::Priority::high);
+  EXPECT_THROW(queue::priority_from_string("urgent"), std::invalid_argument);
+}
+
+TEST(Endpoint, ParsesUrls) {
+  auto e = redis::Endpoint::parse("redis://127.0.0.1:7001");
+  EXPECT_EQ(e.host, "127.0.0.1");
+  EXPECT_EQ(e.port, 7001);
+  EXPECT_EQ(redis::Endpoint::parse("localhost:6390").port, 6390);
+  EXPECT_EQ(redis::Endpoint::parse("unix:///tmp/r.sock").unix_socket, "/tmp/r.sock");
+  EXPECT_THROW(redis::Endpoint::parse("redis://h:0"), std::invalid_argument);
+  EXPECT_THROW(redis::Endpoint::parse("h:99999"), std::invalid_argument);
+  EXPECT_THROW(redis::Endpoint::parse("h:12ab"), std::invalid_argument);
+}
+
+TEST(Script, ShaIsSha1OfTheSource) {
+  // SHA1("return 1"), as Redis computes it for SCRIPT LOAD
+  EXPECT_EQ(redis::Script("return 1").sha(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+}
+
+TEST(Reply, IntegerFromStringOrInteger) {
+  redis::Reply r;
+  r.type = redis::Reply::Type::string;
+  r.str = "42";
+  EXPECT_EQ(r.as_integer(), 42);
+  r.str = "4x";
+  EXPECT_FALSE(r.as_integer());
+  r.type = redis::Reply::Type::integer;
+  r.integer = -3;
+  EXPECT_EQ(r.as_integer(), -3);
+}
