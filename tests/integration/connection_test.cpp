@@ -93,3 +93,18 @@ TEST_F(ConnectionTest, PipelineReturnsEveryReplyInOrder) {
   ASSERT_EQ(results.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(results[static_cast<size_t>(i)].reply.integer, i + 1);
 }
+
+TEST_F(ConnectionTest, SpinModeGivesTheSameAnswersAndStillTimesOut) {
+  redis::ConnectionOptions o;
+  o.command_timeout = 100ms;
+  o.spin_before_block = 200us;
+  redis::Connection c(ep(), o);
+  std::string key = "spin:" + testkit::unique_queue_name();
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(c.command({"INCR", key}).reply.integer, i + 1);
+  redis::Script s("return ARGV[1]");
+  EXPECT_EQ(c.eval(s, {}, {"x"}).reply.str, "x");
+  auto slow = c.command({"DEBUG", "SLEEP", "0.3"});
+  EXPECT_EQ(slow.status, redis::Status::timeout) << "the spin budget ends and the normal timeout applies";
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(c.command({"PING"}).ok());
+}

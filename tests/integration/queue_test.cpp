@@ -153,27 +153,87 @@ TEST_F(QueueTest, DelayedJobIsPromotedOnTime) {
   EXPECT_LE(h[1].at_ms - h[0].at_ms, 1000) << "promoted on time";
 }
 
-TEST_F(QueueTest, IdleWorkerWakesAboutOneRoundTripAfterEnqueue) {
+TEST_F(QueueTest, IdleWorkerIsHandedTheNextJobAlreadyLeased) {
   redis::Connection other(testkit::live_redis().endpoint());
   queue::Queue producer(other, q->keys().queue());
-  // drain stale tokens so the wait below really blocks
-  while (q->wait_for_work(1ms).value) {
-  }
-  std::atomic<std::int64_t> woke_after_us{-1};
-  auto start = std::chrono::steady_clock::now();
+  auto idle = q->ack_and_reserve({}, 1, "idle-1", 30s, {false, 5000ms});
+  ASSERT_TRUE(idle.ok()) << idle.error;
+  EXPECT_TRUE(idle.value.jobs.empty());
+  ASSERT_TRUE(idle.value.registered_idle);
+
+  std::optional<queue::Job> got;
+  std::atomic<std::int64_t> woke_at_us{-1};
   std::thread waiter([&] {
-    auto w = q->wait_for_work(5000ms);
-    if (w.ok() && w.value)
-      woke_after_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+    auto w = q->wait_for_work("idle-1", 5000ms);
+    woke_at_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (w.ok()) got = w.value;
   });
   std::this_thread::sleep_for(200ms);
-  auto enq_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(producer.enqueue("wake").ok());
+  auto enq_at = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  auto e = producer.enqueue("wake");
+  ASSERT_TRUE(e.ok());
   waiter.join();
-  ASSERT_GE(woke_after_us.load(), 0) << "the blocked worker was not woken";
-  auto latency = woke_after_us.load() - std::chrono::duration_cast<std::chrono::microseconds>(enq_at - start).count();
-  EXPECT_LT(latency, 100'000) << "wake-up took " << latency << " us";  // generous: ~2 round trips really
-  EXPECT_EQ(reserve_one().payload, "wake");
+  ASSERT_TRUE(got.has_value()) << "the blocked worker was not handed the job";
+  EXPECT_EQ(got->id, e.value.id);
+  EXPECT_EQ(got->payload, "wake");
+  EXPECT_EQ(got->attempt, 1);
+  EXPECT_LT(woke_at_us.load() - enq_at, 100'000) << "generous: about one round trip really";
+  // handed over already leased to that worker, and counted as reserved
+  auto s = q->status(e.value.id).value;
+  EXPECT_EQ(s->state, queue::JobState::active);
+  EXPECT_EQ(s->worker, "idle-1");
+  EXPECT_TRUE(conn->command({"ZSCORE", q->keys().active(), got->lease_token}).reply.as_integer().has_value());
+  EXPECT_EQ(q->counters().value.reserved, 1);
+  EXPECT_EQ(q->ready_count().value, 0);
+  // the registration was consumed: the next job waits in the ready list
+  auto e2 = producer.enqueue("second");
+  EXPECT_EQ(q->ready_count().value, 1);
+  EXPECT_EQ(q->ack_and_reserve({*got}, 1, "idle-1", 30s).value.jobs.at(0).id, e2.value.id);
+}
+
+TEST_F(QueueTest, HandOffRacingTheIdleTimeoutIsCollectedByTheNextReserve) {
+  ASSERT_TRUE(q->ack_and_reserve({}, 1, "w", 30s, {false, 5000ms}).value.registered_idle);
+  auto e = q->enqueue("raced");  // lands in the inbox; suppose the worker's BLPOP just timed out
+  auto next = q->ack_and_reserve({}, 1, "w", 30s, {true, 5000ms});
+  ASSERT_TRUE(next.ok()) << next.error;
+  ASSERT_EQ(next.value.jobs.size(), 1u);
+  EXPECT_EQ(next.value.jobs[0].id, e.value.id);
+  EXPECT_EQ(next.value.jobs[0].payload, "raced");
+  EXPECT_FALSE(next.value.registered_idle);
+  EXPECT_EQ(conn->command({"LLEN", q->keys().inbox("w")}).reply.integer, 0);
+}
+
+TEST_F(QueueTest, JobHandedToAWorkerThatDiedIdleComesBackWithoutUsingAnAttempt) {
+  // "ghost" registers as idle with a 100 ms lease and dies without ever reading its inbox
+  ASSERT_TRUE(q->ack_and_reserve({}, 1, "ghost", 100ms, {false, 5000ms}).value.registered_idle);
+  auto e = q->enqueue("orphan");
+  EXPECT_EQ(q->status(e.value.id).value->worker, "ghost");
+  std::this_thread::sleep_for(150ms);
+  auto r = q->reap("reaper", 50ms);
+  ASSERT_TRUE(r.value.acted);
+  auto s = q->status(e.value.id).value;
+  EXPECT_EQ(s->state, queue::JobState::ready);
+  EXPECT_EQ(s->attempts, 0) << "the ghost never saw the job";
+  EXPECT_EQ(conn->command({"LLEN", q->keys().inbox("ghost")}).reply.integer, 0) << "stale inbox entry removed";
+  EXPECT_EQ(q->counters().value.released, 1);
+  EXPECT_EQ(q->counters().value.redelivered, 0);
+  EXPECT_EQ(reserve_one().attempt, 1);
+}
+
+TEST_F(QueueTest, HandOffPrefersTheFreshestIdleRegistration) {
+  ASSERT_TRUE(q->ack_and_reserve({}, 1, "stale", 30s, {false, 1000ms}).value.registered_idle);
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(q->ack_and_reserve({}, 1, "fresh", 30s, {false, 1000ms}).value.registered_idle);
+  auto e = q->enqueue("x");
+  EXPECT_EQ(q->status(e.value.id).value->worker, "fresh");
+}
+
+TEST_F(QueueTest, ExpiredIdleRegistrationIsNotHandedWork) {
+  ASSERT_TRUE(q->ack_and_reserve({}, 1, "gone", 30s, {false, 50ms}).value.registered_idle);
+  std::this_thread::sleep_for(80ms);  // the worker died without deregistering
+  (void)q->enqueue("x");
+  EXPECT_EQ(q->ready_count().value, 1) << "not handed to a registration past its expiry";
+  EXPECT_EQ(conn->command({"LLEN", q->keys().inbox("gone")}).reply.integer, 0);
 }
 
 TEST_F(QueueTest, LeaseDeadlineComesFromServerTimeAndHeartbeatExtendsIt) {
@@ -181,7 +241,7 @@ TEST_F(QueueTest, LeaseDeadlineComesFromServerTimeAndHeartbeatExtendsIt) {
   auto before = server_ms();
   auto job = reserve_one(10'000ms);
   auto after = server_ms();
-  auto score = [&] { return *conn->command({"ZSCORE", q->keys().active(), job.id}).reply.as_integer(); };
+  auto score = [&] { return *conn->command({"ZSCORE", q->keys().active(), job.lease_token}).reply.as_integer(); };
   auto deadline = score();
   EXPECT_GE(deadline, before + 10'000);
   EXPECT_LE(deadline, after + 10'000);
@@ -192,7 +252,7 @@ TEST_F(QueueTest, LeaseDeadlineComesFromServerTimeAndHeartbeatExtendsIt) {
   EXPECT_TRUE(hb.value[0]);
   EXPECT_GE(score(), deadline + 10'000);
   queue::Job stale = job;
-  stale.lease_token = "someone-else:1";
+  stale.lease_token = job.id + ":99";
   EXPECT_FALSE(q->heartbeat({stale}, 20'000ms).value.at(0));
 }
 

@@ -1,4 +1,5 @@
 #include "qsim/queue/keys.h"
+#include "qsim/queue/queue.h"
 #include "qsim/redis/connection.h"
 
 #include <gtest/gtest.h>
@@ -21,7 +22,7 @@ TEST(Keys, EveryKeyCarriesTheQueueHashTag) {
   EXPECT_EQ(k.base(), "qsim:{orders}:");
   std::vector<std::string> all = {k.ready(queue::Priority::high), k.ready(queue::Priority::normal),
                                   k.ready(queue::Priority::low), k.delayed(), k.active(), k.dead(), k.stats(),
-                                  k.unique(), k.wake(), k.seq(), k.reaper_lock(), k.job("17"), k.history("17"),
+                                  k.unique(), k.idle(), k.inbox("w1"), k.seq(), k.reaper_lock(), k.job("17"),
                                   k.periodic("nightly")};
   for (const auto& key : all) EXPECT_EQ(hash_tag(key), "orders") << key;
   EXPECT_EQ(k.ready(queue::Priority::normal), "qsim:{orders}:ready:default");
@@ -69,4 +70,18 @@ TEST(Reply, IntegerFromStringOrInteger) {
   r.type = redis::Reply::Type::integer;
   r.integer = -3;
   EXPECT_EQ(r.as_integer(), -3);
+}
+
+TEST(HandedJob, DecodesInboxEntriesAndRejectsMalformedOnes) {
+  auto j = queue::decode_handed_job(std::string("17\n17:3\n2\n5\nhigh\npay\nload\0x", 27));
+  ASSERT_TRUE(j.has_value());
+  EXPECT_EQ(j->id, "17");
+  EXPECT_EQ(j->lease_token, "17:3");
+  EXPECT_EQ(j->attempt, 2);
+  EXPECT_EQ(j->max_attempts, 5);
+  EXPECT_EQ(j->priority, queue::Priority::high);
+  EXPECT_EQ(j->payload, std::string("pay\nload\0x", 10)) << "the payload keeps newlines and NULs";
+  EXPECT_FALSE(queue::decode_handed_job("17\n17:3\n2\n5\n"));
+  EXPECT_FALSE(queue::decode_handed_job("17\n17:3\nx\n5\nhigh\n"));
+  EXPECT_FALSE(queue::decode_handed_job("17\n17:3\n2\n5\nurgent\n"));
 }

@@ -2,7 +2,9 @@
 
 #include "scripts.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 namespace qsim::queue {
 
@@ -62,12 +64,13 @@ std::string_view to_string(JobState s) {
 Queue::Queue(redis::Connection& conn, std::string_view name, QueueConfig config)
     : conn_(&conn), keys_(name, config.prefix), config_(std::move(config)) {
   keys_cache_ = {keys_.ready(Priority::high), keys_.ready(Priority::normal), keys_.ready(Priority::low),
-                 keys_.delayed(), keys_.active(), keys_.dead(), keys_.stats(), keys_.unique(),
-                 keys_.wake(), keys_.seq(), keys_.reaper_lock()};
+                 keys_.delayed(), keys_.active(), keys_.dead(), keys_.stats(), keys_.idle(),
+                 keys_.unique(), keys_.seq(), keys_.reaper_lock()};
 }
 
-std::vector<std::string> Queue::script_keys(const std::string* extra_key) const {
-  auto keys = keys_cache_;
+std::vector<std::string> Queue::script_keys(const redis::Script& script, const std::string* extra_key) const {
+  auto n = scripts::key_count(script);
+  std::vector<std::string> keys(keys_cache_.begin(), keys_cache_.begin() + static_cast<std::ptrdiff_t>(std::min(n, keys_cache_.size())));
   if (extra_key) keys.push_back(*extra_key);
   return keys;
 }
@@ -75,7 +78,7 @@ std::vector<std::string> Queue::script_keys(const std::string* extra_key) const 
 Expected<std::vector<redis::Reply>> Queue::run(const redis::Script& script, std::vector<std::string> args,
                                                const std::string* extra_key) {
   args.insert(args.begin(), keys_.base());
-  redis::Result r = extra_key ? conn_->eval(script, script_keys(extra_key), args) : conn_->eval(script, keys_cache_, args);
+  redis::Result r = conn_->eval(script, script_keys(script, extra_key), args);
   if (!r) return Expected<std::vector<redis::Reply>>::failure(r);
   if (r.reply.is_array()) return {redis::Status::ok, {}, std::move(r.reply.elements)};
   std::vector<redis::Reply> one;
@@ -97,8 +100,9 @@ Expected<std::vector<Enqueued>> Queue::enqueue_many(const std::vector<std::strin
   if (auto load = conn_->command({"SCRIPT", "LOAD", scripts::enqueue().source()}); !load)
     return Expected<std::vector<Enqueued>>::failure(load);
   for (const auto& p : payloads) {
-    std::vector<std::string> argv{"EVALSHA", scripts::enqueue().sha(), std::to_string(keys_cache_.size())};
-    argv.insert(argv.end(), keys_cache_.begin(), keys_cache_.end());
+    auto keys = script_keys(scripts::enqueue(), nullptr);
+    std::vector<std::string> argv{"EVALSHA", scripts::enqueue().sha(), std::to_string(keys.size())};
+    argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), {keys_.base(), p, std::string(to_string(o.priority)), join_int(o.delay.count()),
                              o.unique_key, join_int(o.max_attempts)});
     cmds.push_back(std::move(argv));
@@ -112,19 +116,43 @@ Expected<std::vector<Enqueued>> Queue::enqueue_many(const std::vector<std::strin
   return {redis::Status::ok, {}, std::move(out)};
 }
 
+std::optional<Job> decode_handed_job(std::string_view e) {
+  std::string_view f[5];
+  for (auto& field : f) {
+    auto nl = e.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;
+    field = e.substr(0, nl);
+    e.remove_prefix(nl + 1);
+  }
+  Job j;
+  j.id = std::string(f[0]);
+  j.lease_token = std::string(f[1]);
+  auto num = [](std::string_view v, int& out) {
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && p == v.data() + v.size();
+  };
+  if (!num(f[2], j.attempt) || !num(f[3], j.max_attempts)) return std::nullopt;
+  try {
+    j.priority = priority_from_string(f[4]);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+  j.payload = std::string(e);
+  return j;
+}
+
 Expected<Reservation> Queue::ack_and_reserve(const std::vector<Job>& acks, std::size_t max_jobs,
-                                             std::string_view worker_id, std::chrono::milliseconds lease) {
+                                             std::string_view worker_id, std::chrono::milliseconds lease,
+                                             IdleRegistration idle) {
   std::vector<std::string> args;
-  args.reserve(5 + 2 * acks.size());
+  args.reserve(6 + acks.size());
   args.emplace_back(worker_id);
   args.push_back(join_int(lease.count()));
   args.push_back(join_int(static_cast<long long>(max_jobs)));
   args.push_back(join_int(static_cast<long long>(config_.max_payload_bytes)));
-  args.push_back(join_int(static_cast<long long>(acks.size())));
-  for (const auto& j : acks) {
-    args.push_back(j.id);
-    args.push_back(j.lease_token);
-  }
+  args.push_back(idle.was_idle ? "1" : "0");
+  args.push_back(join_int(idle.ttl.count()));
+  for (const auto& j : acks) args.push_back(j.lease_token);
   auto r = run(scripts::reserve(), std::move(args));
   if (!r) return {r.status, r.error, {}};
   auto& v = r.value;
@@ -132,16 +160,17 @@ Expected<Reservation> Queue::ack_and_reserve(const std::vector<Job>& acks, std::
   res.acked = static_cast<int>(to_ll(v.at(0)));
   auto n = static_cast<std::size_t>(to_ll(v.at(1)));
   if (auto due = to_ll(v.at(2), -1); due >= 0) res.next_due = std::chrono::milliseconds(due);
+  res.registered_idle = to_ll(v.at(3)) == 1;
   res.jobs.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    std::size_t b = 3 + 6 * i;
+    std::size_t b = 4 + 6 * i;
     Job j;
     j.id = std::move(v.at(b).str);
-    j.payload = std::move(v.at(b + 1).str);
+    j.lease_token = std::move(v.at(b + 1).str);
     j.attempt = static_cast<int>(to_ll(v.at(b + 2)));
     j.max_attempts = static_cast<int>(to_ll(v.at(b + 3)));
     j.priority = priority_from_string(v.at(b + 4).str);
-    j.lease_token = std::move(v.at(b + 5).str);
+    j.payload = std::move(v.at(b + 5).str);
     res.jobs.push_back(std::move(j));
   }
   return {redis::Status::ok, {}, std::move(res)};
@@ -153,32 +182,31 @@ Expected<int> Queue::ack(const std::vector<Job>& jobs) {
   return {redis::Status::ok, {}, r.value.acked};
 }
 
-Expected<bool> Queue::wait_for_work(std::chrono::milliseconds timeout) {
+Expected<std::optional<Job>> Queue::wait_for_work(std::string_view worker_id, std::chrono::milliseconds timeout) {
   // BLPOP takes seconds as a decimal; the socket timeout must outlast the server-side block.
   char secs[32];
-  auto n = std::snprintf(secs, sizeof secs, "%.3f", static_cast<double>(timeout.count()) / 1000.0);
-  redis::Result r = conn_->command({"BLPOP", keys_.wake(), std::string(secs, static_cast<std::size_t>(n))},
+  auto n = std::snprintf(secs, sizeof secs, "%.3f", static_cast<double>(std::max<long long>(1, timeout.count())) / 1000.0);
+  redis::Result r = conn_->command({"BLPOP", keys_.inbox(worker_id), std::string(secs, static_cast<std::size_t>(n))},
                                    timeout + std::chrono::milliseconds(1000));
-  if (!r) return {r.status, r.error, false};
-  return {redis::Status::ok, {}, !r.reply.is_nil()};
+  if (!r) return {r.status, r.error, std::nullopt};
+  if (r.reply.is_nil()) return {redis::Status::ok, {}, std::nullopt};
+  auto job = decode_handed_job(r.reply.elements.at(1).str);
+  if (!job) return {redis::Status::protocol_error, "malformed inbox entry", std::nullopt};
+  return {redis::Status::ok, {}, std::move(job)};
 }
 
 Expected<std::vector<bool>> Queue::heartbeat(const std::vector<Job>& jobs, std::chrono::milliseconds lease) {
   std::vector<std::string> args{join_int(lease.count())};
-  for (const auto& j : jobs) {
-    args.push_back(j.id);
-    args.push_back(j.lease_token);
-  }
+  for (const auto& j : jobs) args.push_back(j.lease_token);
   auto r = run(scripts::heartbeat(), std::move(args));
   if (!r) return {r.status, r.error, {}};
   std::vector<bool> out;
   for (const auto& e : r.value) out.push_back(to_ll(e) == 1);
-  // a single-job reply may arrive as one integer rather than an array of one
   return {redis::Status::ok, {}, std::move(out)};
 }
 
 Expected<FailOutcome> Queue::fail(const Job& job, std::string_view reason, FailKind kind, std::chrono::milliseconds retry_delay) {
-  auto r = run(scripts::fail(), {job.id, job.lease_token, std::string(reason), kind == FailKind::permanent ? "1" : "0",
+  auto r = run(scripts::fail(), {job.lease_token, std::string(reason), kind == FailKind::permanent ? "1" : "0",
                                  join_int(retry_delay.count())});
   if (!r) return {r.status, r.error, FailOutcome::lease_lost};
   auto code = to_ll(r.value.at(0));
@@ -186,7 +214,7 @@ Expected<FailOutcome> Queue::fail(const Job& job, std::string_view reason, FailK
 }
 
 Expected<bool> Queue::release(const Job& job) {
-  auto r = run(scripts::release(), {job.id, job.lease_token});
+  auto r = run(scripts::release(), {job.lease_token});
   if (!r) return {r.status, r.error, false};
   return {redis::Status::ok, {}, to_ll(r.value.at(0)) == 1};
 }
@@ -203,13 +231,14 @@ Expected<ReapResult> Queue::reap(std::string_view holder, std::chrono::milliseco
 }
 
 Expected<std::optional<JobStatus>> Queue::status(std::string_view id) {
-  auto results = conn_->pipeline({{"HGETALL", keys_.job(id)}, {"GET", keys_.history(id)}});
-  for (auto& res : results)
-    if (!res) return {res.status, res.error, std::nullopt};
-  const auto& fields = results[0].reply.elements;
+  redis::Result r = conn_->command({"HGETALL", keys_.job(id)});
+  if (!r) return {r.status, r.error, std::nullopt};
+  const auto& fields = r.reply.elements;
   if (fields.empty()) return {redis::Status::ok, {}, std::nullopt};
   JobStatus s;
   s.id = std::string(id);
+  std::string history;
+  std::int64_t finished = 0;
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     const auto& k = fields[i].str;
     const auto& v = fields[i + 1];
@@ -221,8 +250,12 @@ Expected<std::optional<JobStatus>> Queue::status(std::string_view id) {
     else if (k == "error") s.last_error = v.str;
     else if (k == "payload") s.payload = v.str;
     else if (k == "created") s.created_ms = to_ll(v);
+    else if (k == "hist") history = v.str;
+    else if (k == "finished") finished = to_ll(v);
   }
-  s.history = parse_history(results[1].reply.str);
+  s.history = parse_history(history);
+  // an ack records only 'finished' (one write fewer on the hot path); it is the last transition
+  if (s.state == JobState::done) s.history.push_back({"done", finished, {}});
   return {redis::Status::ok, {}, std::move(s)};
 }
 

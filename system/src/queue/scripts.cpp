@@ -4,141 +4,222 @@
 
 namespace qsim::queue::scripts {
 
+// KEYS, in one order for every script; a script is passed the first N it needs
+// (key_count()), since every argument costs time on each call:
+//  1 ready:high  2 ready:default  3 ready:low  4 delayed  5 active  6 dead  7 stats  8 idle
+//  9 unique  10 seq  11 reaper lock  12 periodic:<name>
+// ARGV[1] is the queue's key base "P:{Q}:"; job:<id> and inbox:<worker> keys are
+// built from it and carry the same hash tag, so they live in the declared keys' slot.
+//
+// The active set's members are lease tokens "<id>:<serial>" (serial counts reservations of the
+// job), scored by lease deadline. A token names one reservation: a stale worker's ack,
+// heartbeat, fail or release finds no such member and changes nothing.
+//
+// Each helper costs a closure per call, so every script includes only the helpers it uses.
+
 namespace {
 
-// Shared helpers, prepended to every script. KEYS order:
-//  1 ready:high 2 ready:default 3 ready:low 4 delayed 5 active 6 dead 7 stats 8 unique 9 wake
-// 10 seq 11 reaper lock [12 periodic:<name>]
-constexpr const char* kPrelude = R"lua(
+constexpr const char* kBase = R"lua(
 local base = ARGV[1]
-local READY = {high = KEYS[1], default = KEYS[2], low = KEYS[3]}
+)lua";
+
+// Numbers cross into Redis as strings; string.format('%d') formats an integer, where Lua's own
+// tostring goes through printf("%.14g"), measurably slower on the hot path.
+constexpr const char* kNow = R"lua(
+local fmt = string.format
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function jkey(id) return base .. 'job:' .. id end
-local function hist(id, entry) redis.call('APPEND', base .. 'hist:' .. id, entry .. ';') end
--- Wake-up tokens for workers blocked in BLPOP on KEYS[9]. Capped: a woken worker that finds
--- more ready work wakes the next one (see reserve), so no wake-up is lost.
-local function wake()
-  if redis.call('LLEN', KEYS[9]) < 16 then redis.call('RPUSH', KEYS[9], '1') end
+)lua";
+
+// The history lives in the job hash's 'hist' field ("state@ms[@worker];..."). The hot paths
+// fold it into writes they make anyway: enqueue writes it whole, a reservation reads it in its
+// HMGET and rewrites it in its HSET, and an ack writes only 'finished' (status() turns that
+// into the final "done" entry). Other transitions are rare and use hist() (two calls).
+constexpr const char* kHist = R"lua(
+local function hist(id, entry)
+  local jk = base .. 'job:' .. id
+  redis.call('HSET', jk, 'hist', (redis.call('HGET', jk, 'hist') or '') .. entry .. ';')
 end
-local function push_ready(id, prio, front)
-  local k = READY[prio] or KEYS[2]
-  if front then redis.call('LPUSH', k, id) else redis.call('RPUSH', k, id) end
-  wake()
-end
+)lua";
+
+constexpr const char* kBury = R"lua(
 local function bury(id, now, reason)
-  redis.call('HSET', jkey(id), 'state', 'dead', 'error', reason, 'lease', '', 'finished', now)
+  redis.call('HSET', base .. 'job:' .. id, 'state', 'dead', 'error', reason, 'finished', fmt('%d', now))
   redis.call('RPUSH', KEYS[6], id)
   redis.call('HINCRBY', KEYS[7], 'dead', 1)
-  hist(id, 'dead@' .. now)
+  hist(id, 'dead@' .. fmt('%d', now))
 end
+)lua";
+
+// Lease job `id` to `worker` now. f = HMGET(job, prio, attempts, max, serial, payload, hist).
+// Returns the job as the client decodes it: id, token, attempt, max, prio, payload.
+constexpr const char* kLease = R"lua(
+local function lease_job(id, f, worker, lease, now)
+  local attempts = tonumber(f[2]) + 1
+  local serial = (tonumber(f[4]) or 0) + 1
+  local tok = id .. ':' .. fmt('%d', serial)
+  redis.call('HSET', base .. 'job:' .. id, 'state', 'active', 'attempts', fmt('%d', attempts), 'serial', fmt('%d', serial),
+             'worker', worker, 'hist', (f[6] or '') .. 'active@' .. fmt('%d', now) .. '@' .. worker .. ';')
+  redis.call('ZADD', KEYS[5], fmt('%d', now + lease), tok)
+  return {id, tok, attempts, tonumber(f[3]), f[1], f[5] or ''}
+end
+)lua";
+
+// Make job `id` ready. If a worker is idle (registered, not expired), lease the job to it and
+// put it in that worker's inbox, which the worker is blocked on: pickup in one hop. Workers
+// only register as idle when every ready list is empty, so this never overtakes a higher
+// priority. Otherwise append (or, for redeliveries, prepend) to its ready list.
+constexpr const char* kPushReady = R"lua(
+local function push_ready(id, prio, front, now)
+  -- the freshest registration: live idle workers renew theirs every idle wait, so one that
+  -- died while idle sinks below them and is chosen only when nobody else is idle
+  local idle = redis.call('ZREVRANGEBYSCORE', KEYS[8], '+inf', fmt('%d', now), 'LIMIT', 0, 1)
+  if idle[1] then
+    redis.call('ZREM', KEYS[8], idle[1])
+    local bar = string.find(idle[1], '|', 1, true)
+    local lease, worker = tonumber(string.sub(idle[1], 1, bar - 1)), string.sub(idle[1], bar + 1)
+    local f = redis.call('HMGET', base .. 'job:' .. id, 'prio', 'attempts', 'max', 'serial', 'payload', 'hist')
+    local j = lease_job(id, f, worker, lease, now)
+    redis.call('HINCRBY', KEYS[7], 'reserved', 1)
+    redis.call('RPUSH', base .. 'inbox:' .. worker, table.concat(j, '\n', 1, 5) .. '\n' .. j[6])
+    return
+  end
+  local k = KEYS[2]
+  if prio == 'high' then k = KEYS[1] elseif prio == 'low' then k = KEYS[3] end
+  if front then redis.call('LPUSH', k, id) else redis.call('RPUSH', k, id) end
+end
+)lua";
+
+constexpr const char* kPromote = R"lua(
+local function promote(now)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', fmt('%d', now), 'LIMIT', 0, 100)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[4], id)
+    local prio = redis.call('HGET', base .. 'job:' .. id, 'prio')
+    if prio then
+      redis.call('HSET', base .. 'job:' .. id, 'state', 'ready')
+      hist(id, 'ready@' .. fmt('%d', now))
+      push_ready(id, prio, false, now)
+    else
+      bury(id, now, 'no job record for delayed id')
+    end
+  end
+end
+)lua";
+
+constexpr const char* kEnqueue = R"lua(
 local function enqueue_job(payload, prio, delay, uniq, maxa, now)
   if uniq ~= '' then
-    local existing = redis.call('HGET', KEYS[8], uniq)
+    local existing = redis.call('HGET', KEYS[9], uniq)
     if existing then return existing, 0 end
   end
   local id = tostring(redis.call('INCR', KEYS[10]))
   local state = 'ready'
   if delay > 0 then state = 'delayed' end
-  redis.call('HSET', jkey(id), 'payload', payload, 'prio', prio, 'state', state, 'attempts', 0,
-             'max', maxa, 'created', now, 'unique', uniq)
-  if uniq ~= '' then redis.call('HSET', KEYS[8], uniq, id) end
-  if delay > 0 then redis.call('ZADD', KEYS[4], now + delay, id) else push_ready(id, prio, false) end
-  hist(id, state .. '@' .. now)
+  local now_s = fmt('%d', now)
+  redis.call('HSET', base .. 'job:' .. id, 'payload', payload, 'prio', prio, 'state', state, 'attempts', '0',
+             'max', maxa, 'created', now_s, 'unique', uniq, 'hist', state .. '@' .. now_s .. ';')
+  if uniq ~= '' then redis.call('HSET', KEYS[9], uniq, id) end
   redis.call('HINCRBY', KEYS[7], 'enqueued', 1)
+  if delay > 0 then redis.call('ZADD', KEYS[4], fmt('%d', now + delay), id) else push_ready(id, prio, false, now) end
   return id, 1
 end
 )lua";
 
-redis::Script make(const char* body) { return redis::Script(std::string(kPrelude) + body); }
+// "id:serial" -> id
+constexpr const char* kTokenId = R"lua(
+local function token_id(tok) return string.match(tok, '^(.*):%d+$') end
+)lua";
+
+redis::Script make(std::initializer_list<const char*> parts, const char* body) {
+  std::string src = kBase;
+  for (const char* p : parts) src += p;
+  src += body;
+  return redis::Script(std::move(src));
+}
 
 }  // namespace
 
 // ARGV: base payload prio delay_ms unique max_attempts -> {id, created(0|1)}
 const redis::Script& enqueue() {
-  static const redis::Script s = make(R"lua(
+  static const redis::Script s = make({kNow, kHist, kLease, kPushReady, kEnqueue}, R"lua(
 local id, created = enqueue_job(ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], now_ms())
 return {id, created}
 )lua");
   return s;
 }
 
-// ARGV: base worker lease_ms want max_payload nacks (id token)*nacks
-// -> {acked, reserved, next_due_ms or -1, (id payload attempts max prio token)*reserved}
+// Ack a batch, then reserve up to `want` jobs — one round trip per batch.
+// ARGV: base worker lease_ms want max_payload was_idle idle_ttl_ms token*
+//   was_idle=1: the caller registered as idle in its previous call; deregister it, collect a job
+//               handed to its inbox meanwhile, and promote due delayed jobs.
+//   idle_ttl_ms>0 and nothing reserved: register as idle until now + idle_ttl_ms.
+// -> {acked, reserved, next_due_ms or -1, registered_idle(0|1), (id token attempt max prio payload)*}
 const redis::Script& reserve() {
-  static const redis::Script s = make(R"lua(
-local worker, lease, want, maxp, nacks = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kPromote}, R"lua(
+local worker, lease, want, maxp = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local was_idle, idle_ttl = ARGV[6] == '1', tonumber(ARGV[7])
 local now = now_ms()
+local now_s = fmt('%d', now)
 local acked = 0
-for i = 0, nacks - 1 do
-  local id, tok = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
-  local jk = jkey(id)
-  if redis.call('HGET', jk, 'lease') == tok then
-    redis.call('ZREM', KEYS[5], id)
-    redis.call('HSET', jk, 'state', 'done', 'lease', '', 'finished', now)
-    hist(id, 'done@' .. now)
+for i = 8, #ARGV do
+  local tok = ARGV[i]
+  if redis.call('ZREM', KEYS[5], tok) == 1 then
+    local id = string.match(tok, '^(.*):%d+$')
+    redis.call('HSET', base .. 'job:' .. id, 'state', 'done', 'finished', now_s)
     acked = acked + 1
   end
 end
 if acked > 0 then redis.call('HINCRBY', KEYS[7], 'acked', acked) end
-local out = {acked, 0, -1}
-if want == 0 then return out end
--- promote delayed jobs that are due
-local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[4], id)
-  local prio = redis.call('HGET', jkey(id), 'prio')
-  if prio then
-    redis.call('HSET', jkey(id), 'state', 'ready')
-    push_ready(id, prio, false)
-    hist(id, 'ready@' .. now)
-  else
-    bury(id, now, 'no job record for delayed id')
+local out = {acked, 0, -1, 0}
+local got = 0
+local function emit(j)
+  for k = 1, 6 do out[#out + 1] = j[k] end
+  got = got + 1
+end
+if was_idle then
+  redis.call('ZREM', KEYS[8], ARGV[3] .. '|' .. worker)
+  local inbox = base .. 'inbox:' .. worker
+  local handed = redis.call('LPOP', inbox, 100)
+  if handed then
+    -- an entry is "id\ntoken\nattempt\nmax\nprio\npayload" (see push_ready)
+    for _, enc in ipairs(handed) do
+      local f, pos = {}, 1
+      for k = 1, 5 do
+        local nl = string.find(enc, '\n', pos, true)
+        f[k] = string.sub(enc, pos, nl - 1)
+        pos = nl + 1
+      end
+      emit({f[1], f[2], tonumber(f[3]), tonumber(f[4]), f[5], string.sub(enc, pos)})
+    end
   end
 end
-local got = 0
+-- idle or fresh callers promote due delayed jobs; busy workers leave it to the reaper's tick
+if want > 0 and (was_idle or #ARGV < 8) then promote(now) end
 while got < want do
   local popped = redis.call('LMPOP', 3, KEYS[1], KEYS[2], KEYS[3], 'LEFT', 'COUNT', want - got)
   if not popped then break end
   for _, id in ipairs(popped[2]) do
-    local jk = jkey(id)
-    local f = redis.call('HMGET', jk, 'prio', 'attempts', 'max', 'serial')
+    local f = redis.call('HMGET', base .. 'job:' .. id, 'prio', 'attempts', 'max', 'serial', 'payload', 'hist')
     if not f[1] or not tonumber(f[2]) or not tonumber(f[3]) then
       bury(id, now, 'malformed job record: missing prio, attempts or max')
+    elseif f[5] and #f[5] > maxp then
+      bury(id, now, 'payload too large: ' .. #f[5] .. ' bytes, limit ' .. maxp)
     else
-      local size = redis.call('HSTRLEN', jk, 'payload')
-      if size > maxp then
-        bury(id, now, 'payload too large: ' .. size .. ' bytes, limit ' .. maxp)
-      else
-        local attempts = tonumber(f[2]) + 1
-        -- the lease token names this reservation: attempts can repeat after a hand-back, serial cannot
-        local serial = (tonumber(f[4]) or 0) + 1
-        local tok = worker .. ':' .. serial
-        redis.call('HSET', jk, 'state', 'active', 'attempts', attempts, 'serial', serial, 'lease', tok, 'worker', worker)
-        redis.call('ZADD', KEYS[5], now + lease, id)
-        hist(id, 'active@' .. now .. '@' .. worker)
-        local n = #out
-        out[n + 1] = id
-        out[n + 2] = redis.call('HGET', jk, 'payload') or ''
-        out[n + 3] = attempts
-        out[n + 4] = tonumber(f[3])
-        out[n + 5] = f[1]
-        out[n + 6] = tok
-        got = got + 1
-      end
+      emit(lease_job(id, f, worker, lease, now))
     end
   end
 end
 out[2] = got
 if got > 0 then
   redis.call('HINCRBY', KEYS[7], 'reserved', got)
-  -- chain wake-up: more is ready and nobody has been told
-  if redis.call('LLEN', KEYS[9]) == 0 and redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then
-    redis.call('RPUSH', KEYS[9], '1')
+elseif want > 0 then
+  if idle_ttl > 0 then
+    redis.call('ZADD', KEYS[8], fmt('%d', now + idle_ttl), ARGV[3] .. '|' .. worker)
+    out[4] = 1
   end
-else
   local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
   if first[2] then out[3] = math.max(0, tonumber(first[2]) - now) end
 end
@@ -147,15 +228,14 @@ return out
   return s;
 }
 
-// ARGV: base lease_ms (id token)* -> {1|0 per job}: 0 means the lease is no longer ours
+// ARGV: base lease_ms token* -> {1|0 per token}: 0 means the lease is no longer ours
 const redis::Script& heartbeat() {
-  static const redis::Script s = make(R"lua(
+  static const redis::Script s = make({kNow}, R"lua(
 local now, lease = now_ms(), tonumber(ARGV[2])
 local out = {}
-for i = 3, #ARGV, 2 do
-  local id, tok = ARGV[i], ARGV[i + 1]
-  if redis.call('HGET', jkey(id), 'lease') == tok then
-    redis.call('ZADD', KEYS[5], 'XX', now + lease, id)
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', KEYS[5], ARGV[i]) then
+    redis.call('ZADD', KEYS[5], 'XX', fmt('%d', now + lease), ARGV[i])
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
@@ -166,16 +246,17 @@ return out
   return s;
 }
 
-// ARGV: base id token reason permanent(0|1) delay_ms -> 0 lease lost | 1 retry scheduled | 2 dead
+// ARGV: base token reason permanent(0|1) delay_ms -> 0 lease lost | 1 retry scheduled | 2 dead
 const redis::Script& fail() {
-  static const redis::Script s = make(R"lua(
-local id, tok, reason, permanent, delay = ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', tonumber(ARGV[6])
-local jk = jkey(id)
-if redis.call('HGET', jk, 'lease') ~= tok then return 0 end
+  static const redis::Script s = make({kNow, kHist, kBury, kTokenId}, R"lua(
+local tok, reason, permanent, delay = ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
+if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
+local id = token_id(tok)
+local jk = base .. 'job:' .. id
 local now = now_ms()
-redis.call('ZREM', KEYS[5], id)
 local f = redis.call('HMGET', jk, 'attempts', 'max')
 local attempts, maxa = tonumber(f[1]) or 0, tonumber(f[2]) or 1
+redis.call('HSET', jk, 'error', reason)
 if permanent then
   bury(id, now, 'permanent failure: ' .. reason)
   return 2
@@ -185,58 +266,84 @@ if attempts >= maxa then
   return 2
 end
 -- 'failed' = waiting in the delayed set for its retry
-redis.call('HSET', jk, 'state', 'failed', 'lease', '', 'error', reason)
-redis.call('ZADD', KEYS[4], now + delay, id)
+redis.call('HSET', jk, 'state', 'failed')
+redis.call('ZADD', KEYS[4], fmt('%d', now + delay), id)
 redis.call('HINCRBY', KEYS[7], 'retried', 1)
-hist(id, 'failed@' .. now)
+hist(id, 'failed@' .. fmt('%d', now))
 return 1
 )lua");
   return s;
 }
 
-// Hand a reserved job back untouched (graceful shutdown): front of its ready list, attempt not
-// counted. ARGV: base id token -> 1 | 0 lease lost
+// Hand a reserved job back untouched (graceful shutdown): front of its ready list (or straight
+// to an idle worker), attempt not counted. ARGV: base token -> 1 | 0 lease lost
 const redis::Script& release() {
-  static const redis::Script s = make(R"lua(
-local id, tok = ARGV[2], ARGV[3]
-local jk = jkey(id)
-if redis.call('HGET', jk, 'lease') ~= tok then return 0 end
+  static const redis::Script s = make({kNow, kHist, kLease, kPushReady, kTokenId}, R"lua(
+local tok = ARGV[2]
+if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
+local id = token_id(tok)
+local jk = base .. 'job:' .. id
 local now = now_ms()
-redis.call('ZREM', KEYS[5], id)
 redis.call('HINCRBY', jk, 'attempts', -1)
-redis.call('HSET', jk, 'state', 'ready', 'lease', '')
-push_ready(id, redis.call('HGET', jk, 'prio'), true)
+redis.call('HSET', jk, 'state', 'ready')
 redis.call('HINCRBY', KEYS[7], 'released', 1)
-hist(id, 'released@' .. now)
+hist(id, 'released@' .. fmt('%d', now))
+push_ready(id, redis.call('HGET', jk, 'prio'), true, now)
 return 1
 )lua");
   return s;
 }
 
-// ARGV: base holder tick_ms limit -> {redelivered, dead} or {-1, 0} when another reaper holds
-// this tick. Expired jobs go to the front of their ready list: they have waited long enough.
+// Once per tick (the lock makes it one reaper per queue): return expired leases to the front of
+// their ready list (without using an attempt when the job was never taken from a dead idle
+// worker's inbox) or dead-letter a crash loop, drop expired idle registrations, promote due
+// delayed jobs (busy workers do not promote on every ack).
+// ARGV: base holder tick_ms limit -> {redelivered, dead} or {-1, 0} when another reaper holds this tick
 const redis::Script& reap() {
-  static const redis::Script s = make(R"lua(
+  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kPromote, kTokenId}, R"lua(
 if not redis.call('SET', KEYS[11], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1, 0} end
 local now = now_ms()
-local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[4]))
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', '(' .. fmt('%d', now))
+local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. fmt('%d', now), 'LIMIT', 0, ARGV[4])
 local redelivered, dead = 0, 0
-for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[5], id)
-  local jk = jkey(id)
-  local f = redis.call('HMGET', jk, 'prio', 'attempts', 'max')
+for _, tok in ipairs(expired) do
+  redis.call('ZREM', KEYS[5], tok)
+  local id = token_id(tok)
+  local jk = base .. 'job:' .. id
+  local f = redis.call('HMGET', jk, 'prio', 'attempts', 'max', 'worker')
   local attempts, maxa = tonumber(f[2]) or 0, tonumber(f[3]) or 1
-  if attempts >= maxa then
+  -- Handed to an idle worker that died before taking it from its inbox: the worker never saw
+  -- the job, so it goes back without using an attempt.
+  local unclaimed = false
+  if f[4] then
+    local inbox = base .. 'inbox:' .. f[4]
+    local head = id .. '\n' .. tok .. '\n'
+    for _, e in ipairs(redis.call('LRANGE', inbox, 0, 15)) do
+      if string.sub(e, 1, #head) == head then
+        redis.call('LREM', inbox, 1, e)
+        unclaimed = true
+        break
+      end
+    end
+  end
+  if unclaimed then
+    redis.call('HINCRBY', jk, 'attempts', -1)
+    redis.call('HSET', jk, 'state', 'ready')
+    redis.call('HINCRBY', KEYS[7], 'released', 1)
+    hist(id, 'released@' .. fmt('%d', now))
+    push_ready(id, f[1], true, now)
+  elseif attempts >= maxa then
     bury(id, now, 'lease expired on attempt ' .. attempts .. ' of ' .. maxa .. ': worker lost (crash loop)')
     dead = dead + 1
   else
-    redis.call('HSET', jk, 'state', 'ready', 'lease', '')
-    push_ready(id, f[1], true)
+    redis.call('HSET', jk, 'state', 'ready')
     redis.call('HINCRBY', KEYS[7], 'redelivered', 1)
-    hist(id, 'redelivered@' .. now)
+    hist(id, 'redelivered@' .. fmt('%d', now))
+    push_ready(id, f[1], true, now)
     redelivered = redelivered + 1
   end
 end
+promote(now)
 return {redelivered, dead}
 )lua");
   return s;
@@ -247,21 +354,30 @@ return {redelivered, dead}
 // -> {0, next, now} initialised | {-1, next, now} expected was stale | {-2, next, now} not due
 //    | {1, job_id, now} fired
 const redis::Script& periodic() {
-  static const redis::Script s = make(R"lua(
+  static const redis::Script s = make({kNow, kHist, kLease, kPushReady, kEnqueue}, R"lua(
 local now = now_ms()
 local cur = redis.call('HGET', KEYS[12], 'next')
 if not cur then
   redis.call('HSET', KEYS[12], 'next', ARGV[3])
-  return {0, ARGV[3], now}
+  return {0, ARGV[3], fmt('%d', now)}
 end
-if cur ~= ARGV[2] then return {-1, cur, now} end
-if now < tonumber(cur) then return {-2, cur, now} end
+if cur ~= ARGV[2] then return {-1, cur, fmt('%d', now)} end
+if now < tonumber(cur) then return {-2, cur, fmt('%d', now)} end
 redis.call('HSET', KEYS[12], 'next', ARGV[3])
 redis.call('HINCRBY', KEYS[12], 'fired', 1)
 local id = enqueue_job(ARGV[4], ARGV[5], 0, '', ARGV[6], now)
-return {1, id, now}
+return {1, id, fmt('%d', now)}
 )lua");
   return s;
+}
+
+std::size_t key_count(const redis::Script& script) {
+  if (&script == &reserve() || &script == &release()) return 8;   // up to idle
+  if (&script == &heartbeat()) return 5;                          // up to active
+  if (&script == &fail()) return 7;                               // up to stats
+  if (&script == &enqueue()) return 10;                           // up to seq
+  if (&script == &reap()) return 11;                              // up to the reaper lock
+  return 12;                                                      // periodic
 }
 
 }  // namespace qsim::queue::scripts

@@ -1,9 +1,11 @@
 // The queue engine's Lua scripts. Every state change of a job is one of these, run atomically
-// by Redis. All scripts receive the same KEYS (see kKeyCount and Keys::script_keys order in
-// queue.cpp) and ARGV[1] = the queue's key base "P:{Q}:".
+// by Redis. KEYS come in one fixed order (scripts.cpp, Queue::Queue) of which each script takes
+// the first key_count(); ARGV[1] is the queue's key base "P:{Q}:".
 #pragma once
 
 #include "qsim/redis/connection.h"
+
+#include <cstddef>
 
 namespace qsim::queue::scripts {
 
@@ -14,5 +16,8 @@ const redis::Script& fail();
 const redis::Script& release();
 const redis::Script& reap();
 const redis::Script& periodic();
+
+// How many of the leading KEYS `script` uses.
+std::size_t key_count(const redis::Script& script);
 
 }  // namespace qsim::queue::scripts

@@ -58,22 +58,38 @@ void Worker::run(const Handler& handler) {
     stats_.redis_errors++;
     clock_->sleep_for(milliseconds(50));
   };
+  // Registered idle in Redis: jobs may be handed to our inbox. After a failed call we cannot know,
+  // so we say we were idle (deregistering twice is harmless).
+  bool idle = false;
+  // The registration outlives our wait by a margin for the round trip; if it lapses first, a new
+  // job simply goes to the ready list and we find it when the wait ends.
+  const IdleRegistration register_when_empty{false, options_.idle_wait + milliseconds(250)};
 
   while (!stop_.load()) {
-    auto r = queue.ack_and_reserve(to_ack, options_.batch, options_.worker_id, options_.lease);
+    IdleRegistration reg = register_when_empty;
+    reg.was_idle = idle;
+    auto r = queue.ack_and_reserve(to_ack, options_.batch, options_.worker_id, options_.lease, reg);
     if (!r) {  // the acks may or may not have landed; resending them is harmless (token check)
+      idle = true;
       pause_after_error();
       continue;
     }
     stats_.acked += r.value.acked;
     to_ack.clear();
+    idle = r.value.registered_idle;
     auto jobs = std::move(r.value.jobs);
     if (jobs.empty()) {
       set_held({});
       milliseconds wait = options_.idle_wait;
       if (r.value.next_due) wait = std::min(wait, std::max(milliseconds(1), *r.value.next_due));
-      if (auto w = queue.wait_for_work(wait); !w) pause_after_error();
-      continue;
+      auto w = queue.wait_for_work(options_.worker_id, wait);
+      if (!w) {
+        pause_after_error();
+        continue;
+      }
+      if (!w.value) continue;  // timed out: the next reserve deregisters and looks again
+      idle = false;            // whoever handed us the job removed our registration
+      jobs.push_back(std::move(*w.value));
     }
     set_held(jobs);
     for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -128,14 +144,19 @@ void Worker::run(const Handler& handler) {
       drop_held(job.id);
     }
   }
-  // Flush acks of finished jobs; a few tries, then leave them to the reaper (at-least-once).
-  for (int tries = 0; !to_ack.empty() && tries < 5; ++tries) {
-    if (auto a = queue.ack(to_ack); a) {
-      stats_.acked += a.value;
-      to_ack.clear();
-    } else {
+  // Flush acks, deregister, and hand back anything handed to us meanwhile; a few tries, then
+  // leave it to the reaper (at-least-once).
+  for (int tries = 0; (!to_ack.empty() || idle) && tries < 5; ++tries) {
+    auto a = queue.ack_and_reserve(to_ack, 0, options_.worker_id, options_.lease, {idle, milliseconds(0)});
+    if (!a) {
       pause_after_error();
+      continue;
     }
+    stats_.acked += a.value.acked;
+    to_ack.clear();
+    idle = false;
+    for (const auto& handed : a.value.jobs)
+      if (auto rel = queue.release(handed); rel && rel.value) stats_.released++;
   }
   set_held({});
   done_ = true;

@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
+#include <poll.h>
+
 #include <cerrno>
 #include <charconv>
 #include <stdexcept>
@@ -182,7 +184,7 @@ Result Connection::transport_failure() {
   return res;
 }
 
-Result Connection::roundtrip(const std::vector<std::string>& argv) {
+Result Connection::roundtrip(const std::vector<std::string>& argv, bool may_spin) {
   if (auto c = ensure_connected(); !c) return c;
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
@@ -193,8 +195,22 @@ Result Connection::roundtrip(const std::vector<std::string>& argv) {
     lens.push_back(a.size());
   }
   errno = 0;
-  ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
-  if (!r) return transport_failure();
+  if (!may_spin || options_.spin_before_block.count() <= 0) {
+    ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+    if (!r) return transport_failure();
+    return from_reply(r.get());
+  }
+  // Low-latency mode: write, spin on the socket until readable (or the budget is spent), read.
+  redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+  for (int done = 0; !done;)
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) return transport_failure();
+  auto until = clock_->now() + options_.spin_before_block;
+  pollfd pfd{ctx_->fd, POLLIN, 0};
+  while (::poll(&pfd, 1, 0) == 0 && clock_->now() < until) {
+  }
+  void* raw = nullptr;
+  if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return transport_failure();
+  ReplyPtr r(static_cast<redisReply*>(raw));
   return from_reply(r.get());
 }
 
@@ -210,7 +226,7 @@ Result Connection::command(std::initializer_list<std::string_view> argv) {
 Result Connection::command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (auto c = ensure_connected(); !c) return c;
   redisSetTimeout(ctx_, to_timeval(timeout));
-  Result res = roundtrip(argv);
+  Result res = roundtrip(argv, /*may_spin=*/false);  // a blocking command waits by design
   if (ctx_) redisSetTimeout(ctx_, to_timeval(options_.command_timeout));
   return res;
 }

@@ -3,22 +3,29 @@
 //
 //   P:{Q}:ready:high | :ready:default | :ready:low   LIST   job ids waiting, head = next out
 //   P:{Q}:delayed                                    ZSET   job id -> due time (server ms)
-//   P:{Q}:active                                     ZSET   job id -> lease deadline (server ms)
+//   P:{Q}:active                                     ZSET   lease token "<id>:<serial>" -> lease
+//                                                           deadline (server ms)
 //   P:{Q}:dead                                       LIST   dead-lettered job ids, oldest first
 //   P:{Q}:stats                                      HASH   counters: enqueued reserved acked
 //                                                           retried redelivered released dead
 //   P:{Q}:unique                                     HASH   unique key -> job id
-//   P:{Q}:wake                                       LIST   wake-up tokens idle workers BLPOP on
+//   P:{Q}:idle                                       ZSET   "<lease ms>|<worker>" -> registration
+//                                                           expiry (server ms): workers blocked on
+//                                                           their inbox, ready lists all empty
+//   P:{Q}:inbox:<worker>                             LIST   jobs already leased to an idle worker
+//                                                           ("id\ntoken\nattempt\nmax\nprio\npayload")
 //   P:{Q}:seq                                        STRING last job id handed out (INCR)
 //   P:{Q}:reaper                                     STRING reaper lock, one holder per tick (PX)
 //   P:{Q}:job:<id>                                   HASH   payload prio state attempts max
-//                                                           created serial lease worker error
-//                                                           unique finished
-//   P:{Q}:hist:<id>                                  STRING transitions "state@ms[@worker];..."
+//                                                           created serial worker error unique
+//                                                           finished, and hist: the transitions
+//                                                           "state@ms[@worker];..." (the final
+//                                                           "done" is the finished field)
 //   P:{Q}:periodic:<name>                            HASH   next: next fire time (server ms)
 //
-// A job id is in exactly one of ready:*, delayed, active (or in none once done or dead, with
-// dead ids also listed in :dead). Moves between them happen only inside Lua scripts, so a job is
+// A job is in exactly one of ready:*, delayed, active (by its token; an idle worker's inbox
+// holds only jobs that are also in active), or in none once done or dead (dead ids are listed
+// in :dead). Moves between them happen only inside Lua scripts, so a job is
 // never only in a worker's memory. All times are Redis server time (TIME inside the scripts).
 #pragma once
 
@@ -45,11 +52,11 @@ public:
   std::string dead() const { return base_ + "dead"; }
   std::string stats() const { return base_ + "stats"; }
   std::string unique() const { return base_ + "unique"; }
-  std::string wake() const { return base_ + "wake"; }
+  std::string idle() const { return base_ + "idle"; }
+  std::string inbox(std::string_view worker) const { return base_ + "inbox:" + std::string(worker); }
   std::string seq() const { return base_ + "seq"; }
   std::string reaper_lock() const { return base_ + "reaper"; }
   std::string job(std::string_view id) const { return base_ + "job:" + std::string(id); }
-  std::string history(std::string_view id) const { return base_ + "hist:" + std::string(id); }
   std::string periodic(std::string_view name) const { return base_ + "periodic:" + std::string(name); }
 
 private:

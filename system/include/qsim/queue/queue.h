@@ -57,13 +57,26 @@ struct Job {
   int attempt = 0;  // 1 on first delivery
   int max_attempts = 0;
   Priority priority = Priority::normal;
-  std::string lease_token;
+  std::string lease_token;  // "<id>:<serial>": names this reservation
 };
+
+// Decodes an inbox entry ("id\ntoken\nattempt\nmax\nprio\npayload"); nullopt if malformed.
+std::optional<Job> decode_handed_job(std::string_view entry);
 
 struct Reservation {
   int acked = 0;                       // acks carried by this call that still held their lease
   std::vector<Job> jobs;               // empty: nothing ready
   std::optional<std::chrono::milliseconds> next_due;  // when nothing ready: the next delayed job
+  bool registered_idle = false;        // the caller is now registered as idle (see IdleRegistration)
+};
+
+// How a worker takes part in direct hand-off. A worker that found nothing registers as idle
+// for `ttl`; while registered, new jobs are leased to it and put in its inbox, which it blocks
+// on (wait_for_work) — pickup in one hop. Its next reserve must say `was_idle` so the
+// registration is dropped and a job handed over meanwhile is collected.
+struct IdleRegistration {
+  bool was_idle = false;
+  std::chrono::milliseconds ttl{0};  // 0: do not register
 };
 
 enum class FailKind { transient, permanent };
@@ -119,15 +132,16 @@ public:
   // Acks `acks` (jobs whose handler succeeded), promotes due delayed jobs, then reserves up to
   // `max_jobs` with a lease of `lease` — one round trip. max_jobs = 0 only acks.
   Expected<Reservation> ack_and_reserve(const std::vector<Job>& acks, std::size_t max_jobs,
-                                        std::string_view worker_id, std::chrono::milliseconds lease);
+                                        std::string_view worker_id, std::chrono::milliseconds lease,
+                                        IdleRegistration idle = {});
   Expected<Reservation> reserve(std::size_t max_jobs, std::string_view worker_id, std::chrono::milliseconds lease) {
     return ack_and_reserve({}, max_jobs, worker_id, lease);
   }
   Expected<int> ack(const std::vector<Job>& jobs);  // how many still held their lease
 
-  // Blocks up to `timeout` until a wake-up token arrives (true) or not (false). Idle workers
-  // call this between reserves; it costs no Redis work while waiting.
-  Expected<bool> wait_for_work(std::chrono::milliseconds timeout);
+  // Blocks up to `timeout` on the worker's inbox (BLPOP): a job handed to this idle worker,
+  // already leased to it, or nullopt. Costs no Redis work while waiting.
+  Expected<std::optional<Job>> wait_for_work(std::string_view worker_id, std::chrono::milliseconds timeout);
 
   // One bool per job: false means the lease was lost.
   Expected<std::vector<bool>> heartbeat(const std::vector<Job>& jobs, std::chrono::milliseconds lease);
@@ -148,7 +162,7 @@ public:
 private:
   Expected<std::vector<redis::Reply>> run(const redis::Script& script, std::vector<std::string> args,
                                           const std::string* extra_key = nullptr);
-  std::vector<std::string> script_keys(const std::string* extra_key) const;
+  std::vector<std::string> script_keys(const redis::Script& script, const std::string* extra_key) const;
 
   redis::Connection* conn_;
   Keys keys_;

@@ -1,7 +1,8 @@
 // A queue worker: reserves jobs, runs a handler, acks — one round trip per job in the steady
 // state (the ack of job N travels with the reserve of job N+1).
 //
-// While idle it blocks in BLPOP on the queue's wake list (no sleep-polling). A keeper thread,
+// While idle it registers in the queue's idle set and blocks in BLPOP on its own inbox, where
+// producers hand it jobs already leased to it (no sleep-polling, pickup in one hop). A keeper thread,
 // on its own connection, heartbeats the leases of every job the worker holds and runs the
 // reaper once per tick (the reaper lock makes that one reaper per queue per tick however many
 // workers run it).
