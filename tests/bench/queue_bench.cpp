@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
     j["median_of_runs"] = runs;
     j["placement"] = "unpinned: redis-server, redis-benchmark and our clients all float over both CPUs";
     j["jobs_per_drain"] = {{"1conn", jobs}, {"processes", 2 * jobs}};
-    j["pickup_load"] = "1000 jobs at a steady 200/s to one idle worker blocked in BLPOP";
+    j["pickup_load"] = "1000 jobs at a steady 200/s to one idle Worker blocked in BLPOP on its inbox";
     j["redis_version"] = "unknown";
     auto info = redis::Connection(server.endpoint()).command({"INFO", "server"}).reply.str;
     if (auto p = info.find("redis_version:"); p != std::string::npos)

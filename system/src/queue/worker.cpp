@@ -121,12 +121,16 @@ void Worker::run(const Handler& handler) {
         result = Result::transient;
         reason = "unknown exception";
       }
+      bool lost;
       {
+        // Under the lock the keeper takes to hand a job back: either it saw us running and the
+        // job is gone, or it will see us finished and leave the job alone.
         std::lock_guard lock(mu_);
         running_.clear();
         running_token_.clear();
+        lost = current_lost_.load();
       }
-      if (current_lost_.load()) {  // handed back or taken over: the result is not ours to record
+      if (lost) {  // handed back or taken over: the result is not ours to record
         stats_.lease_lost++;
         drop_held(job.id);
         continue;
@@ -206,14 +210,12 @@ void Worker::keeper_loop() {
       Job running;
       {
         std::lock_guard lock(mu_);
-        if (running_.empty()) continue;
+        if (running_.empty() || current_lost_.load()) continue;
         running.id = running_;
         running.lease_token = running_token_;
-      }
-      if (!current_lost_.load()) {
         current_lost_ = true;  // the handler's late result is dropped
-        if (auto rel = queue.release(running); rel && rel.value) stats_.released++;
       }
+      if (auto rel = queue.release(running); rel && rel.value) stats_.released++;
     }
   }
 }
