@@ -28,9 +28,11 @@ class SystemClock final : public Clock {
 public:
   std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
   void sleep_for(std::chrono::nanoseconds d) override { std::this_thread::sleep_for(d); }
+  // Never destroyed: objects with static storage (a test's private Redis, say) may still read
+  // the clock while static destructors run.
   static SystemClock& instance() {
-    static SystemClock clock;
-    return clock;
+    static SystemClock* clock = new SystemClock;
+    return *clock;
   }
 };
 
