@@ -1,11 +1,10 @@
 #include "qsim/sim/redis_server.h"
 
+#include "qsim/sim/child_process.h"
+
 #include <boost/process.hpp>
-#include <boost/process/extend.hpp>
 
 #include <arpa/inet.h>
-#include <csignal>
-#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,7 +87,6 @@ void RedisServer::start() {
       out << options_.extra_config << "\n";
     }
     // The server dies with us even if we are SIGKILLed: no orphan servers.
-    auto die_with_parent = bp::extend::on_exec_setup = [](auto&) { ::prctl(PR_SET_PDEATHSIG, SIGKILL); };
     proc_ = std::make_unique<Process>(
         Process{bp::child(exe, conf.string(), bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)});
 

@@ -6,6 +6,7 @@
 //   queue_bench [--runs 3] [--out reports/bench] [--jobs 50000]
 //   queue_bench --drain-worker --port P --queue Q --batch B     (internal: one drain process)
 #include "qsim/queue/worker.h"
+#include "qsim/sim/child_process.h"
 #include "qsim/sim/redis_server.h"
 
 #include <CLI/CLI.hpp>
@@ -84,7 +85,7 @@ double drain_processes(int port, const std::string& self, int procs, std::size_t
   std::vector<bp::child> children;
   for (int i = 0; i < procs; ++i)
     children.emplace_back(self, "--drain-worker", "--port", std::to_string(port), "--queue", name, "--batch",
-                          std::to_string(batch));
+                          std::to_string(batch), sim::die_with_parent);
   for (int i = 0; i < procs; ++i) (void)c.command({"BLPOP", "bench:ready:" + name, "30"}, 31s);
   std::vector<std::string> go{"RPUSH", "bench:go:" + name};
   for (int i = 0; i < procs; ++i) go.push_back("1");
@@ -180,7 +181,8 @@ RedisBench redis_benchmark(int port, int clients, int requests) {
   if (exe.empty()) throw std::runtime_error("redis-benchmark not found (Debian package redis-tools)");
   bp::ipstream out;
   bp::child ch(exe, "-h", "127.0.0.1", "-p", std::to_string(port), "-c", std::to_string(clients), "-P", "1", "-n",
-               std::to_string(requests), "-t", "lpush,rpop", "--csv", bp::std_out > out, bp::std_err > bp::null);
+               std::to_string(requests), "-t", "lpush,rpop", "--csv", bp::std_out > out, bp::std_err > bp::null,
+               sim::die_with_parent);
   std::string line;
   std::vector<RedisBench> rows;
   while (std::getline(out, line)) {

@@ -3,6 +3,7 @@
 // within lease + one reaper tick.
 #include "live_redis.h"
 #include "qsim/queue/queue.h"
+#include "qsim/sim/child_process.h"
 
 #include <boost/process.hpp>
 #include <gtest/gtest.h>
@@ -35,7 +36,7 @@ public:
     std::vector<std::string> args{"--redis", testkit::live_redis().endpoint().to_string(), "--queue", queue_, "--id", id};
     args.insert(args.end(), extra_.begin(), extra_.end());
     WorkerProcess w{id, bp::child(testkit::helper_path("ledger_worker"), bp::args(args), bp::std_out > bp::null,
-                                  bp::std_err > bp::null)};
+                                  bp::std_err > bp::null, sim::die_with_parent)};
     if (static_cast<int>(workers_.size()) <= slot) workers_.resize(static_cast<size_t>(slot) + 1);
     workers_[static_cast<size_t>(slot)] = std::move(w);
   }

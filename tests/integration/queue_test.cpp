@@ -374,6 +374,32 @@ TEST_F(QueueTest, OversizedAndRecordlessJobsAreDeadLetteredWithTheirReason) {
   EXPECT_EQ(q->dead_ids().value.size(), 2u);
 }
 
+TEST_F(QueueTest, OversizedJobIsDeadLetteredInsteadOfHandedToAnIdleWorker) {
+  redis::Connection c2(testkit::live_redis().endpoint());
+  queue::QueueConfig small;
+  small.max_payload_bytes = 64;
+  queue::Queue strict(c2, q->keys().queue(), small);
+  ASSERT_TRUE(strict.ack_and_reserve({}, 1, "picky", 30s, {false, 5000ms}).value.registered_idle);
+  auto big = q->enqueue(std::string(100, 'x'));
+  auto s = q->status(big.value.id).value;
+  EXPECT_EQ(s->state, queue::JobState::dead);
+  EXPECT_EQ(s->last_error, "payload too large: 100 bytes, limit 64");
+  EXPECT_EQ(conn->command({"LLEN", q->keys().inbox("picky")}).reply.integer, 0);
+}
+
+TEST_F(QueueTest, DamagedRecordOfAnExpiredJobIsDeadLetteredNotAScriptError) {
+  auto e = q->enqueue("x");
+  (void)reserve_one(50ms, "doomed");
+  ASSERT_TRUE(conn->command({"HDEL", q->keys().job(e.value.id), "attempts"}).ok());  // damage it
+  ASSERT_TRUE(q->ack_and_reserve({}, 1, "idle", 30s, {false, 5000ms}).value.registered_idle);
+  std::this_thread::sleep_for(80ms);
+  auto r = q->reap("r", 50ms);
+  ASSERT_TRUE(r.ok()) << "the reaper must survive a damaged record: " << r.error;
+  auto s = q->status(e.value.id).value;
+  EXPECT_EQ(s->state, queue::JobState::dead);
+  EXPECT_EQ(s->last_error, "malformed job record: missing prio, attempts or max");
+}
+
 TEST_F(QueueTest, EveryKeyOfTheQueueIsHashTagged) {
   queue::EnqueueOptions d;
   d.delay = 1h;

@@ -78,9 +78,21 @@ local function push_ready(id, prio, front, now)
   local idle = redis.call('ZREVRANGEBYSCORE', KEYS[8], '+inf', fmt('%d', now), 'LIMIT', 0, 1)
   if idle[1] then
     redis.call('ZREM', KEYS[8], idle[1])
-    local bar = string.find(idle[1], '|', 1, true)
-    local lease, worker = tonumber(string.sub(idle[1], 1, bar - 1)), string.sub(idle[1], bar + 1)
+    -- member: "<lease ms>|<max payload bytes>|<worker>"
+    local bar1 = string.find(idle[1], '|', 1, true)
+    local bar2 = string.find(idle[1], '|', bar1 + 1, true)
+    local lease = tonumber(string.sub(idle[1], 1, bar1 - 1))
+    local maxp = tonumber(string.sub(idle[1], bar1 + 1, bar2 - 1))
+    local worker = string.sub(idle[1], bar2 + 1)
     local f = redis.call('HMGET', base .. 'job:' .. id, 'prio', 'attempts', 'max', 'serial', 'payload', 'hist')
+    if not f[1] or not tonumber(f[2]) or not tonumber(f[3]) then
+      bury(id, now, 'malformed job record: missing prio, attempts or max')
+      return
+    end
+    if f[5] and #f[5] > maxp then
+      bury(id, now, 'payload too large: ' .. #f[5] .. ' bytes, limit ' .. maxp)
+      return
+    end
     local j = lease_job(id, f, worker, lease, now)
     redis.call('HINCRBY', KEYS[7], 'reserved', 1)
     redis.call('RPUSH', base .. 'inbox:' .. worker, table.concat(j, '\n', 1, 5) .. '\n' .. j[6])
@@ -144,7 +156,7 @@ redis::Script make(std::initializer_list<const char*> parts, const char* body) {
 
 // ARGV: base payload prio delay_ms unique max_attempts -> {id, created(0|1)}
 const redis::Script& enqueue() {
-  static const redis::Script s = make({kNow, kHist, kLease, kPushReady, kEnqueue}, R"lua(
+  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kEnqueue}, R"lua(
 local id, created = enqueue_job(ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], now_ms())
 return {id, created}
 )lua");
@@ -180,7 +192,7 @@ local function emit(j)
   got = got + 1
 end
 if was_idle then
-  redis.call('ZREM', KEYS[8], ARGV[3] .. '|' .. worker)
+  redis.call('ZREM', KEYS[8], ARGV[3] .. '|' .. ARGV[5] .. '|' .. worker)
   local inbox = base .. 'inbox:' .. worker
   local handed = redis.call('LPOP', inbox, 100)
   if handed then
@@ -217,7 +229,7 @@ if got > 0 then
   redis.call('HINCRBY', KEYS[7], 'reserved', got)
 elseif want > 0 then
   if idle_ttl > 0 then
-    redis.call('ZADD', KEYS[8], fmt('%d', now + idle_ttl), ARGV[3] .. '|' .. worker)
+    redis.call('ZADD', KEYS[8], fmt('%d', now + idle_ttl), ARGV[3] .. '|' .. ARGV[5] .. '|' .. worker)
     out[4] = 1
   end
   local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
@@ -278,7 +290,7 @@ return 1
 // Hand a reserved job back untouched (graceful shutdown): front of its ready list (or straight
 // to an idle worker), attempt not counted. ARGV: base token -> 1 | 0 lease lost
 const redis::Script& release() {
-  static const redis::Script s = make({kNow, kHist, kLease, kPushReady, kTokenId}, R"lua(
+  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kTokenId}, R"lua(
 local tok = ARGV[2]
 if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
 local id = token_id(tok)
@@ -354,7 +366,7 @@ return {redelivered, dead}
 // -> {0, next, now} initialised | {-1, next, now} expected was stale | {-2, next, now} not due
 //    | {1, job_id, now} fired
 const redis::Script& periodic() {
-  static const redis::Script s = make({kNow, kHist, kLease, kPushReady, kEnqueue}, R"lua(
+  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kEnqueue}, R"lua(
 local now = now_ms()
 local cur = redis.call('HGET', KEYS[12], 'next')
 if not cur then

@@ -9,7 +9,7 @@
 //   P:{Q}:stats                                      HASH   counters: enqueued reserved acked
 //                                                           retried redelivered released dead
 //   P:{Q}:unique                                     HASH   unique key -> job id
-//   P:{Q}:idle                                       ZSET   "<lease ms>|<worker>" -> registration
+//   P:{Q}:idle                                       ZSET   "<lease ms>|<max payload>|<worker>" -> registration
 //                                                           expiry (server ms): workers blocked on
 //                                                           their inbox, ready lists all empty
 //   P:{Q}:inbox:<worker>                             LIST   jobs already leased to an idle worker
@@ -44,7 +44,7 @@ public:
   explicit Keys(std::string_view queue, std::string_view prefix = "qsim");
 
   const std::string& queue() const { return queue_; }
-  // "P:{Q}:" — what job:<id>, hist:<id> and periodic:<name> are appended to.
+  // "P:{Q}:" — what job:<id>, inbox:<worker> and periodic:<name> are appended to.
   const std::string& base() const { return base_; }
   std::string ready(Priority p) const;
   std::string delayed() const { return base_ + "delayed"; }
