@@ -145,18 +145,29 @@ constexpr const char* kTokenId = R"lua(
 local function token_id(tok) return string.match(tok, '^(.*):%d+$') end
 )lua";
 
-redis::Script make(std::initializer_list<const char*> parts, const char* body) {
+}  // namespace
+
+redis::Script compose(std::initializer_list<Part> parts, const char* body) {
   std::string src = kBase;
-  for (const char* p : parts) src += p;
+  for (Part p : parts) {
+    switch (p) {
+      case Part::now: src += kNow; break;
+      case Part::hist: src += kHist; break;
+      case Part::bury: src += kBury; break;
+      case Part::lease: src += kLease; break;
+      case Part::push_ready: src += kPushReady; break;
+      case Part::promote: src += kPromote; break;
+      case Part::enqueue: src += kEnqueue; break;
+      case Part::token_id: src += kTokenId; break;
+    }
+  }
   src += body;
   return redis::Script(std::move(src));
 }
 
-}  // namespace
-
 // ARGV: base payload prio delay_ms unique max_attempts -> {id, created(0|1)}
 const redis::Script& enqueue() {
-  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kEnqueue}, R"lua(
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::enqueue}, R"lua(
 local id, created = enqueue_job(ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], now_ms())
 return {id, created}
 )lua");
@@ -170,7 +181,7 @@ return {id, created}
 //   idle_ttl_ms>0 and nothing reserved: register as idle until now + idle_ttl_ms.
 // -> {acked, reserved, next_due_ms or -1, registered_idle(0|1), (id token attempt max prio payload)*}
 const redis::Script& reserve() {
-  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kPromote}, R"lua(
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::promote}, R"lua(
 local worker, lease, want, maxp = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local was_idle, idle_ttl = ARGV[6] == '1', tonumber(ARGV[7])
 local now = now_ms()
@@ -242,7 +253,7 @@ return out
 
 // ARGV: base lease_ms token* -> {1|0 per token}: 0 means the lease is no longer ours
 const redis::Script& heartbeat() {
-  static const redis::Script s = make({kNow}, R"lua(
+  static const redis::Script s = compose({Part::now}, R"lua(
 local now, lease = now_ms(), tonumber(ARGV[2])
 local out = {}
 for i = 3, #ARGV do
@@ -260,7 +271,7 @@ return out
 
 // ARGV: base token reason permanent(0|1) delay_ms -> 0 lease lost | 1 retry scheduled | 2 dead
 const redis::Script& fail() {
-  static const redis::Script s = make({kNow, kHist, kBury, kTokenId}, R"lua(
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::token_id}, R"lua(
 local tok, reason, permanent, delay = ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
 if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
 local id = token_id(tok)
@@ -290,7 +301,7 @@ return 1
 // Hand a reserved job back untouched (graceful shutdown): front of its ready list (or straight
 // to an idle worker), attempt not counted. ARGV: base token -> 1 | 0 lease lost
 const redis::Script& release() {
-  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kTokenId}, R"lua(
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::token_id}, R"lua(
 local tok = ARGV[2]
 if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
 local id = token_id(tok)
@@ -312,7 +323,7 @@ return 1
 // delayed jobs (busy workers do not promote on every ack).
 // ARGV: base holder tick_ms limit -> {redelivered, dead} or {-1, 0} when another reaper holds this tick
 const redis::Script& reap() {
-  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kPromote, kTokenId}, R"lua(
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::promote, Part::token_id}, R"lua(
 if not redis.call('SET', KEYS[11], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1, 0} end
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', '(' .. fmt('%d', now))
@@ -366,7 +377,7 @@ return {redelivered, dead}
 // -> {0, next, now} initialised | {-1, next, now} expected was stale | {-2, next, now} not due
 //    | {1, job_id, now} fired
 const redis::Script& periodic() {
-  static const redis::Script s = make({kNow, kHist, kBury, kLease, kPushReady, kEnqueue}, R"lua(
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::enqueue}, R"lua(
 local now = now_ms()
 local cur = redis.call('HGET', KEYS[12], 'next')
 if not cur then

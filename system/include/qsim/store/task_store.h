@@ -1,0 +1,97 @@
+// The task store: order records and their status transitions, in Redis, every query counted.
+//
+// Keys share the queue's base and hash tag, so that accepting a payment and enqueueing its job
+// is one atomic script (a crash between the two can never leave a paid order without a job):
+//
+//   P:{T}:order:<id>      HASH  id email course_url amount status txn job worker attempts error
+//                               and t_<status>: server ms the order entered each status
+//   P:{T}:status:<status> ZSET  order id -> ms it entered that status (the status index; the
+//                               polling worker's "oldest paid order" is its first member)
+//   P:{T}:txn             HASH  provider transaction id -> order id (payment deduplication)
+//   P:{T}:store_queries   HASH  component -> store queries it made (one per call below)
+//
+// Statuses: created -> paid -> processing -> downloading -> uploading -> finalizing -> completed,
+// or failed / dead with a reason.
+//
+// Thread-safety: a TaskStore wraps one redis::Connection; one thread at a time.
+#pragma once
+
+#include "qsim/queue/queue.h"
+#include "qsim/redis/connection.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qsim::store {
+
+enum class OrderStatus { created, paid, processing, downloading, uploading, finalizing, completed, failed, dead };
+std::string_view to_string(OrderStatus s);
+std::optional<OrderStatus> order_status_from_string(std::string_view s);
+
+struct NewOrder {
+  std::string id;
+  std::string email;
+  std::string course_url;
+  long long amount = 0;  // minor units (e.g. VND, cents)
+};
+
+struct Order {
+  NewOrder fields;
+  OrderStatus status = OrderStatus::created;
+  std::map<std::string, std::int64_t> entered_ms;  // status name -> server ms
+  std::string txn;
+  std::string job_id;
+  std::string worker;
+  int attempts = 0;
+  std::string last_error;
+};
+
+enum class PaymentOutcome {
+  accepted,         // first delivery: the order is paid (and its job enqueued in queue mode)
+  duplicate,        // this transaction was seen before: same answer, nothing changed
+  unknown_order,
+  amount_mismatch,
+  already_paid,     // a different transaction already paid this order
+};
+std::string_view to_string(PaymentOutcome o);
+
+struct PaymentResult {
+  PaymentOutcome outcome = PaymentOutcome::unknown_order;
+  std::string order_id;
+  std::string job_id;  // queue mode
+};
+
+class TaskStore {
+public:
+  // `tag` is the queue's name (shared hash tag); `component` names who asks, for the query count.
+  TaskStore(redis::Connection& conn, std::string_view tag, std::string component, std::string_view prefix = "qsim");
+
+  queue::Expected<bool> create(const NewOrder& order);  // false: the id exists
+  queue::Expected<std::optional<Order>> get(std::string_view id);
+  // Moves the order to `to` if its status is one of `from`; records the time, and `worker` /
+  // `error` when given. false: the order was not in any of `from` (or does not exist).
+  queue::Expected<bool> transition(std::string_view id, std::vector<OrderStatus> from, OrderStatus to,
+                                   std::string_view worker = {}, std::string_view error = {});
+  // The legacy worker's single query: claim the oldest paid order (paid -> processing).
+  queue::Expected<std::optional<std::string>> claim_oldest_paid(std::string_view worker);
+  queue::Expected<long long> count(OrderStatus s);
+  // The payment webhook's state change, atomic. With `queue`, the order's job (payload = the
+  // order id, unique key "order:<id>") is enqueued in the same script.
+  queue::Expected<PaymentResult> accept_payment(std::string_view order_id, std::string_view txn, long long amount,
+                                                queue::Queue* queue, int max_attempts = 3);
+  // Store queries per component, as counted in Redis.
+  queue::Expected<std::map<std::string, long long>> query_counts();
+
+private:
+  queue::Expected<redis::Reply> run(const redis::Script& s, std::vector<std::string> keys, std::vector<std::string> args);
+
+  redis::Connection* conn_;
+  queue::Keys keys_;  // the queue layout under the same tag: the store's keys share its base
+  std::string base_;
+  std::string component_;
+};
+
+}  // namespace qsim::store
