@@ -1,0 +1,54 @@
+// qsim-payment-intake: the payment webhook as a process. The signing secret comes from
+// QSIM_PAYMENT_SECRET or the file named by QSIM_PAYMENT_SECRET_FILE, never from argv.
+#include "qsim/components/payment_intake.h"
+#include "qsim/security/signature.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace {
+qsim::components::PaymentIntakeServer* g_server = nullptr;
+extern "C" void on_signal(int) {
+  if (g_server) g_server->stop();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"qsim payment intake: verifies signed payment webhooks, pays the order, enqueues its job"};
+  std::string redis_url = "redis://127.0.0.1:6379";
+  int port = 8870;
+  long window_s = 300;
+  std::string mode = "queue";
+  qsim::components::PaymentIntakeOptions o;
+  app.add_option("--redis", redis_url, "Redis URL");
+  app.add_option("--port", port, "HTTP port on 127.0.0.1")->check(CLI::Range(1, 65535));
+  app.add_option("--queue", o.queue, "queue name (also the task store's tag)");
+  app.add_option("--prefix", o.prefix, "key prefix");
+  app.add_option("--mode", mode, "queue: enqueue on payment; polling: status change only")
+      ->check(CLI::IsMember({"queue", "polling"}));
+  app.add_option("--window-s", window_s, "accepted timestamp skew, seconds, both directions")->check(CLI::Range(1, 86400));
+  app.add_option("--max-body", o.max_body_bytes, "largest accepted body, bytes");
+  CLI11_PARSE(app, argc, argv);
+  o.queue_mode = mode == "queue";
+  o.window = std::chrono::seconds(window_s);
+
+  try {
+    auto secret = qsim::security::load_secret("payment");
+    qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o, secret);
+    qsim::components::PaymentIntakeServer server(intake);
+    g_server = &server;
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    if (!server.listen("127.0.0.1", port)) {
+      std::cerr << "qsim-payment-intake: cannot listen on 127.0.0.1:" << port << "\n";
+      return 3;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "qsim-payment-intake: " << e.what() << "\n";
+    return 2;
+  }
+}
