@@ -10,7 +10,7 @@
 #include <thread>
 
 namespace {
-qsim::components::PaymentIntakeServer* g_server = nullptr;
+qsim::components::HttpService* g_server = nullptr;
 extern "C" void on_signal(int) {
   if (g_server) g_server->stop();
 }
@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   try {
     auto secret = qsim::security::load_secret("payment");
     qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o, secret);
-    qsim::components::PaymentIntakeServer server(intake);
+    qsim::components::HttpService server;
+    intake.mount(server);
     g_server = &server;
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);

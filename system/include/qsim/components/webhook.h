@@ -1,0 +1,52 @@
+// What every signed webhook receiver shares: the size / header / signature / window checks in a
+// fixed order, and one counter per result word. Payment intake and the finalize service answer
+// through this, so the same request gets the same rejection from both.
+//
+// Thread-safety: WebhookCounters is safe from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qsim::components {
+
+struct WebhookResponse {
+  int status = 500;
+  std::string result;  // the counter's label
+  std::string body;    // JSON
+};
+
+class WebhookCounters {
+public:
+  explicit WebhookCounters(std::vector<std::string> results);  // every label starts at 0
+  // Counts `result` and builds the JSON answer {"result", "detail"?, extra fields...}.
+  WebhookResponse answer(int status, std::string result, std::string detail = {},
+                         std::vector<std::pair<std::string, std::string>> fields = {});
+  std::map<std::string, long long> snapshot() const;
+  // Prometheus text for metric `name` with label result.
+  std::string prometheus(std::string_view name, std::string_view help) const;
+
+private:
+  mutable std::mutex mu_;
+  std::map<std::string, long long> counts_;
+};
+
+// The result labels the guard can produce.
+std::vector<std::string> guard_results();
+
+// Size, then headers and signature, then window. nullopt: the request may proceed.
+std::optional<WebhookResponse> guard_signed_request(WebhookCounters& counters, std::string_view secret,
+                                                    std::optional<std::string_view> timestamp,
+                                                    std::optional<std::string_view> signature, std::string_view body,
+                                                    std::int64_t now, std::chrono::seconds window,
+                                                    std::size_t max_body_bytes);
+
+std::int64_t unix_now();
+
+}  // namespace qsim::components

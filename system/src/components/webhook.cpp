@@ -1,0 +1,68 @@
+#include "qsim/components/webhook.h"
+
+#include "qsim/security/signature.h"
+
+#include <nlohmann/json.hpp>
+
+namespace qsim::components {
+
+WebhookCounters::WebhookCounters(std::vector<std::string> results) {
+  for (auto& r : results) counts_[r] = 0;
+}
+
+WebhookResponse WebhookCounters::answer(int status, std::string result, std::string detail,
+                                        std::vector<std::pair<std::string, std::string>> fields) {
+  {
+    std::lock_guard lock(mu_);
+    counts_[result]++;
+  }
+  nlohmann::json j{{"result", result}};
+  if (!detail.empty()) j["detail"] = detail;
+  for (auto& [k, v] : fields)
+    if (!v.empty()) j[k] = v;
+  return {status, std::move(result), j.dump()};
+}
+
+std::map<std::string, long long> WebhookCounters::snapshot() const {
+  std::lock_guard lock(mu_);
+  return counts_;
+}
+
+std::string WebhookCounters::prometheus(std::string_view name, std::string_view help) const {
+  std::string n(name);
+  std::string out = "# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " counter\n";
+  for (const auto& [result, count] : snapshot())
+    out += n + "{result=\"" + result + "\"} " + std::to_string(count) + "\n";
+  return out;
+}
+
+std::vector<std::string> guard_results() {
+  return {"missing_headers", "malformed_headers", "bad_signature", "stale_timestamp", "future_timestamp",
+          "body_too_large"};
+}
+
+std::optional<WebhookResponse> guard_signed_request(WebhookCounters& counters, std::string_view secret,
+                                                    std::optional<std::string_view> timestamp,
+                                                    std::optional<std::string_view> signature, std::string_view body,
+                                                    std::int64_t now, std::chrono::seconds window,
+                                                    std::size_t max_body_bytes) {
+  if (body.size() > max_body_bytes)
+    return counters.answer(413, "body_too_large",
+                           std::to_string(body.size()) + " bytes, limit " + std::to_string(max_body_bytes));
+  switch (security::verify(secret, timestamp, signature, body, now, window)) {
+    case security::Verdict::ok: return std::nullopt;
+    case security::Verdict::missing_headers:
+      return counters.answer(401, "missing_headers", "X-Qsim-Timestamp and X-Qsim-Signature are required");
+    case security::Verdict::malformed_headers: return counters.answer(400, "malformed_headers");
+    case security::Verdict::bad_signature: return counters.answer(401, "bad_signature");
+    case security::Verdict::stale: return counters.answer(401, "stale_timestamp", "older than the accepted window");
+    case security::Verdict::future: return counters.answer(401, "future_timestamp", "ahead of the accepted window");
+  }
+  return counters.answer(401, "bad_signature");
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace qsim::components
