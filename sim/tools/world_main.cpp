@@ -4,16 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <fstream>
 #include <iostream>
-
-namespace {
-qsim::components::HttpService* g_server = nullptr;
-extern "C" void on_signal(int) {
-  if (g_server) g_server->stop();
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"qsim world: the simulated course source, storage, permission and mail APIs"};
@@ -32,16 +24,9 @@ int main(int argc, char** argv) {
       config = qsim::sim::WorldConfig::from_json(j);
     }
     qsim::sim::World world(config);
-    qsim::components::HttpService server;
-    world.mount(server);
-    g_server = &server;
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGINT, on_signal);
-    if (!server.listen("127.0.0.1", port)) {
-      std::cerr << "qsim-world: cannot listen on 127.0.0.1:" << port << "\n";
-      return 3;
-    }
-    return 0;
+    qsim::components::HttpService http;
+    world.mount(http);
+    return qsim::components::serve_until_signal(http, port, "qsim-world");
   } catch (const std::exception& e) {
     std::cerr << "qsim-world: " << e.what() << "\n";
     return 2;

@@ -5,16 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <iostream>
-#include <thread>
-
-namespace {
-qsim::components::HttpService* g_server = nullptr;
-extern "C" void on_signal(int) {
-  if (g_server) g_server->stop();
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"qsim payment intake: verifies signed payment webhooks, pays the order, enqueues its job"};
@@ -34,20 +25,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   o.queue_mode = mode == "queue";
   o.window = std::chrono::seconds(window_s);
-
   try {
-    auto secret = qsim::security::load_secret("payment");
-    qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o, secret);
-    qsim::components::HttpService server;
-    intake.mount(server);
-    g_server = &server;
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGINT, on_signal);
-    if (!server.listen("127.0.0.1", port)) {
-      std::cerr << "qsim-payment-intake: cannot listen on 127.0.0.1:" << port << "\n";
-      return 3;
-    }
-    return 0;
+    qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o,
+                                           qsim::security::load_secret("payment"));
+    qsim::components::HttpService http;
+    intake.mount(http);
+    return qsim::components::serve_until_signal(http, port, "qsim-payment-intake");
   } catch (const std::exception& e) {
     std::cerr << "qsim-payment-intake: " << e.what() << "\n";
     return 2;

@@ -1,6 +1,7 @@
 // Payment intake as a real process over real HTTP on a live Redis: the security matrix, the
 // idempotency of repeated deliveries, and no secret in argv.
 #include "live_redis.h"
+#include "service_process.h"
 #include "qsim/security/signature.h"
 #include "qsim/sim/child_process.h"
 #include "qsim/store/task_store.h"
@@ -37,28 +38,17 @@ protected:
   void SetUp() override {
     QSIM_REQUIRE_REDIS();
     tag = testkit::unique_queue_name();
-    port = sim::free_loopback_port();
-    auto env = boost::this_process::environment();
-    env["QSIM_PAYMENT_SECRET"] = kSecret;
-    proc = bp::child(QSIM_PAYMENT_INTAKE_EXE, "--redis", testkit::live_redis().endpoint().to_string(), "--queue", tag,
-                     "--port", std::to_string(port), "--max-body", "1024", env, bp::std_out > bp::null,
-                     bp::std_err > bp::null, sim::die_with_parent);
+    proc = std::make_unique<testkit::ServiceProcess>(
+        QSIM_PAYMENT_INTAKE_EXE,
+        std::vector<std::string>{"--redis", testkit::live_redis().endpoint().to_string(), "--queue", tag, "--max-body", "1024"},
+        std::map<std::string, std::string>{{"QSIM_PAYMENT_SECRET", kSecret}});
+    port = proc->port();
     client = std::make_unique<httplib::Client>("127.0.0.1", port);
     client->set_connection_timeout(1);
     client->set_read_timeout(5);
-    for (int i = 0; i < 200; ++i) {
-      if (auto r = client->Get("/health"); r && r->status == 200) break;
-      std::this_thread::sleep_for(10ms);
-    }
     conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
     store = std::make_unique<store::TaskStore>(*conn, tag, "test");
     queue = std::make_unique<queue::Queue>(*conn, tag);
-  }
-  void TearDown() override {
-    if (proc.valid() && proc.running()) {
-      ::kill(proc.id(), SIGTERM);
-      proc.wait();
-    }
   }
   struct Reply {
     int status = 0;
@@ -91,7 +81,7 @@ protected:
 
   std::string tag;
   int port = 0;
-  bp::child proc;
+  std::unique_ptr<testkit::ServiceProcess> proc;
   std::unique_ptr<httplib::Client> client;
   std::unique_ptr<redis::Connection> conn;
   std::unique_ptr<store::TaskStore> store;
@@ -187,7 +177,7 @@ TEST_F(PaymentIntakeProcess, SamePaymentFiveTimesConcurrentlyGivesOneJob) {
 }
 
 TEST_F(PaymentIntakeProcess, NoSecretInTheCommandLine) {
-  std::ifstream in("/proc/" + std::to_string(proc.id()) + "/cmdline", std::ios::binary);
+  std::ifstream in("/proc/" + std::to_string(proc->pid()) + "/cmdline", std::ios::binary);
   std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(cmdline.empty()) << "the process is running";
   EXPECT_EQ(cmdline.find(kSecret), std::string::npos);

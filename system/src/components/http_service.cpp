@@ -2,6 +2,10 @@
 
 #include <httplib.h>
 
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
 namespace qsim::components {
 
 struct HttpService::Impl {
@@ -51,5 +55,25 @@ void HttpService::on_too_large(std::size_t hard_cap, std::function<HttpResponse(
 
 bool HttpService::listen(const std::string& host, int port) { return impl_->server.listen(host.c_str(), port); }
 void HttpService::stop() { impl_->server.stop(); }
+
+namespace {
+std::atomic<HttpService*> g_serving{nullptr};
+extern "C" void stop_serving(int) {
+  if (auto* s = g_serving.load()) s->stop();
+}
+}  // namespace
+
+int serve_until_signal(HttpService& http, int port, const std::string& program) {
+  g_serving = &http;
+  std::signal(SIGTERM, stop_serving);
+  std::signal(SIGINT, stop_serving);
+  bool ok = http.listen("127.0.0.1", port);
+  g_serving = nullptr;
+  if (!ok) {
+    std::cerr << program << ": cannot listen on 127.0.0.1:" << port << "\n";
+    return 3;
+  }
+  return 0;
+}
 
 }  // namespace qsim::components

@@ -44,4 +44,8 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+// For a component's main(): SIGTERM/SIGINT stop `http`; serves 127.0.0.1:port until then.
+// Returns the exit code: 0 after a stop, 3 when the port cannot be bound (said on stderr).
+int serve_until_signal(HttpService& http, int port, const std::string& program);
+
 }  // namespace qsim::components

@@ -1,0 +1,94 @@
+#include "qsim/components/finalize_service.h"
+
+#include "qsim/components/http_client.h"
+#include "qsim/security/signature.h"
+#include "qsim/store/task_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <mutex>
+
+namespace qsim::components {
+
+struct FinalizeService::State {
+  State(const redis::Endpoint& ep, const FinalizeOptions& o) : conn(ep), store(conn, o.queue, "finalize", o.prefix) {}
+  std::mutex mu;  // guards conn and store
+  redis::Connection conn;
+  store::TaskStore store;
+};
+
+namespace {
+std::vector<std::string> finalize_results() {
+  auto r = guard_results();
+  r.insert(r.end(), {"completed", "duplicate", "unknown_order", "wrong_state", "world_unavailable", "world_rejected",
+                     "malformed_body", "store_unavailable"});
+  return r;
+}
+}  // namespace
+
+FinalizeService::FinalizeService(redis::Endpoint redis, FinalizeOptions options, std::string secret)
+    : state_(std::make_unique<State>(redis, options)), options_(std::move(options)), secret_(std::move(secret)),
+      counters_(finalize_results()) {}
+
+FinalizeService::~FinalizeService() = default;
+
+WebhookResponse FinalizeService::handle(std::optional<std::string_view> timestamp,
+                                        std::optional<std::string_view> signature, std::string_view body,
+                                        std::int64_t now) {
+  if (auto rejected = guard_signed_request(counters_, secret_, timestamp, signature, body, now, options_.window,
+                                           options_.max_body_bytes))
+    return *rejected;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("order_id") || !j["order_id"].is_string() ||
+      j["order_id"].get<std::string>().empty())
+    return counters_.answer(400, "malformed_body", "$.order_id: expected a non-empty string");
+  const std::string order = j["order_id"];
+  const std::vector<std::pair<std::string, std::string>> ids{{"order_id", order}};
+
+  auto load = [&] {
+    std::lock_guard lock(state_->mu);
+    return state_->store.get(order);
+  };
+  auto o = load();
+  if (!o) return counters_.answer(503, "store_unavailable", o.error, ids);
+  if (!o.value) return counters_.answer(404, "unknown_order", {}, ids);
+  if (o.value->status == store::OrderStatus::completed) return counters_.answer(200, "duplicate", {}, ids);
+  if (o.value->status != store::OrderStatus::finalizing)
+    return counters_.answer(409, "wrong_state", "order is " + std::string(store::to_string(o.value->status)), ids);
+
+  HttpClient world(options_.world_host, options_.world_port, options_.world_timeout);
+  for (const char* api : {"grant", "mail"}) {
+    std::string key = std::string(api) + ":" + order;
+    auto r = world.post(std::string("/api/") + api, nlohmann::json{{"order_id", order}, {"key", key}}.dump());
+    if (r.transient())
+      return counters_.answer(503, "world_unavailable",
+                              std::string(api) + ": " + (r.answered() ? std::to_string(r.status) : r.error), ids);
+    if (!r.ok()) return counters_.answer(422, "world_rejected", std::string(api) + ": " + std::to_string(r.status), ids);
+  }
+  queue::Expected<bool> moved;
+  {
+    std::lock_guard lock(state_->mu);
+    moved = state_->store.transition(order, {store::OrderStatus::finalizing}, store::OrderStatus::completed);
+  }
+  if (!moved) return counters_.answer(503, "store_unavailable", moved.error, ids);
+  // Lost the compare-and-set: a concurrent call completed it first; our effects were no-ops.
+  return moved.value ? counters_.answer(200, "completed", {}, ids) : counters_.answer(200, "duplicate", {}, ids);
+}
+
+void FinalizeService::mount(HttpService& http) {
+  http.post("/webhooks/finalize", [this](const HttpRequest& req) {
+    auto r = handle(req.header(security::kTimestampHeader), req.header(security::kSignatureHeader), req.body, unix_now());
+    return HttpResponse{r.status, r.body};
+  });
+  http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok"})"}; });
+  http.get("/metrics", [this](const HttpRequest&) {
+    return HttpResponse{200, counters_.prometheus("finalize_webhooks_total", "Finalize webhook calls by result."),
+                        "text/plain; version=0.0.4"};
+  });
+  http.on_too_large(16 * 1024 * 1024, [this](std::size_t bytes) {
+    auto r = counters_.answer(413, "body_too_large", std::to_string(bytes) + " bytes");
+    return HttpResponse{r.status, r.body};
+  });
+}
+
+}  // namespace qsim::components

@@ -1,0 +1,36 @@
+#include "qsim/components/http_client.h"
+
+#include <httplib.h>
+
+namespace qsim::components {
+
+struct HttpClient::Impl {
+  Impl(const std::string& host, int port) : client(host, port) {}
+  httplib::Client client;
+};
+
+HttpClient::HttpClient(std::string host, int port, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>(host, port)) {
+  impl_->client.set_connection_timeout(timeout);
+  impl_->client.set_read_timeout(timeout);
+  impl_->client.set_write_timeout(timeout);
+}
+
+HttpClient::~HttpClient() = default;
+
+namespace {
+HttpResult convert(const httplib::Result& r) {
+  if (!r) return {0, {}, httplib::to_string(r.error())};
+  return {r->status, r->body, {}};
+}
+}  // namespace
+
+HttpResult HttpClient::post(const std::string& path, const std::string& body,
+                            const std::vector<std::pair<std::string, std::string>>& headers) {
+  httplib::Headers h(headers.begin(), headers.end());
+  return convert(impl_->client.Post(path.c_str(), h, body, "application/json"));
+}
+
+HttpResult HttpClient::get(const std::string& path) { return convert(impl_->client.Get(path.c_str())); }
+
+}  // namespace qsim::components

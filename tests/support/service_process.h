@@ -1,0 +1,66 @@
+// A component started as a real process for a test: spawned with its arguments and extra
+// environment (secrets go there, never in argv), ready once GET /health answers 200, stopped
+// with SIGTERM (or killed) by the test. It dies with the test process.
+#pragma once
+
+#include "qsim/components/http_client.h"
+#include "qsim/sim/child_process.h"
+#include "qsim/sim/redis_server.h"
+
+#include <boost/process.hpp>
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace qsim::testkit {
+
+class ServiceProcess {
+public:
+  ServiceProcess(const std::string& exe, std::vector<std::string> args, std::map<std::string, std::string> env = {})
+      : exe_(exe), args_(std::move(args)), env_(std::move(env)), port_(sim::free_loopback_port()) {
+    start();
+  }
+  ~ServiceProcess() { stop(); }
+
+  void start() {
+    auto env = boost::this_process::environment();
+    for (auto& [k, v] : env_) env[k] = v;
+    auto args = args_;
+    args.insert(args.end(), {"--port", std::to_string(port_)});
+    child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
+                                   boost::process::std_err > boost::process::null, sim::die_with_parent);
+    components::HttpClient c("127.0.0.1", port_, std::chrono::milliseconds(200));
+    for (int i = 0; i < 500; ++i) {
+      if (c.get("/health").ok()) return;
+      if (!child_.running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error(exe_ + " did not become healthy on port " + std::to_string(port_));
+  }
+  void stop() {
+    if (child_.valid() && child_.running()) {
+      ::kill(child_.id(), SIGTERM);
+      child_.wait();
+    }
+  }
+  void kill() {
+    if (child_.valid() && child_.running()) {
+      ::kill(child_.id(), SIGKILL);
+      child_.wait();
+    }
+  }
+  int port() const { return port_; }
+  int pid() const { return child_.id(); }
+
+private:
+  std::string exe_;
+  std::vector<std::string> args_;
+  std::map<std::string, std::string> env_;
+  int port_;
+  boost::process::child child_;
+};
+
+}  // namespace qsim::testkit
