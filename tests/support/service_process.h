@@ -19,8 +19,11 @@ namespace qsim::testkit {
 
 class ServiceProcess {
 public:
-  ServiceProcess(const std::string& exe, std::vector<std::string> args, std::map<std::string, std::string> env = {})
-      : exe_(exe), args_(std::move(args)), env_(std::move(env)), port_(sim::free_loopback_port()) {
+  // `port_flag`: the option that takes the HTTP port (the queue worker's is --health-port).
+  ServiceProcess(const std::string& exe, std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                 std::string port_flag = "--port")
+      : exe_(exe), args_(std::move(args)), env_(std::move(env)), port_flag_(std::move(port_flag)),
+        port_(sim::free_loopback_port()) {
     start();
   }
   ~ServiceProcess() { stop(); }
@@ -29,7 +32,7 @@ public:
     auto env = boost::this_process::environment();
     for (auto& [k, v] : env_) env[k] = v;
     auto args = args_;
-    args.insert(args.end(), {"--port", std::to_string(port_)});
+    args.insert(args.end(), {port_flag_, std::to_string(port_)});
     child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
                                    boost::process::std_err > boost::process::null, sim::die_with_parent);
     components::HttpClient c("127.0.0.1", port_, std::chrono::milliseconds(200));
@@ -59,6 +62,7 @@ private:
   std::string exe_;
   std::vector<std::string> args_;
   std::map<std::string, std::string> env_;
+  std::string port_flag_;
   int port_;
   boost::process::child child_;
 };

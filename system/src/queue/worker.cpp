@@ -75,6 +75,7 @@ void Worker::run(const Handler& handler) {
       continue;
     }
     stats_.acked += r.value.acked;
+    stats_.last_redis_ok_ms = std::chrono::duration_cast<milliseconds>(clock_->now().time_since_epoch()).count();
     to_ack.clear();
     idle = r.value.registered_idle;
     auto jobs = std::move(r.value.jobs);
@@ -87,6 +88,7 @@ void Worker::run(const Handler& handler) {
         pause_after_error();
         continue;
       }
+      stats_.last_redis_ok_ms = std::chrono::duration_cast<milliseconds>(clock_->now().time_since_epoch()).count();
       if (!w.value) continue;  // timed out: the next reserve deregisters and looks again
       idle = false;            // whoever handed us the job removed our registration
       jobs.push_back(std::move(*w.value));

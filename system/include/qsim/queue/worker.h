@@ -76,6 +76,9 @@ using Handler = std::function<void(const Job&, JobContext&)>;
 struct WorkerStats {
   std::atomic<long long> started{0}, acked{0}, retried{0}, dead{0}, lease_lost{0}, released{0},
       reaped{0}, redis_errors{0};
+  // Clock time (ms since the clock's epoch) of the last Redis call that got an answer; an idle
+  // worker's blocking wait answers at least every idle_wait.
+  std::atomic<long long> last_redis_ok_ms{0};
 };
 
 class Worker {

@@ -1,0 +1,58 @@
+// The work for one paid order, shared by the queue worker and the legacy polling worker:
+//
+//   processing -> downloading (world: download) -> uploading (world: upload)
+//              -> finalizing (finalize service, signed) -> completed (set by finalize)
+//
+// Re-entrant: a redelivered order starts again from whatever stage it reached (the world's
+// download and upload are keyed by order, finalize is idempotent), and an order already
+// completed is done. Failures are StageError, transient (no answer, 5xx: worth retrying) or
+// permanent (4xx).
+//
+// Thread-safety: one OrderJob per thread.
+#pragma once
+
+#include "qsim/components/http_client.h"
+#include "qsim/store/task_store.h"
+
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace qsim::components {
+
+class StageError : public std::runtime_error {
+public:
+  StageError(bool transient, const std::string& what) : std::runtime_error(what), transient_(transient) {}
+  bool transient() const { return transient_; }
+
+private:
+  bool transient_;
+};
+
+struct StageEndpoints {
+  int world_port = 8890;
+  int finalize_port = 8880;
+  std::string finalize_secret;
+  std::chrono::milliseconds timeout{30'000};
+};
+
+struct StageTimes {
+  double download_s = 0, upload_s = 0;
+};
+
+class OrderJob {
+public:
+  OrderJob(store::TaskStore& store, StageEndpoints endpoints, std::string worker_id);
+  // Runs the stages; returns their durations. Throws StageError.
+  StageTimes run(const std::string& order_id);
+
+private:
+  void call_world(const char* api, const std::string& order);
+  store::TaskStore* store_;
+  StageEndpoints endpoints_;
+  std::string worker_id_;
+  HttpClient world_, finalize_;
+};
+
+}  // namespace qsim::components

@@ -1,0 +1,150 @@
+// The whole flow with every component a real process over real HTTP on a live Redis:
+// provider -> payment intake -> queue -> 4 queue workers -> world (download, upload)
+//          -> finalize -> world (grant, mail) -> completed.
+#include "live_redis.h"
+#include "qsim/components/http_client.h"
+#include "qsim/components/webhook.h"
+#include "qsim/security/signature.h"
+#include "qsim/store/task_store.h"
+#include "service_process.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <regex>
+#include <thread>
+
+using namespace std::chrono_literals;
+using namespace qsim;
+
+namespace {
+
+const std::string kPaymentSecret = "whsec_e2e_payment";
+const std::string kFinalizeSecret = "whsec_e2e_finalize";
+
+class EndToEnd : public ::testing::Test {
+protected:
+  void SetUp() override {
+    QSIM_REQUIRE_REDIS();
+    tag = testkit::unique_queue_name();
+    redis_url = testkit::live_redis().endpoint().to_string();
+    conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
+    store = std::make_unique<store::TaskStore>(*conn, tag, "test");
+    queue = std::make_unique<queue::Queue>(*conn, tag);
+  }
+  void start_services(const std::string& world_config, int worker_count, const std::string& mode = "queue") {
+    world = std::make_unique<testkit::ServiceProcess>(QSIM_WORLD_EXE, std::vector<std::string>{});
+    components::HttpClient admin("127.0.0.1", world->port());
+    ASSERT_TRUE(admin.post("/config", world_config).ok());
+    finalize = std::make_unique<testkit::ServiceProcess>(
+        QSIM_FINALIZE_EXE,
+        std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--world-port", std::to_string(world->port())},
+        std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}});
+    intake = std::make_unique<testkit::ServiceProcess>(
+        QSIM_PAYMENT_INTAKE_EXE, std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--mode", mode},
+        std::map<std::string, std::string>{{"QSIM_PAYMENT_SECRET", kPaymentSecret}});
+    for (int i = 0; i < worker_count; ++i)
+      workers.push_back(std::make_unique<testkit::ServiceProcess>(
+          QSIM_QUEUE_WORKER_EXE,
+          std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--id", "qw" + std::to_string(i), "--world-port",
+                                   std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port()),
+                                   "--lease-ms", "5000", "--reaper-tick-ms", "200", "--backoff-ms", "50"},
+          std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
+  }
+  void pay(int orders) {
+    components::HttpClient provider("127.0.0.1", intake->port());
+    for (int i = 0; i < orders; ++i) {
+      std::string id = "order-" + std::to_string(i);
+      ASSERT_TRUE(store->create({id, id + "@example.com", "https://courses.example/" + id, 499'000}).value);
+      std::string body = nlohmann::json{{"order_id", id}, {"amount", 499'000}, {"txn_id", "T" + id}}.dump();
+      auto ts = components::unix_now();
+      auto r = provider.post("/webhooks/payment", body,
+                             {{std::string(security::kTimestampHeader), std::to_string(ts)},
+                              {std::string(security::kSignatureHeader), security::sign(kPaymentSecret, ts, body)}});
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+  }
+  bool wait_until_settled(int orders, std::chrono::seconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      auto done = store->count(store::OrderStatus::completed).value + store->count(store::OrderStatus::dead).value +
+                  store->count(store::OrderStatus::failed).value;
+      if (done >= orders) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  std::map<std::string, int> effects(const std::string& api) {
+    components::HttpClient c("127.0.0.1", world->port());
+    std::map<std::string, int> out;
+    for (auto& call : nlohmann::json::parse(c.get("/calls").body))
+      if (call["api"] == api && call["effect"].get<bool>()) out[call["order"]]++;
+    return out;
+  }
+  long long metric_sum(const std::string& name) {
+    long long total = 0;
+    for (auto& w : workers) {
+      components::HttpClient c("127.0.0.1", w->port());
+      auto body = c.get("/metrics").body;
+      std::smatch m;
+      if (std::regex_search(body, m, std::regex("\n" + name + " (\\d+)"))) total += std::stoll(m[1]);
+    }
+    return total;
+  }
+
+  std::string tag, redis_url;
+  std::unique_ptr<redis::Connection> conn;
+  std::unique_ptr<store::TaskStore> store;
+  std::unique_ptr<queue::Queue> queue;
+  std::unique_ptr<testkit::ServiceProcess> world, finalize, intake;
+  std::vector<std::unique_ptr<testkit::ServiceProcess>> workers;
+};
+
+}  // namespace
+
+TEST_F(EndToEnd, FiftyOrdersFourQueueWorkersEachCompletedWithOneGrantAndOneEmail) {
+  start_services(R"({"download":{"latency_ms":200},"upload":{"latency_ms":100}})", 4);
+  pay(50);
+  ASSERT_TRUE(wait_until_settled(50, 60s));
+  EXPECT_EQ(store->count(store::OrderStatus::completed).value, 50);
+  auto grants = effects("grant"), mails = effects("mail");
+  EXPECT_EQ(grants.size(), 50u);
+  EXPECT_EQ(mails.size(), 50u);
+  for (auto& [order, n] : grants) EXPECT_EQ(n, 1) << order;
+  for (auto& [order, n] : mails) EXPECT_EQ(n, 1) << order;
+  auto c = queue->counters().value;
+  EXPECT_EQ(c.acked, 50);
+  EXPECT_EQ(c.dead, 0);
+  // the workers' /metrics agree with the ledger
+  EXPECT_EQ(metric_sum("tasks_completed_total"), 50);
+  EXPECT_EQ(metric_sum("tasks_started_total"), 50);
+  EXPECT_EQ(metric_sum("tasks_failed_total"), 0);
+  for (auto& w : workers) EXPECT_EQ(components::HttpClient("127.0.0.1", w->port()).get("/health").status, 200);
+  auto o = store->get("order-7").value;
+  for (auto s : {"created", "paid", "processing", "downloading", "uploading", "finalizing", "completed"})
+    EXPECT_TRUE(o->entered_ms.count(s)) << "every transition is timestamped: " << s;
+}
+
+TEST_F(EndToEnd, TransientWorldFailuresAreRetriedAndSucceed) {
+  start_services(R"({"seed":5,"download":{"latency_ms":20,"fail_probability":0.4}})", 2);
+  pay(10);
+  ASSERT_TRUE(wait_until_settled(10, 60s));
+  EXPECT_EQ(store->count(store::OrderStatus::completed).value, 10);
+  auto c = queue->counters().value;
+  EXPECT_GT(c.retried, 0) << "the seeded world failed some downloads";
+  EXPECT_EQ(metric_sum("tasks_failed_total"), c.retried);
+  for (auto& [order, n] : effects("grant")) EXPECT_EQ(n, 1) << order;
+}
+
+TEST_F(EndToEnd, PermanentWorldFailureDeadLettersTheJobAndMarksTheOrderDeadWithTheReason) {
+  start_services(R"({"upload":{"fail_probability":1.0,"fail_kind":"permanent"}})", 1);
+  pay(1);
+  ASSERT_TRUE(wait_until_settled(1, 30s));
+  auto o = store->get("order-0").value;
+  EXPECT_EQ(o->status, store::OrderStatus::dead);
+  EXPECT_EQ(o->last_error, "upload: HTTP 400");
+  auto job = queue->status(o->job_id).value;
+  EXPECT_EQ(job->state, queue::JobState::dead);
+  EXPECT_EQ(job->attempts, 1) << "permanent: no retry";
+  EXPECT_TRUE(effects("grant").empty());
+}
