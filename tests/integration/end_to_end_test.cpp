@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -51,6 +53,19 @@ protected:
                                    "--lease-ms", "5000", "--reaper-tick-ms", "200", "--backoff-ms", "50"},
           std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
   }
+  void start_poller(const std::string& poll_ms) {
+    poller = std::make_unique<testkit::ServiceProcess>(
+        QSIM_POLLING_WORKER_EXE,
+        std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--poll-interval-ms", poll_ms, "--world-port",
+                                 std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port())},
+        std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "");
+  }
+  int world_calls(const std::string& api) {
+    components::HttpClient c("127.0.0.1", world->port());
+    int n = 0;
+    for (auto& call : nlohmann::json::parse(c.get("/calls").body)) n += call["api"] == api;
+    return n;
+  }
   void pay(int orders) {
     components::HttpClient provider("127.0.0.1", intake->port());
     for (int i = 0; i < orders; ++i) {
@@ -81,13 +96,43 @@ protected:
       if (call["api"] == api && call["effect"].get<bool>()) out[call["order"]]++;
     return out;
   }
+  // Parses Prometheus text exposition strictly: every line is a # HELP / # TYPE comment or
+  // `name{labels} value`; a histogram's buckets are cumulative. Returns series -> value.
+  static std::map<std::string, double> parse_prometheus(const std::string& text) {
+    std::map<std::string, double> out;
+    std::regex comment(R"re(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+)re");
+    std::regex sample(R"re(([a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})?) (-?[0-9.eE+-]+|\+Inf|NaN))re");
+    std::istringstream in(text);
+    std::string line, last_bucket_metric;
+    double last_bucket = 0;
+    while (std::getline(in, line)) {
+      std::smatch m;
+      if (std::regex_match(line, comment)) continue;
+      if (!std::regex_match(line, m, sample)) {
+        ADD_FAILURE() << "not Prometheus text: '" << line << "'";
+        continue;
+      }
+      double v = std::stod(m[4]);
+      out[m[1]] = v;
+      auto bucket = line.find("_bucket{");
+      if (bucket != std::string::npos) {
+        auto metric = line.substr(0, bucket);
+        if (metric == last_bucket_metric) {
+          EXPECT_GE(v, last_bucket) << "buckets are cumulative: " << line;
+        }
+        last_bucket_metric = metric;
+        last_bucket = v;
+      }
+    }
+    return out;
+  }
   long long metric_sum(const std::string& name) {
     long long total = 0;
     for (auto& w : workers) {
       components::HttpClient c("127.0.0.1", w->port());
-      auto body = c.get("/metrics").body;
-      std::smatch m;
-      if (std::regex_search(body, m, std::regex("\n" + name + " (\\d+)"))) total += std::stoll(m[1]);
+      auto series = parse_prometheus(c.get("/metrics").body);
+      EXPECT_TRUE(series.count(name)) << name;
+      total += static_cast<long long>(series[name]);
     }
     return total;
   }
@@ -96,7 +141,7 @@ protected:
   std::unique_ptr<redis::Connection> conn;
   std::unique_ptr<store::TaskStore> store;
   std::unique_ptr<queue::Queue> queue;
-  std::unique_ptr<testkit::ServiceProcess> world, finalize, intake;
+  std::unique_ptr<testkit::ServiceProcess> world, finalize, intake, poller;
   std::vector<std::unique_ptr<testkit::ServiceProcess>> workers;
 };
 
@@ -119,6 +164,9 @@ TEST_F(EndToEnd, FiftyOrdersFourQueueWorkersEachCompletedWithOneGrantAndOneEmail
   EXPECT_EQ(metric_sum("tasks_completed_total"), 50);
   EXPECT_EQ(metric_sum("tasks_started_total"), 50);
   EXPECT_EQ(metric_sum("tasks_failed_total"), 0);
+  EXPECT_EQ(metric_sum("queue_wait_seconds_count"), 50);
+  EXPECT_EQ(metric_sum("download_duration_seconds_count"), 50);
+  EXPECT_EQ(metric_sum("worker_busy"), 0) << "all idle at the end";
   for (auto& w : workers) EXPECT_EQ(components::HttpClient("127.0.0.1", w->port()).get("/health").status, 200);
   auto o = store->get("order-7").value;
   for (auto s : {"created", "paid", "processing", "downloading", "uploading", "finalizing", "completed"})
@@ -147,4 +195,54 @@ TEST_F(EndToEnd, PermanentWorldFailureDeadLettersTheJobAndMarksTheOrderDeadWithT
   EXPECT_EQ(job->state, queue::JobState::dead);
   EXPECT_EQ(job->attempts, 1) << "permanent: no retry";
   EXPECT_TRUE(effects("grant").empty());
+}
+
+TEST_F(EndToEnd, FiftyOrdersThroughTheLegacyPollingWorker) {
+  start_services(R"({"download":{"latency_ms":20},"upload":{"latency_ms":10}})", 0, "polling");
+  pay(50);
+  EXPECT_EQ(queue->counters().value.enqueued, 0) << "the legacy flow has no queue";
+  start_poller("10");
+  ASSERT_TRUE(wait_until_settled(50, 60s));
+  EXPECT_EQ(store->count(store::OrderStatus::completed).value, 50);
+  for (auto& [order, n] : effects("grant")) EXPECT_EQ(n, 1) << order;
+  EXPECT_EQ(effects("mail").size(), 50u);
+  EXPECT_GE(store->query_counts().value["polling_worker"], 50) << "every poll is a counted store query";
+}
+
+TEST_F(EndToEnd, PollingWorkerFailsAnOrderOnTheFirstErrorWithoutRetry) {
+  start_services(R"({"download":{"fail_probability":1.0}})", 0, "polling");
+  pay(1);
+  start_poller("10");
+  ASSERT_TRUE(wait_until_settled(1, 30s));
+  auto o = store->get("order-0").value;
+  EXPECT_EQ(o->status, store::OrderStatus::failed);
+  EXPECT_EQ(o->last_error, "download: HTTP 503");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(world_calls("download"), 1) << "a transient error, and still no retry";
+}
+
+TEST_F(EndToEnd, PollingWorkerKilledMidJobLeavesTheOrderStuckForGood) {
+  start_services(R"({"download":{"latency_ms":1500}})", 0, "polling");
+  pay(1);
+  start_poller("10");
+  std::this_thread::sleep_for(400ms);  // claimed, downloading
+  poller->kill();
+  start_poller("10");                  // the operator restarts it
+  std::this_thread::sleep_for(2500ms);
+  auto o = store->get("order-0").value;
+  EXPECT_EQ(o->status, store::OrderStatus::downloading) << "nobody ever looks at it again";
+  EXPECT_EQ(world_calls("download"), 1);
+  EXPECT_TRUE(effects("grant").empty());
+}
+
+TEST_F(EndToEnd, NoSecretInAnyWorkerCommandLine) {
+  start_services("{}", 1);
+  start_poller("1000");
+  for (int pid : {workers[0]->pid(), poller->pid(), finalize->pid(), intake->pid()}) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(cmdline.empty());
+    EXPECT_EQ(cmdline.find(kFinalizeSecret), std::string::npos) << cmdline;
+    EXPECT_EQ(cmdline.find(kPaymentSecret), std::string::npos) << cmdline;
+  }
 }

@@ -19,7 +19,8 @@ namespace qsim::testkit {
 
 class ServiceProcess {
 public:
-  // `port_flag`: the option that takes the HTTP port (the queue worker's is --health-port).
+  // `port_flag`: the option that takes the HTTP port (the queue worker's is --health-port);
+  // empty for a process without HTTP, which counts as ready once it is running.
   ServiceProcess(const std::string& exe, std::vector<std::string> args, std::map<std::string, std::string> env = {},
                  std::string port_flag = "--port")
       : exe_(exe), args_(std::move(args)), env_(std::move(env)), port_flag_(std::move(port_flag)),
@@ -32,9 +33,14 @@ public:
     auto env = boost::this_process::environment();
     for (auto& [k, v] : env_) env[k] = v;
     auto args = args_;
-    args.insert(args.end(), {port_flag_, std::to_string(port_)});
+    if (!port_flag_.empty()) args.insert(args.end(), {port_flag_, std::to_string(port_)});
     child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
                                    boost::process::std_err > boost::process::null, sim::die_with_parent);
+    if (port_flag_.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (child_.running()) return;
+      throw std::runtime_error(exe_ + " exited at start");
+    }
     components::HttpClient c("127.0.0.1", port_, std::chrono::milliseconds(200));
     for (int i = 0; i < 500; ++i) {
       if (c.get("/health").ok()) return;

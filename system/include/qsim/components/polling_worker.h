@@ -1,0 +1,42 @@
+// The legacy architecture, faithfully, flaws included: every poll_interval one store query for
+// the oldest paid order (claimed paid -> processing in that same query), then the same stages
+// as the queue worker (OrderJob), one order at a time. Any error marks the order failed, with
+// no retry. If the process dies mid-job the order stays where it was, for good: nothing else
+// ever looks at it. Its store queries are counted under "polling_worker".
+#pragma once
+
+#include "qsim/clock.h"
+#include "qsim/components/order_job.h"
+#include "qsim/redis/connection.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+
+namespace qsim::components {
+
+struct PollingWorkerOptions {
+  redis::Endpoint redis;
+  std::string queue = "orders";  // the task store's tag
+  std::string prefix = "qsim";
+  std::string worker_id = "poller";
+  std::chrono::milliseconds poll_interval{10'000};
+  StageEndpoints stages;
+};
+
+class PollingWorker {
+public:
+  explicit PollingWorker(PollingWorkerOptions options, Clock& clock = SystemClock::instance());
+  void run();                      // until request_stop()
+  void request_stop() noexcept;    // async-signal-safe
+  long long polls() const { return polls_; }
+
+private:
+  PollingWorkerOptions options_;
+  Clock* clock_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long long> polls_{0};
+};
+
+}  // namespace qsim::components

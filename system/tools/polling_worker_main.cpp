@@ -1,0 +1,45 @@
+// qsim-polling-worker: the legacy single worker that polls the task store. The finalize
+// signing secret comes from QSIM_FINALIZE_SECRET or QSIM_FINALIZE_SECRET_FILE, never from argv.
+#include "qsim/components/polling_worker.h"
+#include "qsim/security/signature.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+
+namespace {
+qsim::components::PollingWorker* g_worker = nullptr;
+extern "C" void on_signal(int) {
+  if (g_worker) g_worker->request_stop();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"qsim polling worker: the legacy architecture, one order at a time, polled"};
+  std::string redis_url = "redis://127.0.0.1:6379";
+  long poll_ms = 10'000;
+  qsim::components::PollingWorkerOptions o;
+  app.add_option("--redis", redis_url, "Redis URL");
+  app.add_option("--queue", o.queue, "the task store's tag");
+  app.add_option("--prefix", o.prefix, "key prefix");
+  app.add_option("--id", o.worker_id, "worker id");
+  app.add_option("--poll-interval-ms", poll_ms, "time between polls")->check(CLI::Range(1, 3'600'000));
+  app.add_option("--world-port", o.stages.world_port, "the simulated world's port")->check(CLI::Range(1, 65535));
+  app.add_option("--finalize-port", o.stages.finalize_port, "the finalize service's port")->check(CLI::Range(1, 65535));
+  CLI11_PARSE(app, argc, argv);
+  try {
+    o.redis = qsim::redis::Endpoint::parse(redis_url);
+    o.poll_interval = std::chrono::milliseconds(poll_ms);
+    o.stages.finalize_secret = qsim::security::load_secret("finalize");
+    qsim::components::PollingWorker worker(o);
+    g_worker = &worker;
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    worker.run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "qsim-polling-worker: " << e.what() << "\n";
+    return 2;
+  }
+}
