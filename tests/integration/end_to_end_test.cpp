@@ -246,3 +246,53 @@ TEST_F(EndToEnd, NoSecretInAnyWorkerCommandLine) {
     EXPECT_EQ(cmdline.find(kPaymentSecret), std::string::npos) << cmdline;
   }
 }
+
+TEST_F(EndToEnd, HeartbeatsKeepALeaseAliveThroughAStageLongerThanTheLease) {
+  world = std::make_unique<testkit::ServiceProcess>(QSIM_WORLD_EXE, std::vector<std::string>{});
+  ASSERT_TRUE(components::HttpClient("127.0.0.1", world->port()).post("/config", R"({"download":{"latency_ms":2000}})").ok());
+  finalize = std::make_unique<testkit::ServiceProcess>(
+      QSIM_FINALIZE_EXE,
+      std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--world-port", std::to_string(world->port())},
+      std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}});
+  intake = std::make_unique<testkit::ServiceProcess>(
+      QSIM_PAYMENT_INTAKE_EXE, std::vector<std::string>{"--redis", redis_url, "--queue", tag},
+      std::map<std::string, std::string>{{"QSIM_PAYMENT_SECRET", kPaymentSecret}});
+  workers.push_back(std::make_unique<testkit::ServiceProcess>(
+      QSIM_QUEUE_WORKER_EXE,
+      std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--world-port", std::to_string(world->port()),
+                               "--finalize-port", std::to_string(finalize->port()), "--lease-ms", "600",
+                               "--reaper-tick-ms", "100"},
+      std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
+  pay(1);
+  ASSERT_TRUE(wait_until_settled(1, 30s));
+  EXPECT_EQ(store->get("order-0").value->status, store::OrderStatus::completed);
+  EXPECT_EQ(queue->counters().value.redelivered, 0) << "a 2 s download under a 600 ms lease was never taken away";
+  EXPECT_EQ(world_calls("download"), 1);
+}
+
+TEST(QueueWorkerHealth, ReportsRedisUnreachableAfterTheThreshold) {
+  sim::RedisServer own;  // this test stops its Redis
+  own.start();
+  testkit::ServiceProcess worker(QSIM_QUEUE_WORKER_EXE,
+                                 {"--redis", own.endpoint().to_string(), "--queue", "health", "--unhealthy-after-ms", "500"},
+                                 {{"QSIM_FINALIZE_SECRET", "x"}}, "--health-port");
+  components::HttpClient c("127.0.0.1", worker.port(), 2s);
+  auto up = c.get("/health");
+  EXPECT_EQ(up.status, 200) << up.body;
+  auto j = nlohmann::json::parse(up.body);
+  EXPECT_FALSE(j["worker"].get<std::string>().empty());
+  EXPECT_TRUE(j.contains("current_job"));
+  EXPECT_TRUE(j.contains("last_redis_contact_ms"));
+  own.kill();
+  std::this_thread::sleep_for(2000ms);
+  auto down = c.get("/health");
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_EQ(nlohmann::json::parse(down.body)["status"], "redis_unreachable");
+  own.start();
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    back = c.get("/health").status == 200;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(back) << "healthy again once Redis returns";
+}
