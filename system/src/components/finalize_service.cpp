@@ -76,19 +76,8 @@ WebhookResponse FinalizeService::handle(std::optional<std::string_view> timestam
 }
 
 void FinalizeService::mount(HttpService& http) {
-  http.post("/webhooks/finalize", [this](const HttpRequest& req) {
-    auto r = handle(req.header(security::kTimestampHeader), req.header(security::kSignatureHeader), req.body, unix_now());
-    return HttpResponse{r.status, r.body};
-  });
-  http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok"})"}; });
-  http.get("/metrics", [this](const HttpRequest&) {
-    return HttpResponse{200, counters_.prometheus("finalize_webhooks_total", "Finalize webhook calls by result."),
-                        "text/plain; version=0.0.4"};
-  });
-  http.on_too_large(16 * 1024 * 1024, [this](std::size_t bytes) {
-    auto r = counters_.answer(413, "body_too_large", std::to_string(bytes) + " bytes");
-    return HttpResponse{r.status, r.body};
-  });
+  mount_signed_webhook(http, "/webhooks/finalize", counters_, "finalize_webhooks_total", "Finalize webhook calls by result.",
+                       [this](auto ts, auto sig, auto body, auto now) { return handle(ts, sig, body, now); });
 }
 
 }  // namespace qsim::components

@@ -94,20 +94,8 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
 }
 
 void PaymentIntake::mount(HttpService& http) {
-  http.post("/webhooks/payment", [this](const HttpRequest& req) {
-    auto r = handle(req.header(security::kTimestampHeader), req.header(security::kSignatureHeader), req.body, unix_now());
-    return HttpResponse{r.status, r.body};
-  });
-  http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok"})"}; });
-  http.get("/metrics", [this](const HttpRequest&) {
-    return HttpResponse{200, counters_.prometheus("payment_webhooks_total", "Payment webhook deliveries by result."),
-                        "text/plain; version=0.0.4"};
-  });
-  // Far past the accepted size: smaller bodies reach handle(), which answers and counts them.
-  http.on_too_large(16 * 1024 * 1024, [this](std::size_t bytes) {
-    auto r = counters_.answer(413, "body_too_large", std::to_string(bytes) + " bytes");
-    return HttpResponse{r.status, r.body};
-  });
+  mount_signed_webhook(http, "/webhooks/payment", counters_, "payment_webhooks_total", "Payment webhook deliveries by result.",
+                       [this](auto ts, auto sig, auto body, auto now) { return handle(ts, sig, body, now); });
 }
 
 }  // namespace qsim::components

@@ -65,4 +65,21 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+void mount_signed_webhook(HttpService& http, const std::string& path, WebhookCounters& counters,
+                          const std::string& metric, const std::string& help, SignedHandler handle) {
+  http.post(path, [handle](const HttpRequest& req) {
+    auto r = handle(req.header(security::kTimestampHeader), req.header(security::kSignatureHeader), req.body, unix_now());
+    return HttpResponse{r.status, r.body};
+  });
+  http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok"})"}; });
+  http.get("/metrics", [&counters, metric, help](const HttpRequest&) {
+    return HttpResponse{200, counters.prometheus(metric, help), "text/plain; version=0.0.4"};
+  });
+  // Far past any accepted size: smaller bodies reach `handle`, which answers and counts them.
+  http.on_too_large(16 * 1024 * 1024, [&counters](std::size_t bytes) {
+    auto r = counters.answer(413, "body_too_large", std::to_string(bytes) + " bytes");
+    return HttpResponse{r.status, r.body};
+  });
+}
+
 }  // namespace qsim::components

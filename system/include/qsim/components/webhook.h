@@ -5,7 +5,10 @@
 // Thread-safety: WebhookCounters is safe from any thread.
 #pragma once
 
+#include "qsim/components/http_service.h"
+
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -48,5 +51,14 @@ std::optional<WebhookResponse> guard_signed_request(WebhookCounters& counters, s
                                                     std::size_t max_body_bytes);
 
 std::int64_t unix_now();
+
+// The routes every signed webhook receiver has: POST `path` (signature headers and body handed
+// to `handle` with the current Unix time), GET /health, GET /metrics (`metric` counter by
+// result), and bodies over the server's hard cap answered and counted as body_too_large.
+using SignedHandler = std::function<WebhookResponse(std::optional<std::string_view> timestamp,
+                                                    std::optional<std::string_view> signature, std::string_view body,
+                                                    std::int64_t now)>;
+void mount_signed_webhook(HttpService& http, const std::string& path, WebhookCounters& counters,
+                          const std::string& metric, const std::string& help, SignedHandler handle);
 
 }  // namespace qsim::components
