@@ -8,6 +8,7 @@
 #include "qsim/sim/redis_server.h"
 
 #include <boost/process.hpp>
+#include <gtest/gtest.h>
 
 #include <map>
 #include <stdexcept>
@@ -49,10 +50,14 @@ public:
     }
     throw std::runtime_error(exe_ + " did not become healthy on port " + std::to_string(port_));
   }
+  // SIGTERM, and the process must exit 0: a component that does not stop cleanly, or whose
+  // sanitizer found something (sanitizers report on stderr and change the exit code), fails
+  // the test that ran it.
   void stop() {
     if (child_.valid() && child_.running()) {
       ::kill(child_.id(), SIGTERM);
       child_.wait();
+      EXPECT_EQ(child_.exit_code(), 0) << exe_ << " did not stop cleanly on SIGTERM";
     }
   }
   void kill() {

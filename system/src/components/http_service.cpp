@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <thread>
 
 namespace qsim::components {
 
@@ -34,6 +35,9 @@ httplib::Server::Handler adapt(HttpService::Handler h) {
 }  // namespace
 
 HttpService::HttpService() : impl_(std::make_unique<Impl>()) {
+  // Handlers may block for a while (the world sleeps its latency in one): more threads than
+  // httplib's default of 8, so that ten workers' slow calls do not queue behind each other.
+  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   impl_->server.set_error_handler(
       httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty() || res.status != 413 || !impl_->too_large) return httplib::Server::HandlerResponse::Unhandled;
@@ -54,22 +58,39 @@ void HttpService::on_too_large(std::size_t hard_cap, std::function<HttpResponse(
 }
 
 bool HttpService::listen(const std::string& host, int port) { return impl_->server.listen(host.c_str(), port); }
+
+bool HttpService::wait_until_listening(std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!impl_->server.is_running()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 void HttpService::stop() { impl_->server.stop(); }
 
 namespace {
-std::atomic<HttpService*> g_serving{nullptr};
-extern "C" void stop_serving(int) {
-  if (auto* s = g_serving.load()) s->stop();
-}
+std::atomic<bool> g_stop_requested{false};
+extern "C" void request_stop_flag(int) { g_stop_requested.store(true); }
 }  // namespace
 
 int serve_until_signal(HttpService& http, int port, const std::string& program) {
-  g_serving = &http;
-  std::signal(SIGTERM, stop_serving);
-  std::signal(SIGINT, stop_serving);
+  static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+  g_stop_requested = false;
+  std::signal(SIGTERM, request_stop_flag);
+  std::signal(SIGINT, request_stop_flag);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load() && !g_stop_requested.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!done.load()) {
+      http.wait_until_listening(std::chrono::seconds(5));  // a stop before listen() began would be lost
+      http.stop();
+    }
+  });
   bool ok = http.listen("127.0.0.1", port);
-  g_serving = nullptr;
-  if (!ok) {
+  done = true;
+  watcher.join();
+  if (!ok && !g_stop_requested.load()) {
     std::cerr << program << ": cannot listen on 127.0.0.1:" << port << "\n";
     return 3;
   }

@@ -25,10 +25,8 @@ QueueWorkerService::QueueWorkerService(QueueWorkerOptions options) : state_(std:
 
 QueueWorkerService::~QueueWorkerService() = default;
 
-void QueueWorkerService::request_stop() noexcept {
-  state_->worker.request_stop();
-  state_->http.stop();
-}
+// Only flips the worker's atomic flag: safe from a signal handler. run() stops the HTTP side.
+void QueueWorkerService::request_stop() noexcept { state_->worker.request_stop(); }
 
 void QueueWorkerService::run(int http_port) {
   auto& st = *state_;
@@ -60,7 +58,10 @@ void QueueWorkerService::run(int http_port) {
     return HttpResponse{200, out, "text/plain; version=0.0.4"};
   });
   std::thread http_thread;
-  if (http_port > 0) http_thread = std::thread([&st, http_port] { (void)st.http.listen("127.0.0.1", http_port); });
+  if (http_port > 0) {
+    http_thread = std::thread([&st, http_port] { (void)st.http.listen("127.0.0.1", http_port); });
+    st.http.wait_until_listening(std::chrono::seconds(5));  // so that the stop below is never lost
+  }
 
   redis::Connection conn(o.redis);
   store::TaskStore store(conn, o.queue, "queue_worker", o.prefix);

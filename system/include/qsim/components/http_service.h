@@ -3,6 +3,7 @@
 // from any thread. Handlers run on the server's thread pool.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,15 +38,18 @@ public:
   void on_too_large(std::size_t hard_cap, std::function<HttpResponse(std::size_t bytes)> h);
 
   bool listen(const std::string& host, int port);  // blocks until stop(); false if it cannot bind
-  void stop();
+  // Waits (up to `limit`) until listen() is accepting; false if it did not get there.
+  bool wait_until_listening(std::chrono::milliseconds limit);
+  void stop();  // from any ordinary thread; not from a signal handler (it closes sockets)
 
 private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// For a component's main(): SIGTERM/SIGINT stop `http`; serves 127.0.0.1:port until then.
-// Returns the exit code: 0 after a stop, 3 when the port cannot be bound (said on stderr).
+// For a component's main(): serves 127.0.0.1:port until SIGTERM/SIGINT. The signal handler
+// only sets a flag; a watcher thread stops the server. Returns the exit code: 0 after a stop,
+// 3 when the port cannot be bound (said on stderr).
 int serve_until_signal(HttpService& http, int port, const std::string& program);
 
 }  // namespace qsim::components

@@ -33,7 +33,7 @@ public:
   ~QueueWorkerService();
   // Serves health and metrics on 127.0.0.1:port (0: none) and works until request_stop().
   void run(int http_port);
-  void request_stop() noexcept;
+  void request_stop() noexcept;  // async-signal-safe
 
 private:
   struct State;
