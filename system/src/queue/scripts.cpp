@@ -389,6 +389,7 @@ if now < tonumber(cur) then return {-2, cur, fmt('%d', now)} end
 redis.call('HSET', KEYS[12], 'next', ARGV[3])
 redis.call('HINCRBY', KEYS[12], 'fired', 1)
 local id = enqueue_job(ARGV[4], ARGV[5], 0, '', ARGV[6], now)
+redis.call('HSET', base .. 'job:' .. id, 'periodic_slot', cur)  -- which period this job is for
 return {1, id, fmt('%d', now)}
 )lua");
   return s;

@@ -18,7 +18,8 @@
 //   P:{Q}:reaper                                     STRING reaper lock, one holder per tick (PX)
 //   P:{Q}:job:<id>                                   HASH   payload prio state attempts max
 //                                                           created serial worker error unique
-//                                                           finished, and hist: the transitions
+//                                                           finished, periodic_slot (periodic jobs:
+//                                                           the fire time it is for), and hist: the transitions
 //                                                           "state@ms[@worker];..." (the final
 //                                                           "done" is the finished field)
 //   P:{Q}:periodic:<name>                            HASH   next: next fire time (server ms)
