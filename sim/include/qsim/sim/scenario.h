@@ -1,0 +1,89 @@
+// Scenario files: what `sim` runs. JSON, validated strictly before anything starts: unknown
+// keys, wrong types and out-of-range values are ScenarioError naming the file, the JSON path
+// and what was expected. The published schema is scenarios/schema.json.
+//
+// Durations are strings with a unit: "250ms", "10s", "55m", "1.5h". All times in a scenario are
+// simulated time; `speedup` maps them onto wall time.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qsim::sim {
+
+class ScenarioError : public std::runtime_error {
+public:
+  ScenarioError(const std::string& file, const std::string& path, const std::string& expected)
+      : std::runtime_error(file + ": " + path + ": " + expected), file_(file), path_(path) {}
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+
+private:
+  std::string file_, path_;
+};
+
+// "55m" -> 3300.0 seconds. nullopt if not "<non-negative number><ms|s|m|h>".
+std::optional<double> parse_duration_s(std::string_view text);
+
+struct Distribution {
+  enum class Kind { constant, uniform, normal, lognormal, empirical } kind = Kind::constant;
+  double a_s = 0, b_s = 0;       // constant: value; uniform: min,max; normal: mean,stddev; lognormal: median
+  double sigma = 0;              // lognormal shape
+  std::vector<double> values_s;  // empirical
+};
+
+struct Arrival {
+  enum class Kind { burst, constant, poisson, ramp, spike, trace } kind = Kind::burst;
+  double at_s = 0;                       // burst start; spike start
+  double rate_per_h = 0;                 // constant, poisson; spike base
+  double from_per_h = 0, to_per_h = 0;   // ramp
+  double over_s = 0;                     // ramp length; spike length
+  double spike_per_h = 0;
+  std::string trace_file;
+};
+
+struct PollingArch {
+  int workers = 1;
+  double poll_interval_s = 10;
+};
+
+struct QueueArch {
+  int workers = 10;
+  int attempts = 3;
+  enum class Backoff { exponential, constant } backoff = Backoff::exponential;
+  double backoff_base_s = 30;
+  double lease_s = 120;
+  double restart_delay_s = 10;
+};
+
+struct Gate {
+  std::string metric;
+  std::string op;  // <= < >= > ==
+  double threshold = 0;
+  std::string text;  // as written
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::uint64_t seed = 1;
+  double speedup = 1;
+  int orders = 1;
+  Arrival arrival;
+  Distribution download, upload;
+  double fail_download = 0, fail_upload = 0, fail_grant = 0, fail_mail = 0;
+  std::optional<PollingArch> polling;
+  std::optional<QueueArch> queue;
+  nlohmann::json faults = nlohmann::json::array();  // each {"kind": ...}; the kinds arrive with fault injection
+  std::vector<Gate> gates;
+};
+
+Scenario parse_scenario(const nlohmann::json& j, const std::string& file);
+Scenario load_scenario(const std::string& path);  // reads, parses JSON, validates
+
+}  // namespace qsim::sim

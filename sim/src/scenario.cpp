@@ -1,0 +1,309 @@
+#include "qsim/sim/scenario.h"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace qsim::sim {
+
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+}
+
+// Reads one JSON object field by field; whatever was not asked for is an unknown key.
+class Reader {
+public:
+  Reader(const json& j, std::string path, const std::string& file) : j_(j), path_(std::move(path)), file_(file) {
+    if (!j_.is_object()) fail(path_, "expected an object, got " + describe(j_));
+  }
+  [[noreturn]] void fail(const std::string& path, const std::string& expected) const {
+    throw ScenarioError(file_, path, expected);
+  }
+  std::string at(const std::string& key) const { return path_ + "." + key; }
+  const json* get(const std::string& key, bool required) {
+    seen_.insert(key);
+    auto it = j_.find(key);
+    if (it == j_.end()) {
+      if (required) fail(at(key), "missing (required)");
+      return nullptr;
+    }
+    return &*it;
+  }
+  std::string str(const std::string& key, bool required = true, const std::string& fallback = "") {
+    auto* v = get(key, required);
+    if (!v) return fallback;
+    if (!v->is_string() || v->get<std::string>().empty()) fail(at(key), "expected a non-empty string, got " + describe(*v));
+    return *v;
+  }
+  std::string one_of(const std::string& key, const std::vector<std::string>& allowed) {
+    auto s = str(key);
+    for (auto& a : allowed)
+      if (s == a) return s;
+    std::string list;
+    for (auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    fail(at(key), "expected one of " + list + "; got \"" + s + "\"");
+  }
+  double number(const std::string& key, double lo, double hi, bool required = true, double fallback = 0,
+                bool lo_open = false) {
+    auto* v = get(key, required);
+    if (!v) return fallback;
+    if (!v->is_number()) fail(at(key), "expected a number, got " + describe(*v));
+    double d = v->get<double>();
+    if (!std::isfinite(d) || d < lo || d > hi || (lo_open && d == lo))
+      fail(at(key), "expected a number in " + std::string(lo_open ? "(" : "[") + fmt(lo) + ", " + fmt(hi) + "], got " +
+                        describe(*v));
+    return d;
+  }
+  int integer(const std::string& key, long long lo, long long hi, bool required = true, int fallback = 0) {
+    auto* v = get(key, required);
+    if (!v) return fallback;
+    if (!v->is_number_integer()) fail(at(key), "expected an integer, got " + describe(*v));
+    auto i = v->get<long long>();
+    if (i < lo || i > hi) fail(at(key), "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + describe(*v));
+    return static_cast<int>(i);
+  }
+  double duration(const std::string& key, bool required = true, double fallback = 0, bool positive = false) {
+    auto* v = get(key, required);
+    if (!v) return fallback;
+    std::optional<double> d = v->is_string() ? parse_duration_s(v->get<std::string>()) : std::nullopt;
+    if (!d) fail(at(key), "expected a duration like \"250ms\", \"10s\", \"55m\" or \"1h\", got " + describe(*v));
+    if (positive && *d <= 0) fail(at(key), "expected a duration greater than 0, got " + describe(*v));
+    return *d;
+  }
+  Reader object(const std::string& key) {
+    auto* v = get(key, true);
+    return Reader(*v, at(key), file_);
+  }
+  void done() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      if (!seen_.count(it.key())) fail(at(it.key()), "unknown key (not in scenarios/schema.json)");
+  }
+  const std::string& path() const { return path_; }
+  const std::string& file() const { return file_; }
+
+private:
+  static std::string fmt(double d) {
+    std::ostringstream o;
+    o << d;
+    return o.str();
+  }
+  const json& j_;
+  std::string path_;
+  const std::string& file_;
+  std::set<std::string> seen_;
+};
+
+Distribution read_distribution(Reader r) {
+  Distribution d;
+  auto kind = r.one_of("dist", {"constant", "uniform", "normal", "lognormal", "empirical"});
+  if (kind == "constant") {
+    d.kind = Distribution::Kind::constant;
+    d.a_s = r.duration("value");
+  } else if (kind == "uniform") {
+    d.kind = Distribution::Kind::uniform;
+    d.a_s = r.duration("min");
+    d.b_s = r.duration("max");
+    if (d.b_s < d.a_s) r.fail(r.at("max"), "expected max >= min");
+  } else if (kind == "normal") {
+    d.kind = Distribution::Kind::normal;
+    d.a_s = r.duration("mean");
+    d.b_s = r.duration("stddev");
+  } else if (kind == "lognormal") {
+    d.kind = Distribution::Kind::lognormal;
+    d.a_s = r.duration("median", true, 0, true);
+    d.sigma = r.number("sigma", 0, 10);
+  } else {
+    d.kind = Distribution::Kind::empirical;
+    auto* v = r.get("values", true);
+    if (!v->is_array() || v->empty()) r.fail(r.at("values"), "expected a non-empty array of durations");
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      auto s = (*v)[i].is_string() ? parse_duration_s((*v)[i].get<std::string>()) : std::nullopt;
+      if (!s) r.fail(r.at("values") + "[" + std::to_string(i) + "]", "expected a duration, got " + describe((*v)[i]));
+      d.values_s.push_back(*s);
+    }
+  }
+  r.done();
+  return d;
+}
+
+Arrival read_arrival(Reader r) {
+  Arrival a;
+  auto kind = r.one_of("kind", {"burst", "constant", "poisson", "ramp", "spike", "trace"});
+  const double max_rate = 1e7;
+  if (kind == "burst") {
+    a.kind = Arrival::Kind::burst;
+    a.at_s = r.duration("at", false, 0);
+  } else if (kind == "constant" || kind == "poisson") {
+    a.kind = kind == "constant" ? Arrival::Kind::constant : Arrival::Kind::poisson;
+    a.rate_per_h = r.number("rate_per_h", 0, max_rate, true, 0, true);
+  } else if (kind == "ramp") {
+    a.kind = Arrival::Kind::ramp;
+    a.from_per_h = r.number("from_per_h", 0, max_rate);
+    a.to_per_h = r.number("to_per_h", 0, max_rate, true, 0, true);
+    a.over_s = r.duration("over", true, 0, true);
+  } else if (kind == "spike") {
+    a.kind = Arrival::Kind::spike;
+    a.rate_per_h = r.number("base_per_h", 0, max_rate, true, 0, true);
+    a.spike_per_h = r.number("spike_per_h", 0, max_rate, true, 0, true);
+    a.at_s = r.duration("at");
+    a.over_s = r.duration("for", true, 0, true);
+  } else {
+    a.kind = Arrival::Kind::trace;
+    a.trace_file = r.str("file");
+  }
+  r.done();
+  return a;
+}
+
+Gate read_gate(const Reader& r, const std::string& metric, const json& v) {
+  Gate g;
+  g.metric = metric;
+  const std::string path = r.at(metric);
+  if (v.is_number()) {
+    g.op = "<=";
+    g.threshold = v.get<double>();
+    g.text = "<= " + v.dump();
+    return g;
+  }
+  if (!v.is_string()) r.fail(path, "expected a number or a string like \"<= 650m\" or \">= 9\", got " + describe(v));
+  std::string s = v;
+  g.text = s;
+  std::size_t i = 0;
+  while (i < s.size() && std::string("<>=").find(s[i]) != std::string::npos) ++i;
+  g.op = s.substr(0, i);
+  if (g.op != "<=" && g.op != "<" && g.op != ">=" && g.op != ">" && g.op != "==")
+    r.fail(path, "expected an operator <=, <, >=, > or == before the value, got \"" + s + "\"");
+  while (i < s.size() && s[i] == ' ') ++i;
+  std::string value = s.substr(i);
+  if (auto d = parse_duration_s(value)) {
+    g.threshold = *d;
+  } else {
+    char* end = nullptr;
+    g.threshold = std::strtod(value.c_str(), &end);
+    if (value.empty() || end != value.c_str() + value.size() || !std::isfinite(g.threshold))
+      r.fail(path, "expected a number or a duration after the operator, got \"" + s + "\"");
+  }
+  return g;
+}
+
+}  // namespace
+
+std::optional<double> parse_duration_s(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0 || i == text.size()) return std::nullopt;
+  std::string number(text.substr(0, i));
+  if (number.find('.') != number.rfind('.') || number.front() == '.' || number.back() == '.') return std::nullopt;
+  double n = std::strtod(number.c_str(), nullptr);
+  auto unit = text.substr(i);
+  double mult = unit == "ms" ? 0.001 : unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
+  if (mult < 0) return std::nullopt;
+  return n * mult;
+}
+
+Scenario parse_scenario(const json& j, const std::string& file) {
+  Reader r(j, "$", file);
+  Scenario s;
+  s.file = file;
+  s.name = r.str("name");
+  for (char c : s.name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
+      r.fail(r.at("name"), "expected letters, digits, '_' or '-' (it names the report folder), got \"" + s.name + "\"");
+  if (auto* seed = r.get("seed", true); !seed->is_number_unsigned())
+    r.fail(r.at("seed"), "expected a non-negative integer, got " + describe(*seed));
+  else
+    s.seed = seed->get<std::uint64_t>();
+  s.speedup = r.number("speedup", 0, 1e9, false, 1, true);
+
+  auto orders = r.object("orders");
+  s.orders = orders.integer("count", 1, 10'000'000);
+  s.arrival = read_arrival(orders.object("arrival"));
+  orders.done();
+
+  auto job = r.object("job");
+  s.download = read_distribution(job.object("download"));
+  s.upload = read_distribution(job.object("upload"));
+  if (job.get("fail_probability", false)) {
+    auto f = job.object("fail_probability");
+    s.fail_download = f.number("download", 0, 1, false);
+    s.fail_upload = f.number("upload", 0, 1, false);
+    s.fail_grant = f.number("grant", 0, 1, false);
+    s.fail_mail = f.number("mail", 0, 1, false);
+    f.done();
+  }
+  job.done();
+
+  auto arch = r.object("architectures");
+  if (arch.get("polling", false)) {
+    auto p = arch.object("polling");
+    PollingArch pa;
+    pa.workers = p.integer("workers", 1, 1000, false, 1);
+    if (pa.workers != 1) p.fail(p.at("workers"), "expected 1: the legacy polling architecture has exactly one worker");
+    pa.poll_interval_s = p.duration("poll_interval", false, 10, true);
+    p.done();
+    s.polling = pa;
+  }
+  if (arch.get("queue", false)) {
+    auto q = arch.object("queue");
+    QueueArch qa;
+    qa.workers = q.integer("workers", 1, 1000);
+    if (q.get("retry", false)) {
+      auto rt = q.object("retry");
+      qa.attempts = rt.integer("attempts", 1, 100, false, 3);
+      qa.backoff = rt.one_of("backoff", {"exponential", "constant"}) == "constant" ? QueueArch::Backoff::constant
+                                                                                  : QueueArch::Backoff::exponential;
+      qa.backoff_base_s = rt.duration("base", false, 30);
+      rt.done();
+    }
+    qa.lease_s = q.duration("lease", false, 120, true);
+    qa.restart_delay_s = q.duration("restart_delay", false, 10);
+    q.done();
+    s.queue = qa;
+  }
+  if (!s.polling && !s.queue) arch.fail(arch.path(), "expected at least one of polling, queue");
+  arch.done();
+
+  if (auto* f = r.get("faults", false)) {
+    if (!f->is_array()) r.fail(r.at("faults"), "expected an array, got " + describe(*f));
+    for (std::size_t i = 0; i < f->size(); ++i) {
+      const auto path = r.at("faults") + "[" + std::to_string(i) + "]";
+      const auto& item = (*f)[i];
+      if (!item.is_object() || !item.contains("kind") || !item["kind"].is_string())
+        r.fail(path, "expected an object with a \"kind\"");
+      // The fault kinds arrive with fault injection; until then none is known.
+      r.fail(path + ".kind", "unknown fault kind \"" + item["kind"].get<std::string>() + "\" (none is supported yet)");
+    }
+    s.faults = *f;
+  }
+  if (auto* g = r.get("gates", false)) {
+    Reader gates(*g, r.at("gates"), file);
+    for (auto it = g->begin(); it != g->end(); ++it) {
+      (void)gates.get(it.key(), true);
+      s.gates.push_back(read_gate(gates, it.key(), *it));
+    }
+  }
+  r.done();
+  return s;
+}
+
+Scenario load_scenario(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ScenarioError(path, "$", "cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    throw ScenarioError(path, "$", std::string("not valid JSON: ") + e.what());
+  }
+  return parse_scenario(j, path);
+}
+
+}  // namespace qsim::sim
