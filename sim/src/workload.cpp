@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numbers>
 
 namespace qsim::sim {
 
@@ -26,7 +27,7 @@ double Stream::exponential(double rate) { return -std::log1p(-uniform()) / rate;
 
 double Stream::normal() {
   double u1 = uniform(), u2 = uniform();
-  return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * M_PI * u2);
+  return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
 double sample_s(const Distribution& d, Stream& rng) {
