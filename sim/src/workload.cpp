@@ -1,5 +1,8 @@
 #include "qsim/sim/workload.h"
 
+#include "hash.h"
+#include "qsim/queue/backoff.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -8,20 +11,10 @@
 
 namespace qsim::sim {
 
-namespace {
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-}  // namespace
 
-Stream::Stream(std::uint64_t seed, std::string_view name) : engine_(seed ^ (fnv1a(name) * 0x9e3779b97f4a7c15ULL)) {}
+Stream::Stream(std::uint64_t seed, std::string_view name) : engine_(seed ^ (detail::fnv1a(name) * 0x9e3779b97f4a7c15ULL)) {}
 
-double Stream::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+double Stream::uniform() { return queue::unit_uniform(engine_); }
 
 double Stream::exponential(double rate) { return -std::log1p(-uniform()) / rate; }
 

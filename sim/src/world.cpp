@@ -2,27 +2,16 @@
 
 #include "qsim/components/http_service.h"
 
+#include "hash.h"
+
 #include <stdexcept>
 
 namespace qsim::sim {
 
 namespace {
 
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using detail::fnv1a;
+using detail::splitmix64;
 
 [[noreturn]] void bad(const std::string& path, const std::string& why) {
   throw std::invalid_argument("world config " + path + ": " + why);
