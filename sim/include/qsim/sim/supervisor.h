@@ -1,0 +1,65 @@
+// Runs the components as OS processes and keeps them running, like systemd with
+// Restart=always and RestartSec=restart_delay: a process that exits (or is killed) is started
+// again after its delay. Every exit and start is logged with its time.
+//
+// All forks happen on the supervisor's own thread, so the children's parent-death signal
+// (they are SIGKILLed if the harness dies) is tied to the supervisor's life, not to whichever
+// thread called add(). The destructor stops everything: SIGTERM, then SIGKILL after a grace.
+//
+// Thread-safety: every public member may be called from any thread.
+#pragma once
+
+#include "qsim/clock.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace qsim::sim {
+
+struct ProcessSpec {
+  std::string name;
+  std::string exe;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;  // added to the harness's environment (secrets go here)
+  std::chrono::milliseconds restart_delay{10'000};
+  bool restart = true;
+};
+
+struct ProcessEvent {
+  enum class Kind { started, exited, stopped } kind;
+  std::string name;
+  int pid = 0;
+  int exit_code = 0;  // for exited: the exit code, or 128 + signal
+  std::chrono::steady_clock::time_point at;
+};
+
+class Supervisor {
+public:
+  Supervisor();
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Starts the process (on the supervisor thread) and returns its handle; throws if the
+  // executable cannot be started.
+  int add(ProcessSpec spec);
+  int pid(int handle) const;           // 0 while it is down
+  int starts(int handle) const;        // 1 + restarts
+  void signal(int handle, int sig);    // SIGKILL, SIGSTOP, SIGCONT, ...
+  std::vector<ProcessEvent> events() const;
+  // SIGTERM to all, wait up to `grace`, SIGKILL the rest; no restarts afterwards.
+  void stop_all(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qsim::sim

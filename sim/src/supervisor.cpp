@@ -1,0 +1,167 @@
+#include "qsim/sim/supervisor.h"
+
+#include "qsim/sim/child_process.h"
+
+#include <boost/process.hpp>
+
+#include <csignal>
+#include <deque>
+#include <future>
+#include <optional>
+#include <stdexcept>
+#include <sys/wait.h>
+
+namespace bp = boost::process;
+
+namespace qsim::sim {
+
+using Steady = std::chrono::steady_clock;
+
+struct Supervisor::Impl {
+  struct Proc {
+    ProcessSpec spec;
+    std::optional<bp::child> child;
+    int starts = 0;
+    std::optional<Steady::time_point> restart_at;
+  };
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Proc> procs;
+  std::vector<ProcessEvent> events;
+  std::deque<std::pair<int, std::promise<void>>> to_start;  // handled on the supervisor thread
+  bool stopping = false, quit = false;
+  std::thread thread;
+
+  // Called with `mu` held, on the supervisor thread.
+  void start(int h) {
+    auto& p = procs[static_cast<std::size_t>(h)];
+    auto env = boost::this_process::environment();
+    for (auto& [k, v] : p.spec.env) env[k] = v;
+    p.child.emplace(p.spec.exe, bp::args(p.spec.args), env, bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent);
+    p.starts++;
+    p.restart_at.reset();
+    events.push_back({ProcessEvent::Kind::started, p.spec.name, static_cast<int>(p.child->id()), 0, Steady::now()});
+  }
+
+  void loop() {
+    std::unique_lock lock(mu);
+    while (!quit) {
+      while (!to_start.empty()) {
+        auto [h, done] = std::move(to_start.front());
+        to_start.pop_front();
+        try {
+          start(h);
+          done.set_value();
+        } catch (...) {
+          done.set_exception(std::current_exception());
+        }
+      }
+      auto now = Steady::now();
+      for (std::size_t h = 0; h < procs.size(); ++h) {
+        auto& p = procs[h];
+        if (p.child && !p.child->running()) {  // exited or killed: reap, log, schedule a restart
+          std::error_code ec;
+          p.child->wait(ec);
+          int code = p.child->native_exit_code();
+          int reported = WIFSIGNALED(code) ? 128 + WTERMSIG(code) : WEXITSTATUS(code);
+          events.push_back({stopping ? ProcessEvent::Kind::stopped : ProcessEvent::Kind::exited, p.spec.name,
+                            static_cast<int>(p.child->id()), reported, now});
+          p.child.reset();
+          if (!stopping && p.spec.restart) p.restart_at = now + p.spec.restart_delay;
+        }
+        if (!stopping && !p.child && p.restart_at && now >= *p.restart_at) {
+          try {
+            start(static_cast<int>(h));
+          } catch (...) {
+            p.restart_at = now + p.spec.restart_delay;  // try again later
+          }
+        }
+      }
+      cv.wait_for(lock, std::chrono::milliseconds(5));
+    }
+  }
+};
+
+Supervisor::Supervisor() : impl_(std::make_unique<Impl>()) {
+  impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+Supervisor::~Supervisor() {
+  stop_all();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->quit = true;
+  }
+  impl_->cv.notify_all();
+  impl_->thread.join();
+}
+
+int Supervisor::add(ProcessSpec spec) {
+  std::future<void> started;
+  int h;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping) throw std::logic_error("supervisor is stopping");
+    h = static_cast<int>(impl_->procs.size());
+    impl_->procs.push_back({std::move(spec), std::nullopt, 0, std::nullopt});
+    std::promise<void> p;
+    started = p.get_future();
+    impl_->to_start.emplace_back(h, std::move(p));
+  }
+  impl_->cv.notify_all();
+  started.get();  // rethrows a start failure
+  return h;
+}
+
+int Supervisor::pid(int handle) const {
+  std::lock_guard lock(impl_->mu);
+  const auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
+  return p.child ? static_cast<int>(p.child->id()) : 0;  // the loop reaps exits within a few ms
+}
+
+int Supervisor::starts(int handle) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->procs.at(static_cast<std::size_t>(handle)).starts;
+}
+
+void Supervisor::signal(int handle, int sig) {
+  std::lock_guard lock(impl_->mu);
+  auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
+  if (p.child && p.child->running()) ::kill(static_cast<pid_t>(p.child->id()), sig);
+}
+
+std::vector<ProcessEvent> Supervisor::events() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->events;
+}
+
+void Supervisor::stop_all(std::chrono::milliseconds grace) {
+  std::vector<pid_t> pids;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+    for (auto& p : impl_->procs)
+      if (p.child && p.child->running()) pids.push_back(static_cast<pid_t>(p.child->id()));
+  }
+  for (auto pid : pids) {
+    ::kill(pid, SIGCONT);  // a paused process cannot act on SIGTERM
+    ::kill(pid, SIGTERM);
+  }
+  auto deadline = Steady::now() + grace;
+  auto any_running = [&] {
+    std::lock_guard lock(impl_->mu);
+    for (auto& p : impl_->procs)
+      if (p.child) return true;
+    return false;
+  };
+  while (any_running() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& p : impl_->procs)
+      if (p.child && p.child->running()) ::kill(static_cast<pid_t>(p.child->id()), SIGKILL);
+  }
+  while (any_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the loop reaps them
+}
+
+}  // namespace qsim::sim

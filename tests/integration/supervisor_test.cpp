@@ -1,0 +1,95 @@
+// The supervisor with real processes: restart after the delay, no restart when disabled or
+// stopping, nothing left running after stop_all, start failures reported.
+#include "qsim/sim/supervisor.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <csignal>
+#include <thread>
+
+using namespace std::chrono_literals;
+using namespace qsim::sim;
+
+namespace {
+bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+template <class Pred>
+bool eventually(Pred p, std::chrono::milliseconds limit = 5000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (p()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return p();
+}
+}  // namespace
+
+TEST(Supervisor, RestartsAKilledProcessAfterItsDelay) {
+  Supervisor s;
+  int h = s.add({"worker-1", "/bin/sleep", {"30"}, {}, 300ms, true});
+  int first = s.pid(h);
+  ASSERT_TRUE(alive(first));
+  s.signal(h, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return s.pid(h) != 0 && s.pid(h) != first; }));
+  EXPECT_EQ(s.starts(h), 2);
+  auto ev = s.events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[1].kind, ProcessEvent::Kind::exited);
+  EXPECT_EQ(ev[1].exit_code, 128 + SIGKILL);
+  EXPECT_EQ(ev[2].kind, ProcessEvent::Kind::started);
+  auto down_for = ev[2].at - ev[1].at;
+  EXPECT_GE(down_for, 300ms) << "not before its restart delay";
+  EXPECT_LT(down_for, 1500ms) << "generous: the delay plus a loaded machine";
+}
+
+TEST(Supervisor, NoRestartWhenDisabled) {
+  Supervisor s;
+  int h = s.add({"legacy", "/bin/sleep", {"30"}, {}, 50ms, false});
+  s.signal(h, SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(s.pid(h), 0);
+  EXPECT_EQ(s.starts(h), 1);
+}
+
+TEST(Supervisor, ACrashLoopIsRestartedAtItsCadence) {
+  Supervisor s;
+  int h = s.add({"crashy", "/bin/false", {}, {}, 100ms, true});
+  ASSERT_TRUE(eventually([&] { return s.starts(h) >= 4; }, 3000ms));
+  for (auto& e : s.events()) {
+    if (e.kind == ProcessEvent::Kind::exited) {
+      EXPECT_EQ(e.exit_code, 1);
+    }
+  }
+}
+
+TEST(Supervisor, StopAllLeavesNothingRunningAndRestartsNothing) {
+  std::vector<int> pids;
+  {
+    Supervisor s;
+    std::vector<int> handles;
+    for (const char* name : {"w0", "w1", "w2"}) handles.push_back(s.add({name, "/bin/sleep", {"30"}, {}, 10ms, true}));
+    s.signal(handles[1], SIGSTOP);  // a paused process must be stopped too
+    for (int h : handles) pids.push_back(s.pid(h));
+    s.stop_all(1000ms);
+    for (int h : handles) EXPECT_EQ(s.pid(h), 0);
+    std::this_thread::sleep_for(100ms);
+    for (int h : handles) EXPECT_EQ(s.starts(h), 1) << "no restart while stopping";
+  }
+  for (int pid : pids) EXPECT_FALSE(alive(pid)) << pid;
+}
+
+TEST(Supervisor, DestructorStopsEverything) {
+  int pid = 0;
+  {
+    Supervisor s;
+    pid = s.pid(s.add({"w", "/bin/sleep", {"30"}, {}, 10ms, true}));
+    ASSERT_TRUE(alive(pid));
+  }
+  EXPECT_FALSE(alive(pid));
+}
+
+TEST(Supervisor, AStartFailureIsReported) {
+  Supervisor s;
+  EXPECT_ANY_THROW(s.add({"ghost", "/no/such/program", {}, {}, 10ms, true}));
+}
