@@ -66,11 +66,12 @@ Queue::Queue(redis::Connection& conn, std::string_view name, QueueConfig config)
   keys_cache_ = {keys_.ready(Priority::high), keys_.ready(Priority::normal), keys_.ready(Priority::low),
                  keys_.delayed(), keys_.active(), keys_.dead(), keys_.stats(), keys_.idle(),
                  keys_.unique(), keys_.seq(), keys_.reaper_lock()};
+  for (std::size_t n = 0; n <= keys_cache_.size(); ++n)
+    keys_by_count_.emplace_back(keys_cache_.begin(), keys_cache_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 std::vector<std::string> Queue::script_keys(const redis::Script& script, const std::string* extra_key) const {
-  auto n = scripts::key_count(script);
-  std::vector<std::string> keys(keys_cache_.begin(), keys_cache_.begin() + static_cast<std::ptrdiff_t>(std::min(n, keys_cache_.size())));
+  auto keys = keys_by_count_.at(scripts::key_count(script));
   if (extra_key) keys.push_back(*extra_key);
   return keys;
 }
@@ -78,7 +79,9 @@ std::vector<std::string> Queue::script_keys(const redis::Script& script, const s
 Expected<std::vector<redis::Reply>> Queue::run(const redis::Script& script, std::vector<std::string> args,
                                                const std::string* extra_key) {
   args.insert(args.begin(), keys_.base());
-  redis::Result r = conn_->eval(script, script_keys(script, extra_key), args);
+  // The common case (no extra key) passes a prepared list: nothing is copied per call.
+  redis::Result r = extra_key ? conn_->eval(script, script_keys(script, extra_key), args)
+                              : conn_->eval(script, keys_by_count_.at(scripts::key_count(script)), args);
   if (!r) return Expected<std::vector<redis::Reply>>::failure(r);
   if (r.reply.is_array()) return {redis::Status::ok, {}, std::move(r.reply.elements)};
   std::vector<redis::Reply> one;

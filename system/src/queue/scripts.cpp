@@ -401,7 +401,7 @@ std::size_t key_count(const redis::Script& script) {
   if (&script == &fail()) return 7;                               // up to stats
   if (&script == &enqueue()) return 10;                           // up to seq
   if (&script == &reap()) return 11;                              // up to the reaper lock
-  return 12;                                                      // periodic
+  return 11;  // periodic: all the queue keys; Queue appends periodic:<name> as KEYS[12]
 }
 
 }  // namespace qsim::queue::scripts

@@ -17,7 +17,7 @@ const redis::Script& release();
 const redis::Script& reap();
 const redis::Script& periodic();
 
-// How many of the leading KEYS `script` uses.
+// How many of the leading KEYS `script` uses (not counting a key the caller appends).
 std::size_t key_count(const redis::Script& script);
 
 // For scripts of other modules that must change a job and their own keys atomically (payment

@@ -168,6 +168,7 @@ private:
   Keys keys_;
   QueueConfig config_;
   std::vector<std::string> keys_cache_;
+  std::vector<std::vector<std::string>> keys_by_count_;  // [n] = the first n of keys_cache_
 };
 
 }  // namespace qsim::queue
