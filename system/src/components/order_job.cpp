@@ -9,6 +9,12 @@ namespace qsim::components {
 
 using store::OrderStatus;
 
+const std::vector<OrderStatus>& in_flight_statuses() {
+  static const std::vector<OrderStatus> statuses{OrderStatus::paid, OrderStatus::processing, OrderStatus::downloading,
+                                                 OrderStatus::uploading, OrderStatus::finalizing};
+  return statuses;
+}
+
 OrderJob::OrderJob(store::TaskStore& store, StageEndpoints endpoints, std::string worker_id)
     : store_(&store), endpoints_(std::move(endpoints)), worker_id_(std::move(worker_id)),
       world_("127.0.0.1", endpoints_.world_port, endpoints_.timeout),
@@ -31,9 +37,7 @@ StageTimes OrderJob::run(const std::string& order_id) {
   if (!order) throw StageError(true, "store: " + order.error);
   if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");
   if (order.value->status == OrderStatus::completed) return {};  // redelivered after finalize: done
-  const std::vector<OrderStatus> in_flight{OrderStatus::paid, OrderStatus::processing, OrderStatus::downloading,
-                                           OrderStatus::uploading, OrderStatus::finalizing};
-  if (!move(in_flight, OrderStatus::processing))
+  if (!move(in_flight_statuses(), OrderStatus::processing))
     throw StageError(false, "order '" + order_id + "' is " + std::string(store::to_string(order.value->status)) +
                                 ", not payable work");
   StageTimes t;

@@ -80,10 +80,7 @@ void QueueWorkerService::run(int http_port) {
       st.failed++;
       bool last = !e.transient() || j.attempt >= j.max_attempts;
       if (last) {
-        (void)store.transition(j.payload,
-                               {store::OrderStatus::paid, store::OrderStatus::processing, store::OrderStatus::downloading,
-                                store::OrderStatus::uploading, store::OrderStatus::finalizing},
-                               store::OrderStatus::dead, st.worker.id(), e.what());
+        (void)store.transition(j.payload, in_flight_statuses(), store::OrderStatus::dead, st.worker.id(), e.what());
       }
       if (!e.transient()) throw queue::PermanentError(e.what());
       throw;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace qsim::components {
 
@@ -40,6 +41,9 @@ struct StageEndpoints {
 struct StageTimes {
   double download_s = 0, upload_s = 0;
 };
+
+// Paid, or any stage a worker may have left the order in: where a (re)delivered job may find it.
+const std::vector<store::OrderStatus>& in_flight_statuses();
 
 class OrderJob {
 public:
