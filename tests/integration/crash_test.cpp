@@ -1,6 +1,7 @@
 // Real worker processes, really SIGKILLed. The claims: nothing is lost, every duplicate
 // execution is accounted for by a counted redelivery, and a killed worker's job comes back
 // within lease + one reaper tick.
+#include "eventually.h"
 #include "live_redis.h"
 #include "qsim/queue/queue.h"
 #include "qsim/sim/child_process.h"
@@ -67,21 +68,6 @@ private:
   int generation_ = 0;
 };
 
-std::int64_t server_ms(redis::Connection& c) {
-  auto t = c.command({"TIME"});
-  return *t.reply.elements[0].as_integer() * 1000 + *t.reply.elements[1].as_integer() / 1000;
-}
-
-template <class Pred>
-bool wait_until(Pred p, std::chrono::seconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (p()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return p();
-}
-
  // Jobs not done, with their history: what a failing run needs to say.
 std::string describe_unfinished(queue::Queue& q, int jobs) {
   std::string out;
@@ -134,10 +120,10 @@ TEST(CrashTest, RandomSigkillsLoseNothingAndEveryDuplicateIsARedelivery) {
     if (finished()) break;
     int slot = static_cast<int>(rng() % kWorkers);
     auto id = fleet.kill(slot);
-    killed_at[id] = server_ms(c);
+    killed_at[id] = testkit::server_ms(c);
     fleet.spawn(slot);  // the supervisor restarts it
   }
-  ASSERT_TRUE(wait_until(finished, 60s)) << "acked " << q.counters().value.acked << " of " << kJobs << "\n"
+  ASSERT_TRUE(testkit::eventually(finished, 60s)) << "acked " << q.counters().value.acked << " of " << kJobs << "\n"
                                          << describe_unfinished(q, kJobs);
   EXPECT_EQ(fleet.stop_all(), kWorkers) << "every surviving worker stops cleanly on SIGTERM";
 
@@ -207,7 +193,7 @@ TEST(CrashTest, EightProcessesAckTwentyThousandJobsExactlyOnce) {
   for (int i = 0; i < kWorkers; ++i) fleet.spawn(i);
   // enqueue while the workers are already racing for jobs
   for (int chunk = 0; chunk < 20; ++chunk) ASSERT_TRUE(q.enqueue_many(std::vector<std::string>(kJobs / 20, "j")).ok());
-  ASSERT_TRUE(wait_until([&] { return q.counters().value.acked >= kJobs; }, 120s))
+  ASSERT_TRUE(testkit::eventually([&] { return q.counters().value.acked >= kJobs; }, 120s))
       << "acked " << q.counters().value.acked << "\n" << describe_unfinished(q, kJobs);
   EXPECT_EQ(fleet.stop_all(), kWorkers);
   auto counters = q.counters().value;

@@ -7,6 +7,7 @@
 #include "qsim/security/signature.h"
 #include "qsim/store/task_store.h"
 #include "service_process.h"
+#include "world_log.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -60,12 +61,7 @@ protected:
                                  std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port())},
         std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "");
   }
-  int world_calls(const std::string& api) {
-    components::HttpClient c("127.0.0.1", world->port());
-    int n = 0;
-    for (auto& call : nlohmann::json::parse(c.get("/calls").body)) n += call["api"] == api;
-    return n;
-  }
+  int world_calls(const std::string& api) { return testkit::world_calls(world->port(), api); }
   void pay(int orders) {
     components::HttpClient provider("127.0.0.1", intake->port());
     for (int i = 0; i < orders; ++i) {
@@ -89,13 +85,7 @@ protected:
     }
     return false;
   }
-  std::map<std::string, int> effects(const std::string& api) {
-    components::HttpClient c("127.0.0.1", world->port());
-    std::map<std::string, int> out;
-    for (auto& call : nlohmann::json::parse(c.get("/calls").body))
-      if (call["api"] == api && call["effect"].get<bool>()) out[call["order"]]++;
-    return out;
-  }
+  std::map<std::string, int> effects(const std::string& api) { return testkit::world_effects(world->port(), api); }
   // Parses Prometheus text exposition strictly: every line is a # HELP / # TYPE comment or
   // `name{labels} value`; a histogram's buckets are cumulative. Returns series -> value.
   static std::map<std::string, double> parse_prometheus(const std::string& text) {

@@ -7,6 +7,7 @@
 #include "qsim/security/signature.h"
 #include "qsim/store/task_store.h"
 #include "service_process.h"
+#include "world_log.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -55,13 +56,7 @@ protected:
     auto j = nlohmann::json::parse(r.body, nullptr, false);
     return {r.status, j.is_object() ? j.value("result", "") : ""};
   }
-  std::map<std::string, int> effects(const std::string& api) {
-    components::HttpClient c("127.0.0.1", world->port());
-    std::map<std::string, int> out;
-    for (auto& call : nlohmann::json::parse(c.get("/calls").body))
-      if (call["api"] == api && call["effect"].get<bool>()) out[call["order"]]++;
-    return out;
-  }
+  std::map<std::string, int> effects(const std::string& api) { return testkit::world_effects(world->port(), api); }
   std::string body(const std::string& order) { return nlohmann::json{{"order_id", order}}.dump(); }
 
   std::string tag;

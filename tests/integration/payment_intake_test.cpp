@@ -2,6 +2,7 @@
 // idempotency of repeated deliveries, and no secret in argv.
 #include "live_redis.h"
 #include "service_process.h"
+#include "qsim/components/webhook.h"
 #include "qsim/security/signature.h"
 #include "qsim/sim/child_process.h"
 #include "qsim/store/task_store.h"
@@ -24,10 +25,6 @@ namespace bp = boost::process;
 namespace {
 
 const std::string kSecret = "whsec_payment_test_7f3a";
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string payment(const std::string& order, long long amount, const std::string& txn) {
   return nlohmann::json{{"order_id", order}, {"amount", amount}, {"txn_id", txn}}.dump();
@@ -93,7 +90,7 @@ protected:
 TEST_F(PaymentIntakeProcess, SecurityMatrixEachRejectionHasItsStatusAndCounterAndChangesNothing) {
   create("victim");
   create("paid-one");
-  const auto now = unix_now();
+  const auto now = components::unix_now();
   const std::string good = payment("victim", 499'000, "T-victim");
   ASSERT_EQ(signed_post(payment("paid-one", 499'000, "T-paid"), now).result, "accepted");
 
@@ -147,13 +144,13 @@ TEST_F(PaymentIntakeProcess, SecurityMatrixEachRejectionHasItsStatusAndCounterAn
   EXPECT_TRUE(store->get("victim").value->txn.empty());
   EXPECT_EQ(queue->counters().value.enqueued, 1) << "only the one accepted payment made a job";
   // and the victim can still be paid properly afterwards
-  EXPECT_EQ(signed_post(good, unix_now()).result, "accepted");
+  EXPECT_EQ(signed_post(good, components::unix_now()).result, "accepted");
   EXPECT_GE(cases.size(), 19u);
 }
 
 TEST_F(PaymentIntakeProcess, SamePaymentFiveTimesConcurrentlyGivesOneJob) {
   create("o-1");
-  const auto now = unix_now();
+  const auto now = components::unix_now();
   const std::string body = payment("o-1", 499'000, "T-dup");
   std::vector<Reply> replies(5);
   std::vector<std::thread> threads;

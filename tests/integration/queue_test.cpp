@@ -18,10 +18,6 @@ protected:
     conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
     q = std::make_unique<queue::Queue>(*conn, testkit::unique_queue_name());
   }
-  std::int64_t server_ms() {
-    auto t = conn->command({"TIME"});
-    return *t.reply.elements[0].as_integer() * 1000 + *t.reply.elements[1].as_integer() / 1000;
-  }
   queue::Job reserve_one(std::chrono::milliseconds lease = 30s, std::string_view worker = "w1") {
     auto r = q->reserve(1, worker, lease);
     EXPECT_TRUE(r.ok()) << r.error;
@@ -66,7 +62,7 @@ TEST_F(QueueTest, EnqueueReserveAckLifecycleWithHistory) {
   EXPECT_EQ(done.history[2].state, "done");
   EXPECT_LE(done.history[0].at_ms, done.history[1].at_ms);
   EXPECT_LE(done.history[1].at_ms, done.history[2].at_ms);
-  EXPECT_NEAR(static_cast<double>(done.history[2].at_ms), static_cast<double>(server_ms()), 5000.0);
+  EXPECT_NEAR(static_cast<double>(done.history[2].at_ms), static_cast<double>(testkit::server_ms(*conn)), 5000.0);
 
   auto c = counters();
   EXPECT_EQ(c.enqueued, 1);
@@ -238,9 +234,9 @@ TEST_F(QueueTest, ExpiredIdleRegistrationIsNotHandedWork) {
 
 TEST_F(QueueTest, LeaseDeadlineComesFromServerTimeAndHeartbeatExtendsIt) {
   (void)q->enqueue("x");
-  auto before = server_ms();
+  auto before = testkit::server_ms(*conn);
   auto job = reserve_one(10'000ms);
-  auto after = server_ms();
+  auto after = testkit::server_ms(*conn);
   auto score = [&] { return *conn->command({"ZSCORE", q->keys().active(), job.lease_token}).reply.as_integer(); };
   auto deadline = score();
   EXPECT_GE(deadline, before + 10'000);
@@ -261,7 +257,7 @@ TEST_F(QueueTest, TransientFailureRetriesWithBackoffThenDeadLetters) {
   o.max_attempts = 2;
   auto e = q->enqueue("flaky", o);
   auto job = reserve_one();
-  auto before = server_ms();
+  auto before = testkit::server_ms(*conn);
   auto f = q->fail(job, "download timed out", queue::FailKind::transient, 150ms);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f.value, queue::FailOutcome::retry_scheduled);

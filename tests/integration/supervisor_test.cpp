@@ -1,5 +1,6 @@
 // The supervisor with real processes: restart after the delay, no restart when disabled or
 // stopping, nothing left running after stop_all, start failures reported.
+#include "eventually.h"
 #include "qsim/sim/supervisor.h"
 
 #include <gtest/gtest.h>
@@ -13,16 +14,6 @@ using namespace qsim::sim;
 
 namespace {
 bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
-
-template <class Pred>
-bool eventually(Pred p, std::chrono::milliseconds limit = 5000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (p()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return p();
-}
 }  // namespace
 
 TEST(Supervisor, RestartsAKilledProcessAfterItsDelay) {
@@ -31,7 +22,7 @@ TEST(Supervisor, RestartsAKilledProcessAfterItsDelay) {
   int first = s.pid(h);
   ASSERT_TRUE(alive(first));
   s.signal(h, SIGKILL);
-  ASSERT_TRUE(eventually([&] { return s.pid(h) != 0 && s.pid(h) != first; }));
+  ASSERT_TRUE(qsim::testkit::eventually([&] { return s.pid(h) != 0 && s.pid(h) != first; }, 5000ms));
   EXPECT_EQ(s.starts(h), 2);
   auto ev = s.events();
   ASSERT_EQ(ev.size(), 3u);
@@ -55,7 +46,7 @@ TEST(Supervisor, NoRestartWhenDisabled) {
 TEST(Supervisor, ACrashLoopIsRestartedAtItsCadence) {
   Supervisor s;
   int h = s.add({"crashy", "/bin/false", {}, {}, 100ms, true});
-  ASSERT_TRUE(eventually([&] { return s.starts(h) >= 4; }, 3000ms));
+  ASSERT_TRUE(qsim::testkit::eventually([&] { return s.starts(h) >= 4; }, 3000ms));
   for (auto& e : s.events()) {
     if (e.kind == ProcessEvent::Kind::exited) {
       EXPECT_EQ(e.exit_code, 1);

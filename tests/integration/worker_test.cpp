@@ -1,5 +1,6 @@
 // The Worker runtime in-process against a live Redis: handler outcomes, malformed payloads,
 // graceful shutdown with and without a deadline hand-back.
+#include "eventually.h"
 #include "live_redis.h"
 #include "qsim/queue/worker.h"
 
@@ -28,15 +29,6 @@ protected:
     o.backoff = {20ms, 2.0, 100ms, 0.0};
     return o;
   }
-  template <class Pred>
-  bool eventually(Pred p, std::chrono::milliseconds limit = 10s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (p()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return p();
-  }
   queue::JobStatus status(const std::string& id) { return q->status(id).value.value_or(queue::JobStatus{}); }
 
   std::string name;
@@ -62,7 +54,7 @@ TEST_F(WorkerTest, MalformedAndOversizedPayloadsAreDeadLetteredAndTheWorkerKeeps
   auto bad = q->enqueue("forty");
   auto big = q->enqueue(std::string(100, '1'));
   auto b = q->enqueue("2");
-  ASSERT_TRUE(eventually([&] { return q->counters().value.acked == 2 && q->counters().value.dead == 2; }));
+  ASSERT_TRUE(testkit::eventually([&] { return q->counters().value.acked == 2 && q->counters().value.dead == 2; }, 10s));
   w.request_stop();
   t.join();
   EXPECT_EQ(sum.load(), 42);
@@ -82,7 +74,7 @@ TEST_F(WorkerTest, TransientErrorsAreRetriedWithBackoffUntilSuccess) {
     });
   });
   auto e = q->enqueue("x");
-  ASSERT_TRUE(eventually([&] { return status(e.value.id).state == queue::JobState::done; }));
+  ASSERT_TRUE(testkit::eventually([&] { return status(e.value.id).state == queue::JobState::done; }, 10s));
   w.request_stop();
   t.join();
   auto s = status(e.value.id);
@@ -110,7 +102,7 @@ TEST_F(WorkerTest, GracefulShutdownFinishesTheCurrentJob) {
   });
   auto e = q->enqueue("x");
   auto e2 = q->enqueue("y");
-  ASSERT_TRUE(eventually([&] { return in_handler.load(); }));
+  ASSERT_TRUE(testkit::eventually([&] { return in_handler.load(); }, 10s));
   w.request_stop();
   t.join();
   EXPECT_EQ(status(e.value.id).state, queue::JobState::done);
@@ -132,7 +124,7 @@ TEST_F(WorkerTest, GracefulShutdownHandsBackAJobThatOverrunsTheDeadline) {
     });
   });
   auto e = q->enqueue("long");
-  ASSERT_TRUE(eventually([&] { return in_handler.load(); }));
+  ASSERT_TRUE(testkit::eventually([&] { return in_handler.load(); }, 10s));
   auto stop_at = std::chrono::steady_clock::now();
   w.request_stop();
   t.join();
@@ -154,7 +146,7 @@ TEST_F(WorkerTest, BatchedWorkerAcksEverything) {
   std::thread t([&] { w.run([&](const queue::Job&, queue::JobContext&) { ++n; }); });
   std::vector<std::string> payloads(500, "p");
   ASSERT_TRUE(q->enqueue_many(payloads).ok());
-  ASSERT_TRUE(eventually([&] { return q->counters().value.acked == 500; }));
+  ASSERT_TRUE(testkit::eventually([&] { return q->counters().value.acked == 500; }, 10s));
   w.request_stop();
   t.join();
   EXPECT_EQ(n.load(), 500);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 
 namespace qsim::testkit {
@@ -17,6 +18,12 @@ sim::RedisServer& live_redis();
 
 // A queue name unique to the running test, so tests never see each other's keys.
 std::string unique_queue_name();
+
+// Redis server time in milliseconds (TIME), the clock every lease and transition is stamped with.
+inline std::int64_t server_ms(redis::Connection& c) {
+  auto t = c.command({"TIME"});
+  return *t.reply.elements.at(0).as_integer() * 1000 + *t.reply.elements.at(1).as_integer() / 1000;
+}
 
 // Path of a helper program built next to the test binaries.
 std::string helper_path(const std::string& name);
