@@ -162,37 +162,43 @@ Arrival read_arrival(Reader r) {
 }
 
 Gate read_gate(const Reader& r, const std::string& metric, const json& v) {
-  Gate g;
-  g.metric = metric;
   const std::string path = r.at(metric);
   if (v.is_number()) {
+    Gate g;
+    g.metric = metric;
     g.op = "<=";
     g.threshold = v.get<double>();
     g.text = "<= " + v.dump();
     return g;
   }
   if (!v.is_string()) r.fail(path, "expected a number or a string like \"<= 650m\" or \">= 9\", got " + describe(v));
-  std::string s = v;
-  g.text = s;
+  return parse_gate_condition(metric, v.get<std::string>(), r.file(), path);
+}
+
+}  // namespace
+
+Gate parse_gate_condition(const std::string& metric, const std::string& condition, const std::string& file,
+                          const std::string& path) {
+  Gate g;
+  g.metric = metric;
+  g.text = condition;
   std::size_t i = 0;
-  while (i < s.size() && std::string("<>=").find(s[i]) != std::string::npos) ++i;
-  g.op = s.substr(0, i);
+  while (i < condition.size() && std::string("<>=").find(condition[i]) != std::string::npos) ++i;
+  g.op = condition.substr(0, i);
   if (g.op != "<=" && g.op != "<" && g.op != ">=" && g.op != ">" && g.op != "==")
-    r.fail(path, "expected an operator <=, <, >=, > or == before the value, got \"" + s + "\"");
-  while (i < s.size() && s[i] == ' ') ++i;
-  std::string value = s.substr(i);
+    throw ScenarioError(file, path, "expected an operator <=, <, >=, > or == before the value, got \"" + condition + "\"");
+  while (i < condition.size() && condition[i] == ' ') ++i;
+  std::string value = condition.substr(i);
   if (auto d = parse_duration_s(value)) {
     g.threshold = *d;
   } else {
     char* end = nullptr;
     g.threshold = std::strtod(value.c_str(), &end);
     if (value.empty() || end != value.c_str() + value.size() || !std::isfinite(g.threshold))
-      r.fail(path, "expected a number or a duration after the operator, got \"" + s + "\"");
+      throw ScenarioError(file, path, "expected a number or a duration after the operator, got \"" + condition + "\"");
   }
   return g;
 }
-
-}  // namespace
 
 std::optional<double> parse_duration_s(std::string_view text) {
   std::size_t i = 0;

@@ -38,7 +38,12 @@ struct Supervisor::Impl {
     auto& p = procs[static_cast<std::size_t>(h)];
     auto env = boost::this_process::environment();
     for (auto& [k, v] : p.spec.env) env[k] = v;
-    p.child.emplace(p.spec.exe, bp::args(p.spec.args), env, bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent);
+    if (p.spec.stderr_path.empty())
+      p.child.emplace(p.spec.exe, bp::args(p.spec.args), env, bp::std_out > bp::null, bp::std_err > bp::null,
+                      die_with_parent);
+    else
+      p.child.emplace(p.spec.exe, bp::args(p.spec.args), env, bp::std_out > bp::null,
+                      bp::std_err > boost::filesystem::path(p.spec.stderr_path), die_with_parent);
     p.starts++;
     p.restart_at.reset();
     events.push_back({ProcessEvent::Kind::started, p.spec.name, static_cast<int>(p.child->id()), 0, Steady::now()});
@@ -134,6 +139,25 @@ void Supervisor::signal(int handle, int sig) {
 std::vector<ProcessEvent> Supervisor::events() const {
   std::lock_guard lock(impl_->mu);
   return impl_->events;
+}
+
+void Supervisor::stop(int handle, std::chrono::milliseconds grace) {
+  auto down = [&] {
+    std::lock_guard lock(impl_->mu);
+    return !impl_->procs.at(static_cast<std::size_t>(handle)).child.has_value();
+  };
+  {
+    std::lock_guard lock(impl_->mu);
+    auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
+    p.spec.restart = false;
+    p.restart_at.reset();
+  }
+  signal(handle, SIGCONT);
+  signal(handle, SIGTERM);
+  auto deadline = Steady::now() + grace;
+  while (!down() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  signal(handle, SIGKILL);
+  while (!down()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 void Supervisor::stop_all(std::chrono::milliseconds grace) {

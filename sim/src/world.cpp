@@ -42,6 +42,13 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
       if (f.key() == "latency_ms") {
         if (!f->is_number_integer() || f->get<long long>() < 0) bad(fpath, "expected a non-negative integer");
         api->second.latency = std::chrono::milliseconds(f->get<long long>());
+      } else if (f.key() == "per_order_us") {
+        if (!f->is_object()) bad(fpath, "expected an object of order id -> microseconds");
+        for (auto o = f->begin(); o != f->end(); ++o) {
+          if (!o->is_number_integer() || o->get<long long>() < 0)
+            bad(fpath + "." + o.key(), "expected a non-negative integer (microseconds)");
+          api->second.per_order[o.key()] = std::chrono::microseconds(o->get<long long>());
+        }
       } else if (f.key() == "fail_probability") {
         if (!f->is_number() || f->get<double>() < 0.0 || f->get<double>() > 1.0) bad(fpath, "expected a number in [0, 1]");
         api->second.fail_probability = f->get<double>();
@@ -49,7 +56,7 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
         if (!f->is_string() || (*f != "transient" && *f != "permanent")) bad(fpath, "expected \"transient\" or \"permanent\"");
         api->second.kind = *f == "permanent" ? FailureKind::permanent : FailureKind::transient;
       } else {
-        bad(fpath, "unknown key (expected latency_ms, fail_probability or fail_kind)");
+        bad(fpath, "unknown key (expected latency_ms, per_order_us, fail_probability or fail_kind)");
       }
     }
   }
@@ -58,10 +65,15 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
 
 nlohmann::json WorldConfig::to_json() const {
   nlohmann::json j{{"seed", seed}};
-  for (const auto& [name, b] : apis)
+  for (const auto& [name, b] : apis) {
     j[name] = {{"latency_ms", b.latency.count()},
                {"fail_probability", b.fail_probability},
                {"fail_kind", b.kind == FailureKind::permanent ? "permanent" : "transient"}};
+    if (!b.per_order.empty()) {
+      auto& per = j[name]["per_order_us"] = nlohmann::json::object();
+      for (const auto& [order, us] : b.per_order) per[order] = us.count();
+    }
+  }
   return j;
 }
 
@@ -78,21 +90,27 @@ World::Answer World::call(const std::string& api, std::string_view body) {
       !j.contains("key") || !j["key"].is_string() || j["key"].get<std::string>().empty())
     return {400, R"({"result":"malformed_request","detail":"expected {\"order_id\": string, \"key\": string}"})"};
   const std::string order = j["order_id"], key = j["key"];
-  ApiBehaviour b;
+  std::chrono::microseconds latency;
+  double fail_probability;
+  FailureKind fail_kind;
   std::uint64_t seed;
   int nth;
   {
     std::lock_guard lock(mu_);
     auto it = config_.apis.find(api);
     if (it == config_.apis.end()) return {404, R"({"result":"unknown_api"})"};
-    b = it->second;
+    const ApiBehaviour& b = it->second;
+    auto planned = b.per_order.find(order);
+    latency = planned != b.per_order.end() ? planned->second : std::chrono::microseconds(b.latency);
+    fail_probability = b.fail_probability;
+    fail_kind = b.kind;
     seed = config_.seed;
     nth = calls_per_key_[api + "/" + key]++;
   }
-  if (b.latency.count() > 0) clock_->sleep_for(b.latency);
+  if (latency.count() > 0) clock_->sleep_for(latency);
   WorldCall rec{api, order, key, 200, false, 0};
   rec.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
-  if (draw(seed, api, key, nth) < b.fail_probability) rec.status = b.kind == FailureKind::permanent ? 400 : 503;
+  if (draw(seed, api, key, nth) < fail_probability) rec.status = fail_kind == FailureKind::permanent ? 400 : 503;
   std::lock_guard lock(mu_);
   if (rec.status == 200) {
     bool& applied = applied_[api + "/" + key];

@@ -1,20 +1,57 @@
-// sim: the harness's command line. Today: `sim validate SCENARIO.json...`. `sim run`, `model`,
-// `plan`, `report` and `compare` arrive with their issues.
+// sim: the harness's command line.
 //
-// Exit codes: 0 all good; 1 a gate failed; 2 bad input or usage; 3 infrastructure error.
+//   sim run SCENARIO.json [--redis URL] [--out DIR] [--seed N] [--speedup X] [--arch polling,queue]
+//                         [--format md,json,html,junit] [--baseline REPORT.json] [--max-regression PCT]
+//                         [--gate "METRIC OP VALUE"]... [--quiet]
+//   sim validate SCENARIO.json...
+//   sim report REPORT.json --format html
+//   sim compare OLD.json NEW.json [--max-regression PCT]
+//
+// Exit codes: 0 all gates passed; 1 a gate failed; 2 bad input or usage; 3 infrastructure error
+// (Redis unreachable, a process would not start); 130 interrupted (Ctrl-C), everything stopped.
+#include "qsim/sim/report.h"
+#include "qsim/sim/run.h"
 #include "qsim/sim/scenario.h"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
+#include <atomic>
+#include <csignal>
+#include <filesystem>
 #include <iostream>
+#include <unistd.h>
 
 namespace {
+
+using json = nlohmann::json;
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_signal(int) { g_cancel.store(true); }
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  return out;
+}
 
 int validate(const std::vector<std::string>& files) {
   int bad = 0;
   for (const auto& f : files) {
     try {
       auto s = qsim::sim::load_scenario(f);
+      std::vector<std::string> archs;
+      if (s.polling) archs.push_back("polling");
+      if (s.queue) archs.push_back("queue");
+      qsim::sim::check_gate_metrics(s.gates, archs, f);
       std::cout << "ok: " << f << " (" << s.name << ", " << s.orders << " orders, architectures:"
                 << (s.polling ? " polling" : "") << (s.queue ? " queue" : "") << ", " << s.gates.size() << " gates)\n";
     } catch (const qsim::sim::ScenarioError& e) {
@@ -25,14 +62,178 @@ int validate(const std::vector<std::string>& files) {
   return bad == 0 ? 0 : 2;
 }
 
+struct RunArgs {
+  std::string scenario, redis, out, arch, format = "md,json,html,junit", baseline;
+  std::optional<std::uint64_t> seed;
+  std::optional<double> speedup;
+  double max_regression = 10;
+  std::vector<std::string> gates;
+  bool quiet = false, no_probe = false;
+};
+
+void show_progress(const qsim::sim::Progress& p) {
+  std::string line;
+  if (p.phase == "workload")
+    line = fmt::format("[{}] workload: simulated {:.0f} of ~{:.0f} min, {} of {} orders finished", p.arch, p.sim_s / 60,
+                       p.sim_expected_s / 60, p.done, p.total);
+  else
+    line = fmt::format("[{}] {}", p.arch, p.phase);
+  std::cerr << "\r\033[K" << line << std::flush;
+}
+
+int run(const RunArgs& a) {
+  namespace sim = qsim::sim;
+  sim::Scenario s;
+  std::vector<sim::Gate> cli_gates;
+  json baseline;
+  sim::RunOptions o;
+  std::vector<std::string> formats = split_list(a.format);
+  try {
+    s = sim::load_scenario(a.scenario);
+    for (const auto& f : formats)
+      if (f != "md" && f != "json" && f != "html" && f != "junit")
+        throw sim::ScenarioError("--format", f, "expected a list of md, json, html, junit");
+    for (const auto& g : a.gates) cli_gates.push_back(sim::parse_gate(g));
+    o.architectures = split_list(a.arch);
+    std::vector<std::string> archs = o.architectures;
+    if (archs.empty()) {
+      if (s.polling) archs.push_back("polling");
+      if (s.queue) archs.push_back("queue");
+    }
+    sim::check_gate_metrics(s.gates, archs, a.scenario);
+    sim::check_gate_metrics(cli_gates, archs, "--gate");
+    if (!a.baseline.empty()) baseline = sim::load_report(a.baseline);
+  } catch (const sim::ScenarioError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  if (!a.redis.empty()) o.redis_url = a.redis;
+  o.seed = a.seed;
+  o.speedup = a.speedup;
+  o.probe = !a.no_probe;
+  o.cancel = &g_cancel;
+  const bool tty = ::isatty(STDOUT_FILENO) && ::isatty(STDERR_FILENO);
+  if (tty && !a.quiet) o.on_progress = show_progress;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  json report;
+  try {
+    auto result = sim::run_scenario(s, o);
+    if (tty && !a.quiet) std::cerr << "\r\033[K";
+    report = sim::report_json(result, s);
+    auto gates = sim::evaluate_gates(report, s.gates, a.scenario);
+    for (auto& g : sim::evaluate_gates(report, cli_gates, "--gate")) gates.push_back(g);
+    if (!baseline.is_null())
+      for (auto& g : sim::baseline_gates(report, baseline, a.max_regression)) gates.push_back(g);
+    bool passed = true;
+    for (const auto& g : gates) passed = passed && g["passed"].get<bool>();
+    report["gates"] = gates;
+    report["passed"] = passed;
+  } catch (const sim::ScenarioError& e) {
+    std::cerr << "\nerror: " << e.what() << "\n";
+    return 2;
+  } catch (const sim::Cancelled&) {
+    std::cerr << "\ninterrupted: every process of the run has been stopped\n";
+    return 130;
+  } catch (const sim::InfraError& e) {
+    std::cerr << "\ninfrastructure error: " << e.what() << "\n";
+    return 3;
+  }
+  std::string out = a.out.empty() ? "reports/" + s.name : a.out;
+  try {
+    for (const auto& path : sim::write_reports(report, out, formats))
+      if (!a.quiet) std::cout << "wrote " << path << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 3;
+  }
+  if (!a.quiet) {
+    for (const auto& c : report["comparison"])
+      if (c["metric"] == "makespan_s" && c["ratio"].is_number())
+        std::cout << fmt::format("makespan: polling {:.1f} min, queue {:.1f} min ({:.2f}x)\n",
+                                 c["polling"].get<double>() / 60, c["queue"].get<double>() / 60, c["ratio"].get<double>());
+    for (const auto& g : report["gates"])
+      std::cout << (g["passed"].get<bool>() ? "pass " : "FAIL ") << g["name"].get<std::string>() << " = "
+                << (g["value"].is_number() ? fmt::format("{:g}", g["value"].get<double>()) : "n/a") << " (" << g["op"].get<std::string>()
+                << " " << fmt::format("{:g}", g["threshold"].get<double>()) << ")\n";
+    std::cout << (report["passed"].get<bool>() ? "all gates passed\n" : "a gate failed\n");
+  }
+  return report["passed"].get<bool>() ? 0 : 1;
+}
+
+int report_cmd(const std::string& path, const std::string& format, const std::string& out) {
+  try {
+    auto report = qsim::sim::load_report(path);
+    auto dir = out.empty() ? std::filesystem::path(path).parent_path().string() : out;
+    for (const auto& p : qsim::sim::write_reports(report, dir.empty() ? "." : dir, split_list(format)))
+      std::cout << "wrote " << p << "\n";
+    return 0;
+  } catch (const qsim::sim::ScenarioError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+int compare_cmd(const std::string& older, const std::string& newer, double max_regression) {
+  try {
+    auto a = qsim::sim::load_report(older), b = qsim::sim::load_report(newer);
+    std::cout << qsim::sim::render_comparison(a, b);
+    bool passed = true;
+    for (const auto& g : qsim::sim::baseline_gates(b, a, max_regression)) {
+      if (!g["passed"].get<bool>()) {
+        std::cout << "REGRESSION " << g["name"].get<std::string>() << ": " << fmt::format("{:g}", g["value"].get<double>())
+                  << " (" << g["text"].get<std::string>() << ")\n";
+        passed = false;
+      }
+    }
+    return passed ? 0 : 1;
+  } catch (const qsim::sim::ScenarioError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"sim: a simulation and test harness for queue behaviour"};
+  CLI::App app{"sim: a simulation and test harness for queue behaviour\n"
+               "exit codes: 0 gates passed, 1 a gate failed, 2 bad input or usage, 3 infrastructure error"};
   app.require_subcommand(1);
+
+  RunArgs ra;
+  auto* r = app.add_subcommand("run", "run a scenario's architectures on real components and write the report");
+  r->add_option("scenario", ra.scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  r->add_option("--redis", ra.redis, "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server");
+  r->add_option("--out", ra.out, "report folder (default reports/<scenario name>)");
+  r->add_option("--seed", ra.seed, "override the scenario's seed");
+  r->add_option("--speedup", ra.speedup, "override the scenario's speedup (simulated seconds per wall second)");
+  r->add_option("--arch", ra.arch, "architectures to run, e.g. polling,queue (default: every one in the scenario)");
+  r->add_option("--format", ra.format, "report formats: md,json,html,junit")->capture_default_str();
+  r->add_option("--baseline", ra.baseline, "a previous report.json: headline metrics may not regress")->check(CLI::ExistingFile);
+  r->add_option("--max-regression", ra.max_regression, "allowed regression against --baseline, percent")
+      ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
+  r->add_option("--gate", ra.gates, "an extra gate, e.g. \"queue.e2e.p95<=90m\" (repeatable)");
+  r->add_flag("--quiet,-q", ra.quiet, "no progress and no summary");
+  r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
+
   std::vector<std::string> files;
   auto* v = app.add_subcommand("validate", "check scenario files against scenarios/schema.json; exit 2 if any is invalid");
   v->add_option("files", files, "scenario files")->required()->check(CLI::ExistingFile);
+
+  std::string report_path, report_format = "html", report_out;
+  auto* rep = app.add_subcommand("report", "render a report.json again, as md, html, junit or json");
+  rep->add_option("report", report_path, "report.json")->required()->check(CLI::ExistingFile);
+  rep->add_option("--format", report_format, "formats: md,json,html,junit")->capture_default_str();
+  rep->add_option("--out", report_out, "folder (default: the report's own)");
+
+  std::string older, newer;
+  double cmp_regression = 10;
+  auto* cmp = app.add_subcommand("compare", "compare two reports; exit 1 if a headline metric regressed");
+  cmp->add_option("old", older, "the older report.json")->required()->check(CLI::ExistingFile);
+  cmp->add_option("new", newer, "the newer report.json")->required()->check(CLI::ExistingFile);
+  cmp->add_option("--max-regression", cmp_regression, "allowed regression, percent")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -41,6 +242,9 @@ int main(int argc, char** argv) {
     (void)app.exit(e);
     return 2;  // usage errors are bad input
   }
+  if (*r) return run(ra);
   if (*v) return validate(files);
+  if (*rep) return report_cmd(report_path, report_format, report_out);
+  if (*cmp) return compare_cmd(older, newer, cmp_regression);
   return 2;
 }

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"queue", "polling"}));
   app.add_option("--window-s", window_s, "accepted timestamp skew, seconds, both directions")->check(CLI::Range(1, 86400));
   app.add_option("--max-body", o.max_body_bytes, "largest accepted body, bytes");
+  app.add_option("--max-attempts", o.max_attempts, "attempts of each enqueued job before it is dead-lettered")
+      ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
   o.queue_mode = mode == "queue";
   o.window = std::chrono::seconds(window_s);

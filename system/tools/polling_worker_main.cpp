@@ -18,20 +18,25 @@ extern "C" void on_signal(int) {
 int main(int argc, char** argv) {
   CLI::App app{"qsim polling worker: the legacy architecture, one order at a time, polled"};
   std::string redis_url = "redis://127.0.0.1:6379";
-  long poll_ms = 10'000;
+  double poll_ms = 10'000;
+  long stage_timeout_ms = 30'000;
   qsim::components::PollingWorkerOptions o;
   app.add_option("--redis", redis_url, "Redis URL");
   app.add_option("--queue", o.queue, "the task store's tag");
   app.add_option("--prefix", o.prefix, "key prefix");
   app.add_option("--id", o.worker_id, "worker id");
-  app.add_option("--poll-interval-ms", poll_ms, "time between polls")->check(CLI::Range(1, 3'600'000));
+  app.add_option("--poll-interval-ms", poll_ms, "time between polls (fractions allowed: the harness compresses time)")
+      ->check(CLI::Range(0.05, 3'600'000.0));
   app.add_option("--world-port", o.stages.world_port, "the simulated world's port")->check(CLI::Range(1, 65535));
   app.add_option("--finalize-port", o.stages.finalize_port, "the finalize service's port")->check(CLI::Range(1, 65535));
+  app.add_option("--stage-timeout-ms", stage_timeout_ms, "timeout of each call to the world and to finalize")
+      ->check(CLI::Range(1, 86'400'000));
   CLI11_PARSE(app, argc, argv);
   try {
     o.redis = qsim::redis::Endpoint::parse(redis_url);
-    o.poll_interval = std::chrono::milliseconds(poll_ms);
+    o.poll_interval = std::chrono::microseconds(static_cast<long long>(poll_ms * 1000));
     o.stages.finalize_secret = qsim::security::load_secret("finalize");
+    o.stages.timeout = std::chrono::milliseconds(stage_timeout_ms);
     qsim::components::PollingWorker worker(o);
     g_worker = &worker;
     std::signal(SIGTERM, on_signal);

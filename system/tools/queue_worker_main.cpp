@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   CLI::App app{"qsim queue worker: downloads, uploads and finalizes paid orders from the queue"};
   std::string redis_url = "redis://127.0.0.1:6379";
   int health_port = 0;
-  long lease_ms = 30'000, reaper_ms = 1000, backoff_ms = 1000, unhealthy_ms = 10'000;
+  long lease_ms = 30'000, reaper_ms = 1000, backoff_ms = 1000, unhealthy_ms = 10'000, stage_timeout_ms = 30'000;
+  double backoff_factor = 2.0;
   qsim::components::QueueWorkerOptions o;
   app.add_option("--redis", redis_url, "Redis URL");
   app.add_option("--queue", o.queue, "queue name (also the task store's tag)");
@@ -30,14 +31,20 @@ int main(int argc, char** argv) {
   app.add_option("--finalize-port", o.stages.finalize_port, "the finalize service's port")->check(CLI::Range(1, 65535));
   app.add_option("--lease-ms", lease_ms, "job lease")->check(CLI::Range(100, 86'400'000));
   app.add_option("--reaper-tick-ms", reaper_ms, "reaper period")->check(CLI::Range(10, 600'000));
-  app.add_option("--backoff-ms", backoff_ms, "first retry delay (doubles, capped at 64x)")->check(CLI::Range(1, 3'600'000));
+  app.add_option("--backoff-ms", backoff_ms, "first retry delay (then times --backoff-factor, capped at 64x)")->check(CLI::Range(1, 3'600'000));
+  app.add_option("--backoff-factor", backoff_factor, "retry delay multiplier per attempt (1: constant)")
+      ->check(CLI::Range(1.0, 10.0));
+  app.add_option("--stage-timeout-ms", stage_timeout_ms, "timeout of each call to the world and to finalize")
+      ->check(CLI::Range(1, 86'400'000));
   app.add_option("--unhealthy-after-ms", unhealthy_ms, "/health says 503 after this long without Redis");
   CLI11_PARSE(app, argc, argv);
   try {
     o.redis = qsim::redis::Endpoint::parse(redis_url);
     o.worker.lease = std::chrono::milliseconds(lease_ms);
     o.worker.reaper_tick = std::chrono::milliseconds(reaper_ms);
-    o.worker.backoff = {std::chrono::milliseconds(backoff_ms), 2.0, std::chrono::milliseconds(backoff_ms * 64), 0.2};
+    o.worker.backoff = {std::chrono::milliseconds(backoff_ms), backoff_factor,
+                        std::chrono::milliseconds(backoff_factor > 1.0 ? backoff_ms * 64 : backoff_ms), 0.2};
+    o.stages.timeout = std::chrono::milliseconds(stage_timeout_ms);
     o.worker.queue.prefix = o.prefix;
     o.unhealthy_after = std::chrono::milliseconds(unhealthy_ms);
     o.stages.finalize_secret = qsim::security::load_secret("finalize");

@@ -18,7 +18,7 @@ bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 TEST(Supervisor, RestartsAKilledProcessAfterItsDelay) {
   Supervisor s;
-  int h = s.add({"worker-1", "/bin/sleep", {"30"}, {}, 300ms, true});
+  int h = s.add({"worker-1", "/bin/sleep", {"30"}, {}, 300ms, true, {}});
   int first = s.pid(h);
   ASSERT_TRUE(alive(first));
   s.signal(h, SIGKILL);
@@ -36,7 +36,7 @@ TEST(Supervisor, RestartsAKilledProcessAfterItsDelay) {
 
 TEST(Supervisor, NoRestartWhenDisabled) {
   Supervisor s;
-  int h = s.add({"legacy", "/bin/sleep", {"30"}, {}, 50ms, false});
+  int h = s.add({"legacy", "/bin/sleep", {"30"}, {}, 50ms, false, {}});
   s.signal(h, SIGKILL);
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(s.pid(h), 0);
@@ -45,7 +45,7 @@ TEST(Supervisor, NoRestartWhenDisabled) {
 
 TEST(Supervisor, ACrashLoopIsRestartedAtItsCadence) {
   Supervisor s;
-  int h = s.add({"crashy", "/bin/false", {}, {}, 100ms, true});
+  int h = s.add({"crashy", "/bin/false", {}, {}, 100ms, true, {}});
   ASSERT_TRUE(qsim::testkit::eventually([&] { return s.starts(h) >= 4; }, 3000ms));
   for (auto& e : s.events()) {
     if (e.kind == ProcessEvent::Kind::exited) {
@@ -59,7 +59,7 @@ TEST(Supervisor, StopAllLeavesNothingRunningAndRestartsNothing) {
   {
     Supervisor s;
     std::vector<int> handles;
-    for (const char* name : {"w0", "w1", "w2"}) handles.push_back(s.add({name, "/bin/sleep", {"30"}, {}, 10ms, true}));
+    for (const char* name : {"w0", "w1", "w2"}) handles.push_back(s.add({name, "/bin/sleep", {"30"}, {}, 10ms, true, {}}));
     s.signal(handles[1], SIGSTOP);  // a paused process must be stopped too
     for (int h : handles) pids.push_back(s.pid(h));
     s.stop_all(1000ms);
@@ -74,7 +74,7 @@ TEST(Supervisor, DestructorStopsEverything) {
   int pid = 0;
   {
     Supervisor s;
-    pid = s.pid(s.add({"w", "/bin/sleep", {"30"}, {}, 10ms, true}));
+    pid = s.pid(s.add({"w", "/bin/sleep", {"30"}, {}, 10ms, true, {}}));
     ASSERT_TRUE(alive(pid));
   }
   EXPECT_FALSE(alive(pid));
@@ -82,5 +82,5 @@ TEST(Supervisor, DestructorStopsEverything) {
 
 TEST(Supervisor, AStartFailureIsReported) {
   Supervisor s;
-  EXPECT_ANY_THROW(s.add({"ghost", "/no/such/program", {}, {}, 10ms, true}));
+  EXPECT_ANY_THROW(s.add({"ghost", "/no/such/program", {}, {}, 10ms, true, {}}));
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <sys/socket.h>
 #include <thread>
 
 namespace qsim::components {
@@ -57,7 +58,21 @@ void HttpService::on_too_large(std::size_t hard_cap, std::function<HttpResponse(
   impl_->too_large = std::move(h);
 }
 
-bool HttpService::listen(const std::string& host, int port) { return impl_->server.listen(host.c_str(), port); }
+bool HttpService::listen(const std::string& host, int port) {
+  // Debian's httplib is a compiled library that listens with a backlog of 5: a burst of
+  // webhooks overflows it, and each dropped SYN comes back a whole second later (TCP's
+  // retransmit timeout), which a run would report as latency. Capture the socket as it is
+  // made, then listen again on it with a real backlog (Linux updates it in place).
+  int fd = -1;
+  impl_->server.set_socket_options([&fd](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    fd = sock;
+  });
+  if (!impl_->server.bind_to_port(host.c_str(), port)) return false;
+  if (fd >= 0) ::listen(fd, 1024);
+  return impl_->server.listen_after_bind();
+}
 
 bool HttpService::wait_until_listening(std::chrono::milliseconds limit) {
   auto end = std::chrono::steady_clock::now() + limit;

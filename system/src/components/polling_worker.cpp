@@ -15,9 +15,11 @@ void PollingWorker::run() {
   store::TaskStore store(conn, options_.queue, "polling_worker", options_.prefix);
   OrderJob job(store, options_.stages, options_.worker_id);
   auto& clock = *clock_;
+  auto next = clock.now();
   while (!stop_.load()) {
     auto claimed = store.claim_oldest_paid(options_.worker_id);
     polls_++;
+    next += options_.poll_interval;
     if (claimed && claimed.value) {
       try {
         (void)job.run(*claimed.value);
@@ -28,11 +30,13 @@ void PollingWorker::run() {
                                 store::OrderStatus::uploading, store::OrderStatus::finalizing},
                                store::OrderStatus::failed, options_.worker_id, e.what());
       }
+      next = clock.now() + options_.poll_interval;
+    } else if (clock.now() > next + options_.poll_interval) {
+      next = clock.now();  // fell behind by more than one poll (a pause): do not catch up in a burst
     }
-    // Sleep the poll interval in short steps so that a stop is noticed promptly.
-    auto until = clock.now() + options_.poll_interval;
-    while (!stop_.load() && clock.now() < until)
-      clock.sleep_for(std::min<std::chrono::nanoseconds>(until - clock.now(), std::chrono::milliseconds(20)));
+    // Sleep until the deadline in short steps so that a stop is noticed promptly.
+    while (!stop_.load() && clock.now() < next)
+      clock.sleep_for(std::min<std::chrono::nanoseconds>(next - clock.now(), std::chrono::milliseconds(20)));
   }
 }
 

@@ -83,6 +83,10 @@ struct Scenario {
   std::vector<Gate> gates;
 };
 
+// "<= 650m" or ">= 9" for `metric`; ScenarioError(file, path, ...) if it is neither.
+Gate parse_gate_condition(const std::string& metric, const std::string& condition, const std::string& file,
+                          const std::string& path);
+
 Scenario parse_scenario(const nlohmann::json& j, const std::string& file);
 Scenario load_scenario(const std::string& path);  // reads, parses JSON, validates
 

@@ -30,6 +30,7 @@ struct ProcessSpec {
   std::map<std::string, std::string> env;  // added to the harness's environment (secrets go here)
   std::chrono::milliseconds restart_delay{10'000};
   bool restart = true;
+  std::string stderr_path;  // empty: discarded; else the file gets the process's stderr (each start)
 };
 
 struct ProcessEvent {
@@ -54,6 +55,8 @@ public:
   int starts(int handle) const;        // 1 + restarts
   void signal(int handle, int sig);    // SIGKILL, SIGSTOP, SIGCONT, ...
   std::vector<ProcessEvent> events() const;
+  // Stops one process for good (SIGTERM, SIGKILL after `grace`); it is not restarted.
+  void stop(int handle, std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // SIGTERM to all, wait up to `grace`, SIGKILL the rest; no restarts afterwards.
   void stop_all(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
 

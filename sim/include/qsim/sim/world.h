@@ -38,6 +38,9 @@ enum class FailureKind { transient, permanent };
 
 struct ApiBehaviour {
   std::chrono::milliseconds latency{0};
+  // Per-order latency, overriding `latency`: the harness's planned stage durations, already
+  // scaled to wall time ("per_order_us": {"order-7": 275000}).
+  std::map<std::string, std::chrono::microseconds> per_order;
   double fail_probability = 0.0;
   FailureKind kind = FailureKind::transient;
 };
@@ -45,7 +48,8 @@ struct ApiBehaviour {
 struct WorldConfig {
   std::uint64_t seed = 1;
   std::map<std::string, ApiBehaviour> apis{{"download", {}}, {"upload", {}}, {"grant", {}}, {"mail", {}}};
-  // {"seed": 1, "download": {"latency_ms": 200, "fail_probability": 0.1, "fail_kind": "transient"}, ...}
+  // {"seed": 1, "download": {"latency_ms": 200, "fail_probability": 0.1, "fail_kind": "transient",
+  //                           "per_order_us": {"order-1": 275000}}, ...}
   // Unknown keys and out-of-range values throw std::invalid_argument naming the JSON path.
   static WorldConfig from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;

@@ -3,6 +3,10 @@
 // as the queue worker (OrderJob), one order at a time. Any error marks the order failed, with
 // no retry. If the process dies mid-job the order stays where it was, for good: nothing else
 // ever looks at it. Its store queries are counted under "polling_worker".
+//
+// Polls keep a fixed rate while idle (each deadline is the previous one plus the interval), so
+// that a compressed interval of a millisecond still gives exactly one poll per interval; after a
+// job it waits a whole interval, like the legacy loop's sleep after each task.
 #pragma once
 
 #include "qsim/clock.h"
@@ -21,7 +25,7 @@ struct PollingWorkerOptions {
   std::string queue = "orders";  // the task store's tag
   std::string prefix = "qsim";
   std::string worker_id = "poller";
-  std::chrono::milliseconds poll_interval{10'000};
+  std::chrono::microseconds poll_interval{10'000'000};
   StageEndpoints stages;
 };
 

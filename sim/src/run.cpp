@@ -1,0 +1,770 @@
+#include "qsim/sim/run.h"
+
+#include "qsim/components/http_client.h"
+#include "qsim/components/webhook.h"
+#include "qsim/queue/queue.h"
+#include "qsim/security/signature.h"
+#include "qsim/sim/redis_server.h"
+#include "qsim/sim/supervisor.h"
+#include "qsim/sim/workload.h"
+#include "qsim/store/task_store.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#ifndef QSIM_BIN_DIR
+#define QSIM_BIN_DIR ""
+#endif
+
+namespace qsim::sim {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using store::OrderStatus;
+
+constexpr long long kAmount = 499'000;
+constexpr const char* kPollingComponent = "polling_worker";
+const std::set<std::string> kHarnessComponents{"harness", "shop"};
+
+std::string random_hex(std::size_t bytes) {
+  std::random_device rd;
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", rd() & 0xff);
+  return out;
+}
+
+std::chrono::microseconds wall_of(double sim_s, double speedup) {
+  return std::chrono::microseconds(static_cast<long long>(std::llround(sim_s / speedup * 1e6)));
+}
+
+void check_cancel(const RunOptions& o) {
+  if (o.cancel && o.cancel->load()) throw Cancelled();
+}
+
+void sleep_until(Steady::time_point t, const RunOptions& o) {
+  for (auto now = Steady::now(); now < t; now = Steady::now()) {
+    check_cancel(o);
+    std::this_thread::sleep_for(std::min<Steady::duration>(t - now, 20ms));
+  }
+}
+
+std::string find_bin_dir(const RunOptions& o) {
+  if (!o.bin_dir.empty()) return o.bin_dir;
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && fs::exists(self.parent_path() / "qsim-queue-worker")) return self.parent_path().string();
+  return QSIM_BIN_DIR;
+}
+
+std::string tail_of(const std::string& path, std::size_t max = 600) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  auto text = s.str();
+  return text.size() > max ? "..." + text.substr(text.size() - max) : text;
+}
+
+std::map<std::string, long long> commandstats(redis::Connection& c) {
+  std::map<std::string, long long> out;
+  auto r = c.command({"INFO", "commandstats"});
+  if (!r) throw InfraError("Redis: INFO commandstats: " + r.error);
+  std::istringstream in(r.reply.str);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cmdstat_", 0) != 0) continue;
+    auto colon = line.find(':'), calls = line.find("calls=");
+    if (colon == std::string::npos || calls == std::string::npos) continue;
+    out[line.substr(8, colon - 8)] = std::atoll(line.c_str() + calls + 6);
+  }
+  return out;
+}
+
+double server_ms(redis::Connection& c) {
+  auto r = c.command({"TIME"});
+  if (!r || r.reply.elements.size() != 2) throw InfraError("Redis: TIME: " + r.error);
+  return static_cast<double>(*r.reply.elements[0].as_integer()) * 1e3 +
+         static_cast<double>(*r.reply.elements[1].as_integer()) / 1e3;
+}
+
+template <class M>
+M delta(const M& after, const M& before) {
+  M out;
+  for (const auto& [k, v] : after) {
+    auto it = before.find(k);
+    auto d = v - (it == before.end() ? 0 : it->second);
+    if (d != 0) out[k] = d;
+  }
+  return out;
+}
+
+long long sum_of(const std::map<std::string, long long>& m, const std::set<std::string>& skip = {}) {
+  long long n = 0;
+  for (const auto& [k, v] : m)
+    if (!skip.count(k)) n += v;
+  return n;
+}
+
+// The payment provider: signs each webhook, retries on no answer or non-2xx (not on a 4xx,
+// which is final), with a short doubling backoff.
+class Provider {
+public:
+  Provider(int port, std::string secret) : client_("127.0.0.1", port, 5000ms), secret_(std::move(secret)) {}
+  // attempts made, and whether the intake accepted the payment (2xx)
+  std::pair<int, bool> pay(const std::string& order, const RunOptions& o) {
+    auto backoff = 20ms;
+    for (int attempt = 1;; ++attempt) {
+      std::string body = nlohmann::json{{"order_id", order}, {"amount", kAmount}, {"txn_id", "txn-" + order}}.dump();
+      auto ts = components::unix_now();
+      auto r = client_.post("/webhooks/payment", body,
+                            {{std::string(security::kTimestampHeader), std::to_string(ts)},
+                             {std::string(security::kSignatureHeader), security::sign(secret_, ts, body)}});
+      if (r.ok()) return {attempt, true};
+      if ((r.answered() && !r.transient()) || attempt >= 10) return {attempt, false};
+      sleep_until(Steady::now() + backoff, o);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
+    }
+  }
+
+private:
+  components::HttpClient client_;
+  std::string secret_;
+};
+
+struct Env {
+  std::unique_ptr<RedisServer> server;
+  redis::Endpoint endpoint;
+  std::string prefix = "qsim";
+  std::string description;
+  fs::path log_dir;
+};
+
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+bool terminal(OrderStatus s) {
+  return s == OrderStatus::completed || s == OrderStatus::failed || s == OrderStatus::dead;
+}
+
+class ArchRun {
+public:
+  ArchRun(const Scenario& s, const Plan& plan, const RunOptions& o, const Env& env, std::string arch, std::string bin)
+      : s_(s), plan_(plan), o_(o), env_(env), arch_(std::move(arch)), bin_(std::move(bin)),
+        tag_("orders-" + arch_), conn_(env.endpoint), store_(conn_, tag_, "harness", env.prefix),
+        shop_store_(conn_, tag_, "shop", env.prefix), queue_(conn_, tag_, queue::QueueConfig{env.prefix}),
+        payment_secret_(random_hex(24)), finalize_secret_(random_hex(24)) {}
+
+  ArchResult run() {
+    ArchResult r;
+    r.name = arch_;
+    r.workers = arch_ == "queue" ? s_.queue->workers : s_.polling->workers;
+    progress("starting", 0, 0, 0);
+    start_services(r);
+    if (o_.probe) probe(r);
+    if (arch_ == "polling") start_poller(s_.polling->poll_interval_s / s_.speedup);
+    workload(r);
+    idle_window(r);
+    progress("collecting", r.makespan_s, r.makespan_s, static_cast<long long>(plan_.arrivals_s.size()));
+    collect(r);
+    sup_.stop_all();
+    return r;
+  }
+
+private:
+  void progress(const char* phase, double sim_s, double expected_s, long long done) {
+    if (o_.on_progress)
+      o_.on_progress({arch_, phase, sim_s, expected_s, done, static_cast<long long>(plan_.arrivals_s.size())});
+  }
+
+  std::string log_path(const std::string& name) const { return (env_.log_dir / (arch_ + "-" + name + ".log")).string(); }
+
+  // Starts a process that serves HTTP on `port` and waits until its /health answers.
+  int start_http(ProcessSpec spec, int port) {
+    const std::string name = spec.name;
+    spec.stderr_path = log_path(name);
+    int h;
+    try {
+      h = sup_.add(std::move(spec));
+    } catch (const std::exception& e) {
+      throw InfraError(fmt::format("{} would not start: {}", name, e.what()));
+    }
+    components::HttpClient client("127.0.0.1", port, 200ms);
+    auto deadline = Steady::now() + 10s;
+    while (Steady::now() < deadline) {
+      check_cancel(o_);
+      if (client.get("/health").status == 200) return h;
+      std::this_thread::sleep_for(10ms);
+    }
+    throw InfraError(fmt::format("{} did not answer on port {} within 10 s; its log: {}", name, port,
+                                 tail_of(log_path(name))));
+  }
+
+  ProcessSpec spec(const std::string& name, const std::string& exe, std::vector<std::string> args) {
+    ProcessSpec p;
+    p.name = name;
+    p.exe = (fs::path(bin_) / exe).string();
+    if (!fs::exists(p.exe)) throw InfraError("no executable " + p.exe + " (build the project, or set RunOptions::bin_dir)");
+    std::vector<std::string> common{"--redis", env_.endpoint.to_string(), "--queue", tag_, "--prefix", env_.prefix};
+    args.insert(args.begin(), common.begin(), common.end());
+    p.args = std::move(args);
+    p.env = {{"QSIM_PAYMENT_SECRET", payment_secret_}, {"QSIM_FINALIZE_SECRET", finalize_secret_}};
+    p.restart_delay = std::max<std::chrono::milliseconds>(
+        1ms, std::chrono::duration_cast<std::chrono::milliseconds>(
+                 wall_of(s_.queue ? s_.queue->restart_delay_s : 10, s_.speedup)));
+    return p;
+  }
+
+  double longest_stage_wall_ms() const {
+    double m = 0;
+    for (std::size_t i = 0; i < plan_.download_s.size(); ++i)
+      m = std::max({m, plan_.download_s[i], plan_.upload_s[i]});
+    return m / s_.speedup * 1e3;
+  }
+
+  void start_services(ArchResult& r) {
+    world_port_ = free_loopback_port();
+    ProcessSpec world;
+    world.name = "world";
+    world.exe = (fs::path(bin_) / "qsim-world").string();
+    world.args = {"--port", std::to_string(world_port_)};
+    world.stderr_path = log_path("world");
+    start_http(world, world_port_);
+    configure_world(true);
+
+    finalize_port_ = free_loopback_port();
+    start_http(spec("finalize", "qsim-finalize",
+                    {"--port", std::to_string(finalize_port_), "--world-port", std::to_string(world_port_)}),
+               finalize_port_);
+    intake_port_ = free_loopback_port();
+    std::vector<std::string> intake_args{"--port", std::to_string(intake_port_), "--mode", arch_};
+    if (arch_ == "queue") intake_args.insert(intake_args.end(), {"--max-attempts", std::to_string(s_.queue->attempts)});
+    start_http(spec("payment_intake", "qsim-payment-intake", intake_args), intake_port_);
+
+    stage_timeout_ms_ = static_cast<long>(std::max(30'000.0, 3 * longest_stage_wall_ms()));
+    if (arch_ == "queue") {
+      const auto& q = *s_.queue;
+      double lease_ms = q.lease_s / s_.speedup * 1e3;
+      double lease_wall = std::max(lease_ms, 250.0);
+      if (lease_wall > lease_ms)
+        r.notes.push_back(fmt::format("lease {:.0f} s simulated is {:.2f} ms of wall time; raised to 250 ms so that "
+                                      "scheduling hiccups on a loaded machine do not expire healthy leases",
+                                      q.lease_s, lease_ms));
+      double backoff_ms = std::max(1.0, q.backoff_base_s / s_.speedup * 1e3);
+      for (int i = 0; i < q.workers; ++i) {
+        int port = free_loopback_port();
+        start_http(spec(fmt::format("worker-{}", i), "qsim-queue-worker",
+                        {"--id", fmt::format("qw{}", i), "--health-port", std::to_string(port), "--world-port",
+                         std::to_string(world_port_), "--finalize-port", std::to_string(finalize_port_), "--lease-ms",
+                         std::to_string(static_cast<long>(lease_wall)), "--reaper-tick-ms",
+                         std::to_string(static_cast<long>(std::max(50.0, lease_wall / 4))), "--backoff-ms",
+                         std::to_string(static_cast<long>(backoff_ms)), "--backoff-factor",
+                         q.backoff == QueueArch::Backoff::constant ? "1" : "2", "--stage-timeout-ms",
+                         std::to_string(stage_timeout_ms_)}),
+                   port);
+      }
+    }
+  }
+
+  void start_poller(double interval_wall_s) {
+    if (poller_ >= 0) sup_.stop(poller_);
+    auto p = spec("polling_worker", "qsim-polling-worker",
+                  {"--id", "poller", "--poll-interval-ms", fmt::format("{:.4f}", interval_wall_s * 1e3), "--world-port",
+                   std::to_string(world_port_), "--finalize-port", std::to_string(finalize_port_),
+                   "--stage-timeout-ms", std::to_string(stage_timeout_ms_)});
+    p.stderr_path = log_path("polling_worker");
+    try {
+      poller_ = sup_.add(std::move(p));
+    } catch (const std::exception& e) {
+      throw InfraError(std::string("polling_worker would not start: ") + e.what());
+    }
+    std::this_thread::sleep_for(50ms);
+    if (sup_.pid(poller_) == 0)
+      throw InfraError("polling_worker exited at start; its log: " + tail_of(log_path("polling_worker")));
+  }
+
+  // probe: no latency, no failures; workload: the planned latencies and the scenario's failures
+  void configure_world(bool probe) {
+    nlohmann::json c{{"seed", s_.seed}};
+    for (const char* api : {"download", "upload", "grant", "mail"}) c[api] = nlohmann::json::object();
+    if (!probe) {
+      auto& d = c["download"]["per_order_us"] = nlohmann::json::object();
+      auto& u = c["upload"]["per_order_us"] = nlohmann::json::object();
+      for (std::size_t i = 0; i < plan_.arrivals_s.size(); ++i) {
+        d[order_id(i)] = wall_of(plan_.download_s[i], s_.speedup).count();
+        u[order_id(i)] = wall_of(plan_.upload_s[i], s_.speedup).count();
+      }
+      c["download"]["fail_probability"] = s_.fail_download;
+      c["upload"]["fail_probability"] = s_.fail_upload;
+      c["grant"]["fail_probability"] = s_.fail_grant;
+      c["mail"]["fail_probability"] = s_.fail_mail;
+    }
+    components::HttpClient admin("127.0.0.1", world_port_, 10'000ms);
+    auto r = admin.post("/config", c.dump());
+    if (!r.ok()) throw InfraError("world: /config answered " + std::to_string(r.status) + " " + r.body + r.error);
+  }
+
+  static std::string order_id(std::size_t i) { return fmt::format("order-{:05d}", i); }
+
+  template <class T>
+  T must(queue::Expected<T> e, const char* what) {
+    if (!e) throw InfraError(fmt::format("Redis: {}: {}", what, e.error));
+    return std::move(e.value);
+  }
+
+  long long finished_count() {
+    long long n = 0;
+    for (auto st : {OrderStatus::completed, OrderStatus::failed, OrderStatus::dead})
+      n += must(store_.count(st), "count orders");
+    harness_commands_ += 3;
+    return n;
+  }
+
+  void create_order(const std::string& id) {
+    (void)must(shop_store_.create({id, id + "@example.com", "https://courses.example/" + id, kAmount}), "create order");
+  }
+
+  void probe(ArchResult& r) {
+    const bool polling = arch_ == "polling";
+    // The queue's hand-off does not shrink with speedup: measure it at speedup 1. The poller's
+    // pickup is its interval: compress that to 100 ms of wall time, fine enough to see 5-10 s.
+    const double probe_speedup = polling ? std::max(1.0, s_.polling->poll_interval_s / 0.1) : 1.0;
+    r.probe_speedup = probe_speedup;
+    r.probe_resolution_s = probe_speedup / 1000.0;
+    r.probe_method =
+        polling ? fmt::format("{} orders paid one at a time to the idle poller at speedup {:g} (poll interval {:g} ms "
+                              "of wall time), each after a random pause so that payments fall at random phases of "
+                              "the poll cycle; resolution {:g} s",
+                              o_.probe_orders, probe_speedup, s_.polling->poll_interval_s / probe_speedup * 1e3,
+                              r.probe_resolution_s)
+                : fmt::format("{} orders paid one at a time to idle workers at speedup 1 (the hand-off is real time "
+                              "and does not shrink with speedup), each after a random pause; resolution 1 ms",
+                              o_.probe_orders);
+    if (polling) start_poller(s_.polling->poll_interval_s / probe_speedup);
+    progress("probe", 0, 0, 0);
+    Provider provider(intake_port_, payment_secret_);
+    Stream rng(s_.seed, "probe-" + arch_);
+    const double gap_max_s = polling ? s_.polling->poll_interval_s / probe_speedup : 0.02;
+    std::vector<double> pickups;
+    for (int i = 0; i < o_.probe_orders; ++i) {
+      auto id = fmt::format("probe-{:03d}", i);
+      create_order(id);
+      sleep_until(Steady::now() + std::chrono::microseconds(static_cast<long long>(rng.uniform() * gap_max_s * 1e6)), o_);
+      if (!provider.pay(id, o_).second) throw InfraError("probe: the payment intake did not accept " + id);
+      auto deadline = Steady::now() + 10s;
+      std::optional<store::Order> order;
+      while (Steady::now() < deadline) {
+        check_cancel(o_);
+        order = must(store_.get(id), "get order");
+        if (order && terminal(order->status)) break;
+        std::this_thread::sleep_for(1ms);
+      }
+      if (!order || !order->entered_ms.count("processing"))
+        throw InfraError("probe: " + id + " was not picked up within 10 s of wall time");
+      pickups.push_back(static_cast<double>(order->entered_ms.at("processing") - order->entered_ms.at("paid")) / 1e3 *
+                        probe_speedup);
+    }
+    r.probe_pickup_s = percentiles(pickups);
+  }
+
+  void workload(ArchResult& r) {
+    const std::size_t n = plan_.arrivals_s.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % 1000 == 0) check_cancel(o_);
+      create_order(order_id(i));
+    }
+    configure_world(false);
+    auto queries0 = must(store_.query_counts(), "store query counts");
+    auto counters0 = must(queue_.counters(), "queue counters");
+    auto cmd0 = commandstats(conn_);
+    double sum_work = 0, max_work = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sum_work += plan_.download_s[i] + plan_.upload_s[i];
+      max_work = std::max(max_work, plan_.download_s[i] + plan_.upload_s[i]);
+    }
+    const double expected_s = plan_.arrivals_s.back() + sum_work / r.workers + max_work;
+    const auto deadline_wall = wall_of(expected_s * 1.5, s_.speedup) + 15s;
+
+    // t0: the workload's simulated zero, on both the harness's clock and Redis's.
+    auto before = Steady::now();
+    double server_now = server_ms(conn_);
+    auto after = Steady::now();
+    t0_ = after + 100ms;
+    t0_server_ms_ = server_now + std::chrono::duration<double, std::milli>(t0_ - (before + (after - before) / 2)).count();
+
+    attempts_.assign(n, 0);
+    accepted_.assign(n, 0);
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> abort{false};
+    std::exception_ptr failure;
+    std::mutex failure_mu;
+    std::vector<std::thread> senders;
+    for (std::size_t t = 0; t < std::min<std::size_t>(32, n); ++t)
+      senders.emplace_back([&] {
+        try {
+          Provider provider(intake_port_, payment_secret_);
+          for (std::size_t i = next++; i < n && !abort; i = next++) {
+            sleep_until(t0_ + wall_of(plan_.arrivals_s[i], s_.speedup), o_);
+            auto [attempts, ok] = provider.pay(order_id(i), o_);
+            attempts_[i] = attempts;
+            accepted_[i] = ok;
+          }
+        } catch (...) {
+          std::lock_guard lock(failure_mu);
+          if (!failure) failure = std::current_exception();
+          abort = true;
+        }
+      });
+    auto join = [&] {
+      abort = abort || (o_.cancel && o_.cancel->load());
+      for (auto& t : senders)
+        if (t.joinable()) t.join();
+    };
+    try {
+      const long long probes = o_.probe ? o_.probe_orders : 0;
+      while (true) {
+        check_cancel(o_);
+        {
+          std::lock_guard lock(failure_mu);
+          if (failure) break;
+        }
+        auto done = finished_count() - probes;
+        double sim_now = std::chrono::duration<double>(Steady::now() - t0_).count() * s_.speedup;
+        progress("workload", std::max(0.0, sim_now), expected_s, done);
+        if (done >= static_cast<long long>(n) || Steady::now() > t0_ + deadline_wall) break;
+        if (next >= n && std::all_of(attempts_.begin(), attempts_.end(), [](int a) { return a > 0; }) &&
+            done + std::count(accepted_.begin(), accepted_.end(), 0) >= static_cast<long long>(n))
+          break;  // every payment the provider could deliver has settled
+        std::this_thread::sleep_for(100ms);
+      }
+    } catch (...) {
+      abort = true;
+      join();
+      throw;
+    }
+    abort = true;
+    join();
+    if (failure) std::rethrow_exception(failure);
+    r.wall_s = std::chrono::duration<double>(Steady::now() - t0_).count();
+
+    auto cmd1 = commandstats(conn_);
+    harness_commands_ += 1;  // the INFO above
+    r.redis_commands_by_name = delta(cmd1, cmd0);
+    r.redis_commands = sum_of(r.redis_commands_by_name) - harness_commands_;
+    r.harness_commands = harness_commands_;
+    auto queries1 = must(store_.query_counts(), "store query counts");
+    r.store_queries_by_component = delta(queries1, queries0);
+    for (auto& h : kHarnessComponents) r.store_queries_by_component.erase(h);
+    r.store_queries = sum_of(r.store_queries_by_component);
+    auto counters1 = must(queue_.counters(), "queue counters");
+    r.retries = counters1.retried - counters0.retried;
+    r.dead_letters = counters1.dead - counters0.dead;
+    r.recoveries = counters1.redelivered - counters0.redelivered;
+  }
+
+  // Nothing arrives: what do the components ask of the store and of Redis meanwhile?
+  void idle_window(ArchResult& r) {
+    const double interval_wall_s = arch_ == "polling" ? s_.polling->poll_interval_s / s_.speedup : 0.1;
+    const auto window = std::chrono::duration<double>(std::clamp(1000 * interval_wall_s, 1.0, 5.0));
+    progress("idle", r.wall_s * s_.speedup, r.wall_s * s_.speedup, static_cast<long long>(plan_.arrivals_s.size()));
+    auto q0 = must(store_.query_counts(), "store query counts");
+    auto c0 = commandstats(conn_);
+    auto start = Steady::now();
+    sleep_until(start + std::chrono::duration_cast<Steady::duration>(window), o_);
+    auto q1 = must(store_.query_counts(), "store query counts");
+    auto c1 = commandstats(conn_);
+    double wall = std::chrono::duration<double>(Steady::now() - start).count();
+    r.idle_window_s = wall * s_.speedup;
+    double days = r.idle_window_s / 86'400.0;
+    auto dq = delta(q1, q0);
+    r.store_queries_per_idle_day = static_cast<double>(sum_of(dq, kHarnessComponents)) / days;
+    // our own: one query_counts and one INFO inside the window
+    r.redis_commands_per_idle_day = static_cast<double>(std::max(0LL, sum_of(delta(c1, c0)) - 2)) / days;
+    r.notes.push_back(fmt::format("idle figures: {:.2f} s of wall time ({:.0f} simulated s) with nothing arriving, "
+                                  "scaled to a simulated day",
+                                  wall, r.idle_window_s));
+  }
+
+  double sim_of_ms(std::int64_t ms) const { return (static_cast<double>(ms) - t0_server_ms_) / 1e3 * s_.speedup; }
+
+  void collect(ArchResult& r) {
+    const std::size_t n = plan_.arrivals_s.size();
+    components::HttpClient world("127.0.0.1", world_port_, 30'000ms);
+    auto calls_reply = world.get("/calls");
+    if (!calls_reply.ok()) throw InfraError("world: /calls answered " + std::to_string(calls_reply.status));
+    auto calls = nlohmann::json::parse(calls_reply.body);
+
+    std::map<std::string, std::size_t> index;
+    r.orders.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& o = r.orders[i];
+      o.id = order_id(i);
+      index[o.id] = i;
+      o.arrival_s = plan_.arrivals_s[i];
+      o.download_plan_s = plan_.download_s[i];
+      o.upload_plan_s = plan_.upload_s[i];
+      o.webhook_attempts = attempts_[i];
+      o.payment_accepted = accepted_[i] != 0;
+    }
+    for (const auto& c : calls) {
+      auto it = index.find(c.at("order").get<std::string>());
+      if (it == index.end()) continue;
+      auto& o = r.orders[it->second];
+      const std::string api = c.at("api");
+      const bool ok = c.at("status") == 200, effect = c.at("effect");
+      if (api == "download") {
+        o.download_calls++;
+        o.downloads_ok += ok;
+      } else if (api == "grant") {
+        o.grants += effect;
+      } else if (api == "mail") {
+        o.mails += effect;
+      }
+    }
+
+    auto& ck = r.checker;
+    std::vector<double> e2e, pickup, overhead;
+    double first_done = INFINITY, last_done = -INFINITY, last_end = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % 1000 == 0) check_cancel(o_);
+      auto& o = r.orders[i];
+      auto order = must(store_.get(o.id), "get order");
+      if (!order) {
+        o.status = "missing";
+      } else {
+        o.status = std::string(store::to_string(order->status));
+        o.error = order->last_error;
+        for (const auto& [st, ms] : order->entered_ms) o.stages_s[st] = sim_of_ms(ms);
+      }
+      if (!o.payment_accepted) {
+        ck.undelivered_payments++;
+        continue;
+      }
+      ck.orders++;
+      ck.duplicate_deliveries += std::max(0, o.downloads_ok - 1);
+      ck.duplicate_effects += std::max(0, o.grants - 1) + std::max(0, o.mails - 1);
+      if (!order || order->status == OrderStatus::created) {
+        ck.lost++;
+        continue;
+      }
+      if (!terminal(order->status)) {
+        ck.stuck++;
+        continue;
+      }
+      const double end = o.stages_s[o.status];
+      last_end = std::max(last_end, end);
+      if (order->status != OrderStatus::completed) {
+        ck.failed_visible++;
+        continue;
+      }
+      ck.completed++;
+      if (o.grants < 1 || o.mails < 1) ck.missing_effects++;
+      const double paid = o.stages_s.count("paid") ? o.stages_s["paid"] : o.arrival_s;
+      e2e.push_back(end - paid);
+      if (o.stages_s.count("processing")) {
+        pickup.push_back(o.stages_s["processing"] - paid);
+        overhead.push_back(end - o.stages_s["processing"] - o.download_plan_s - o.upload_plan_s);
+      }
+      if (end < first_done) {
+        first_done = end;
+        r.wait_first_s = end - paid;
+      }
+      if (end > last_done) {
+        last_done = end;
+        r.wait_last_s = end - paid;
+      }
+    }
+    const double first_arrival = plan_.arrivals_s.front();
+    r.makespan_s = std::max(0.0, last_end - first_arrival);
+    r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(ck.completed) / (r.makespan_s / 3600) : 0;
+    r.e2e_s = percentiles(e2e);
+    r.pickup_s = percentiles(pickup);
+    r.overhead_s = percentiles(overhead);
+    r.timeline = timeline(r.orders, std::max(last_end, plan_.arrivals_s.back()));
+  }
+
+  static std::vector<SeriesPoint> timeline(const std::vector<OrderRecord>& orders, double end_s) {
+    struct Change {
+      double t;
+      int depth, busy;
+    };
+    std::vector<Change> changes;
+    for (const auto& o : orders) {
+      auto at = [&](const char* st) -> std::optional<double> {
+        auto it = o.stages_s.find(st);
+        return it == o.stages_s.end() ? std::nullopt : std::optional<double>(it->second);
+      };
+      auto paid = at("paid"), picked = at("processing");
+      std::optional<double> end;
+      for (const char* st : {"completed", "failed", "dead"})
+        if (o.status == st) end = at(st);
+      if (!paid) continue;
+      changes.push_back({*paid, +1, 0});
+      if (picked) {
+        changes.push_back({std::max(*paid, *picked), -1, +1});
+        if (end) changes.push_back({std::max(*picked, *end), 0, -1});
+      }
+    }
+    std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
+    std::vector<SeriesPoint> out;
+    const int samples = 300;
+    int depth = 0, busy = 0;
+    std::size_t c = 0;
+    for (int k = 0; k <= samples; ++k) {
+      double t = end_s * k / samples;
+      while (c < changes.size() && changes[c].t <= t) {
+        depth += changes[c].depth;
+        busy += changes[c].busy;
+        ++c;
+      }
+      out.push_back({t, depth, busy});
+    }
+    return out;
+  }
+
+  const Scenario& s_;
+  const Plan& plan_;
+  const RunOptions& o_;
+  const Env& env_;
+  std::string arch_, bin_, tag_;
+  redis::Connection conn_;
+  store::TaskStore store_, shop_store_;
+  queue::Queue queue_;
+  std::string payment_secret_, finalize_secret_;
+  Supervisor sup_;
+  int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, poller_ = -1;
+  long stage_timeout_ms_ = 30'000;
+  Steady::time_point t0_;
+  double t0_server_ms_ = 0;
+  long long harness_commands_ = 0;
+  std::vector<int> attempts_;
+  std::vector<char> accepted_;
+};
+
+}  // namespace
+
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  p.count = v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto rank = [&](double q) { return v[static_cast<std::size_t>(std::max(0.0, std::ceil(q * v.size()) - 1))]; };
+  p.p50 = rank(0.50);
+  p.p90 = rank(0.90);
+  p.p95 = rank(0.95);
+  p.p99 = rank(0.99);
+  p.max = v.back();
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / static_cast<double>(v.size());
+  return p;
+}
+
+const ArchResult* RunResult::find(std::string_view arch) const {
+  for (const auto& r : results)
+    if (r.name == arch) return &r;
+  return nullptr;
+}
+
+Plan make_plan(const Scenario& s) {
+  Plan p;
+  p.arrivals_s = arrival_times_s(s);
+  Stream rng(s.seed, "durations");
+  for (std::size_t i = 0; i < p.arrivals_s.size(); ++i) {
+    p.download_s.push_back(sample_s(s.download, rng));
+    p.upload_s.push_back(sample_s(s.upload, rng));
+  }
+  return p;
+}
+
+RunResult run_scenario(Scenario s, const RunOptions& o) {
+  if (o.seed) s.seed = *o.seed;
+  if (o.speedup) {
+    if (!(*o.speedup > 0) || *o.speedup > 1e9) throw ScenarioError("--speedup", "$", "expected a number in (0, 1e9]");
+    s.speedup = *o.speedup;
+  }
+  std::vector<std::string> archs = o.architectures;
+  if (archs.empty()) {
+    if (s.polling) archs.push_back("polling");
+    if (s.queue) archs.push_back("queue");
+  }
+  for (const auto& a : archs)
+    if (!((a == "polling" && s.polling) || (a == "queue" && s.queue)))
+      throw ScenarioError("--arch", "$", "architecture '" + a + "' is not in the scenario (expected " +
+                                             std::string(s.polling ? "polling " : "") + (s.queue ? "queue" : "") + ")");
+  const auto started = Steady::now();
+  RunResult result;
+  result.scenario = s.name;
+  result.file = s.file;
+  result.seed = s.seed;
+  result.speedup = s.speedup;
+  result.resolution_s = s.speedup / 1000.0;
+  std::string arch_list;
+  for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ",") + a;
+  result.replay_command = fmt::format("scripts/sim run {} --seed {} --speedup {:g} --arch {}", s.file, s.seed, s.speedup,
+                                      arch_list);
+  Plan plan = make_plan(s);
+  result.arrivals_s = plan.arrivals_s;
+
+  Env env;
+  char tmpl[] = "/tmp/qsim-run-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw InfraError("cannot create a temporary directory for the component logs");
+  env.log_dir = tmpl;
+  struct RemoveDir {
+    fs::path p;
+    ~RemoveDir() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } remove_logs{env.log_dir};
+  if (o.redis_url) {
+    if (o.redis_url->find('@') != std::string::npos)
+      throw ScenarioError("--redis", "$", "credentials in the URL are not supported (they would reach argv)");
+    try {
+      env.endpoint = redis::Endpoint::parse(*o.redis_url);
+    } catch (const std::invalid_argument& e) {
+      throw ScenarioError("--redis", "$", e.what());
+    }
+    if (env.endpoint.unix_socket.empty() && !loopback(env.endpoint.host))
+      throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + env.endpoint.host + "'");
+    env.prefix = "qsim-" + random_hex(4);
+    env.description = "external " + env.endpoint.to_string() + ", keys under " + env.prefix + ":";
+  } else {
+    env.server = std::make_unique<RedisServer>();
+    try {
+      env.server->start();
+    } catch (const std::exception& e) {
+      throw InfraError(std::string("private redis-server: ") + e.what());
+    }
+    env.endpoint = env.server->endpoint();
+    env.description = "private redis-server on 127.0.0.1:" + std::to_string(env.endpoint.port);
+  }
+  {
+    redis::Connection ping(env.endpoint);
+    auto r = ping.command({"PING"});
+    if (!r) throw InfraError("Redis at " + env.endpoint.to_string() + " is unreachable: " + r.error);
+  }
+  result.redis = env.description;
+  const std::string bin = find_bin_dir(o);
+  for (const auto& a : archs) {
+    ArchRun run(s, plan, o, env, a, bin);
+    result.results.push_back(run.run());
+  }
+  result.wall_s = std::chrono::duration<double>(Steady::now() - started).count();
+  return result;
+}
+
+}  // namespace qsim::sim
