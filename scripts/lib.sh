@@ -1,4 +1,4 @@
-# Shared by scripts/test, scripts/bench (and later scripts/sim): install what is missing,
+# Shared by scripts/test, scripts/bench and scripts/sim: install what is missing,
 # configure and build. Source it; do not run it.
 #
 # Environment:
@@ -21,12 +21,14 @@ QSIM_PACKAGES=(
   libhiredis-dev libboost-dev libboost-filesystem-dev nlohmann-json3-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev libspdlog-dev
 )
+# Only the test suite needs these: the HTML report is rendered in headless Chromium.
+QSIM_TEST_PACKAGES=(chromium)
 
 log() { printf '[qsim] %s\n' "$*" >&2; }
 
 install_missing_packages() {
   local missing=()
-  for p in "${QSIM_PACKAGES[@]}"; do
+  for p in "${QSIM_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then return 0; fi
@@ -52,7 +54,8 @@ build_project() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
+# setup_and_build [extra Debian packages...]
 setup_and_build() {
-  install_missing_packages
+  install_missing_packages "$@"
   build_project
 }

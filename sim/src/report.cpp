@@ -9,6 +9,7 @@
 #include <queue>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace qsim::sim {
 
@@ -371,6 +372,13 @@ void check_gate_metrics(const std::vector<Gate>& gates, const std::vector<std::s
                               fmt::format("{}", fmt::join(architectures, ", ")) + ")");
 }
 
+void check_gate_metrics(const Scenario& s) {
+  std::vector<std::string> archs;
+  if (s.polling) archs.push_back("polling");
+  if (s.queue) archs.push_back("queue");
+  check_gate_metrics(s.gates, archs, s.file);
+}
+
 Gate parse_gate(const std::string& text) {
   auto op_at = text.find_first_of("<>=");
   if (op_at == std::string::npos || op_at == 0)
@@ -568,14 +576,16 @@ std::string svg_timeline(const std::string& arch, const json& orders, std::size_
     b.end = st.contains(b.status) ? st[b.status].get<double>() : b.picked;
     tmax = std::max(tmax, b.end);
     bars.push_back(b);
-    if (bars.size() >= limit) break;
   }
+  // In the order work started, so that the chart reads as the schedule it was.
+  std::sort(bars.begin(), bars.end(), [](const Bar& a, const Bar& b) { return std::tie(a.picked, a.paid) < std::tie(b.picked, b.paid); });
+  if (bars.size() > limit) bars.resize(limit);
   if (tmax <= 0) tmax = 1;
   const double W = 640, L = 60, R = 20, row = bars.size() > 60 ? 3 : 6, H = 50 + row * static_cast<double>(bars.size());
   auto px = [&](double x) { return L + x / tmax * (W - L - R); };
   std::ostringstream o;
   o << fmt::format(R"~(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}">)~", W, H, W, H);
-  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}: per-order timeline (first {} orders; light: waiting, dark: in work)</text>)~",
+  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}: per-order timeline (the first {} orders to start work; light: waiting, dark: in work)</text>)~",
                    L, html_escape(arch), bars.size());
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const auto& b = bars[i];
@@ -613,6 +623,7 @@ std::string render_html(const json& rep) {
   std::string line;
   bool in_table = false, header = false;
   while (std::getline(md, line)) {
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     if (line.rfind("|", 0) == 0) {
       if (line.rfind("|---", 0) == 0) continue;
       if (!in_table) h << "<table>", in_table = true, header = true;

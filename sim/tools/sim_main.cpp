@@ -48,10 +48,7 @@ int validate(const std::vector<std::string>& files) {
   for (const auto& f : files) {
     try {
       auto s = qsim::sim::load_scenario(f);
-      std::vector<std::string> archs;
-      if (s.polling) archs.push_back("polling");
-      if (s.queue) archs.push_back("queue");
-      qsim::sim::check_gate_metrics(s.gates, archs, f);
+      qsim::sim::check_gate_metrics(s);
       std::cout << "ok: " << f << " (" << s.name << ", " << s.orders << " orders, architectures:"
                 << (s.polling ? " polling" : "") << (s.queue ? " queue" : "") << ", " << s.gates.size() << " gates)\n";
     } catch (const qsim::sim::ScenarioError& e) {
@@ -68,6 +65,7 @@ struct RunArgs {
   std::optional<double> speedup;
   double max_regression = 10;
   std::vector<std::string> gates;
+  int probe_orders = 50;
   bool quiet = false, no_probe = false;
 };
 
@@ -111,6 +109,7 @@ int run(const RunArgs& a) {
   o.seed = a.seed;
   o.speedup = a.speedup;
   o.probe = !a.no_probe;
+  o.probe_orders = a.probe_orders;
   o.cancel = &g_cancel;
   const bool tty = ::isatty(STDOUT_FILENO) && ::isatty(STDERR_FILENO);
   if (tty && !a.quiet) o.on_progress = show_progress;
@@ -133,10 +132,12 @@ int run(const RunArgs& a) {
   } catch (const sim::ScenarioError& e) {
     std::cerr << "\nerror: " << e.what() << "\n";
     return 2;
-  } catch (const sim::Cancelled&) {
-    std::cerr << "\ninterrupted: every process of the run has been stopped\n";
-    return 130;
-  } catch (const sim::InfraError& e) {
+  } catch (const std::exception& e) {
+    // Cancelled, or whatever failed first while the interrupt was being handled.
+    if (g_cancel.load()) {
+      std::cerr << "\ninterrupted: every process of the run has been stopped\n";
+      return 130;
+    }
     std::cerr << "\ninfrastructure error: " << e.what() << "\n";
     return 3;
   }
@@ -216,6 +217,8 @@ int main(int argc, char** argv) {
   r->add_option("--gate", ra.gates, "an extra gate, e.g. \"queue.e2e.p95<=90m\" (repeatable)");
   r->add_flag("--quiet,-q", ra.quiet, "no progress and no summary");
   r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
+  r->add_option("--probe-orders", ra.probe_orders, "orders in the idle pickup probe")
+      ->capture_default_str()->check(CLI::Range(1, 10'000));
 
   std::vector<std::string> files;
   auto* v = app.add_subcommand("validate", "check scenario files against scenarios/schema.json; exit 2 if any is invalid");

@@ -2,6 +2,7 @@
 // is valid, every malformed file is refused with the JSON path of its fault, and `sim
 // validate` exits 0 or 2 accordingly. Running every scenario against its gates arrives with
 // `sim run`.
+#include "qsim/sim/report.h"
 #include "qsim/sim/scenario.h"
 
 #include <boost/process.hpp>
@@ -39,6 +40,7 @@ TEST(ScenarioFiles, EveryShippedScenarioIsValid) {
   for (auto& f : files) {
     try {
       auto s = qsim::sim::load_scenario(f.string());
+      qsim::sim::check_gate_metrics(s);
       EXPECT_EQ(s.name + ".json", f.filename().string()) << "a scenario's name matches its file";
     } catch (const ScenarioError& e) {
       ADD_FAILURE() << e.what();
@@ -58,7 +60,8 @@ TEST(ScenarioFiles, EveryMalformedFileIsRefusedAtItsJsonPath) {
     listed.insert(file);
     auto full = (kRoot / "tests/scenario/malformed" / file).string();
     try {
-      (void)qsim::sim::load_scenario(full);
+      // what `sim validate` and `sim run` check before anything starts
+      qsim::sim::check_gate_metrics(qsim::sim::load_scenario(full));
       ADD_FAILURE() << file << " was accepted";
     } catch (const ScenarioError& e) {
       EXPECT_EQ(e.path(), path) << file << ": " << e.what();

@@ -31,8 +31,12 @@ void PollingWorker::run() {
                                store::OrderStatus::failed, options_.worker_id, e.what());
       }
       next = clock.now() + options_.poll_interval;
-    } else if (clock.now() > next + options_.poll_interval) {
-      next = clock.now();  // fell behind by more than one poll (a pause): do not catch up in a burst
+    } else if (clock.now() > next + std::max<std::chrono::nanoseconds>(10 * options_.poll_interval,
+                                                                        std::chrono::milliseconds(50))) {
+      // Far behind (the process was paused): start afresh rather than catch up in a burst. A
+      // shorter lag (a scheduling hiccup, large only when the interval is compressed to a
+      // millisecond) is caught up, so that the number of polls stays exact.
+      next = clock.now();
     }
     // Sleep until the deadline in short steps so that a stop is noticed promptly.
     while (!stop_.load() && clock.now() < next)

@@ -39,6 +39,9 @@ std::optional<double> metric_value(const nlohmann::json& report, const std::stri
 void check_gate_metrics(const std::vector<Gate>& gates, const std::vector<std::string>& architectures,
                         const std::string& where);
 
+// The same for a scenario's own gates and architectures.
+void check_gate_metrics(const Scenario& s);
+
 // "queue.makespan <= 650m" (from --gate). Throws ScenarioError("--gate", ...).
 Gate parse_gate(const std::string& text);
 

@@ -133,7 +133,7 @@ struct RunOptions {
   std::vector<std::string> architectures;    // empty: every one the scenario names
   std::string bin_dir;                       // component executables; empty: beside this program
   bool probe = true;
-  int probe_orders = 30;
+  int probe_orders = 50;
   std::function<void(const Progress&)> on_progress;
   const std::atomic<bool>* cancel = nullptr; // set it (e.g. from a signal handler) to stop
 };

@@ -6,7 +6,8 @@
 //
 // Polls keep a fixed rate while idle (each deadline is the previous one plus the interval), so
 // that a compressed interval of a millisecond still gives exactly one poll per interval; after a
-// job it waits a whole interval, like the legacy loop's sleep after each task.
+// job it waits a whole interval, like the legacy loop's sleep after each task. After a long
+// stall (over 10 intervals and 50 ms) it starts afresh instead of catching up.
 #pragma once
 
 #include "qsim/clock.h"

@@ -1,0 +1,223 @@
+// `sim run` end to end, on real components and a private redis-server each run starts itself:
+// the embeddable API (the example another project would copy), the arrival trace's
+// reproducibility, the exit codes, Ctrl-C, and `sim report` / `sim compare` / --baseline.
+#include "qsim/sim/report.h"
+#include "qsim/sim/run.h"
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+namespace bp = boost::process;
+using namespace std::chrono_literals;
+
+namespace {
+
+const fs::path kRoot = QSIM_SOURCE_DIR;
+const std::string kTiny = (kRoot / "tests/scenario/data/tiny.json").string();
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("qsim-run-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+int run_sim(std::vector<std::string> args, std::string* output = nullptr) {
+  bp::ipstream out;
+  bp::child c(QSIM_SIM_EXE, bp::args(args), bp::std_out > out, bp::std_err > bp::null);
+  std::string line, all;
+  while (std::getline(out, line)) all += line + "\n";
+  c.wait();
+  if (output) *output = all;
+  return c.exit_code();
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+// The embeddable API: load a scenario, run it, assert on the result object.
+TEST(RunApi, ATestInAnotherProjectRunsAScenarioAndAssertsOnTheResult) {
+  auto scenario = qsim::sim::load_scenario(kTiny);
+  qsim::sim::RunOptions options;
+  options.probe_orders = 5;
+  auto result = qsim::sim::run_scenario(scenario, options);
+
+  ASSERT_EQ(result.results.size(), 2u);
+  for (const char* arch : {"polling", "queue"}) {
+    const auto* r = result.find(arch);
+    ASSERT_NE(r, nullptr) << arch;
+    EXPECT_EQ(r->checker.orders, 12) << arch;
+    EXPECT_EQ(r->checker.completed, 12) << arch;
+    EXPECT_EQ(r->checker.lost, 0) << arch;
+    EXPECT_EQ(r->checker.stuck, 0) << arch;
+    EXPECT_EQ(r->checker.duplicate_effects, 0) << arch;
+    EXPECT_EQ(r->checker.missing_effects, 0) << arch;
+    EXPECT_EQ(r->e2e_s.count, 12u) << arch;
+    EXPECT_GT(r->makespan_s, 0) << arch;
+    EXPECT_EQ(r->probe_pickup_s.count, 5u) << arch;
+    ASSERT_EQ(r->orders.size(), 12u);
+    for (const auto& o : r->orders)
+      for (const char* stage : {"created", "paid", "processing", "downloading", "uploading", "finalizing", "completed"})
+        EXPECT_TRUE(o.stages_s.count(stage)) << arch << " " << o.id << " " << stage;
+  }
+  EXPECT_LT(result.find("queue")->probe_pickup_s.p99, 1.0) << "an idle queue worker picks up in well under a second";
+  EXPECT_GT(result.find("polling")->store_queries_per_idle_day, 8000) << "the poller polls while idle";
+  EXPECT_EQ(result.find("queue")->store_queries_per_idle_day, 0) << "idle queue workers block; they do not query";
+
+  // The same result as a report, with the scenario's gates.
+  auto report = qsim::sim::report_json(result, scenario);
+  auto gates = qsim::sim::evaluate_gates(report, scenario.gates, kTiny);
+  for (const auto& g : gates) EXPECT_TRUE(g["passed"]) << g.dump();
+}
+
+TEST(RunApi, TheSameScenarioAndSeedGiveTheSameArrivalTrace) {
+  auto scenario = qsim::sim::load_scenario(kTiny);
+  qsim::sim::RunOptions options;
+  options.architectures = {"queue"};
+  options.probe = false;
+  auto first = qsim::sim::run_scenario(scenario, options);
+  auto second = qsim::sim::run_scenario(scenario, options);
+  ASSERT_EQ(first.arrivals_s.size(), 12u);
+  EXPECT_EQ(first.arrivals_s, second.arrivals_s);
+  const auto &a = first.find("queue")->orders, &b = second.find("queue")->orders;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].arrival_s, b[i].arrival_s);
+    EXPECT_EQ(a[i].download_plan_s, b[i].download_plan_s);
+    EXPECT_EQ(a[i].upload_plan_s, b[i].upload_plan_s);
+  }
+  options.seed = 12;
+  auto other = qsim::sim::run_scenario(scenario, options);
+  EXPECT_NE(other.arrivals_s, first.arrivals_s) << "another seed, another Poisson trace";
+}
+
+TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
+  auto out = temp_dir("exit");
+  std::string text;
+  EXPECT_EQ(run_sim({"run", kTiny, "--out", out.string(), "--arch", "queue", "--no-probe"}, &text), 0) << text;
+  EXPECT_NE(text.find("all gates passed"), std::string::npos) << text;
+  for (const char* f : {"report.json", "report.md", "report.html", "junit.xml"}) EXPECT_TRUE(fs::exists(out / f)) << f;
+  auto report = read_json(out / "report.json");
+  EXPECT_EQ(report["schema_version"], 1);
+  EXPECT_EQ(report["gates"].size(), 4u);
+  for (const char* field : {"makespan_s", "wait_first_s", "wait_last_s", "e2e_s", "pickup_s", "throughput_per_h",
+                            "store_queries", "store_queries_per_idle_day", "redis_commands", "retries",
+                            "dead_letters", "recoveries", "probe_pickup_s", "checker", "orders"})
+    EXPECT_TRUE(report["results"]["queue"].contains(field)) << field;
+  for (const char* field : {"scenario", "seed", "speedup", "resolution_s", "replay_command", "gates", "claims"})
+    EXPECT_TRUE(report.contains(field)) << field;
+
+  EXPECT_EQ(run_sim({"run", kTiny, "--out", out.string(), "--arch", "queue", "--no-probe", "--gate",
+                     "queue.makespan<=1s"}),
+            1)
+      << "a gate that fails";
+  EXPECT_EQ(read_json(out / "report.json")["passed"], false);
+  EXPECT_EQ(run_sim({"run", kTiny, "--gate", "queue.makespam<=1s"}), 2) << "unknown metric";
+  EXPECT_EQ(run_sim({"run", kTiny, "--arch", "sidekiq"}), 2);
+  EXPECT_EQ(run_sim({"run", kTiny, "--format", "pdf"}), 2);
+  EXPECT_EQ(run_sim({"run", kTiny, "--redis", "redis://10.1.2.3:6379"}), 2) << "only loopback targets";
+  EXPECT_EQ(run_sim({"run", (kRoot / "tests/scenario/malformed/13_arrival_unknown_kind.json").string()}), 2);
+  EXPECT_EQ(run_sim({"run", kTiny, "--out", out.string(), "--redis", "redis://127.0.0.1:1"}), 3)
+      << "Redis unreachable";
+  EXPECT_EQ(run_sim({"run", "--help"}), 0);
+  fs::remove_all(out);
+}
+
+TEST(SimRun, ReportCompareAndBaseline) {
+  auto out = temp_dir("report");
+  ASSERT_EQ(run_sim({"run", kTiny, "--out", (out / "a").string(), "--arch", "queue", "--no-probe", "--format", "json"}), 0);
+  auto json_path = (out / "a" / "report.json").string();
+  EXPECT_FALSE(fs::exists(out / "a" / "report.html"));
+  EXPECT_EQ(run_sim({"report", json_path, "--format", "html,md,junit"}), 0);
+  EXPECT_TRUE(fs::exists(out / "a" / "report.html"));
+  EXPECT_TRUE(fs::exists(out / "a" / "junit.xml"));
+
+  std::string text;
+  EXPECT_EQ(run_sim({"compare", json_path, json_path}, &text), 0);
+  EXPECT_NE(text.find("queue time to finish all orders"), std::string::npos) << text;
+  // A baseline that was twice as fast: today's run is a regression.
+  auto faster = read_json(json_path);
+  faster["results"]["queue"]["makespan_s"] = faster["results"]["queue"]["makespan_s"].get<double>() / 2;
+  std::ofstream(out / "faster.json") << faster.dump();
+  EXPECT_EQ(run_sim({"compare", (out / "faster.json").string(), json_path}), 1);
+  EXPECT_EQ(run_sim({"run", kTiny, "--out", (out / "b").string(), "--arch", "queue", "--no-probe", "--baseline",
+                     (out / "faster.json").string()}),
+            1);
+  auto gates = read_json(out / "b" / "report.json")["gates"];
+  bool saw = false;
+  for (const auto& g : gates)
+    if (g["name"] == "baseline:queue.makespan_s") {
+      saw = true;
+      EXPECT_FALSE(g["passed"]);
+    }
+  EXPECT_TRUE(saw);
+  EXPECT_EQ(run_sim({"report", (kRoot / "scenarios/100_orders.json").string()}), 2) << "not a report";
+  fs::remove_all(out);
+}
+
+namespace {
+std::set<int> children_of(int parent) {
+  std::set<int> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    int ppid;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z') out.insert(std::stoi(name));
+  }
+  return out;
+}
+bool alive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  return line.substr(line.rfind(')') + 2, 1) != "Z";
+}
+}  // namespace
+
+TEST(SimRun, CtrlCStopsEveryProcessItStarted) {
+  auto out = temp_dir("sigint");
+  // Slow enough that the run is in full swing when interrupted.
+  // In its own process group, like a command in a terminal: Ctrl-C signals the whole group.
+  bp::child c(QSIM_SIM_EXE, bp::args({"run", kTiny, "--out", out.string(), "--speedup", "200", "--no-probe"}),
+              bp::std_out > bp::null, bp::std_err > bp::null,
+              bp::extend::on_exec_setup = [](auto&) { ::setpgid(0, 0); });
+  std::set<int> kids;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    kids = children_of(c.id());
+    if (kids.size() >= 5) break;  // redis-server, world, finalize, intake, a worker
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(kids.size(), 5u) << "the run started its processes";
+  std::this_thread::sleep_for(300ms);
+  kids = children_of(c.id());
+  ::kill(-c.id(), SIGINT);  // the terminal's Ctrl-C
+  auto stop_deadline = std::chrono::steady_clock::now() + 20s;
+  while (c.running() && std::chrono::steady_clock::now() < stop_deadline) std::this_thread::sleep_for(20ms);
+  ASSERT_FALSE(c.running()) << "sim stops within 20 s of Ctrl-C";
+  c.wait();
+  EXPECT_EQ(c.exit_code(), 130);
+  std::this_thread::sleep_for(200ms);
+  for (int pid : kids) EXPECT_FALSE(alive(pid)) << "orphan process " << pid;
+  EXPECT_FALSE(fs::exists(out / "report.json")) << "an interrupted run writes no report";
+  fs::remove_all(out);
+}

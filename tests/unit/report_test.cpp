@@ -1,0 +1,157 @@
+// The report module without a run: percentiles, metric names, gates, claims and renderings on
+// a hand-made result whose numbers are known.
+#include "qsim/sim/report.h"
+
+#include <gtest/gtest.h>
+
+using namespace qsim::sim;
+using json = nlohmann::json;
+
+namespace {
+
+ArchResult arch(const std::string& name, int workers, double makespan_s) {
+  ArchResult a;
+  a.name = name;
+  a.workers = workers;
+  a.makespan_s = makespan_s;
+  a.wait_first_s = 3600;
+  a.wait_last_s = makespan_s;
+  a.e2e_s = percentiles({3600, 7200, makespan_s});
+  a.checker.orders = 3;
+  a.checker.completed = 3;
+  a.store_queries_per_idle_day = name == "polling" ? 8640 : 0;
+  for (int i = 0; i < 3; ++i) {
+    OrderRecord o;
+    o.id = "order-" + std::to_string(i);
+    o.download_plan_s = 3300;
+    o.upload_plan_s = 300;
+    o.status = "completed";
+    o.stages_s = {{"paid", 0}, {"processing", i * 3600.0 / workers}, {"completed", (i + 1) * 3600.0 / workers}};
+    a.orders.push_back(o);
+  }
+  a.timeline = {{0, 3, 0}, {1800, 2, 1}, {3600, 0, 0}};
+  return a;
+}
+
+const Scenario kNoScenario;  // no claims: they need a burst scenario with both architectures
+
+RunResult result() {
+  RunResult r;
+  r.scenario = "three";
+  r.seed = 1;
+  r.speedup = 1000;
+  r.resolution_s = 1;
+  r.results = {arch("polling", 1, 10'800), arch("queue", 3, 3600)};
+  return r;
+}
+
+}  // namespace
+
+TEST(Percentiles, ExactNearestRank) {
+  std::vector<double> v;
+  for (int i = 100; i >= 1; --i) v.push_back(i);  // unsorted on purpose
+  auto p = percentiles(v);
+  EXPECT_EQ(p.count, 100u);
+  EXPECT_EQ(p.p50, 50);
+  EXPECT_EQ(p.p90, 90);
+  EXPECT_EQ(p.p95, 95);
+  EXPECT_EQ(p.p99, 99);
+  EXPECT_EQ(p.max, 100);
+  EXPECT_DOUBLE_EQ(p.mean, 50.5);
+  auto one = percentiles({7});
+  EXPECT_EQ(one.p50, 7);
+  EXPECT_EQ(one.p99, 7);
+  EXPECT_EQ(percentiles({}).count, 0u);
+}
+
+TEST(Report, MetricNamesResolveAgainstTheJson) {
+  auto rep = report_json(result(), kNoScenario);
+  EXPECT_EQ(metric_value(rep, "queue.makespan"), 3600);
+  EXPECT_EQ(metric_value(rep, "queue.makespan_s"), 3600);
+  EXPECT_EQ(metric_value(rep, "polling.e2e.p50"), 7200);
+  EXPECT_EQ(metric_value(rep, "speedup.makespan"), 3);
+  EXPECT_EQ(metric_value(rep, "completed"), 6) << "a bare checker field sums the architectures";
+  EXPECT_EQ(metric_value(rep, "queue.completed"), 3);
+  EXPECT_EQ(metric_value(rep, "lost"), 0);
+  EXPECT_EQ(metric_value(rep, "claims_failed"), 0);
+  EXPECT_FALSE(metric_value(rep, "queue.makespam"));
+  EXPECT_FALSE(metric_value(rep, "sidekiq.makespan"));
+  EXPECT_FALSE(metric_value(rep, "queue.e2e.p42"));
+  EXPECT_FALSE(metric_value(rep, "nonsense"));
+}
+
+TEST(Report, GatesPassFailAndRefuseUnknownMetrics) {
+  auto rep = report_json(result(), kNoScenario);
+  std::vector<Gate> gates{parse_gate("queue.makespan<=61m"), parse_gate("speedup.makespan >= 9"),
+                          parse_gate("lost==0")};
+  auto g = evaluate_gates(rep, gates, "test");
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_TRUE(g[0]["passed"]);
+  EXPECT_EQ(g[0]["threshold"], 3660);
+  EXPECT_FALSE(g[1]["passed"]) << "3x is not >= 9";
+  EXPECT_TRUE(g[2]["passed"]);
+  EXPECT_THROW(evaluate_gates(rep, {parse_gate("queue.makespam<=1m")}, "test"), ScenarioError);
+  EXPECT_THROW(check_gate_metrics({parse_gate("speedup.makespan>=2")}, {"queue"}, "x.json"), ScenarioError);
+  EXPECT_NO_THROW(check_gate_metrics({parse_gate("speedup.makespan>=2")}, {"polling", "queue"}, "x.json"));
+  EXPECT_THROW(parse_gate("queue.makespan"), ScenarioError) << "no operator";
+  EXPECT_THROW(parse_gate("queue.makespan <= soon"), ScenarioError);
+}
+
+TEST(Report, BaselineGatesAllowTheRegressionAndNoMore) {
+  auto base = report_json(result(), kNoScenario);
+  auto r = result();
+  r.results[1].makespan_s = 3600 * 1.09;  // +9 %
+  auto ok = baseline_gates(report_json(r, kNoScenario), base, 10);
+  r.results[1].makespan_s = 3600 * 1.2;  // +20 %
+  auto bad = baseline_gates(report_json(r, kNoScenario), base, 10);
+  auto find = [](const json& gates, const std::string& name) {
+    for (const auto& g : gates)
+      if (g["name"] == name) return g;
+    return json();
+  };
+  EXPECT_TRUE(find(ok, "baseline:queue.makespan_s")["passed"]);
+  EXPECT_FALSE(find(bad, "baseline:queue.makespan_s")["passed"]);
+  EXPECT_TRUE(find(bad, "baseline:polling.makespan_s")["passed"]);
+}
+
+TEST(Report, ClaimsComeFromTheIdealScheduleOfTheSameOrders) {
+  Scenario s;
+  s.polling = PollingArch{};
+  s.queue = QueueArch{};
+  auto r = result();
+  r.results[0].probe_pickup_s = percentiles({1, 4, 5, 6, 9});
+  r.results[1].probe_pickup_s = percentiles({0.001, 0.002});
+  auto rep = report_json(r, s);
+  ASSERT_FALSE(rep["claims"].empty());
+  const auto& makespan_polling = rep["claims"][0];
+  EXPECT_EQ(makespan_polling["architecture"], "polling");
+  EXPECT_EQ(makespan_polling["expected_value"], 3 * 3600) << "three 60-minute orders, one worker";
+  EXPECT_TRUE(makespan_polling["holds"]);
+  EXPECT_EQ(rep["claims"][1]["expected_value"], 3600) << "three orders, three workers";
+  EXPECT_EQ(rep["claims_failed"], 0);
+  s.arrival.kind = Arrival::Kind::poisson;
+  EXPECT_TRUE(report_json(r, s)["claims"].empty()) << "the seeds' claims are about a burst";
+}
+
+TEST(Report, RenderingsCarryTheNumbersAndOneTestCasePerGate) {
+  auto rep = report_json(result(), kNoScenario);
+  rep["gates"] = evaluate_gates(rep, {parse_gate("queue.makespan<=61m"), parse_gate("speedup.makespan>=9")}, "t");
+  rep["passed"] = false;
+  auto md = render_markdown(rep);
+  EXPECT_NE(md.find("GATES FAILED"), std::string::npos);
+  EXPECT_NE(md.find("| time to finish all orders | 180.0 min | 60.0 min | 3.00× |"), std::string::npos) << md;
+  auto html = render_html(rep);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_GE(std::count(html.begin(), html.end(), '<') - 0, 100);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("Latency CDF"), std::string::npos);
+  EXPECT_NE(html.find("per-order timeline"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos) << "self-contained and static";
+  EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg")) << "no external resources";
+  auto junit = render_junit(rep);
+  EXPECT_NE(junit.find("tests=\"2\" failures=\"1\""), std::string::npos) << junit;
+  std::size_t cases = 0;
+  for (auto at = junit.find("<testcase"); at != std::string::npos; at = junit.find("<testcase", at + 1)) ++cases;
+  EXPECT_EQ(cases, 2u);
+  EXPECT_NE(junit.find("<failure message=\"speedup.makespan = 3, expected &gt;= 9\"/>"), std::string::npos) << junit;
+}
