@@ -118,8 +118,9 @@ long long sum_of(const std::map<std::string, long long>& m, const std::set<std::
   return n;
 }
 
-// The payment provider: signs each webhook, retries on no answer or non-2xx (not on a 4xx,
-// which is final), with a short doubling backoff.
+// The payment provider: signs each webhook and, like real providers, retries on anything but
+// a 2xx (no answer, 5xx, and 4xx too: a provider cannot tell a bug from a transient refusal),
+// with a short doubling backoff, up to 10 attempts.
 class Provider {
 public:
   Provider(int port, std::string secret) : client_("127.0.0.1", port, 5000ms), secret_(std::move(secret)) {}
@@ -133,7 +134,7 @@ public:
                             {{std::string(security::kTimestampHeader), std::to_string(ts)},
                              {std::string(security::kSignatureHeader), security::sign(secret_, ts, body)}});
       if (r.ok()) return {attempt, true};
-      if ((r.answered() && !r.transient()) || attempt >= 10) return {attempt, false};
+      if (attempt >= 10) return {attempt, false};
       sleep_until(Steady::now() + backoff, o);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
     }
