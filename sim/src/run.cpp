@@ -1,8 +1,12 @@
 #include "qsim/sim/run.h"
 
+#include "injector.h"
+
 #include "qsim/components/http_client.h"
 #include "qsim/components/webhook.h"
+#include "qsim/queue/keys.h"
 #include "qsim/queue/queue.h"
+#include "qsim/sim/faults.h"
 #include "qsim/security/signature.h"
 #include "qsim/sim/redis_server.h"
 #include "qsim/sim/supervisor.h"
@@ -118,6 +122,12 @@ long long sum_of(const std::map<std::string, long long>& m, const std::set<std::
   return n;
 }
 
+std::string order_id(std::size_t i) { return fmt::format("order-{:05d}", i); }
+
+std::string payment_body(const std::string& order) {
+  return nlohmann::json{{"order_id", order}, {"amount", kAmount}, {"txn_id", "txn-" + order}}.dump();
+}
+
 // The payment provider: signs each webhook and, like real providers, retries on anything but
 // a 2xx (no answer, 5xx, and 4xx too: a provider cannot tell a bug from a transient refusal),
 // with a short doubling backoff, up to 10 attempts.
@@ -128,7 +138,7 @@ public:
   std::pair<int, bool> pay(const std::string& order, const RunOptions& o) {
     auto backoff = 20ms;
     for (int attempt = 1;; ++attempt) {
-      std::string body = nlohmann::json{{"order_id", order}, {"amount", kAmount}, {"txn_id", "txn-" + order}}.dump();
+      std::string body = payment_body(order);
       auto ts = components::unix_now();
       auto r = client_.post("/webhooks/payment", body,
                             {{std::string(security::kTimestampHeader), std::to_string(ts)},
@@ -163,8 +173,9 @@ bool terminal(OrderStatus s) {
 
 class ArchRun {
 public:
-  ArchRun(const Scenario& s, const Plan& plan, const RunOptions& o, const Env& env, std::string arch, std::string bin)
-      : s_(s), plan_(plan), o_(o), env_(env), arch_(std::move(arch)), bin_(std::move(bin)),
+  ArchRun(const Scenario& s, const Plan& plan, const FaultPlan& faults, const RunOptions& o, Env& env, std::string arch,
+          std::string bin)
+      : s_(s), plan_(plan), faults_(faults), o_(o), env_(env), arch_(std::move(arch)), bin_(std::move(bin)),
         tag_("orders-" + arch_), conn_(env.endpoint), store_(conn_, tag_, "harness", env.prefix),
         shop_store_(conn_, tag_, "shop", env.prefix), queue_(conn_, tag_, queue::QueueConfig{env.prefix}),
         payment_secret_(random_hex(24)), finalize_secret_(random_hex(24)) {}
@@ -247,13 +258,13 @@ private:
     configure_world(true);
 
     finalize_port_ = free_loopback_port();
-    start_http(spec("finalize", "qsim-finalize",
+    finalize_h_ = start_http(spec("finalize", "qsim-finalize",
                     {"--port", std::to_string(finalize_port_), "--world-port", std::to_string(world_port_)}),
                finalize_port_);
     intake_port_ = free_loopback_port();
     std::vector<std::string> intake_args{"--port", std::to_string(intake_port_), "--mode", arch_};
     if (arch_ == "queue") intake_args.insert(intake_args.end(), {"--max-attempts", std::to_string(s_.queue->attempts)});
-    start_http(spec("payment_intake", "qsim-payment-intake", intake_args), intake_port_);
+    intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args), intake_port_);
 
     stage_timeout_ms_ = static_cast<long>(std::max(30'000.0, 3 * longest_stage_wall_ms()));
     if (arch_ == "queue") {
@@ -265,9 +276,11 @@ private:
                                       "scheduling hiccups on a loaded machine do not expire healthy leases",
                                       q.lease_s, lease_ms));
       double backoff_ms = std::max(1.0, q.backoff_base_s / s_.speedup * 1e3);
+      lease_wall_ms_ = lease_wall;
+      reaper_wall_ms_ = std::max(50.0, lease_wall / 4);
       for (int i = 0; i < q.workers; ++i) {
         int port = free_loopback_port();
-        start_http(spec(fmt::format("worker-{}", i), "qsim-queue-worker",
+        workers_h_.push_back(start_http(spec(fmt::format("worker-{}", i), "qsim-queue-worker",
                         {"--id", fmt::format("qw{}", i), "--health-port", std::to_string(port), "--world-port",
                          std::to_string(world_port_), "--finalize-port", std::to_string(finalize_port_), "--lease-ms",
                          std::to_string(static_cast<long>(lease_wall)), "--reaper-tick-ms",
@@ -275,7 +288,7 @@ private:
                          std::to_string(static_cast<long>(backoff_ms)), "--backoff-factor",
                          q.backoff == QueueArch::Backoff::constant ? "1" : "2", "--stage-timeout-ms",
                          std::to_string(stage_timeout_ms_)}),
-                   port);
+                   port));
       }
     }
   }
@@ -297,8 +310,9 @@ private:
       throw InfraError("polling_worker exited at start; its log: " + tail_of(log_path("polling_worker")));
   }
 
-  // probe: no latency, no failures; workload: the planned latencies and the scenario's failures
-  void configure_world(bool probe) {
+  // probe: no latency, no failures; workload: the planned latencies and the scenario's failures,
+  // with the fault windows open at simulated time `sim_t`
+  void configure_world(bool probe, double sim_t = 0) {
     nlohmann::json c{{"seed", s_.seed}};
     for (const char* api : {"download", "upload", "grant", "mail"}) c[api] = nlohmann::json::object();
     if (!probe) {
@@ -312,13 +326,27 @@ private:
       c["upload"]["fail_probability"] = s_.fail_upload;
       c["grant"]["fail_probability"] = s_.fail_grant;
       c["mail"]["fail_probability"] = s_.fail_mail;
+      auto active = detail::world_faults_active(s_, sim_t, stage_fired_);
+      double factor = 1;
+      for (std::size_t i = 0; i < s_.faults.size(); ++i) {
+        if (!active[i]) continue;
+        const auto& f = s_.faults[i];
+        const std::string api = f.name.substr(5);  // fail_<api>
+        if (f.kind == Fault::Kind::slow_world) {
+          factor *= f.factor;
+        } else if (f.stage == "after_grant") {
+          c["grant"]["hold_us"] = 50'000;  // long enough for the injector to see the grant and kill
+        } else {
+          c[api]["fail_probability"] = f.probability;
+          c[api]["fail_kind"] = f.transient ? "transient" : "permanent";
+        }
+      }
+      c["latency_factor"] = factor;
     }
     components::HttpClient admin("127.0.0.1", world_port_, 10'000ms);
     auto r = admin.post("/config", c.dump());
     if (!r.ok()) throw InfraError("world: /config answered " + std::to_string(r.status) + " " + r.body + r.error);
   }
-
-  static std::string order_id(std::size_t i) { return fmt::format("order-{:05d}", i); }
 
   template <class T>
   T must(queue::Expected<T> e, const char* what) {
@@ -434,46 +462,115 @@ private:
       for (auto& t : senders)
         if (t.joinable()) t.join();
     };
+    detail::Injector injector(injector_context());
+    injector.start();
     try {
       const long long probes = o_.probe ? o_.probe_orders : 0;
+      // Orders the system forgot (a Redis restart without persistence) or left stuck (a killed
+      // poller) never finish: stop when nothing has moved for a while once every payment was sent.
+      const auto stall = std::max<Steady::duration>(5s, wall_of(3 * max_work, s_.speedup) + 2s);
+      long long last_done = -1;
+      auto last_change = Steady::now();
       while (true) {
         check_cancel(o_);
         {
           std::lock_guard lock(failure_mu);
           if (failure) break;
         }
-        auto done = finished_count() - probes;
+        long long done = last_done;
+        try {
+          done = finished_count() - probes;
+        } catch (const InfraError&) {
+          // Redis is restarting (a fault): look again on the next tick
+        }
+        if (done != last_done) last_change = Steady::now(), last_done = done;
         double sim_now = std::chrono::duration<double>(Steady::now() - t0_).count() * s_.speedup;
-        progress("workload", std::max(0.0, sim_now), expected_s, done);
-        if (done >= static_cast<long long>(n) || Steady::now() > t0_ + deadline_wall) break;
-        if (next >= n && std::all_of(attempts_.begin(), attempts_.end(), [](int a) { return a > 0; }) &&
-            done + std::count(accepted_.begin(), accepted_.end(), 0) >= static_cast<long long>(n))
+        progress("workload", std::max(0.0, sim_now), expected_s, std::max(0LL, done));
+        const bool sent = next >= n && std::all_of(attempts_.begin(), attempts_.end(), [](int a) { return a > 0; }) &&
+                          injector.webhooks_done() && sim_now > last_firing_s();
+        if ((done >= static_cast<long long>(n) && sent) || Steady::now() > t0_ + deadline_wall) break;
+        if (sent && done + std::count(accepted_.begin(), accepted_.end(), 0) >= static_cast<long long>(n))
           break;  // every payment the provider could deliver has settled
+        if (sent && Steady::now() - last_change > stall) {
+          r.notes.push_back(fmt::format("the workload ended with {} of {} orders finished: nothing moved for {:.1f} s "
+                                        "of wall time",
+                                        done, n, std::chrono::duration<double>(stall).count()));
+          break;
+        }
         std::this_thread::sleep_for(100ms);
       }
     } catch (...) {
       abort = true;
+      injector.stop();
       join();
       throw;
     }
     abort = true;
+    injector.stop();
     join();
     if (failure) std::rethrow_exception(failure);
+    r.faults = injector.events;
+    r.fault_counts = injector.counts;
+    r.kills = injector.kills;
+    r.webhooks = injector.webhooks;
+    r.forged_accepted = injector.forged_accepted;
+    poison_enqueued_ = injector.poison_enqueued;
     r.wall_s = std::chrono::duration<double>(Steady::now() - t0_).count();
 
     auto cmd1 = commandstats(conn_);
     harness_commands_ += 1;  // the INFO above
     r.redis_commands_by_name = delta(cmd1, cmd0);
-    r.redis_commands = sum_of(r.redis_commands_by_name) - harness_commands_;
+    r.redis_commands = std::max(0LL, sum_of(r.redis_commands_by_name) - harness_commands_);
     r.harness_commands = harness_commands_;
     auto queries1 = must(store_.query_counts(), "store query counts");
     r.store_queries_by_component = delta(queries1, queries0);
     for (auto& h : kHarnessComponents) r.store_queries_by_component.erase(h);
     r.store_queries = sum_of(r.store_queries_by_component);
     auto counters1 = must(queue_.counters(), "queue counters");
-    r.retries = counters1.retried - counters0.retried;
-    r.dead_letters = counters1.dead - counters0.dead;
-    r.recoveries = counters1.redelivered - counters0.redelivered;
+    if (r.fault_counts.count("restart_redis") && counters1.enqueued < counters0.enqueued) {
+      counters0 = {};  // the restart wiped the counters: count from zero
+      r.notes.push_back("Redis came back without its data: the queue's counters and the Redis command counts cover "
+                        "only the time after the restart");
+    }
+    r.retries = std::max(0LL, counters1.retried - counters0.retried);
+    r.dead_letters = std::max(0LL, counters1.dead - counters0.dead);
+    r.recoveries = std::max(0LL, counters1.redelivered - counters0.redelivered);
+    enqueued_ = std::max(0LL, counters1.enqueued - counters0.enqueued);
+  }
+
+  double last_firing_s() const { return faults_.firings.empty() ? 0 : faults_.firings.back().t_s; }
+
+  detail::InjectorContext injector_context() {
+    detail::InjectorContext c;
+    c.scenario = &s_;
+    c.plan = &faults_;
+    c.arch = arch_;
+    c.supervisor = &sup_;
+    c.server = env_.server.get();
+    c.endpoint = env_.endpoint;
+    c.prefix = env_.prefix;
+    c.tag = tag_;
+    c.processes = {{"payment_intake", intake_h_}, {"finalize", finalize_h_}};
+    if (arch_ == "polling") {
+      c.processes["worker-0"] = poller_;
+      c.worker_ids["worker-0"] = "poller";
+    }
+    for (std::size_t i = 0; i < workers_h_.size(); ++i) {
+      c.processes[fmt::format("worker-{}", i)] = workers_h_[i];
+      c.worker_ids[fmt::format("worker-{}", i)] = fmt::format("qw{}", i);
+    }
+    c.world_port = world_port_;
+    c.intake_port = intake_port_;
+    c.payment_secret = payment_secret_;
+    c.t0 = t0_;
+    c.speedup = s_.speedup;
+    c.reconfigure_world = [this](double sim_t, const std::vector<int>& fired) {
+      stage_fired_ = fired;
+      configure_world(false, sim_t);
+    };
+    c.order_id = [](std::size_t i) { return order_id(i); };
+    c.payment_body = [](std::size_t i) { return payment_body(order_id(i)); };
+    return c;
   }
 
   // Nothing arrives: what do the components ask of the store and of Redis meanwhile?
@@ -549,6 +646,7 @@ private:
       } else {
         o.status = std::string(store::to_string(order->status));
         o.error = order->last_error;
+        if (!order->job_id.empty()) job_ids_[o.id] = order->job_id;
         for (const auto& [st, ms] : order->entered_ms) o.stages_s[st] = sim_of_ms(ms);
       }
       if (!o.payment_accepted) {
@@ -595,10 +693,65 @@ private:
     r.e2e_s = percentiles(e2e);
     r.pickup_s = percentiles(pickup);
     r.overhead_s = percentiles(overhead);
-    r.timeline = timeline(r.orders, std::max(last_end, plan_.arrivals_s.back()));
+    r.timeline = timeline(r.orders, std::max(last_end, plan_.arrivals_s.back()), r.peak_backlog);
+    recovery(r);
+    long long download_calls = 0;
+    for (const auto& o : r.orders) download_calls += o.download_calls;
+    r.retry_amplification = ck.completed ? static_cast<double>(download_calls) / static_cast<double>(ck.completed) : 0;
+    if (arch_ == "queue") {
+      r.duplicate_jobs = std::max(0LL, enqueued_ - poison_enqueued_ - ck.orders);
+      for (const auto& id : must(queue_.dead_ids(), "dead letters")) {
+        auto st = must(queue_.status(id), "job status");
+        if (!st) continue;
+        // the reason without the order id or payload in it, so that like reasons group
+        std::string reason = st->last_error.substr(0, st->last_error.find('\''));
+        while (!reason.empty() && (reason.back() == ' ' || reason.back() == ':')) reason.pop_back();
+        r.dead_letters_by_reason[reason.empty() ? "(no reason)" : reason]++;
+      }
+    }
   }
 
-  static std::vector<SeriesPoint> timeline(const std::vector<OrderRecord>& orders, double end_s) {
+  void recovery(ArchResult& r) {
+    std::map<std::string, const OrderRecord*> by_id;
+    for (const auto& o : r.orders) by_id[o.id] = &o;
+    // Queue: the job's own history says when the reaper gave it back ("redelivered"). Polling:
+    // nobody gives anything back; an order picked up again would show a later "processing".
+    std::vector<double> times;
+    for (auto& k : r.kills) {
+      auto it = by_id.find(k.order);
+      if (it == by_id.end()) continue;
+      if (arch_ == "queue") {
+        auto job = job_ids_.find(k.order);
+        if (job == job_ids_.end()) continue;
+        auto st = queue_.status(job->second);
+        if (!st || !st.value) continue;
+        for (const auto& h : st.value->history)
+          if (h.state == "redelivered" && sim_of_ms(h.at_ms) > k.kill_t_s) {
+            k.redelivered_after_s = sim_of_ms(h.at_ms) - k.kill_t_s;
+            break;
+          }
+      } else {
+        auto p = it->second->stages_s.find("processing");
+        if (p != it->second->stages_s.end() && p->second > k.kill_t_s) k.redelivered_after_s = p->second - k.kill_t_s;
+      }
+      if (k.redelivered_after_s) times.push_back(*k.redelivered_after_s);
+    }
+    r.recovery_s = percentiles(times);
+    if (arch_ == "queue") r.recovery_bound_s = (lease_wall_ms_ + reaper_wall_ms_) / 1e3 * s_.speedup;
+    // drain: from each fault (and a spike's end) until the backlog is empty again
+    std::vector<double> events;
+    for (const auto& f : r.faults) events.push_back(f.t_s);
+    if (s_.arrival.kind == Arrival::Kind::spike) events.push_back(s_.arrival.at_s + s_.arrival.over_s);
+    for (double e : events) {
+      for (const auto& p : r.timeline)
+        if (p.t_s >= e && p.depth == 0) {
+          r.drain_s = std::max(r.drain_s, p.t_s - e);
+          break;
+        }
+    }
+  }
+
+  static std::vector<SeriesPoint> timeline(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth) {
     struct Change {
       double t;
       int depth, busy;
@@ -621,6 +774,9 @@ private:
       }
     }
     std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
+    int level = 0;
+    peak_depth = 0;
+    for (const auto& ch : changes) peak_depth = std::max(peak_depth, level += ch.depth);
     std::vector<SeriesPoint> out;
     const int samples = 300;
     int depth = 0, busy = 0;
@@ -639,15 +795,21 @@ private:
 
   const Scenario& s_;
   const Plan& plan_;
+  const FaultPlan& faults_;
   const RunOptions& o_;
-  const Env& env_;
+  Env& env_;
   std::string arch_, bin_, tag_;
   redis::Connection conn_;
   store::TaskStore store_, shop_store_;
   queue::Queue queue_;
   std::string payment_secret_, finalize_secret_;
   Supervisor sup_;
-  int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, poller_ = -1;
+  int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, poller_ = -1, finalize_h_ = -1, intake_h_ = -1;
+  std::vector<int> workers_h_;
+  double lease_wall_ms_ = 0, reaper_wall_ms_ = 0;
+  std::vector<int> stage_fired_;  // after_grant holds, as the injector last reported
+  long long poison_enqueued_ = 0, enqueued_ = 0;
+  std::map<std::string, std::string> job_ids_;  // order -> its queue job
   long stage_timeout_ms_ = 30'000;
   Steady::time_point t0_;
   double t0_server_ms_ = 0;
@@ -720,6 +882,13 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
                                       arch_list);
   Plan plan = make_plan(s);
   result.arrivals_s = plan.arrivals_s;
+  double horizon = plan.arrivals_s.back();
+  for (std::size_t i = 0; i < plan.download_s.size(); ++i) horizon += plan.download_s[i] + plan.upload_s[i];
+  const FaultPlan fault_plan = plan_faults(s, plan.arrivals_s, horizon);
+  result.fault_plan = fault_plan;
+  std::string persistence;
+  for (const auto& f : s.faults)
+    if (f.kind == Fault::Kind::restart_redis) persistence = f.persistence;
 
   Env env;
   char tmpl[] = "/tmp/qsim-run-XXXXXX";
@@ -742,10 +911,14 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     }
     if (env.endpoint.unix_socket.empty() && !loopback(env.endpoint.host))
       throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + env.endpoint.host + "'");
+    if (!persistence.empty())
+      throw ScenarioError("--redis", "$", "restart_redis needs the private redis-server (run without --redis)");
     env.prefix = "qsim-" + random_hex(4);
     env.description = "external " + env.endpoint.to_string() + ", keys under " + env.prefix + ":";
   } else {
-    env.server = std::make_unique<RedisServer>();
+    RedisServerOptions ro;
+    ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
+    env.server = std::make_unique<RedisServer>(ro);
     try {
       env.server->start();
     } catch (const std::exception& e) {
@@ -762,7 +935,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   result.redis = env.description;
   const std::string bin = find_bin_dir(o);
   for (const auto& a : archs) {
-    ArchRun run(s, plan, o, env, a, bin);
+    ArchRun run(s, plan, fault_plan, o, env, a, bin);
     result.results.push_back(run.run());
   }
   result.wall_s = std::chrono::duration<double>(Steady::now() - started).count();

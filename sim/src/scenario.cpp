@@ -175,6 +175,133 @@ Gate read_gate(const Reader& r, const std::string& metric, const json& v) {
   return parse_gate_condition(metric, v.get<std::string>(), r.file(), path);
 }
 
+Fault read_fault(Reader r, const Scenario& s) {
+  Fault f;
+  static const std::vector<std::pair<std::string, Fault::Kind>> kinds{
+      {"kill_process", Fault::Kind::kill_process},       {"pause_process", Fault::Kind::pause_process},
+      {"restart_redis", Fault::Kind::restart_redis},     {"duplicate_webhook", Fault::Kind::duplicate_webhook},
+      {"replay_webhook", Fault::Kind::replay_webhook},   {"forge_webhook", Fault::Kind::forge_webhook},
+      {"late_webhook", Fault::Kind::late_webhook},       {"fail_download", Fault::Kind::fail_download},
+      {"fail_upload", Fault::Kind::fail_upload},         {"fail_grant", Fault::Kind::fail_grant},
+      {"fail_mail", Fault::Kind::fail_mail},             {"slow_world", Fault::Kind::slow_world},
+      {"poison_job", Fault::Kind::poison_job}};
+  std::vector<std::string> names;
+  for (const auto& [n, k] : kinds) names.push_back(n);
+  f.name = r.one_of("kind", names);
+  for (const auto& [n, k] : kinds)
+    if (n == f.name) f.kind = k;
+  using K = Fault::Kind;
+  auto window = [&] {
+    f.from_s = r.duration("from", false, 0);
+    f.until_s = r.duration("until", false, 1e300);
+    if (f.until_s <= f.from_s) r.fail(r.at("until"), "expected a time after \"from\"");
+  };
+  auto probability = [&] { f.probability = r.number("probability", 0, 1, false, 1); };
+  // at | every | (kill_process) stage: exactly one
+  auto when = [&](bool stage_allowed) {
+    int given = (r.get("at", false) != nullptr) + (r.get("every", false) != nullptr) +
+                (stage_allowed && r.get("stage", false) != nullptr);
+    if (given != 1)
+      r.fail(r.path(), stage_allowed ? "exactly one of \"at\", \"every\" or \"stage\"" : "exactly one of \"at\" or \"every\"");
+    if (r.get("at", false)) f.at_s = r.duration("at");
+    if (r.get("every", false)) {
+      f.every_s = r.duration("every", true, 0, true);
+      window();
+      probability();
+    }
+    if (stage_allowed && r.get("stage", false)) {
+      f.stage = r.one_of("stage", {"download", "upload", "after_grant"});
+      window();
+      probability();
+    }
+    f.count = r.integer("count", 1, 1'000'000, false, f.every_s ? 0 : 1);
+  };
+  switch (f.kind) {
+    case K::kill_process:
+    case K::pause_process: {
+      f.target = r.str("target");
+      const bool instance = f.target.rfind("worker-", 0) == 0;
+      if (f.target != "worker" && f.target != "payment_intake" && f.target != "finalize" && !instance)
+        r.fail(r.at("target"), "expected worker, worker-<n>, payment_intake or finalize; got \"" + f.target + "\"");
+      if (instance) {
+        const std::string n = f.target.substr(7);
+        const int workers = s.queue ? s.queue->workers : 1;
+        if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6 || std::stoi(n) >= workers)
+          r.fail(r.at("target"), "a worker that exists: worker-0 .. worker-" + std::to_string(workers - 1) + "; got \"" +
+                                     f.target + "\"");
+      }
+      when(f.kind == K::kill_process);
+      if (f.stage == "after_grant" && f.target != "finalize")
+        r.fail(r.at("target"), "finalize (it is finalize that stands between the grant and the e-mail)");
+      if ((f.stage == "download" || f.stage == "upload") && f.target != "worker" && !instance)
+        r.fail(r.at("target"), "a worker (only workers download and upload)");
+      if (f.kind == K::pause_process) f.for_s = r.duration("for", true, 0, true);
+      break;
+    }
+    case K::restart_redis:
+      when(false);
+      f.for_s = r.duration("down_for", false, 0);
+      f.persistence = r.get("persistence", false) ? r.one_of("persistence", {"none", "everysec", "always"}) : "none";
+      break;
+    case K::poison_job:
+      when(false);
+      break;
+    case K::duplicate_webhook: {
+      probability();
+      window();
+      if (auto* c = r.get("copies", false)) {
+        if (!c->is_array() || c->size() != 2 || !(*c)[0].is_number_integer() || !(*c)[1].is_number_integer() ||
+            (*c)[0].get<int>() < 1 || (*c)[1].get<int>() < (*c)[0].get<int>() || (*c)[1].get<int>() > 100)
+          r.fail(r.at("copies"), "expected [min, max] extra copies, 1 <= min <= max <= 100, got " + describe(*c));
+        f.copies_min = (*c)[0];
+        f.copies_max = (*c)[1];
+      }
+      f.spread_s = r.duration("spread", false, 0);
+      break;
+    }
+    case K::replay_webhook:
+      probability();
+      window();
+      f.after_s = r.duration("after", false, 360);
+      if (f.after_s <= 300) r.fail(r.at("after"), "a time past the receivers' 5-minute window (more than 5m)");
+      break;
+    case K::forge_webhook:
+      probability();
+      window();
+      f.how = r.get("how", false) ? r.one_of("how", {"bad_signature", "tampered_body"}) : "bad_signature";
+      break;
+    case K::late_webhook: {
+      probability();
+      window();
+      f.skew_s = r.duration("skew", false, 600);
+      if (f.skew_s <= 300) r.fail(r.at("skew"), "a skew past the receivers' 5-minute window (more than 5m)");
+      if (r.get("future", false)) {
+        auto* v = r.get("future", false);
+        if (!v->is_boolean()) r.fail(r.at("future"), "expected true or false");
+        if (v->get<bool>()) f.skew_s = -f.skew_s;
+      }
+      break;
+    }
+    case K::fail_download:
+    case K::fail_upload:
+    case K::fail_grant:
+    case K::fail_mail:
+      f.probability = r.number("probability", 0, 1);
+      window();
+      if (auto* t = r.get("transient", false)) {
+        if (!t->is_boolean()) r.fail(r.at("transient"), "expected true or false, got " + describe(*t));
+        f.transient = *t;
+      }
+      break;
+    case K::slow_world:
+      f.factor = r.number("factor", 0, 1000, true, 1, true);
+      window();
+      break;
+  }
+  r.done();
+  return f;
+}
+
 }  // namespace
 
 Gate parse_gate_condition(const std::string& metric, const std::string& condition, const std::string& file,
@@ -277,15 +404,18 @@ Scenario parse_scenario(const json& j, const std::string& file) {
 
   if (auto* f = r.get("faults", false)) {
     if (!f->is_array()) r.fail(r.at("faults"), "expected an array, got " + describe(*f));
-    for (std::size_t i = 0; i < f->size(); ++i) {
-      const auto path = r.at("faults") + "[" + std::to_string(i) + "]";
-      const auto& item = (*f)[i];
-      if (!item.is_object() || !item.contains("kind") || !item["kind"].is_string())
-        r.fail(path, "expected an object with a \"kind\"");
-      // The fault kinds arrive with fault injection; until then none is known.
-      r.fail(path + ".kind", "unknown fault kind \"" + item["kind"].get<std::string>() + "\" (none is supported yet)");
+    for (std::size_t i = 0; i < f->size(); ++i)
+      s.faults.push_back(read_fault(Reader((*f)[i], r.at("faults") + "[" + std::to_string(i) + "]", file), s));
+    std::string persistence;
+    for (std::size_t i = 0; i < s.faults.size(); ++i) {
+      const auto& fault = s.faults[i];
+      if (fault.kind != Fault::Kind::restart_redis) continue;
+      if (!persistence.empty() && fault.persistence != persistence)
+        r.fail(r.at("faults") + "[" + std::to_string(i) + "].persistence",
+               "the same persistence as the other restart_redis faults (one server, one configuration): \"" +
+                   persistence + "\"");
+      persistence = fault.persistence;
     }
-    s.faults = *f;
   }
   if (auto* g = r.get("gates", false)) {
     Reader gates(*g, r.at("gates"), file);

@@ -29,13 +29,18 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
   WorldConfig c;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string path = "$." + it.key();
+    if (it.key() == "latency_factor") {
+      if (!it->is_number() || it->get<double>() <= 0 || it->get<double>() > 1000) bad(path, "expected a number in (0, 1000]");
+      c.latency_factor = it->get<double>();
+      continue;
+    }
     if (it.key() == "seed") {
       if (!it->is_number_integer() || it->get<long long>() < 0) bad(path, "expected a non-negative integer");
       c.seed = it->get<std::uint64_t>();
       continue;
     }
     auto api = c.apis.find(it.key());
-    if (api == c.apis.end()) bad(path, "unknown key (expected seed, download, upload, grant or mail)");
+    if (api == c.apis.end()) bad(path, "unknown key (expected seed, latency_factor, download, upload, grant or mail)");
     if (!it->is_object()) bad(path, "expected an object");
     for (auto f = it->begin(); f != it->end(); ++f) {
       const std::string fpath = path + "." + f.key();
@@ -49,6 +54,9 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
             bad(fpath + "." + o.key(), "expected a non-negative integer (microseconds)");
           api->second.per_order[o.key()] = std::chrono::microseconds(o->get<long long>());
         }
+      } else if (f.key() == "hold_us") {
+        if (!f->is_number_integer() || f->get<long long>() < 0) bad(fpath, "expected a non-negative integer (microseconds)");
+        api->second.hold = std::chrono::microseconds(f->get<long long>());
       } else if (f.key() == "fail_probability") {
         if (!f->is_number() || f->get<double>() < 0.0 || f->get<double>() > 1.0) bad(fpath, "expected a number in [0, 1]");
         api->second.fail_probability = f->get<double>();
@@ -56,7 +64,7 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
         if (!f->is_string() || (*f != "transient" && *f != "permanent")) bad(fpath, "expected \"transient\" or \"permanent\"");
         api->second.kind = *f == "permanent" ? FailureKind::permanent : FailureKind::transient;
       } else {
-        bad(fpath, "unknown key (expected latency_ms, per_order_us, fail_probability or fail_kind)");
+        bad(fpath, "unknown key (expected latency_ms, per_order_us, hold_us, fail_probability or fail_kind)");
       }
     }
   }
@@ -64,11 +72,12 @@ WorldConfig WorldConfig::from_json(const nlohmann::json& j) {
 }
 
 nlohmann::json WorldConfig::to_json() const {
-  nlohmann::json j{{"seed", seed}};
+  nlohmann::json j{{"seed", seed}, {"latency_factor", latency_factor}};
   for (const auto& [name, b] : apis) {
     j[name] = {{"latency_ms", b.latency.count()},
                {"fail_probability", b.fail_probability},
-               {"fail_kind", b.kind == FailureKind::permanent ? "permanent" : "transient"}};
+               {"fail_kind", b.kind == FailureKind::permanent ? "permanent" : "transient"},
+               {"hold_us", b.hold.count()}};
     if (!b.per_order.empty()) {
       auto& per = j[name]["per_order_us"] = nlohmann::json::object();
       for (const auto& [order, us] : b.per_order) per[order] = us.count();
@@ -90,7 +99,7 @@ World::Answer World::call(const std::string& api, std::string_view body) {
       !j.contains("key") || !j["key"].is_string() || j["key"].get<std::string>().empty())
     return {400, R"({"result":"malformed_request","detail":"expected {\"order_id\": string, \"key\": string}"})"};
   const std::string order = j["order_id"], key = j["key"];
-  std::chrono::microseconds latency;
+  std::chrono::microseconds latency, hold;
   double fail_probability;
   FailureKind fail_kind;
   std::uint64_t seed;
@@ -102,6 +111,8 @@ World::Answer World::call(const std::string& api, std::string_view body) {
     const ApiBehaviour& b = it->second;
     auto planned = b.per_order.find(order);
     latency = planned != b.per_order.end() ? planned->second : std::chrono::microseconds(b.latency);
+    latency = std::chrono::microseconds(static_cast<long long>(static_cast<double>(latency.count()) * config_.latency_factor));
+    hold = b.hold;
     fail_probability = b.fail_probability;
     fail_kind = b.kind;
     seed = config_.seed;
@@ -118,14 +129,20 @@ World::Answer World::call(const std::string& api, std::string_view body) {
     applied = true;
   }
   log_.push_back(rec);
+  if (rec.status == 200 && hold.count() > 0) {
+    mu_.unlock();
+    clock_->sleep_for(hold);
+    mu_.lock();
+  }
   if (rec.status == 503) return {503, R"({"result":"transient_failure"})"};
   if (rec.status == 400) return {400, R"({"result":"permanent_failure"})"};
   return {200, rec.effect ? R"({"result":"ok","effect":true})" : R"({"result":"ok","effect":false})"};
 }
 
-std::vector<WorldCall> World::calls() const {
+std::vector<WorldCall> World::calls(std::size_t since) const {
   std::lock_guard lock(mu_);
-  return log_;
+  if (since >= log_.size()) return {};
+  return std::vector<WorldCall>(log_.begin() + static_cast<std::ptrdiff_t>(since), log_.end());
 }
 
 std::map<std::string, int> World::effects(const std::string& api) const {
@@ -141,9 +158,11 @@ void World::mount(components::HttpService& http) {
       auto a = call(api, req.body);
       return components::HttpResponse{a.status, a.body};
     });
-  http.get("/calls", [this](const components::HttpRequest&) {
+  http.get("/calls", [this](const components::HttpRequest& req) {
+    std::size_t since = 0;
+    if (auto p = req.param ? req.param("since") : std::nullopt) since = std::strtoull(std::string(*p).c_str(), nullptr, 10);
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& c : calls())
+    for (const auto& c : calls(since))
       arr.push_back({{"api", c.api}, {"order", c.order}, {"key", c.key}, {"status", c.status}, {"effect", c.effect},
                      {"at_ms", c.at_ms}});
     return components::HttpResponse{200, arr.dump()};

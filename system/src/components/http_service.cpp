@@ -25,6 +25,11 @@ httplib::Server::Handler adapt(HttpService::Handler h) {
       if (it == req.headers.end()) return std::nullopt;
       return std::string_view(it->second);
     };
+    r.param = [&req](std::string_view name) -> std::optional<std::string_view> {
+      auto it = req.params.find(std::string(name));
+      if (it == req.params.end()) return std::nullopt;
+      return std::string_view(it->second);
+    };
     r.body = req.body;
     r.path = req.path;
     auto out = h(r);

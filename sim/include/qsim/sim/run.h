@@ -24,6 +24,7 @@
 // by Redis in milliseconds, so the resolution is speedup / 1000 simulated seconds.
 #pragma once
 
+#include "qsim/sim/faults.h"
 #include "qsim/sim/scenario.h"
 
 #include <atomic>
@@ -80,6 +81,19 @@ struct CheckerResult {
   long long undelivered_payments = 0;    // the provider gave up on the webhook
 };
 
+// One injected fault, as it happened.
+struct FaultEvent {
+  double t_s = 0;
+  std::string kind, target, detail;
+};
+
+// A worker killed while it held an order: when (and whether) someone else picked the order up.
+struct KillRecovery {
+  double kill_t_s = 0;
+  std::string worker, order;
+  std::optional<double> redelivered_after_s;  // none: never (stuck, or finished by the victim)
+};
+
 struct SeriesPoint {
   double t_s = 0;
   int depth = 0;  // paid, not picked up
@@ -108,6 +122,20 @@ struct ArchResult {
   std::vector<SeriesPoint> timeline;
   std::vector<OrderRecord> orders;
   std::vector<std::string> notes;        // how figures were obtained, clamped settings
+
+  // faults and recovery
+  std::vector<FaultEvent> faults;
+  std::map<std::string, long long> fault_counts;  // kind -> fired
+  std::vector<KillRecovery> kills;
+  Percentiles recovery_s;                // kill -> redelivery of the held order
+  double recovery_bound_s = 0;           // lease + one reaper tick (queue), simulated
+  int peak_backlog = 0;
+  double drain_s = 0;                    // longest time from a fault (or a spike's end) to an empty backlog
+  double retry_amplification = 0;        // download attempts per completed order
+  std::map<std::string, long long> dead_letters_by_reason;
+  std::map<std::string, std::map<std::string, long long>> webhooks;  // extra kind -> answer -> count
+  long long duplicate_jobs = 0;          // jobs enqueued beyond one per paid order
+  long long forged_accepted = 0;         // forged, replayed or late webhooks answered 2xx
 };
 
 struct RunResult {
@@ -116,6 +144,7 @@ struct RunResult {
   double speedup = 1, resolution_s = 0, wall_s = 0;
   std::string replay_command;
   std::vector<double> arrivals_s;
+  FaultPlan fault_plan;                 // the timed firings and webhook extras, before the run
   std::vector<ArchResult> results;
   const ArchResult* find(std::string_view arch) const;
 };

@@ -61,6 +61,43 @@ struct QueueArch {
   double restart_delay_s = 10;
 };
 
+// One entry of the scenario's `faults` list. Which fields apply depends on the kind; the loader
+// refuses the others. Times are simulated seconds from the workload's start.
+//
+//   when, for kill_process / pause_process / restart_redis / poison_job:
+//     at      one moment; `count` victims (processes, poison jobs) at that moment
+//     every   one firing per period within [from, until], each with `probability`;
+//             `count` caps the firings (0: no cap)
+//     stage   kill_process only: whenever a target is seen in the stage (download, upload:
+//             a worker; after_grant: finalize between the grant and the e-mail), within
+//             [from, until], each with `probability`, at most `count` (default 1)
+//   webhook faults act on each order's payment with `probability`, for arrivals in [from, until];
+//   world faults (fail_*, slow_world) hold within [from, until].
+struct Fault {
+  enum class Kind {
+    kill_process, pause_process, restart_redis,
+    duplicate_webhook, replay_webhook, forge_webhook, late_webhook,
+    fail_download, fail_upload, fail_grant, fail_mail, slow_world,
+    poison_job
+  } kind = Kind::kill_process;
+  std::string name;           // the kind as written
+  std::string target;         // kill/pause: worker | worker-<n> | payment_intake | finalize
+  std::optional<double> at_s, every_s;
+  std::string stage;          // download | upload | after_grant
+  double from_s = 0, until_s = 1e300;
+  double probability = 1;
+  int count = 0;
+  double for_s = 0;           // pause_process: how long; restart_redis: how long Redis is down
+  std::string persistence = "none";  // restart_redis: none | everysec | always
+  bool transient = true;      // fail_*
+  double factor = 1;          // slow_world: latency multiplier
+  int copies_min = 1, copies_max = 1;  // duplicate_webhook
+  double spread_s = 0;        // duplicate_webhook: copies within this long after the original
+  double after_s = 360;       // replay_webhook: re-sent this long after (past the 5-minute window)
+  double skew_s = 600;        // late_webhook: timestamp this far off (negative: in the future)
+  std::string how = "bad_signature";  // forge_webhook: bad_signature | tampered_body
+};
+
 struct Gate {
   std::string metric;
   std::string op;  // <= < >= > ==
@@ -79,7 +116,7 @@ struct Scenario {
   double fail_download = 0, fail_upload = 0, fail_grant = 0, fail_mail = 0;
   std::optional<PollingArch> polling;
   std::optional<QueueArch> queue;
-  nlohmann::json faults = nlohmann::json::array();  // each {"kind": ...}; the kinds arrive with fault injection
+  std::vector<Fault> faults;
   std::vector<Gate> gates;
 };
 

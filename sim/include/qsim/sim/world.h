@@ -4,7 +4,8 @@
 //   POST /api/<download|upload|grant|mail>   body {"order_id": "...", "key": "<idempotency key>"}
 //        200 {"result":"ok","effect":true|false}   effect=false: the key was applied before
 //        503 transient failure | 400 permanent failure | 400 malformed request
-//   GET  /calls     every call: api, order, key, status, effect, at_ms (JSON array)
+//   GET  /calls     every call: api, order, key, status, effect, at_ms (JSON array);
+//                   /calls?since=N: the calls after the first N
 //   POST /config    replace the behaviour (WorldConfig JSON) — the harness drives faults this way
 //   GET  /health
 //
@@ -43,10 +44,14 @@ struct ApiBehaviour {
   std::map<std::string, std::chrono::microseconds> per_order;
   double fail_probability = 0.0;
   FailureKind kind = FailureKind::transient;
+  // After a successful call is recorded (and its effect applied), wait this long before
+  // answering: the window in which the harness kills the caller "after the grant".
+  std::chrono::microseconds hold{0};
 };
 
 struct WorldConfig {
   std::uint64_t seed = 1;
+  double latency_factor = 1.0;  // every latency multiplied (slow_world)
   std::map<std::string, ApiBehaviour> apis{{"download", {}}, {"upload", {}}, {"grant", {}}, {"mail", {}}};
   // {"seed": 1, "download": {"latency_ms": 200, "fail_probability": 0.1, "fail_kind": "transient",
   //                           "per_order_us": {"order-1": 275000}}, ...}
@@ -72,7 +77,7 @@ public:
   };
   Answer call(const std::string& api, std::string_view body);
   void configure(WorldConfig config);
-  std::vector<WorldCall> calls() const;
+  std::vector<WorldCall> calls(std::size_t since = 0) const;
   // Effects applied per order for one api (the checker's count).
   std::map<std::string, int> effects(const std::string& api) const;
   void mount(components::HttpService& http);

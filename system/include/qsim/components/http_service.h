@@ -14,6 +14,7 @@ namespace qsim::components {
 
 struct HttpRequest {
   std::function<std::optional<std::string_view>(std::string_view)> header;
+  std::function<std::optional<std::string_view>(std::string_view)> param;  // query string
   std::string_view body;
   std::string_view path;
 };
