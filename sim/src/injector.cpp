@@ -80,9 +80,22 @@ void Injector::log(const std::string& kind, const std::string& target, const std
   if (count) counts[kind]++;
 }
 
-// The order a worker is working on: of the in-flight orders stamped with its id, the one that
-// moved last (a worker holds one at a time; older ones are leftovers of an earlier kill).
+// The order a worker is working on. Queue: the job it holds a lease on (the active set is the
+// truth; an order's status may lag behind a retry). Polling: of the in-flight orders stamped
+// with its id, the one that moved last (older ones are leftovers of an earlier kill).
 std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::Connection& c) {
+  if (c_.arch == "queue") {
+    queue::Keys keys(c_.tag, c_.prefix);
+    auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
+    if (!active) return {};
+    for (const auto& token : active.reply.elements) {
+      const std::string id = token.str.substr(0, token.str.find(':'));
+      auto job = c.command({"HMGET", keys.job(id), "worker", "payload"});
+      if (job && job.reply.elements.size() == 2 && job.reply.elements[0].str == worker_id)
+        return {job.reply.elements[1].str};
+    }
+    return {};
+  }
   store::TaskStore st(c, c_.tag, "harness", c_.prefix);
   const std::string base = queue::Keys(c_.tag, c_.prefix).base();
   std::string best;
@@ -161,7 +174,7 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
       auto until = Steady::now() + std::chrono::microseconds(static_cast<long long>(fault.for_s / c_.speedup * 1e6));
       while (!stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
       try {
-        c_.server->start();
+        c_.restart_redis();
       } catch (const std::exception& e) {
         log("restart_redis", "redis", std::string("did not come back: ") + e.what());
       }
@@ -298,9 +311,9 @@ void Injector::webhooks_loop() {
       auto j = nlohmann::json::parse(r.body, nullptr, false);
       word = j.is_object() ? j.value("result", "http_" + std::to_string(r.status)) : "http_" + std::to_string(r.status);
     }
+    log(to_string(w.kind) + "_webhook", "payment_intake", c_.order_id(w.order) + ": answered " + word);
     std::lock_guard lock(mu_);
     webhooks[to_string(w.kind)][word]++;
-    counts[to_string(w.kind) + "_webhook"]++;
     if (w.kind != WebhookExtra::Kind::duplicate && r.ok()) ++forged_accepted;
   }
   webhooks_done_ = true;

@@ -31,6 +31,7 @@ struct InjectorContext {
   std::string arch;
   Supervisor* supervisor = nullptr;
   RedisServer* server = nullptr;          // null with --redis: restart_redis is refused earlier
+  std::function<void()> restart_redis;    // starts `server` again on a thread that outlives the run
   redis::Endpoint endpoint;
   std::string prefix, tag;
   std::map<std::string, int> processes;   // instance name (worker-0, payment_intake, ...) -> handle

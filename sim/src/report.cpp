@@ -20,7 +20,7 @@ using json = nlohmann::json;
 const std::vector<std::string> kCheckerFields{"orders",           "completed",         "failed_visible",
                                               "lost",             "stuck",             "duplicate_deliveries",
                                               "duplicate_effects", "missing_effects",  "undelivered_payments",
-                                              "duplicate_jobs",   "forged_accepted"};
+                                              "duplicate_jobs",   "forged_accepted",   "crashes"};
 
 json pct(const Percentiles& p) {
   return {{"count", p.count}, {"p50", p.p50}, {"p90", p.p90}, {"p95", p.p95},
@@ -93,6 +93,7 @@ json arch_json(const ArchResult& a) {
             {"duplicate_effects", c.duplicate_effects},
             {"missing_effects", c.missing_effects},
             {"undelivered_payments", c.undelivered_payments},
+            {"crashes", c.crashes},
             {"duplicate_jobs", a.duplicate_jobs},
             {"forged_accepted", a.forged_accepted}}},
           {"faults", faults},
@@ -127,7 +128,10 @@ const std::vector<std::pair<std::string, std::string>> kComparisonRows{
     {"redis_commands", "Redis commands (workload)"},
     {"retries", "retries"},
     {"dead_letters", "dead letters"},
-    {"recoveries", "recoveries (redeliveries)"}};
+    {"recoveries", "recoveries (redeliveries)"},
+    {"peak_backlog", "peak backlog (orders waiting)"},
+    {"drain_s", "longest drain after a fault or spike"},
+    {"retry_amplification", "download attempts per completed order"}};
 
 std::optional<double> lookup(const json& node, const std::vector<std::string>& path) {
   const json* n = &node;
@@ -555,12 +559,13 @@ std::string render_markdown(const json& rep) {
                       r["store_queries_per_idle_day"].get<double>(), r["redis_commands"].get<long long>(),
                       r["redis_commands_per_idle_day"].get<double>(), r["harness_commands"].get<long long>());
     md << "Probe: " << r["probe"]["method"].get<std::string>() << ".\n\n";
+    md << fmt::format("Peak backlog {} orders; longest drain {} (from a fault, or the end of a spike, to an empty "
+                      "backlog); retry amplification {:.2f} download attempts per completed order.\n\n",
+                      r["peak_backlog"].get<int>(), minutes(r["drain_s"]), r["retry_amplification"].get<double>());
     if (!r["faults"].empty()) {
       md << "Faults fired:";
       for (const auto& [k, v] : r["fault_counts"].items()) md << " " << k << " " << v.get<long long>() << ";";
-      md << fmt::format(" peak backlog {}, longest drain {}, retry amplification {:.2f} download attempts per "
-                        "completed order.\n\n",
-                        r["peak_backlog"].get<int>(), minutes(r["drain_s"]), r["retry_amplification"].get<double>());
+      md << "\n\n";
       if (!r["kills"].empty()) {
         long long never = 0;
         for (const auto& k : r["kills"]) never += k["redelivered_after_s"].is_null();

@@ -20,6 +20,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <condition_variable>
+#include <deque>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -85,6 +88,10 @@ std::string tail_of(const std::string& path, std::size_t max = 600) {
 std::map<std::string, long long> commandstats(redis::Connection& c) {
   std::map<std::string, long long> out;
   auto r = c.command({"INFO", "commandstats"});
+  for (auto until = Steady::now() + 5s; !r && r.status != redis::Status::server_error && Steady::now() < until;) {
+    std::this_thread::sleep_for(20ms);  // reconnecting, perhaps after a Redis restart
+    r = c.command({"INFO", "commandstats"});
+  }
   if (!r) throw InfraError("Redis: INFO commandstats: " + r.error);
   std::istringstream in(r.reply.str);
   std::string line;
@@ -155,7 +162,53 @@ private:
   std::string secret_;
 };
 
+// A thread that outlives every fault: processes forked from it are tied to its life (their
+// parent-death signal fires when the forking *thread* exits), so a Redis restarted by the
+// injector must be started here, not on the injector's own thread.
+class ForkThread {
+public:
+  ForkThread() : thread_([this] { loop(); }) {}
+  ~ForkThread() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void run(std::function<void()> f) {
+    std::packaged_task<void()> task(std::move(f));
+    auto done = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_all();
+    done.get();  // rethrows
+  }
+
+private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return quit_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<void()>> tasks_;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
 struct Env {
+  ForkThread forks;  // declared before the server: destroyed after it
   std::unique_ptr<RedisServer> server;
   redis::Endpoint endpoint;
   std::string prefix = "qsim";
@@ -348,22 +401,31 @@ private:
     if (!r.ok()) throw InfraError("world: /config answered " + std::to_string(r.status) + " " + r.body + r.error);
   }
 
-  template <class T>
-  T must(queue::Expected<T> e, const char* what) {
-    if (!e) throw InfraError(fmt::format("Redis: {}: {}", what, e.error));
-    return std::move(e.value);
+  // A store or queue call that must succeed. A transport error is retried for a few seconds:
+  // the connection rebuilds itself, and Redis may be coming back from a restart (a fault).
+  template <class F>
+  auto must(const char* what, F call) {
+    for (auto until = Steady::now() + 5s;;) {
+      auto e = call();
+      const bool transport = e.status == redis::Status::timeout || e.status == redis::Status::connection_lost ||
+                             e.status == redis::Status::protocol_error;
+      if (e) return std::move(e.value);
+      if (!transport || Steady::now() >= until) throw InfraError(fmt::format("Redis: {}: {}", what, e.error));
+      check_cancel(o_);
+      std::this_thread::sleep_for(20ms);
+    }
   }
 
   long long finished_count() {
     long long n = 0;
     for (auto st : {OrderStatus::completed, OrderStatus::failed, OrderStatus::dead})
-      n += must(store_.count(st), "count orders");
+      n += must("count orders", [&] { return store_.count(st); });
     harness_commands_ += 3;
     return n;
   }
 
   void create_order(const std::string& id) {
-    (void)must(shop_store_.create({id, id + "@example.com", "https://courses.example/" + id, kAmount}), "create order");
+    (void)must("create order", [&] { return shop_store_.create({id, id + "@example.com", "https://courses.example/" + id, kAmount}); });
   }
 
   void probe(ArchResult& r) {
@@ -397,7 +459,7 @@ private:
       std::optional<store::Order> order;
       while (Steady::now() < deadline) {
         check_cancel(o_);
-        order = must(store_.get(id), "get order");
+        order = must("get order", [&] { return store_.get(id); });
         if (order && terminal(order->status)) break;
         std::this_thread::sleep_for(1ms);
       }
@@ -416,8 +478,8 @@ private:
       create_order(order_id(i));
     }
     configure_world(false);
-    auto queries0 = must(store_.query_counts(), "store query counts");
-    auto counters0 = must(queue_.counters(), "queue counters");
+    auto queries0 = must("store query counts", [&] { return store_.query_counts(); });
+    auto counters0 = must("queue counters", [&] { return queue_.counters(); });
     auto cmd0 = commandstats(conn_);
     double sum_work = 0, max_work = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -465,7 +527,9 @@ private:
     detail::Injector injector(injector_context());
     injector.start();
     try {
-      const long long probes = o_.probe ? o_.probe_orders : 0;
+      // Orders finished before the workload (the probe's) are not the workload's; a Redis
+      // restart without persistence may forget them, and the count starts from zero again.
+      long long before_workload = finished_count();
       // Orders the system forgot (a Redis restart without persistence) or left stuck (a killed
       // poller) never finish: stop when nothing has moved for a while once every payment was sent.
       const auto stall = std::max<Steady::duration>(5s, wall_of(3 * max_work, s_.speedup) + 2s);
@@ -479,7 +543,9 @@ private:
         }
         long long done = last_done;
         try {
-          done = finished_count() - probes;
+          const long long finished = finished_count();
+          if (finished < before_workload) before_workload = 0;  // wiped
+          done = finished - before_workload;
         } catch (const InfraError&) {
           // Redis is restarting (a fault): look again on the next tick
         }
@@ -509,6 +575,10 @@ private:
     injector.stop();
     join();
     if (failure) std::rethrow_exception(failure);
+    long long exits = 0;
+    for (const auto& e : sup_.events())
+      if (e.kind == ProcessEvent::Kind::exited && e.at >= t0_) ++exits;
+    r.checker.crashes = std::max(0LL, exits - (injector.counts.count("kill_process") ? injector.counts.at("kill_process") : 0));
     r.faults = injector.events;
     r.fault_counts = injector.counts;
     r.kills = injector.kills;
@@ -521,12 +591,15 @@ private:
     harness_commands_ += 1;  // the INFO above
     r.redis_commands_by_name = delta(cmd1, cmd0);
     r.redis_commands = std::max(0LL, sum_of(r.redis_commands_by_name) - harness_commands_);
+    if (r.fault_counts.count("restart_redis"))
+      r.notes.push_back("Redis restarted during the workload: INFO commandstats starts again from zero with the "
+                        "server, so the Redis command counts cover only the time since the last restart");
     r.harness_commands = harness_commands_;
-    auto queries1 = must(store_.query_counts(), "store query counts");
+    auto queries1 = must("store query counts", [&] { return store_.query_counts(); });
     r.store_queries_by_component = delta(queries1, queries0);
     for (auto& h : kHarnessComponents) r.store_queries_by_component.erase(h);
     r.store_queries = sum_of(r.store_queries_by_component);
-    auto counters1 = must(queue_.counters(), "queue counters");
+    auto counters1 = must("queue counters", [&] { return queue_.counters(); });
     if (r.fault_counts.count("restart_redis") && counters1.enqueued < counters0.enqueued) {
       counters0 = {};  // the restart wiped the counters: count from zero
       r.notes.push_back("Redis came back without its data: the queue's counters and the Redis command counts cover "
@@ -547,6 +620,7 @@ private:
     c.arch = arch_;
     c.supervisor = &sup_;
     c.server = env_.server.get();
+    c.restart_redis = [this] { env_.forks.run([this] { env_.server->start(); }); };
     c.endpoint = env_.endpoint;
     c.prefix = env_.prefix;
     c.tag = tag_;
@@ -575,15 +649,15 @@ private:
 
   // Nothing arrives: what do the components ask of the store and of Redis meanwhile?
   void idle_window(ArchResult& r) {
-    // Long enough for two thousand polls (the count is then exact to 0.05 %), within 1-5 s.
+    // Two thousand polls (the count is then exact to 0.05 %) where the speedup allows, within 1-2 s.
     const double polls_s = arch_ == "polling" ? 2000 * s_.polling->poll_interval_s / s_.speedup : 0;
-    const auto window = std::chrono::duration<double>(std::clamp(polls_s, 1.0, 5.0));
+    const auto window = std::chrono::duration<double>(std::clamp(polls_s, 1.0, 2.0));
     progress("idle", r.wall_s * s_.speedup, r.wall_s * s_.speedup, static_cast<long long>(plan_.arrivals_s.size()));
-    auto q0 = must(store_.query_counts(), "store query counts");
+    auto q0 = must("store query counts", [&] { return store_.query_counts(); });
     auto c0 = commandstats(conn_);
     auto start = Steady::now();
     sleep_until(start + std::chrono::duration_cast<Steady::duration>(window), o_);
-    auto q1 = must(store_.query_counts(), "store query counts");
+    auto q1 = must("store query counts", [&] { return store_.query_counts(); });
     auto c1 = commandstats(conn_);
     double wall = std::chrono::duration<double>(Steady::now() - start).count();
     r.idle_window_s = wall * s_.speedup;
@@ -640,7 +714,7 @@ private:
     for (std::size_t i = 0; i < n; ++i) {
       if (i % 1000 == 0) check_cancel(o_);
       auto& o = r.orders[i];
-      auto order = must(store_.get(o.id), "get order");
+      auto order = must("get order", [&] { return store_.get(o.id); });
       if (!order) {
         o.status = "missing";
       } else {
@@ -700,11 +774,11 @@ private:
     r.retry_amplification = ck.completed ? static_cast<double>(download_calls) / static_cast<double>(ck.completed) : 0;
     if (arch_ == "queue") {
       r.duplicate_jobs = std::max(0LL, enqueued_ - poison_enqueued_ - ck.orders);
-      for (const auto& id : must(queue_.dead_ids(), "dead letters")) {
-        auto st = must(queue_.status(id), "job status");
+      for (const auto& id : must("dead letters", [&] { return queue_.dead_ids(); })) {
+        auto st = must("job status", [&] { return queue_.status(id); });
         if (!st) continue;
         // the reason without the order id or payload in it, so that like reasons group
-        std::string reason = st->last_error.substr(0, st->last_error.find('\''));
+        std::string reason = st->last_error.substr(0, st->last_error.find_first_of("'\"{"));
         while (!reason.empty() && (reason.back() == ' ' || reason.back() == ':')) reason.pop_back();
         r.dead_letters_by_reason[reason.empty() ? "(no reason)" : reason]++;
       }
@@ -882,8 +956,10 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
                                       arch_list);
   Plan plan = make_plan(s);
   result.arrivals_s = plan.arrivals_s;
-  double horizon = plan.arrivals_s.back();
-  for (std::size_t i = 0; i < plan.download_s.size(); ++i) horizon += plan.download_s[i] + plan.upload_s[i];
+  // `every` faults without an `until` run over the arrivals and two jobs after the last.
+  double longest = 0;
+  for (std::size_t i = 0; i < plan.download_s.size(); ++i) longest = std::max(longest, plan.download_s[i] + plan.upload_s[i]);
+  const double horizon = plan.arrivals_s.back() + 2 * longest;
   const FaultPlan fault_plan = plan_faults(s, plan.arrivals_s, horizon);
   result.fault_plan = fault_plan;
   std::string persistence;
@@ -920,7 +996,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
     env.server = std::make_unique<RedisServer>(ro);
     try {
-      env.server->start();
+      env.forks.run([&] { env.server->start(); });
     } catch (const std::exception& e) {
       throw InfraError(std::string("private redis-server: ") + e.what());
     }

@@ -199,6 +199,8 @@ Fault read_fault(Reader r, const Scenario& s) {
   auto probability = [&] { f.probability = r.number("probability", 0, 1, false, 1); };
   // at | every | (kill_process) stage: exactly one
   auto when = [&](bool stage_allowed) {
+    if (!stage_allowed && r.get("stage", false))
+      r.fail(r.at("stage"), "no \"stage\" here: only kill_process fires at a stage");
     int given = (r.get("at", false) != nullptr) + (r.get("every", false) != nullptr) +
                 (stage_allowed && r.get("stage", false) != nullptr);
     if (given != 1)

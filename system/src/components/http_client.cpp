@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <csignal>
+
 namespace qsim::components {
 
 struct HttpClient::Impl {
@@ -9,8 +11,19 @@ struct HttpClient::Impl {
   httplib::Client client;
 };
 
+void ignore_sigpipe() {
+  // A peer that vanishes mid-request (killed, restarting) must cost us an error, not the
+  // process: writes to its socket would otherwise raise SIGPIPE.
+  static const bool once = [] {
+    std::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)once;
+}
+
 HttpClient::HttpClient(std::string host, int port, std::chrono::milliseconds timeout)
     : impl_(std::make_unique<Impl>(host, port)) {
+  ignore_sigpipe();
   impl_->client.set_connection_timeout(timeout);
   impl_->client.set_read_timeout(timeout);
   impl_->client.set_write_timeout(timeout);

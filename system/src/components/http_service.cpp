@@ -1,4 +1,5 @@
 #include "qsim/components/http_service.h"
+#include "qsim/components/http_client.h"
 
 #include <httplib.h>
 
@@ -41,6 +42,7 @@ httplib::Server::Handler adapt(HttpService::Handler h) {
 }  // namespace
 
 HttpService::HttpService() : impl_(std::make_unique<Impl>()) {
+  ignore_sigpipe();
   // Handlers may block for a while (the world sleeps its latency in one): more threads than
   // httplib's default of 8, so that ten workers' slow calls do not queue behind each other.
   impl_->server.new_task_queue = [] { return new httplib::ThreadPool(64); };

@@ -79,6 +79,7 @@ struct CheckerResult {
   long long duplicate_effects = 0;       // grants and e-mails beyond the first, per order
   long long missing_effects = 0;         // completed orders without their grant or e-mail
   long long undelivered_payments = 0;    // the provider gave up on the webhook
+  long long crashes = 0;                 // component exits during the workload not caused by a kill
 };
 
 // One injected fault, as it happened.

@@ -22,6 +22,9 @@ struct HttpResult {
   bool transient() const { return status == 0 || status >= 500 || status == 429; }
 };
 
+// Sets SIGPIPE to be ignored, process-wide, once (HttpClient and HttpService do it themselves).
+void ignore_sigpipe();
+
 class HttpClient {
 public:
   HttpClient(std::string host, int port, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
