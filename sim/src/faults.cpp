@@ -24,11 +24,12 @@ FaultPlan plan_faults(const Scenario& s, const std::vector<double>& arrivals_s, 
   for (std::size_t i = 0; i < s.faults.size(); ++i) {
     const Fault& f = s.faults[i];
     const bool timed = f.kind == Fault::Kind::kill_process || f.kind == Fault::Kind::pause_process ||
-                       f.kind == Fault::Kind::restart_redis || f.kind == Fault::Kind::poison_job;
+                       f.kind == Fault::Kind::restart_redis || f.kind == Fault::Kind::poison_job ||
+                       (f.kind == Fault::Kind::reset_connections && f.at_s);
     if (!timed || !f.stage.empty()) continue;
     auto pick = [&] { return static_cast<std::uint64_t>(rng.uniform() * 1e9); };
     if (f.at_s) {
-      plan.firings.push_back({*f.at_s, i, f.kind, f.target, pick(), f.count});
+      plan.firings.push_back({*f.at_s, i, f.kind, f.link.empty() ? f.target : f.link, pick(), f.count});
       continue;
     }
     const double end = std::min(f.until_s, horizon_s);

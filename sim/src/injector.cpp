@@ -180,6 +180,10 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
       }
       return;
     }
+    case K::reset_connections:
+      if (c_.proxy) c_.proxy->reset_all(f.target);
+      log("reset_connections", f.target, "every open connection reset");
+      return;
     case K::poison_job: {
       if (c_.arch != "queue") {
         log("poison_job", "queue", "n/a: the legacy poller reads no queue");
@@ -247,6 +251,45 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
   }
 }
 
+// Each link's faults are the sum of the network faults holding on it now; the proxy is told
+// when that changes, and every window's opening and closing is logged.
+void Injector::network_faults(double now) {
+  if (!c_.proxy) return;
+  const auto& faults = c_.scenario->faults;
+  std::map<std::string, std::pair<LinkFaults, std::vector<bool>>> links;
+  for (const auto& l : network_links()) links[l] = {LinkFaults{}, std::vector<bool>(faults.size(), false)};
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    const auto& f = faults[i];
+    if (f.link.empty() || f.at_s || now < f.from_s || now >= f.until_s) continue;
+    auto& [lf, active] = links[f.link];
+    active[i] = true;
+    auto wall = [&](double sim_s) { return std::chrono::microseconds(static_cast<long long>(sim_s / c_.speedup * 1e6)); };
+    switch (f.kind) {
+      case Fault::Kind::delay_network:
+        lf.latency += wall(f.latency_s);
+        lf.jitter += wall(f.jitter_s);
+        break;
+      case Fault::Kind::limit_bandwidth: {
+        const double wall_rate = f.bytes_per_s * c_.speedup;  // simulated bytes per simulated second
+        lf.bytes_per_s = lf.bytes_per_s > 0 ? std::min(lf.bytes_per_s, wall_rate) : wall_rate;
+        break;
+      }
+      case Fault::Kind::blackhole: lf.blackhole = true; break;
+      case Fault::Kind::reset_connections: lf.reset_probability = std::max(lf.reset_probability, f.probability); break;
+      default: break;
+    }
+  }
+  for (auto& [link, state] : links) {
+    auto& before = network_active_[link];
+    if (before.empty()) before.assign(faults.size(), false);
+    if (state.second == before) continue;
+    for (std::size_t i = 0; i < faults.size(); ++i)
+      if (state.second[i] != before[i]) log(faults[i].name, link, state.second[i] ? "window opens" : "window closes", state.second[i]);
+    c_.proxy->set(link, state.first);
+    before = state.second;
+  }
+}
+
 void Injector::faults_loop() {
   redis::Connection c(c_.endpoint);
   const auto& firings = c_.plan->firings;
@@ -275,6 +318,7 @@ void Injector::faults_loop() {
         world = active;
       }
       if (has_stage) stage_faults(c, calls_seen);
+      network_faults(now);
     } catch (const std::exception&) {
       // Redis restarting, a process gone: try again on the next tick
     }

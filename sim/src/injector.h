@@ -9,6 +9,7 @@
 #pragma once
 
 #include "qsim/redis/connection.h"
+#include "qsim/sim/fault_proxy.h"
 #include "qsim/sim/faults.h"
 #include "qsim/sim/redis_server.h"
 #include "qsim/sim/run.h"
@@ -36,7 +37,8 @@ struct InjectorContext {
   std::string prefix, tag;
   std::map<std::string, int> processes;   // instance name (worker-0, payment_intake, ...) -> handle
   std::map<std::string, std::string> worker_ids;  // instance name -> the worker id it stamps on orders
-  int world_port = 0, intake_port = 0;
+  int world_port = 0, intake_port = 0;  // intake_port: the provider's way in (through the proxy, if any)
+  FaultProxy* proxy = nullptr;           // set when the scenario has network faults
   std::string payment_secret;
   std::chrono::steady_clock::time_point t0;
   double speedup = 1;
@@ -74,11 +76,13 @@ private:
   void kill(const std::string& instance, const std::string& why, redis::Connection& c);
   std::vector<std::string> held_by(const std::string& worker_id, redis::Connection& c);
   void stage_faults(redis::Connection& c, std::size_t& calls_seen);
+  void network_faults(double now);
 
   InjectorContext c_;
   std::atomic<bool> stop_{false}, webhooks_done_{false};
   mutable std::mutex mu_;
   std::vector<int> stage_fired_;
+  std::map<std::string, std::vector<bool>> network_active_;  // link -> which network faults hold
   std::vector<std::map<std::string, bool>> stage_seen_;
   std::vector<std::pair<std::chrono::steady_clock::time_point, int>> resume_;  // SIGCONT due, handle
   std::thread faults_thread_, webhooks_thread_;

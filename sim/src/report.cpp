@@ -106,6 +106,7 @@ json arch_json(const ArchResult& a) {
           {"retry_amplification", a.retry_amplification},
           {"dead_letters_by_reason", a.dead_letters_by_reason},
           {"webhooks", a.webhooks},
+          {"network", a.network},
           {"timeline", timeline},
           {"notes", a.notes},
           {"orders", orders}};
@@ -583,6 +584,13 @@ std::string render_markdown(const json& rep) {
           for (const auto& [word, n] : answers.items()) md << word << " " << n.get<long long>() << " ";
           md << "|\n";
         }
+        md << "\n";
+      }
+      if (!r["network"].empty()) {
+        md << "| link (fault proxy) | connections | resets | bytes | delayed chunks |\n|---|---:|---:|---:|---:|\n";
+        for (const auto& [link, c] : r["network"].items())
+          md << "| " << link << " | " << c["connections"].get<long long>() << " | " << c["resets"].get<long long>()
+             << " | " << c["bytes"].get<long long>() << " | " << c["delayed_chunks"].get<long long>() << " |\n";
         md << "\n";
       }
       if (!r["dead_letters_by_reason"].empty()) {

@@ -6,6 +6,7 @@
 #include "qsim/components/webhook.h"
 #include "qsim/queue/keys.h"
 #include "qsim/queue/queue.h"
+#include "qsim/sim/fault_proxy.h"
 #include "qsim/sim/faults.h"
 #include "qsim/security/signature.h"
 #include "qsim/sim/redis_server.h"
@@ -278,12 +279,24 @@ private:
                                  tail_of(log_path(name))));
   }
 
-  ProcessSpec spec(const std::string& name, const std::string& exe, std::vector<std::string> args) {
+  // The port a caller uses to reach `upstream` over `link`: the fault proxy's when the scenario
+  // has network faults, else the upstream's own.
+  int via(const std::string& link, int upstream) {
+    if (!proxy_) return upstream;
+    auto it = link_ports_.find(link);
+    if (it == link_ports_.end()) it = link_ports_.emplace(link, proxy_->add_link(link, upstream)).first;
+    return it->second;
+  }
+
+  ProcessSpec spec(const std::string& name, const std::string& exe, std::vector<std::string> args,
+                   const std::string& redis_link) {
     ProcessSpec p;
     p.name = name;
     p.exe = (fs::path(bin_) / exe).string();
     if (!fs::exists(p.exe)) throw InfraError("no executable " + p.exe + " (build the project, or set RunOptions::bin_dir)");
-    std::vector<std::string> common{"--redis", env_.endpoint.to_string(), "--queue", tag_, "--prefix", env_.prefix};
+    redis::Endpoint redis = env_.endpoint;
+    if (proxy_) redis.port = via(redis_link, env_.endpoint.port);
+    std::vector<std::string> common{"--redis", redis.to_string(), "--queue", tag_, "--prefix", env_.prefix};
     args.insert(args.begin(), common.begin(), common.end());
     p.args = std::move(args);
     p.env = {{"QSIM_PAYMENT_SECRET", payment_secret_}, {"QSIM_FINALIZE_SECRET", finalize_secret_}};
@@ -301,6 +314,12 @@ private:
   }
 
   void start_services(ArchResult& r) {
+    for (const auto& f : s_.faults)
+      if (!f.link.empty() && !proxy_) {
+        if (!env_.endpoint.unix_socket.empty()) throw ScenarioError("--redis", "$", "network faults need a TCP Redis URL");
+        proxy_ = std::make_unique<FaultProxy>(s_.seed);
+        r.notes.push_back("network faults: every link between processes runs through the harness's TCP fault proxy");
+      }
     world_port_ = free_loopback_port();
     ProcessSpec world;
     world.name = "world";
@@ -312,12 +331,15 @@ private:
 
     finalize_port_ = free_loopback_port();
     finalize_h_ = start_http(spec("finalize", "qsim-finalize",
-                    {"--port", std::to_string(finalize_port_), "--world-port", std::to_string(world_port_)}),
-               finalize_port_);
+                                  {"--port", std::to_string(finalize_port_), "--world-port",
+                                   std::to_string(via("finalize_world", world_port_))},
+                                  "finalize_redis"),
+                             finalize_port_);
     intake_port_ = free_loopback_port();
     std::vector<std::string> intake_args{"--port", std::to_string(intake_port_), "--mode", arch_};
     if (arch_ == "queue") intake_args.insert(intake_args.end(), {"--max-attempts", std::to_string(s_.queue->attempts)});
-    intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args), intake_port_);
+    intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
+    provider_port_ = via("provider_intake", intake_port_);
 
     stage_timeout_ms_ = static_cast<long>(std::max(30'000.0, 3 * longest_stage_wall_ms()));
     if (arch_ == "queue") {
@@ -335,12 +357,14 @@ private:
         int port = free_loopback_port();
         workers_h_.push_back(start_http(spec(fmt::format("worker-{}", i), "qsim-queue-worker",
                         {"--id", fmt::format("qw{}", i), "--health-port", std::to_string(port), "--world-port",
-                         std::to_string(world_port_), "--finalize-port", std::to_string(finalize_port_), "--lease-ms",
+                         std::to_string(via("worker_world", world_port_)), "--finalize-port",
+                         std::to_string(via("worker_finalize", finalize_port_)), "--lease-ms",
                          std::to_string(static_cast<long>(lease_wall)), "--reaper-tick-ms",
                          std::to_string(static_cast<long>(std::max(50.0, lease_wall / 4))), "--backoff-ms",
                          std::to_string(static_cast<long>(backoff_ms)), "--backoff-factor",
                          q.backoff == QueueArch::Backoff::constant ? "1" : "2", "--stage-timeout-ms",
-                         std::to_string(stage_timeout_ms_)}),
+                         std::to_string(stage_timeout_ms_)},
+                        "worker_redis"),
                    port));
       }
     }
@@ -350,8 +374,10 @@ private:
     if (poller_ >= 0) sup_.stop(poller_);
     auto p = spec("polling_worker", "qsim-polling-worker",
                   {"--id", "poller", "--poll-interval-ms", fmt::format("{:.4f}", interval_wall_s * 1e3), "--world-port",
-                   std::to_string(world_port_), "--finalize-port", std::to_string(finalize_port_),
-                   "--stage-timeout-ms", std::to_string(stage_timeout_ms_)});
+                   std::to_string(via("worker_world", world_port_)), "--finalize-port",
+                   std::to_string(via("worker_finalize", finalize_port_)), "--stage-timeout-ms",
+                   std::to_string(stage_timeout_ms_)},
+                  "worker_redis");
     p.stderr_path = log_path("polling_worker");
     try {
       poller_ = sup_.add(std::move(p));
@@ -446,7 +472,7 @@ private:
                               o_.probe_orders);
     if (polling) start_poller(s_.polling->poll_interval_s / probe_speedup);
     progress("probe", 0, 0, 0);
-    Provider provider(intake_port_, payment_secret_);
+    Provider provider(provider_port_, payment_secret_);
     Stream rng(s_.seed, "probe-" + arch_);
     const double gap_max_s = polling ? s_.polling->poll_interval_s / probe_speedup : 0.02;
     std::vector<double> pickups;
@@ -506,7 +532,7 @@ private:
     for (std::size_t t = 0; t < std::min<std::size_t>(32, n); ++t)
       senders.emplace_back([&] {
         try {
-          Provider provider(intake_port_, payment_secret_);
+          Provider provider(provider_port_, payment_secret_);
           for (std::size_t i = next++; i < n && !abort; i = next++) {
             sleep_until(t0_ + wall_of(plan_.arrivals_s[i], s_.speedup), o_);
             auto [attempts, ok] = provider.pay(order_id(i), o_);
@@ -579,6 +605,10 @@ private:
     for (const auto& e : sup_.events())
       if (e.kind == ProcessEvent::Kind::exited && e.at >= t0_) ++exits;
     r.checker.crashes = std::max(0LL, exits - (injector.counts.count("kill_process") ? injector.counts.at("kill_process") : 0));
+    if (proxy_)
+      for (const auto& [link, c] : proxy_->counters())
+        r.network[link] = {{"connections", c.connections}, {"resets", c.resets}, {"bytes", c.bytes},
+                           {"delayed_chunks", c.delayed_chunks}};
     r.faults = injector.events;
     r.fault_counts = injector.counts;
     r.kills = injector.kills;
@@ -634,7 +664,8 @@ private:
       c.worker_ids[fmt::format("worker-{}", i)] = fmt::format("qw{}", i);
     }
     c.world_port = world_port_;
-    c.intake_port = intake_port_;
+    c.intake_port = provider_port_;
+    c.proxy = proxy_.get();
     c.payment_secret = payment_secret_;
     c.t0 = t0_;
     c.speedup = s_.speedup;
@@ -877,6 +908,9 @@ private:
   store::TaskStore store_, shop_store_;
   queue::Queue queue_;
   std::string payment_secret_, finalize_secret_;
+  std::unique_ptr<FaultProxy> proxy_;  // declared before the supervisor: outlives the processes
+  std::map<std::string, int> link_ports_;
+  int provider_port_ = 0;
   Supervisor sup_;
   int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, poller_ = -1, finalize_h_ = -1, intake_h_ = -1;
   std::vector<int> workers_h_;

@@ -184,7 +184,9 @@ Fault read_fault(Reader r, const Scenario& s) {
       {"late_webhook", Fault::Kind::late_webhook},       {"fail_download", Fault::Kind::fail_download},
       {"fail_upload", Fault::Kind::fail_upload},         {"fail_grant", Fault::Kind::fail_grant},
       {"fail_mail", Fault::Kind::fail_mail},             {"slow_world", Fault::Kind::slow_world},
-      {"poison_job", Fault::Kind::poison_job}};
+      {"poison_job", Fault::Kind::poison_job},           {"delay_network", Fault::Kind::delay_network},
+      {"reset_connections", Fault::Kind::reset_connections}, {"blackhole", Fault::Kind::blackhole},
+      {"limit_bandwidth", Fault::Kind::limit_bandwidth}};
   std::vector<std::string> names;
   for (const auto& [n, k] : kinds) names.push_back(n);
   f.name = r.one_of("kind", names);
@@ -299,12 +301,47 @@ Fault read_fault(Reader r, const Scenario& s) {
       f.factor = r.number("factor", 0, 1000, true, 1, true);
       window();
       break;
+    case K::delay_network:
+    case K::reset_connections:
+    case K::blackhole:
+    case K::limit_bandwidth: {
+      f.link = r.one_of("link", network_links());
+      if (f.kind == K::delay_network) {
+        f.latency_s = r.duration("latency");
+        f.jitter_s = r.duration("jitter", false, 0);
+        window();
+      } else if (f.kind == K::limit_bandwidth) {
+        f.bytes_per_s = r.number("bytes_per_s", 1, 1e12);
+        window();
+      } else if (f.kind == K::blackhole) {
+        if (r.get("at", false)) {
+          f.from_s = r.duration("at");
+          f.until_s = f.from_s + r.duration("for", true, 0, true);
+        } else {
+          window();
+          if (f.until_s >= 1e300) r.fail(r.at("until"), "a time when the blackhole lifts (or use \"at\" and \"for\")");
+        }
+      } else if (r.get("at", false)) {
+        f.at_s = r.duration("at");
+        f.count = 1;
+      } else {
+        f.probability = r.number("probability", 0, 1);
+        window();
+      }
+      break;
+    }
   }
   r.done();
   return f;
 }
 
 }  // namespace
+
+const std::vector<std::string>& network_links() {
+  static const std::vector<std::string> links{"worker_redis",    "intake_redis",   "finalize_redis", "worker_world",
+                                              "worker_finalize", "finalize_world", "provider_intake"};
+  return links;
+}
 
 Gate parse_gate_condition(const std::string& metric, const std::string& condition, const std::string& file,
                           const std::string& path) {

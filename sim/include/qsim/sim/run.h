@@ -137,6 +137,7 @@ struct ArchResult {
   std::map<std::string, std::map<std::string, long long>> webhooks;  // extra kind -> answer -> count
   long long duplicate_jobs = 0;          // jobs enqueued beyond one per paid order
   long long forged_accepted = 0;         // forged, replayed or late webhooks answered 2xx
+  std::map<std::string, std::map<std::string, long long>> network;  // proxy link -> connections, resets, bytes
 };
 
 struct RunResult {

@@ -72,13 +72,15 @@ struct QueueArch {
 //             a worker; after_grant: finalize between the grant and the e-mail), within
 //             [from, until], each with `probability`, at most `count` (default 1)
 //   webhook faults act on each order's payment with `probability`, for arrivals in [from, until];
-//   world faults (fail_*, slow_world) hold within [from, until].
+//   world faults (fail_*, slow_world) and network faults hold within [from, until]
+//   (blackhole also takes at + for; reset_connections at a time resets every open connection).
 struct Fault {
   enum class Kind {
     kill_process, pause_process, restart_redis,
     duplicate_webhook, replay_webhook, forge_webhook, late_webhook,
     fail_download, fail_upload, fail_grant, fail_mail, slow_world,
-    poison_job
+    poison_job,
+    delay_network, reset_connections, blackhole, limit_bandwidth
   } kind = Kind::kill_process;
   std::string name;           // the kind as written
   std::string target;         // kill/pause: worker | worker-<n> | payment_intake | finalize
@@ -96,7 +98,14 @@ struct Fault {
   double after_s = 360;       // replay_webhook: re-sent this long after (past the 5-minute window)
   double skew_s = 600;        // late_webhook: timestamp this far off (negative: in the future)
   std::string how = "bad_signature";  // forge_webhook: bad_signature | tampered_body
+  // network faults, on one link through the fault proxy, within [from, until]
+  std::string link;           // worker_redis intake_redis finalize_redis worker_world worker_finalize
+                              // finalize_world provider_intake
+  double latency_s = 0, jitter_s = 0, bytes_per_s = 0;
 };
+
+// The links a run can route through its fault proxy.
+const std::vector<std::string>& network_links();
 
 struct Gate {
   std::string metric;
