@@ -125,6 +125,19 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   if (auto id = c_.worker_ids.find(instance); id != c_.worker_ids.end()) held = held_by(id->second, c);
   c_.supervisor->signal(h->second, SIGKILL);
   const double t = sim_now();
+  if (c_.arch == "queue" && !held.empty()) {
+    // The read above and the kill are not one step: a worker may have acked in between. Such a
+    // job needs no redelivery; do not count it as held.
+    queue::Keys keys(c_.tag, c_.prefix);
+    auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
+    bool still = false;
+    if (active)
+      for (const auto& token : active.reply.elements) {
+        auto job = c.command({"HGET", keys.job(token.str.substr(0, token.str.find(':'))), "payload"});
+        still = still || (job && job.reply.str == held.front());
+      }
+    if (!still) held.clear();
+  }
   std::string detail = why;
   for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;
   log("kill_process", instance, detail);

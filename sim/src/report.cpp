@@ -801,7 +801,11 @@ std::string render_html(const json& rep) {
     Series depth{"queue depth", kColors[0], x, t["depth"].get<std::vector<double>>(), true};
     Series busy{"busy workers", kColors[1], x, t["busy"].get<std::vector<double>>(), true};
     std::vector<double> marks;
-    for (const auto& f : rep["results"][arch]["faults"]) marks.push_back(f["t_s"].get<double>() / 60);
+    for (const auto& f : rep["results"][arch]["faults"]) {
+      const std::string kind = f["kind"];
+      if (kind.size() < 8 || kind.compare(kind.size() - 8, 8, "_webhook") != 0)  // per-order extras: too many to shade
+        marks.push_back(f["t_s"].get<double>() / 60);
+    }
     h << svg_chart(arch + ": queue depth and busy workers over time" + (marks.empty() ? "" : " (faults shaded)"),
                    {depth, busy}, "simulated minutes", "count", marks);
     h << svg_timeline(arch, rep["results"][arch]["orders"], 120);

@@ -341,7 +341,13 @@ private:
     intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
     provider_port_ = via("provider_intake", intake_port_);
 
-    stage_timeout_ms_ = static_cast<long>(std::max(30'000.0, 3 * longest_stage_wall_ms()));
+    // A call to the world or to finalize that hangs (a network fault) must fail within a time
+    // that scales with the job, as 30 s would for an hour-long download: four times the longest
+    // planned stage, slowed as much as the scenario slows the world, and at least 2 s.
+    double slow = 1;
+    for (const auto& f : s_.faults)
+      if (f.kind == Fault::Kind::slow_world) slow = std::max(slow, f.factor);
+    stage_timeout_ms_ = static_cast<long>(std::max(2'000.0, 4 * slow * longest_stage_wall_ms()));
     if (arch_ == "queue") {
       const auto& q = *s_.queue;
       double lease_ms = q.lease_s / s_.speedup * 1e3;
@@ -558,7 +564,9 @@ private:
       long long before_workload = finished_count();
       // Orders the system forgot (a Redis restart without persistence) or left stuck (a killed
       // poller) never finish: stop when nothing has moved for a while once every payment was sent.
-      const auto stall = std::max<Steady::duration>(5s, wall_of(3 * max_work, s_.speedup) + 2s);
+      const auto stall = std::max<Steady::duration>(
+          {5s, wall_of(3 * max_work, s_.speedup) + 2s,
+           std::chrono::milliseconds(stage_timeout_ms_ + static_cast<long>(lease_wall_ms_ + reaper_wall_ms_)) + 1s});
       long long last_done = -1;
       auto last_change = Steady::now();
       while (true) {
@@ -1002,15 +1010,23 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
 
   Env env;
   char tmpl[] = "/tmp/qsim-run-XXXXXX";
-  if (!::mkdtemp(tmpl)) throw InfraError("cannot create a temporary directory for the component logs");
-  env.log_dir = tmpl;
+  if (!o.log_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.log_dir, ec);
+    if (ec) throw ScenarioError("--logs", o.log_dir, "a folder that can be created: " + ec.message());
+    env.log_dir = o.log_dir;
+  } else if (!::mkdtemp(tmpl)) {
+    throw InfraError("cannot create a temporary directory for the component logs");
+  } else {
+    env.log_dir = tmpl;
+  }
   struct RemoveDir {
     fs::path p;
     ~RemoveDir() {
       std::error_code ec;
-      fs::remove_all(p, ec);
+      if (!p.empty()) fs::remove_all(p, ec);
     }
-  } remove_logs{env.log_dir};
+  } remove_logs{o.log_dir.empty() ? env.log_dir : fs::path()};
   if (o.redis_url) {
     if (o.redis_url->find('@') != std::string::npos)
       throw ScenarioError("--redis", "$", "credentials in the URL are not supported (they would reach argv)");

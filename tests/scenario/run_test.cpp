@@ -130,6 +130,10 @@ TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
   EXPECT_EQ(run_sim({"run", (kRoot / "tests/scenario/malformed/13_arrival_unknown_kind.json").string()}), 2);
   EXPECT_EQ(run_sim({"run", kTiny, "--out", out.string(), "--redis", "redis://127.0.0.1:1"}), 3)
       << "Redis unreachable";
+  EXPECT_EQ(run_sim({"run", (kRoot / "tests/scenario/malformed/44_fault_unknown_target.json").string()}), 2)
+      << "a fault with an unknown target is refused before anything starts";
+  EXPECT_EQ(run_sim({"run", (kRoot / "scenarios/redis_restart_aof.json").string(), "--redis", "redis://127.0.0.1:1"}), 2)
+      << "restart_redis needs the private server";
   EXPECT_EQ(run_sim({"run", "--help"}), 0);
   fs::remove_all(out);
 }

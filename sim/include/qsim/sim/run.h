@@ -163,6 +163,7 @@ struct RunOptions {
   std::optional<double> speedup;
   std::vector<std::string> architectures;    // empty: every one the scenario names
   std::string bin_dir;                       // component executables; empty: beside this program
+  std::string log_dir;                       // keep the components' stderr here; empty: a temporary folder
   bool probe = true;
   int probe_orders = 50;
   std::function<void(const Progress&)> on_progress;
