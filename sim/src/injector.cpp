@@ -41,7 +41,7 @@ std::vector<bool> world_faults_active(const Scenario& s, double sim_t, const std
   for (std::size_t i = 0; i < s.faults.size(); ++i) {
     const auto& f = s.faults[i];
     if (is_world_fault(f.kind)) active[i] = sim_t >= f.from_s && sim_t < f.until_s;
-    if (f.stage == "after_grant")
+    if (f.stage == "after_grant" || f.stage == "after_effects")
       active[i] = sim_t >= f.from_s && sim_t < f.until_s && (i >= stage_fired.size() || stage_fired[i] < f.count);
   }
   return active;
@@ -220,6 +220,20 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
   const double now = sim_now();
   store::TaskStore st(c, c_.tag, "harness", c_.prefix);
   const std::string base = queue::Keys(c_.tag, c_.prefix).base();
+  nlohmann::json new_calls = nlohmann::json::array();
+  bool need_calls = false;
+  for (const auto& f : faults) need_calls = need_calls || f.stage == "after_grant" || f.stage == "after_effects";
+  if (need_calls) {
+    components::HttpClient world("127.0.0.1", c_.world_port, 2000ms);
+    auto r = world.get("/calls?since=" + std::to_string(calls_seen));
+    if (r.ok()) {
+      auto calls = nlohmann::json::parse(r.body, nullptr, false);
+      if (calls.is_array()) {
+        calls_seen += calls.size();
+        new_calls = std::move(calls);
+      }
+    }
+  }
   for (std::size_t i = 0; i < faults.size(); ++i) {
     const auto& f = faults[i];
     if (f.kind != Fault::Kind::kill_process || f.stage.empty() || now < f.from_s || now >= f.until_s) continue;
@@ -228,15 +242,12 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
       if (stage_fired_[i] >= f.count) continue;
     }
     std::vector<std::string> candidates;
-    if (f.stage == "after_grant") {
-      components::HttpClient world("127.0.0.1", c_.world_port, 2000ms);
-      auto r = world.get("/calls?since=" + std::to_string(calls_seen));
-      if (!r.ok()) continue;
-      auto calls = nlohmann::json::parse(r.body, nullptr, false);
-      if (!calls.is_array()) continue;
-      calls_seen += calls.size();
-      for (const auto& call : calls)
-        if (call.value("api", "") == "grant" && call.value("status", 0) == 200 && call.value("effect", false))
+    if (f.stage == "after_grant" || f.stage == "after_effects") {
+      // the world's call log since the last look; the world holds its answer a moment, so the
+      // caller is still waiting when we see the call
+      const std::string api = f.stage == "after_grant" ? "grant" : "mail";
+      for (const auto& call : new_calls)
+        if (call.value("api", "") == api && call.value("status", 0) == 200 && call.value("effect", false))
           candidates.push_back(call.value("order", ""));
     } else {
       auto r = c.command({"ZRANGE", base + "status:" + (f.stage == "download" ? "downloading" : "uploading"), "0", "-1"});

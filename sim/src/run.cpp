@@ -419,8 +419,9 @@ private:
         const std::string api = f.name.substr(5);  // fail_<api>
         if (f.kind == Fault::Kind::slow_world) {
           factor *= f.factor;
-        } else if (f.stage == "after_grant") {
-          c["grant"]["hold_us"] = 50'000;  // long enough for the injector to see the grant and kill
+        } else if (f.stage == "after_grant" || f.stage == "after_effects") {
+          // long enough for the injector to see the call and kill its caller's caller
+          c[f.stage == "after_grant" ? "grant" : "mail"]["hold_us"] = 50'000;
         } else {
           c[api]["fail_probability"] = f.probability;
           c[api]["fail_kind"] = f.transient ? "transient" : "permanent";

@@ -214,7 +214,7 @@ Fault read_fault(Reader r, const Scenario& s) {
       probability();
     }
     if (stage_allowed && r.get("stage", false)) {
-      f.stage = r.one_of("stage", {"download", "upload", "after_grant"});
+      f.stage = r.one_of("stage", {"download", "upload", "after_grant", "after_effects"});
       window();
       probability();
     }
@@ -237,8 +237,9 @@ Fault read_fault(Reader r, const Scenario& s) {
       when(f.kind == K::kill_process);
       if (f.stage == "after_grant" && f.target != "finalize")
         r.fail(r.at("target"), "finalize (it is finalize that stands between the grant and the e-mail)");
-      if ((f.stage == "download" || f.stage == "upload") && f.target != "worker" && !instance)
-        r.fail(r.at("target"), "a worker (only workers download and upload)");
+      if ((f.stage == "download" || f.stage == "upload" || f.stage == "after_effects") && f.target != "worker" &&
+          !instance)
+        r.fail(r.at("target"), "a worker (only workers download, upload and wait for finalize)");
       if (f.kind == K::pause_process) f.for_s = r.duration("for", true, 0, true);
       break;
     }

@@ -69,7 +69,8 @@ struct QueueArch {
 //     every   one firing per period within [from, until], each with `probability`;
 //             `count` caps the firings (0: no cap)
 //     stage   kill_process only: whenever a target is seen in the stage (download, upload:
-//             a worker; after_grant: finalize between the grant and the e-mail), within
+//             a worker; after_grant: finalize between the grant and the e-mail; after_effects:
+//             the worker whose order's grant and e-mail are done, before it acks), within
 //             [from, until], each with `probability`, at most `count` (default 1)
 //   webhook faults act on each order's payment with `probability`, for arrivals in [from, until];
 //   world faults (fail_*, slow_world) and network faults hold within [from, until]
@@ -85,7 +86,7 @@ struct Fault {
   std::string name;           // the kind as written
   std::string target;         // kill/pause: worker | worker-<n> | payment_intake | finalize
   std::optional<double> at_s, every_s;
-  std::string stage;          // download | upload | after_grant
+  std::string stage;          // download | upload | after_grant | after_effects
   double from_s = 0, until_s = 1e300;
   double probability = 1;
   int count = 0;
