@@ -748,9 +748,6 @@ private:
       }
     }
 
-    auto& ck = r.checker;
-    std::vector<double> e2e, pickup, overhead;
-    double first_done = INFINITY, last_done = -INFINITY, last_end = 0;
     for (std::size_t i = 0; i < n; ++i) {
       if (i % 1000 == 0) check_cancel(o_);
       auto& o = r.orders[i];
@@ -763,54 +760,12 @@ private:
         if (!order->job_id.empty()) job_ids_[o.id] = order->job_id;
         for (const auto& [st, ms] : order->entered_ms) o.stages_s[st] = sim_of_ms(ms);
       }
-      if (!o.payment_accepted) {
-        ck.undelivered_payments++;
-        continue;
-      }
-      ck.orders++;
-      ck.duplicate_deliveries += std::max(0, o.downloads_ok - 1);
-      ck.duplicate_effects += std::max(0, o.grants - 1) + std::max(0, o.mails - 1);
-      if (!order || order->status == OrderStatus::created) {
-        ck.lost++;
-        continue;
-      }
-      if (!terminal(order->status)) {
-        ck.stuck++;
-        continue;
-      }
-      const double end = o.stages_s[o.status];
-      last_end = std::max(last_end, end);
-      if (order->status != OrderStatus::completed) {
-        ck.failed_visible++;
-        continue;
-      }
-      ck.completed++;
-      if (o.grants < 1 || o.mails < 1) ck.missing_effects++;
-      const double paid = o.stages_s.count("paid") ? o.stages_s["paid"] : o.arrival_s;
-      e2e.push_back(end - paid);
-      if (o.stages_s.count("processing")) {
-        pickup.push_back(o.stages_s["processing"] - paid);
-        overhead.push_back(end - o.stages_s["processing"] - o.download_plan_s - o.upload_plan_s);
-      }
-      if (end < first_done) {
-        first_done = end;
-        r.wait_first_s = end - paid;
-      }
-      if (end > last_done) {
-        last_done = end;
-        r.wait_last_s = end - paid;
-      }
     }
-    const double first_arrival = plan_.arrivals_s.front();
-    r.makespan_s = std::max(0.0, last_end - first_arrival);
-    r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(ck.completed) / (r.makespan_s / 3600) : 0;
-    r.e2e_s = percentiles(e2e);
-    r.pickup_s = percentiles(pickup);
-    r.overhead_s = percentiles(overhead);
-    r.timeline = timeline(r.orders, std::max(last_end, plan_.arrivals_s.back()), r.peak_backlog);
+    summarize(r, plan_.arrivals_s.front(), plan_.arrivals_s.back());
     recovery(r);
     long long download_calls = 0;
     for (const auto& o : r.orders) download_calls += o.download_calls;
+    const auto& ck = r.checker;
     r.retry_amplification = ck.completed ? static_cast<double>(download_calls) / static_cast<double>(ck.completed) : 0;
     if (arch_ == "queue") {
       r.duplicate_jobs = std::max(0LL, enqueued_ - poison_enqueued_ - ck.orders);
@@ -865,48 +820,6 @@ private:
     }
   }
 
-  static std::vector<SeriesPoint> timeline(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth) {
-    struct Change {
-      double t;
-      int depth, busy;
-    };
-    std::vector<Change> changes;
-    for (const auto& o : orders) {
-      auto at = [&](const char* st) -> std::optional<double> {
-        auto it = o.stages_s.find(st);
-        return it == o.stages_s.end() ? std::nullopt : std::optional<double>(it->second);
-      };
-      auto paid = at("paid"), picked = at("processing");
-      std::optional<double> end;
-      for (const char* st : {"completed", "failed", "dead"})
-        if (o.status == st) end = at(st);
-      if (!paid) continue;
-      changes.push_back({*paid, +1, 0});
-      if (picked) {
-        changes.push_back({std::max(*paid, *picked), -1, +1});
-        if (end) changes.push_back({std::max(*picked, *end), 0, -1});
-      }
-    }
-    std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
-    int level = 0;
-    peak_depth = 0;
-    for (const auto& ch : changes) peak_depth = std::max(peak_depth, level += ch.depth);
-    std::vector<SeriesPoint> out;
-    const int samples = 300;
-    int depth = 0, busy = 0;
-    std::size_t c = 0;
-    for (int k = 0; k <= samples; ++k) {
-      double t = end_s * k / samples;
-      while (c < changes.size() && changes[c].t <= t) {
-        depth += changes[c].depth;
-        busy += changes[c].busy;
-        ++c;
-      }
-      out.push_back({t, depth, busy});
-    }
-    return out;
-  }
-
   const Scenario& s_;
   const Plan& plan_;
   const FaultPlan& faults_;
@@ -936,6 +849,99 @@ private:
 };
 
 }  // namespace
+
+std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth) {
+  struct Change {
+    double t;
+    int depth, busy;
+  };
+  std::vector<Change> changes;
+  for (const auto& o : orders) {
+    auto at = [&](const char* st) -> std::optional<double> {
+      auto it = o.stages_s.find(st);
+      return it == o.stages_s.end() ? std::nullopt : std::optional<double>(it->second);
+    };
+    auto paid = at("paid"), picked = at("processing");
+    std::optional<double> end;
+    for (const char* st : {"completed", "failed", "dead"})
+      if (o.status == st) end = at(st);
+    if (!paid) continue;
+    changes.push_back({*paid, +1, 0});
+    if (picked) {
+      changes.push_back({std::max(*paid, *picked), -1, +1});
+      if (end) changes.push_back({std::max(*picked, *end), 0, -1});
+    }
+  }
+  std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
+  int level = 0;
+  peak_depth = 0;
+  for (const auto& ch : changes) peak_depth = std::max(peak_depth, level += ch.depth);
+  std::vector<SeriesPoint> out;
+  const int samples = 300;
+  int depth = 0, busy = 0;
+  std::size_t c = 0;
+  for (int k = 0; k <= samples; ++k) {
+    double t = end_s * k / samples;
+    while (c < changes.size() && changes[c].t <= t) {
+      depth += changes[c].depth;
+      busy += changes[c].busy;
+      ++c;
+    }
+    out.push_back({t, depth, busy});
+  }
+  return out;
+}
+
+void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s) {
+  auto& ck = r.checker;
+  std::vector<double> e2e, pickup, overhead;
+  double first_done = INFINITY, last_done = -INFINITY, last_end = 0;
+  for (auto& o : r.orders) {
+    if (!o.payment_accepted) {
+      ck.undelivered_payments++;
+      continue;
+    }
+    ck.orders++;
+    ck.duplicate_deliveries += std::max(0, o.downloads_ok - 1);
+    ck.duplicate_effects += std::max(0, o.grants - 1) + std::max(0, o.mails - 1);
+    if (o.status == "missing" || o.status == "created") {
+      ck.lost++;
+      continue;
+    }
+    if (o.status != "completed" && o.status != "failed" && o.status != "dead") {
+      ck.stuck++;
+      continue;
+    }
+    const double end = o.stages_s[o.status];
+    last_end = std::max(last_end, end);
+    if (o.status != "completed") {
+      ck.failed_visible++;
+      continue;
+    }
+    ck.completed++;
+    if (o.grants < 1 || o.mails < 1) ck.missing_effects++;
+    const double paid = o.stages_s.count("paid") ? o.stages_s["paid"] : o.arrival_s;
+    e2e.push_back(end - paid);
+    if (o.stages_s.count("processing")) {
+      pickup.push_back(o.stages_s["processing"] - paid);
+      overhead.push_back(end - o.stages_s["processing"] - o.download_plan_s - o.upload_plan_s);
+    }
+    if (end < first_done) {
+      first_done = end;
+      r.wait_first_s = end - paid;
+    }
+    if (end > last_done) {
+      last_done = end;
+      r.wait_last_s = end - paid;
+    }
+  }
+  r.makespan_s = std::max(0.0, last_end - first_arrival_s);
+  r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(ck.completed) / (r.makespan_s / 3600) : 0;
+  r.e2e_s = percentiles(e2e);
+  r.pickup_s = percentiles(pickup);
+  r.overhead_s = percentiles(overhead);
+  r.timeline = timeline_of(r.orders, std::max(last_end, last_arrival_s), r.peak_backlog);
+}
 
 Percentiles percentiles(std::vector<double> v) {
   Percentiles p;

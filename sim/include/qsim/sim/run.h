@@ -173,6 +173,12 @@ struct RunOptions {
 // Throws ScenarioError (bad scenario or options), InfraError, Cancelled.
 RunResult run_scenario(Scenario scenario, const RunOptions& options = {});
 
+// From r.orders (status, stage times, effects, payment accepted): the checker's counts,
+// makespan, waits, latency percentiles, throughput and the depth/busy timeline. Shared by
+// the live run and the model.
+void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s);
+std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth);
+
 // The planned stage durations of every order, drawn from the scenario's seed.
 struct Plan {
   std::vector<double> arrivals_s, download_s, upload_s;
