@@ -68,6 +68,7 @@ json arch_json(const ArchResult& a) {
           {"wait_last_s", a.wait_last_s},
           {"e2e_s", pct(a.e2e_s)},
           {"pickup_s", pct(a.pickup_s)},
+          {"p_wait", a.p_wait},
           {"probe_pickup_s", pct(a.probe_pickup_s)},
           {"probe", {{"speedup", a.probe_speedup}, {"resolution_s", a.probe_resolution_s}, {"method", a.probe_method}}},
           {"throughput_per_h", a.throughput_per_h},
@@ -226,7 +227,7 @@ json report_json(const RunResult& r, const Scenario& s) {
     archs.push_back(a.name);
   }
   json report{{"schema_version", kReportSchemaVersion},
-              {"kind", "run"},
+              {"kind", r.kind},
               {"scenario", r.scenario},
               {"file", r.file},
               {"seed", r.seed},

@@ -807,17 +807,7 @@ private:
     }
     r.recovery_s = percentiles(times);
     if (arch_ == "queue") r.recovery_bound_s = (lease_wall_ms_ + reaper_wall_ms_) / 1e3 * s_.speedup;
-    // drain: from each fault (and a spike's end) until the backlog is empty again
-    std::vector<double> events;
-    for (const auto& f : r.faults) events.push_back(f.t_s);
-    if (s_.arrival.kind == Arrival::Kind::spike) events.push_back(s_.arrival.at_s + s_.arrival.over_s);
-    for (double e : events) {
-      for (const auto& p : r.timeline)
-        if (p.t_s >= e && p.depth == 0) {
-          r.drain_s = std::max(r.drain_s, p.t_s - e);
-          break;
-        }
-    }
+    compute_drain(r, s_);
   }
 
   const Scenario& s_;
@@ -939,8 +929,23 @@ void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s) {
   r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(ck.completed) / (r.makespan_s / 3600) : 0;
   r.e2e_s = percentiles(e2e);
   r.pickup_s = percentiles(pickup);
+  r.p_wait = pickup.empty() ? 0
+                            : static_cast<double>(std::count_if(pickup.begin(), pickup.end(), [](double p) { return p > 1e-9; })) /
+                                  static_cast<double>(pickup.size());
   r.overhead_s = percentiles(overhead);
   r.timeline = timeline_of(r.orders, std::max(last_end, last_arrival_s), r.peak_backlog);
+}
+
+void compute_drain(ArchResult& r, const Scenario& s) {
+  std::vector<double> events;
+  for (const auto& f : r.faults) events.push_back(f.t_s);
+  if (s.arrival.kind == Arrival::Kind::spike) events.push_back(s.arrival.at_s + s.arrival.over_s);
+  for (double e : events)
+    for (const auto& p : r.timeline)
+      if (p.t_s >= e && p.depth == 0) {
+        r.drain_s = std::max(r.drain_s, p.t_s - e);
+        break;
+      }
 }
 
 Percentiles percentiles(std::vector<double> v) {

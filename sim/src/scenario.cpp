@@ -101,8 +101,11 @@ private:
 
 Distribution read_distribution(Reader r) {
   Distribution d;
-  auto kind = r.one_of("dist", {"constant", "uniform", "normal", "lognormal", "empirical"});
-  if (kind == "constant") {
+  auto kind = r.one_of("dist", {"constant", "uniform", "normal", "lognormal", "exponential", "empirical"});
+  if (kind == "exponential") {
+    d.kind = Distribution::Kind::exponential;
+    d.a_s = r.duration("mean", true, 0, true);
+  } else if (kind == "constant") {
     d.kind = Distribution::Kind::constant;
     d.a_s = r.duration("value");
   } else if (kind == "uniform") {

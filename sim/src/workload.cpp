@@ -29,6 +29,7 @@ double sample_s(const Distribution& d, Stream& rng) {
     case Distribution::Kind::uniform: return d.a_s + (d.b_s - d.a_s) * rng.uniform();
     case Distribution::Kind::normal: return std::max(0.0, d.a_s + d.b_s * rng.normal());
     case Distribution::Kind::lognormal: return d.a_s * std::exp(d.sigma * rng.normal());
+    case Distribution::Kind::exponential: return rng.exponential(1.0 / d.a_s);
     case Distribution::Kind::empirical:
       return d.values_s[static_cast<std::size_t>(rng.uniform() * static_cast<double>(d.values_s.size()))];
   }

@@ -9,6 +9,7 @@
 //
 // Exit codes: 0 all gates passed; 1 a gate failed; 2 bad input or usage; 3 infrastructure error
 // (Redis unreachable, a process would not start); 130 interrupted (Ctrl-C), everything stopped.
+#include "qsim/sim/model.h"
 #include "qsim/sim/report.h"
 #include "qsim/sim/run.h"
 #include "qsim/sim/scenario.h"
@@ -88,7 +89,7 @@ void show_progress(const qsim::sim::Progress& p) {
   std::cerr << "\r\033[K" << line << std::flush;
 }
 
-int run(const RunArgs& a) {
+int run(const RunArgs& a, bool model) {
   namespace sim = qsim::sim;
   sim::Scenario s;
   std::vector<sim::Gate> cli_gates;
@@ -142,7 +143,10 @@ int run(const RunArgs& a) {
 
   json report;
   try {
-    auto result = sim::run_scenario(s, o);
+    sim::ModelOptions mo;
+    mo.architectures = o.architectures;
+    mo.seed = o.seed;
+    auto result = model ? sim::run_model(s, mo) : sim::run_scenario(s, o);
     if (tty && !a.quiet) std::cerr << "\r\033[K";
     report = sim::report_json(result, s);
     auto gates = sim::evaluate_gates(report, s.gates, a.scenario);
@@ -166,7 +170,7 @@ int run(const RunArgs& a) {
     std::cerr << "\ninfrastructure error: " << e.what() << "\n";
     return 3;
   }
-  std::string out = a.out.empty() ? "reports/" + s.name : a.out;
+  std::string out = a.out.empty() ? "reports/" + s.name + (model ? "-model" : "") : a.out;
   try {
     for (const auto& path : sim::write_reports(report, out, formats))
       if (!a.quiet) std::cout << "wrote " << path << "\n";
@@ -252,6 +256,20 @@ int main(int argc, char** argv) {
   r->add_option("--probe-orders", ra.probe_orders, "orders in the idle pickup probe")
       ->capture_default_str()->check(CLI::Range(1, 10'000));
 
+  RunArgs ma;
+  auto* m = app.add_subcommand("model", "the discrete-event model of the scenario's architectures: no Redis, "
+                                        "milliseconds; the same reports and gates as `run`");
+  m->add_option("scenario", ma.scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  m->add_option("--out", ma.out, "report folder (default reports/<scenario name>-model)");
+  m->add_option("--seed", ma.seed, "override the scenario's seed");
+  m->add_option("--arch", ma.arch, "architectures to model, e.g. polling,queue");
+  m->add_option("--format", ma.format, "report formats: md,json,html,junit")->capture_default_str();
+  m->add_option("--baseline", ma.baseline, "a previous report.json: headline metrics may not regress")->check(CLI::ExistingFile);
+  m->add_option("--max-regression", ma.max_regression, "allowed regression against --baseline, percent")
+      ->capture_default_str();
+  m->add_option("--gate", ma.gates, "an extra gate (repeatable)");
+  m->add_flag("--quiet,-q", ma.quiet, "no summary");
+
   std::vector<std::string> files;
   auto* v = app.add_subcommand("validate", "check scenario files against scenarios/schema.json; exit 2 if any is invalid");
   v->add_option("files", files, "scenario files")->required()->check(CLI::ExistingFile);
@@ -277,7 +295,8 @@ int main(int argc, char** argv) {
     (void)app.exit(e);
     return 2;  // usage errors are bad input
   }
-  if (*r) return run(ra);
+  if (*r) return run(ra, false);
+  if (*m) return run(ma, true);
   if (*v) return validate(files);
   if (*rep) return report_cmd(report_path, report_format, report_out);
   if (*cmp) return compare_cmd(older, newer, cmp_regression);

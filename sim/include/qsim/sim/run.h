@@ -107,6 +107,7 @@ struct ArchResult {
   double wall_s = 0;                     // the workload phase
   double makespan_s = 0, wait_first_s = 0, wait_last_s = 0, throughput_per_h = 0;
   Percentiles e2e_s, pickup_s;
+  double p_wait = 0;                     // share of completed orders that waited for a worker
   Percentiles probe_pickup_s;
   double probe_speedup = 1, probe_resolution_s = 0;
   std::string probe_method;
@@ -141,6 +142,8 @@ struct ArchResult {
 };
 
 struct RunResult {
+  std::string kind = "run";             // run | model
+  std::uint64_t events = 0;             // model: events processed
   std::string scenario, file, redis;
   std::uint64_t seed = 0;
   double speedup = 1, resolution_s = 0, wall_s = 0;
@@ -177,6 +180,8 @@ RunResult run_scenario(Scenario scenario, const RunOptions& options = {});
 // makespan, waits, latency percentiles, throughput and the depth/busy timeline. Shared by
 // the live run and the model.
 void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s);
+// The longest time from a fault (or a spike's end) to an empty backlog, from r.timeline.
+void compute_drain(ArchResult& r, const Scenario& s);
 std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth);
 
 // The planned stage durations of every order, drawn from the scenario's seed.

@@ -31,8 +31,9 @@ private:
 std::optional<double> parse_duration_s(std::string_view text);
 
 struct Distribution {
-  enum class Kind { constant, uniform, normal, lognormal, empirical } kind = Kind::constant;
-  double a_s = 0, b_s = 0;       // constant: value; uniform: min,max; normal: mean,stddev; lognormal: median
+  enum class Kind { constant, uniform, normal, lognormal, exponential, empirical } kind = Kind::constant;
+  double a_s = 0, b_s = 0;       // constant: value; uniform: min,max; normal: mean,stddev; lognormal: median;
+                                 // exponential: mean
   double sigma = 0;              // lognormal shape
   std::vector<double> values_s;  // empirical
 };
