@@ -500,6 +500,8 @@ json baseline_gates(const json& report, const json& baseline, double max_regress
   return out;
 }
 
+std::string escape_html(const std::string& text) { return html_escape(text); }
+
 std::string render_markdown(const json& rep) {
   std::ostringstream md;
   md << "# " << rep["scenario"].get<std::string>() << " — "
@@ -629,62 +631,7 @@ std::string render_markdown(const json& rep) {
 
 namespace {
 
-struct Series {
-  std::string name, color;
-  std::vector<double> x, y;
-  bool step = false;
-};
-
 const char* kColors[] = {"#d9534f", "#0275d8", "#5cb85c", "#f0ad4e"};
-
-std::string svg_chart(const std::string& title, const std::vector<Series>& series, const std::string& xlabel,
-                      const std::string& ylabel, const std::vector<double>& marks = {}) {
-  const double W = 640, H = 300, L = 60, R = 20, T = 30, B = 45;
-  double xmax = 0, ymax = 0;
-  for (const auto& s : series) {
-    for (double v : s.x) xmax = std::max(xmax, v);
-    for (double v : s.y) ymax = std::max(ymax, v);
-  }
-  if (xmax <= 0) xmax = 1;
-  if (ymax <= 0) ymax = 1;
-  auto px = [&](double x) { return L + x / xmax * (W - L - R); };
-  auto py = [&](double y) { return H - B - y / ymax * (H - T - B); };
-  std::ostringstream o;
-  o << fmt::format(R"~(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}">)~", W, H, W, H);
-  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}</text>)~", L, html_escape(title));
-  o << fmt::format(R"~(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/><line x1="{0}" y1="{3}" x2="{0}" y2="{1}" stroke="#333"/>)~",
-                   L, H - B, W - R, T);
-  for (int k = 0; k <= 4; ++k) {
-    double xv = xmax * k / 4, yv = ymax * k / 4;
-    o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>)~", px(xv), H - B + 14,
-                     fmt_value(std::round(xv * 100) / 100));
-    o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>)~", L - 4, py(yv) + 3,
-                     fmt_value(std::round(yv * 100) / 100));
-    o << fmt::format(R"~(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#eee"/>)~", L, py(yv), W - R, py(yv));
-  }
-  o << fmt::format(R"~(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)~", (L + W - R) / 2, H - 8,
-                   html_escape(xlabel));
-  o << fmt::format(R"~(<text x="12" y="{}" font-size="11" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>)~",
-                   (T + H - B) / 2, (T + H - B) / 2, html_escape(ylabel));
-  for (double m : marks)  // faults, shaded where they fired
-    if (m >= 0 && m <= xmax)
-      o << fmt::format(R"~(<rect x="{:.1f}" y="{}" width="3" height="{}" fill="#d9534f" opacity="0.25"/>)~", px(m) - 1, T,
-                       H - T - B);
-  int legend = 0;
-  for (const auto& s : series) {
-    std::string pts;
-    for (std::size_t i = 0; i < s.x.size(); ++i) {
-      if (s.step && i > 0) pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i - 1]));
-      pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
-    }
-    o << fmt::format(R"~(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)~", s.color, pts);
-    o << fmt::format(R"~(<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}" font-size="11">{}</text>)~",
-                     W - R - 150, T + legend * 16, s.color, W - R - 135, T + legend * 16 + 9, html_escape(s.name));
-    ++legend;
-  }
-  o << "</svg>";
-  return o.str();
-}
 
 std::string svg_timeline(const std::string& arch, const json& orders, std::size_t limit) {
   struct Bar {
@@ -727,6 +674,59 @@ std::string svg_timeline(const std::string& arch, const json& orders, std::size_
 }
 
 }  // namespace
+
+std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& series, const std::string& xlabel,
+                      const std::string& ylabel, const std::vector<double>& marks, std::optional<double> hline) {
+  const double W = 640, H = 300, L = 60, R = 20, T = 30, B = 45;
+  double xmax = 0, ymax = hline ? *hline * 1.2 : 0;
+  for (const auto& s : series) {
+    for (double v : s.x) xmax = std::max(xmax, v);
+    for (double v : s.y)
+      if (std::isfinite(v)) ymax = std::max(ymax, v);
+  }
+  if (xmax <= 0) xmax = 1;
+  if (ymax <= 0) ymax = 1;
+  auto px = [&](double x) { return L + x / xmax * (W - L - R); };
+  auto py = [&](double y) { return H - B - y / ymax * (H - T - B); };
+  std::ostringstream o;
+  o << fmt::format(R"~(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}">)~", W, H, W, H);
+  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}</text>)~", L, html_escape(title));
+  o << fmt::format(R"~(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/><line x1="{0}" y1="{3}" x2="{0}" y2="{1}" stroke="#333"/>)~",
+                   L, H - B, W - R, T);
+  for (int k = 0; k <= 4; ++k) {
+    double xv = xmax * k / 4, yv = ymax * k / 4;
+    o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>)~", px(xv), H - B + 14,
+                     fmt_value(std::round(xv * 100) / 100));
+    o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>)~", L - 4, py(yv) + 3,
+                     fmt_value(std::round(yv * 100) / 100));
+    o << fmt::format(R"~(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#eee"/>)~", L, py(yv), W - R, py(yv));
+  }
+  o << fmt::format(R"~(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)~", (L + W - R) / 2, H - 8,
+                   html_escape(xlabel));
+  o << fmt::format(R"~(<text x="12" y="{}" font-size="11" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>)~",
+                   (T + H - B) / 2, (T + H - B) / 2, html_escape(ylabel));
+  for (double m : marks)  // faults, shaded where they fired
+    if (m >= 0 && m <= xmax)
+      o << fmt::format(R"~(<rect x="{:.1f}" y="{}" width="3" height="{}" fill="#d9534f" opacity="0.25"/>)~", px(m) - 1, T,
+                       H - T - B);
+  if (hline && *hline >= 0 && *hline <= ymax)
+    o << fmt::format(R"~(<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}" stroke="#333" stroke-dasharray="6,4"/>)~", L, py(*hline),
+                     W - R, py(*hline));
+  int legend = 0;
+  for (const auto& s : series) {
+    std::string pts;
+    for (std::size_t i = 0; i < s.x.size(); ++i) {
+      if (s.step && i > 0) pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i - 1]));
+      pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
+    }
+    o << fmt::format(R"~(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)~", s.color, pts);
+    o << fmt::format(R"~(<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}" font-size="11">{}</text>)~",
+                     W - R - 150, T + legend * 16, s.color, W - R - 135, T + legend * 16 + 9, html_escape(s.name));
+    ++legend;
+  }
+  o << "</svg>";
+  return o.str();
+}
 
 std::string render_html(const json& rep) {
   std::ostringstream h;
@@ -775,7 +775,7 @@ std::string render_html(const json& rep) {
   if (in_table) h << "</table>";
 
   h << "<h2>Charts</h2>";
-  std::vector<Series> cdf;
+  std::vector<ChartSeries> cdf;
   int color = 0;
   for (const auto& a : rep["architectures"]) {
     const std::string arch = a;
@@ -786,7 +786,7 @@ std::string render_html(const json& rep) {
         waits.push_back((st["completed"].get<double>() - st["paid"].get<double>()) / 60);
     }
     std::sort(waits.begin(), waits.end());
-    Series s{arch, kColors[color++ % 4], {}, {}, true};
+    ChartSeries s{arch, kColors[color++ % 4], {}, {}, true};
     for (std::size_t i = 0; i < waits.size(); ++i) {
       s.x.push_back(waits[i]);
       s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(waits.size()));
@@ -799,8 +799,8 @@ std::string render_html(const json& rep) {
     const auto& t = rep["results"][arch]["timeline"];
     std::vector<double> x;
     for (double v : t["t_s"]) x.push_back(v / 60);
-    Series depth{"queue depth", kColors[0], x, t["depth"].get<std::vector<double>>(), true};
-    Series busy{"busy workers", kColors[1], x, t["busy"].get<std::vector<double>>(), true};
+    ChartSeries depth{"queue depth", kColors[0], x, t["depth"].get<std::vector<double>>(), true};
+    ChartSeries busy{"busy workers", kColors[1], x, t["busy"].get<std::vector<double>>(), true};
     std::vector<double> marks;
     for (const auto& f : rep["results"][arch]["faults"]) {
       const std::string kind = f["kind"];

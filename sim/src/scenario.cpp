@@ -460,6 +460,45 @@ Scenario parse_scenario(const json& j, const std::string& file) {
       persistence = fault.persistence;
     }
   }
+  if (r.get("plan", false)) {
+    auto p = r.object("plan");
+    PlanSpec plan;
+    auto slo = p.object("slo");
+    plan.slo_metric = slo.one_of("metric", {"e2e_p50", "e2e_p90", "e2e_p95", "e2e_p99", "pickup_p50", "pickup_p90",
+                                            "pickup_p95", "pickup_p99"});
+    plan.slo_max_s = slo.duration("max", true, 0, true);
+    slo.done();
+    // a list, or {"from", "to"[, "step"]}
+    auto series = [&](const std::string& key, double lo, double hi, bool integer) {
+      std::vector<double> out;
+      auto* v = p.get(key, true);
+      if (v->is_array()) {
+        for (std::size_t i = 0; i < v->size(); ++i) {
+          const auto& x = (*v)[i];
+          if (!x.is_number() || (integer && !x.is_number_integer()) || x.get<double>() < lo || x.get<double>() > hi)
+            p.fail(p.at(key) + "[" + std::to_string(i) + "]",
+                   std::string("expected ") + (integer ? "an integer" : "a number") + " in [" + std::to_string(static_cast<long long>(lo)) +
+                       ", " + std::to_string(static_cast<long long>(hi)) + "], got " + describe(x));
+          out.push_back(x.get<double>());
+        }
+      } else {
+        Reader range(*v, p.at(key), file);
+        double from = range.number("from", lo, hi), to = range.number("to", lo, hi),
+               step = range.number("step", 0, hi, false, 1, true);
+        range.done();
+        if (to < from) range.fail(range.at("to"), "expected to >= from");
+        for (double x = from; x <= to + 1e-9 && out.size() < 1000; x += step) out.push_back(x);
+      }
+      if (out.empty() || out.size() > 200) p.fail(p.at(key), "expected 1 to 200 values");
+      return out;
+    };
+    for (double w : series("workers", 1, 1000, true)) plan.workers.push_back(static_cast<int>(w));
+    plan.rates_per_h = series("rates_per_h", 1e-6, 1e7, false);
+    plan.orders = p.integer("orders", 100, 10'000'000, false, 20'000);
+    if (p.get("cost_per_worker_hour", false)) plan.cost_per_worker_hour = p.number("cost_per_worker_hour", 0, 1e9);
+    p.done();
+    s.plan = plan;
+  }
   if (auto* g = r.get("gates", false)) {
     Reader gates(*g, r.at("gates"), file);
     for (auto it = g->begin(); it != g->end(); ++it) {

@@ -10,6 +10,7 @@
 // Exit codes: 0 all gates passed; 1 a gate failed; 2 bad input or usage; 3 infrastructure error
 // (Redis unreachable, a process would not start); 130 interrupted (Ctrl-C), everything stopped.
 #include "qsim/sim/model.h"
+#include "qsim/sim/planner.h"
 #include "qsim/sim/report.h"
 #include "qsim/sim/run.h"
 #include "qsim/sim/scenario.h"
@@ -270,6 +271,13 @@ int main(int argc, char** argv) {
   m->add_option("--gate", ma.gates, "an extra gate (repeatable)");
   m->add_flag("--quiet,-q", ma.quiet, "no summary");
 
+  std::string plan_scenario, plan_out, plan_format = "md,json,html";
+  auto* pl = app.add_subcommand("plan", "a capacity plan from the model: the scenario's `plan` section swept over "
+                                        "worker counts and arrival rates");
+  pl->add_option("scenario", plan_scenario, "scenario file with a plan section")->required()->check(CLI::ExistingFile);
+  pl->add_option("--out", plan_out, "folder (default reports/<scenario name>-plan)");
+  pl->add_option("--format", plan_format, "formats: md,json,html")->capture_default_str();
+
   std::vector<std::string> files;
   auto* v = app.add_subcommand("validate", "check scenario files against scenarios/schema.json; exit 2 if any is invalid");
   v->add_option("files", files, "scenario files")->required()->check(CLI::ExistingFile);
@@ -297,6 +305,25 @@ int main(int argc, char** argv) {
   }
   if (*r) return run(ra, false);
   if (*m) return run(ma, true);
+  if (*pl) {
+    try {
+      auto s = qsim::sim::load_scenario(plan_scenario);
+      auto plan = qsim::sim::plan_capacity(s);
+      for (const auto& p : qsim::sim::write_plan(plan, plan_out.empty() ? "reports/" + s.name + "-plan" : plan_out,
+                                                 split_list(plan_format)))
+        std::cout << "wrote " << p << "\n";
+      for (const auto& rec : plan["recommendations"])
+        std::cout << fmt::format("{:g} orders/h: ", rec["rate_per_h"].get<double>())
+                  << (rec["workers"].is_null() ? std::string("no planned worker count meets the SLO")
+                                             : fmt::format("{} workers ({:.0f} % headroom)", rec["workers"].get<int>(),
+                                                           rec["headroom"].get<double>() * 100))
+                  << "\n";
+      return 0;
+    } catch (const qsim::sim::ScenarioError& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   if (*v) return validate(files);
   if (*rep) return report_cmd(report_path, report_format, report_out);
   if (*cmp) return compare_cmd(older, newer, cmp_regression);

@@ -225,3 +225,20 @@ TEST(SimRun, CtrlCStopsEveryProcessItStarted) {
   EXPECT_FALSE(fs::exists(out / "report.json")) << "an interrupted run writes no report";
   fs::remove_all(out);
 }
+
+TEST(SimModelAndPlan, ReportsFromTheModelAndACapacityPlan) {
+  auto out = temp_dir("model");
+  std::string text;
+  EXPECT_EQ(run_sim({"model", (kRoot / "scenarios/100_orders.json").string(), "--out", (out / "m").string()}, &text), 0)
+      << text;
+  auto report = read_json(out / "m" / "report.json");
+  EXPECT_EQ(report["kind"], "model");
+  EXPECT_EQ(report["claims_failed"], 0) << "the model reproduces the seeds' claims too";
+  EXPECT_TRUE(fs::exists(out / "m" / "report.html"));
+  EXPECT_EQ(run_sim({"plan", (kRoot / "scenarios/capacity_plan.json").string(), "--out", (out / "p").string()}, &text), 0)
+      << text;
+  for (const char* f : {"plan.json", "plan.md", "plan.html"}) EXPECT_TRUE(fs::exists(out / "p" / f)) << f;
+  EXPECT_NE(text.find("50 orders/h: "), std::string::npos) << text;
+  EXPECT_EQ(run_sim({"plan", (kRoot / "scenarios/100_orders.json").string()}), 2) << "no plan section";
+  fs::remove_all(out);
+}

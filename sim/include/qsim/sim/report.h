@@ -51,6 +51,18 @@ nlohmann::json evaluate_gates(const nlohmann::json& report, const std::vector<Ga
 // more than `max_regression_pct` (plus the report's resolution).
 nlohmann::json baseline_gates(const nlohmann::json& report, const nlohmann::json& baseline, double max_regression_pct);
 
+// An inline SVG line chart (steps if `step`), with optional shaded x marks and a dashed
+// horizontal line (a threshold); the building block of the HTML reports.
+struct ChartSeries {
+  std::string name, color;
+  std::vector<double> x, y;
+  bool step = false;
+};
+std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& series, const std::string& xlabel,
+                      const std::string& ylabel, const std::vector<double>& marks = {},
+                      std::optional<double> hline = std::nullopt);
+std::string escape_html(const std::string& text);
+
 std::string render_markdown(const nlohmann::json& report);
 std::string render_html(const nlohmann::json& report);
 std::string render_junit(const nlohmann::json& report);

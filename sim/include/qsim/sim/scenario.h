@@ -116,6 +116,16 @@ struct Gate {
   std::string text;  // as written
 };
 
+// `plan`: what `sim plan` sweeps with the model (queue architecture, Poisson arrivals).
+struct PlanSpec {
+  std::string slo_metric = "e2e_p95";  // e2e_p50|p90|p95|p99 (payment to completion), pickup_p50|...
+  double slo_max_s = 0;
+  std::vector<int> workers;
+  std::vector<double> rates_per_h;
+  int orders = 20'000;                 // simulated orders per point
+  std::optional<double> cost_per_worker_hour;
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -129,6 +139,7 @@ struct Scenario {
   std::optional<QueueArch> queue;
   std::vector<Fault> faults;
   std::vector<Gate> gates;
+  std::optional<PlanSpec> plan;
 };
 
 // "<= 650m" or ">= 9" for `metric`; ScenarioError(file, path, ...) if it is neither.
