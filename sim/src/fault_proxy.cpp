@@ -18,7 +18,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Steady = std::chrono::steady_clock;
 
-struct FaultProxy::Impl : std::enable_shared_from_this<FaultProxy::Impl> {
+struct FaultProxy::Impl {
   struct Conn;
   struct Link {
     std::string name;
@@ -143,18 +143,19 @@ struct FaultProxy::Impl : std::enable_shared_from_this<FaultProxy::Impl> {
     return static_cast<double>(x >> 11) * 0x1.0p-53;
   }
 
+  // `this` outlives every handler: the destructor stops the io thread and joins it before the
+  // Impl goes (a shared_ptr captured here would keep the Impl alive from its own queue).
   void accept(Link& link) {
-    auto self = shared_from_this();
-    link.acceptor->async_accept([self, &link](boost::system::error_code ec, tcp::socket socket) {
+    link.acceptor->async_accept([this, &link](boost::system::error_code ec, tcp::socket socket) {
       if (ec) return;  // the acceptor was closed
-      auto conn = std::make_shared<Conn>(*self, link, std::move(socket));
+      auto conn = std::make_shared<Conn>(*this, link, std::move(socket));
       {
-        std::lock_guard lock(self->mu);
+        std::lock_guard lock(mu);
         link.counters.connections++;
         link.open.insert(conn);
       }
       conn->start();
-      self->accept(link);
+      accept(link);
     });
   }
 
@@ -182,10 +183,10 @@ FaultProxy::~FaultProxy() {
       }
       for (auto& c : open) c->close(false);
     }
-    impl->guard.reset();
-    impl->io.stop();
+    impl->guard.reset();  // every operation was cancelled above: run() returns once their handlers ran
   });
   impl_->thread.join();
+  for (auto& [name, link] : impl_->links) link->open.clear();
 }
 
 int FaultProxy::add_link(const std::string& name, int upstream_port) {
