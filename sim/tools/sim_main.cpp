@@ -90,6 +90,22 @@ void show_progress(const qsim::sim::Progress& p) {
   std::cerr << "\r\033[K" << line << std::flush;
 }
 
+// The options `run` and `model` share.
+void add_report_options(CLI::App* c, RunArgs& a, const std::string& default_out) {
+  c->add_option("scenario", a.scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  c->add_option("--out", a.out, "report folder (default " + default_out + ")");
+  c->add_option("--seed", a.seed, "override the scenario's seed");
+  c->add_option("--arch", a.arch, "architectures, e.g. polling,queue (default: every one in the scenario)");
+  c->add_option("--format", a.format, "report formats: md,json,html,junit")->capture_default_str();
+  c->add_option("--baseline", a.baseline, "a previous report.json: headline metrics may not regress")
+      ->check(CLI::ExistingFile);
+  c->add_option("--max-regression", a.max_regression, "allowed regression against --baseline, percent")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  c->add_option("--gate", a.gates, "an extra gate, e.g. \"queue.e2e.p95<=90m\" (repeatable)");
+  c->add_flag("--quiet,-q", a.quiet, "no progress and no summary");
+}
+
 int run(const RunArgs& a, bool model) {
   namespace sim = qsim::sim;
   sim::Scenario s;
@@ -238,38 +254,18 @@ int main(int argc, char** argv) {
                "exit codes: 0 gates passed, 1 a gate failed, 2 bad input or usage, 3 infrastructure error"};
   app.require_subcommand(1);
 
-  RunArgs ra;
+  RunArgs ra, ma;
   auto* r = app.add_subcommand("run", "run a scenario's architectures on real components and write the report");
-  r->add_option("scenario", ra.scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  auto* m = app.add_subcommand("model", "the discrete-event model of the scenario's architectures: no Redis, "
+                                        "milliseconds; the same reports and gates as `run`");
+  add_report_options(r, ra, "reports/<scenario name>");
+  add_report_options(m, ma, "reports/<scenario name>-model");
   r->add_option("--redis", ra.redis, "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server");
-  r->add_option("--out", ra.out, "report folder (default reports/<scenario name>)");
-  r->add_option("--seed", ra.seed, "override the scenario's seed");
   r->add_option("--speedup", ra.speedup, "override the scenario's speedup (simulated seconds per wall second)");
-  r->add_option("--arch", ra.arch, "architectures to run, e.g. polling,queue (default: every one in the scenario)");
-  r->add_option("--format", ra.format, "report formats: md,json,html,junit")->capture_default_str();
-  r->add_option("--baseline", ra.baseline, "a previous report.json: headline metrics may not regress")->check(CLI::ExistingFile);
-  r->add_option("--max-regression", ra.max_regression, "allowed regression against --baseline, percent")
-      ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
-  r->add_option("--gate", ra.gates, "an extra gate, e.g. \"queue.e2e.p95<=90m\" (repeatable)");
-  r->add_flag("--quiet,-q", ra.quiet, "no progress and no summary");
   r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
   r->add_option("--logs", ra.logs, "keep every component's stderr in this folder (default: discarded after the run)");
   r->add_option("--probe-orders", ra.probe_orders, "orders in the idle pickup probe")
       ->capture_default_str()->check(CLI::Range(1, 10'000));
-
-  RunArgs ma;
-  auto* m = app.add_subcommand("model", "the discrete-event model of the scenario's architectures: no Redis, "
-                                        "milliseconds; the same reports and gates as `run`");
-  m->add_option("scenario", ma.scenario, "scenario file")->required()->check(CLI::ExistingFile);
-  m->add_option("--out", ma.out, "report folder (default reports/<scenario name>-model)");
-  m->add_option("--seed", ma.seed, "override the scenario's seed");
-  m->add_option("--arch", ma.arch, "architectures to model, e.g. polling,queue");
-  m->add_option("--format", ma.format, "report formats: md,json,html,junit")->capture_default_str();
-  m->add_option("--baseline", ma.baseline, "a previous report.json: headline metrics may not regress")->check(CLI::ExistingFile);
-  m->add_option("--max-regression", ma.max_regression, "allowed regression against --baseline, percent")
-      ->capture_default_str();
-  m->add_option("--gate", ma.gates, "an extra gate (repeatable)");
-  m->add_flag("--quiet,-q", ma.quiet, "no summary");
 
   std::string plan_scenario, plan_out, plan_format = "md,json,html";
   auto* pl = app.add_subcommand("plan", "a capacity plan from the model: the scenario's `plan` section swept over "
