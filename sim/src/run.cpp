@@ -529,8 +529,9 @@ private:
     t0_ = after + 100ms;
     t0_server_ms_ = server_now + std::chrono::duration<double, std::milli>(t0_ - (before + (after - before) / 2)).count();
 
-    attempts_.assign(n, 0);
-    accepted_.assign(n, 0);
+    attempts_ = std::vector<std::atomic<int>>(n);  // written by the senders, read by the monitor
+    accepted_ = std::vector<std::atomic<bool>>(n);
+    std::atomic<std::size_t> delivered{0}, refused{0};
     std::atomic<std::size_t> next{0};
     std::atomic<bool> abort{false};
     std::exception_ptr failure;
@@ -543,8 +544,9 @@ private:
           for (std::size_t i = next++; i < n && !abort; i = next++) {
             sleep_until(t0_ + wall_of(plan_.arrivals_s[i], s_.speedup), o_);
             auto [attempts, ok] = provider.pay(order_id(i), o_);
-            attempts_[i] = attempts;
             accepted_[i] = ok;
+            attempts_[i] = attempts;
+            (ok ? delivered : refused)++;
           }
         } catch (...) {
           std::lock_guard lock(failure_mu);
@@ -587,10 +589,10 @@ private:
         if (done != last_done) last_change = Steady::now(), last_done = done;
         double sim_now = std::chrono::duration<double>(Steady::now() - t0_).count() * s_.speedup;
         progress("workload", std::max(0.0, sim_now), expected_s, std::max(0LL, done));
-        const bool sent = next >= n && std::all_of(attempts_.begin(), attempts_.end(), [](int a) { return a > 0; }) &&
+        const bool sent = delivered + refused >= n &&
                           injector.webhooks_done() && sim_now > last_firing_s();
         if ((done >= static_cast<long long>(n) && sent) || Steady::now() > t0_ + deadline_wall) break;
-        if (sent && done + std::count(accepted_.begin(), accepted_.end(), 0) >= static_cast<long long>(n))
+        if (sent && done + static_cast<long long>(refused.load()) >= static_cast<long long>(n))
           break;  // every payment the provider could deliver has settled
         if (sent && Steady::now() - last_change > stall) {
           r.notes.push_back(fmt::format("the workload ended with {} of {} orders finished: nothing moved for {:.1f} s "
@@ -730,7 +732,7 @@ private:
       o.download_plan_s = plan_.download_s[i];
       o.upload_plan_s = plan_.upload_s[i];
       o.webhook_attempts = attempts_[i];
-      o.payment_accepted = accepted_[i] != 0;
+      o.payment_accepted = accepted_[i];
     }
     for (const auto& c : calls) {
       auto it = index.find(c.at("order").get<std::string>());
@@ -834,8 +836,8 @@ private:
   Steady::time_point t0_;
   double t0_server_ms_ = 0;
   long long harness_commands_ = 0;
-  std::vector<int> attempts_;
-  std::vector<char> accepted_;
+  std::vector<std::atomic<int>> attempts_;
+  std::vector<std::atomic<bool>> accepted_;
 };
 
 }  // namespace
