@@ -80,20 +80,26 @@ void Injector::log(const std::string& kind, const std::string& target, const std
   if (count) counts[kind]++;
 }
 
+// Every job under a lease: its payload (the order id) -> the worker holding it.
+std::map<std::string, std::string> Injector::leased(redis::Connection& c) {
+  std::map<std::string, std::string> out;
+  queue::Keys keys(c_.tag, c_.prefix);
+  auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
+  if (!active) return out;
+  for (const auto& token : active.reply.elements) {
+    auto job = c.command({"HMGET", keys.job(token.str.substr(0, token.str.find(':'))), "worker", "payload"});
+    if (job && job.reply.elements.size() == 2) out[job.reply.elements[1].str] = job.reply.elements[0].str;
+  }
+  return out;
+}
+
 // The order a worker is working on. Queue: the job it holds a lease on (the active set is the
 // truth; an order's status may lag behind a retry). Polling: of the in-flight orders stamped
 // with its id, the one that moved last (older ones are leftovers of an earlier kill).
 std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::Connection& c) {
   if (c_.arch == "queue") {
-    queue::Keys keys(c_.tag, c_.prefix);
-    auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
-    if (!active) return {};
-    for (const auto& token : active.reply.elements) {
-      const std::string id = token.str.substr(0, token.str.find(':'));
-      auto job = c.command({"HMGET", keys.job(id), "worker", "payload"});
-      if (job && job.reply.elements.size() == 2 && job.reply.elements[0].str == worker_id)
-        return {job.reply.elements[1].str};
-    }
+    for (const auto& [payload, worker] : leased(c))
+      if (worker == worker_id) return {payload};
     return {};
   }
   store::TaskStore st(c, c_.tag, "harness", c_.prefix);
@@ -128,15 +134,7 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   if (c_.arch == "queue" && !held.empty()) {
     // The read above and the kill are not one step: a worker may have acked in between. Such a
     // job needs no redelivery; do not count it as held.
-    queue::Keys keys(c_.tag, c_.prefix);
-    auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
-    bool still = false;
-    if (active)
-      for (const auto& token : active.reply.elements) {
-        auto job = c.command({"HGET", keys.job(token.str.substr(0, token.str.find(':'))), "payload"});
-        still = still || (job && job.reply.str == held.front());
-      }
-    if (!still) held.clear();
+    if (!leased(c).count(held.front())) held.clear();
   }
   std::string detail = why;
   for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;

@@ -75,6 +75,7 @@ private:
   void fire(const Firing& f, redis::Connection& c);
   void kill(const std::string& instance, const std::string& why, redis::Connection& c);
   std::vector<std::string> held_by(const std::string& worker_id, redis::Connection& c);
+  std::map<std::string, std::string> leased(redis::Connection& c);
   void stage_faults(redis::Connection& c, std::size_t& calls_seen);
   void network_faults(double now);
 

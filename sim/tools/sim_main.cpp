@@ -195,21 +195,20 @@ int run(const RunArgs& a, bool model) {
     std::cerr << "error: " << e.what() << "\n";
     return 3;
   }
+  auto gate_line = [](const json& g) {
+    return fmt::format("{} {} = {} ({} {:g})\n", g["passed"].get<bool>() ? "pass" : "FAIL", g["name"].get<std::string>(),
+                       g["value"].is_number() ? fmt::format("{:g}", g["value"].get<double>()) : "n/a",
+                       g["op"].get<std::string>(), g["threshold"].get<double>());
+  };
   if (a.quiet) {  // quiet, but a CI log must still say why it failed
     for (const auto& g : report["gates"])
-      if (!g["passed"].get<bool>())
-        std::cerr << "FAIL " << g["name"].get<std::string>() << " = "
-                  << (g["value"].is_number() ? fmt::format("{:g}", g["value"].get<double>()) : "n/a") << " ("
-                  << g["op"].get<std::string>() << " " << fmt::format("{:g}", g["threshold"].get<double>()) << ")\n";
+      if (!g["passed"].get<bool>()) std::cerr << gate_line(g);
   } else {
     for (const auto& c : report["comparison"])
       if (c["metric"] == "makespan_s" && c["ratio"].is_number())
         std::cout << fmt::format("makespan: polling {:.1f} min, queue {:.1f} min ({:.2f}x)\n",
                                  c["polling"].get<double>() / 60, c["queue"].get<double>() / 60, c["ratio"].get<double>());
-    for (const auto& g : report["gates"])
-      std::cout << (g["passed"].get<bool>() ? "pass " : "FAIL ") << g["name"].get<std::string>() << " = "
-                << (g["value"].is_number() ? fmt::format("{:g}", g["value"].get<double>()) : "n/a") << " (" << g["op"].get<std::string>()
-                << " " << fmt::format("{:g}", g["threshold"].get<double>()) << ")\n";
+    for (const auto& g : report["gates"]) std::cout << gate_line(g);
     std::cout << (report["passed"].get<bool>() ? "all gates passed\n" : "a gate failed\n");
   }
   return report["passed"].get<bool>() ? 0 : 1;
