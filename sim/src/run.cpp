@@ -55,6 +55,33 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
+// The share of this machine's CPU time that the hypervisor gave to other guests ("steal" in
+// /proc/stat) since construction: 0 on bare metal and where /proc/stat has no such field. On a
+// shared VM it is what makes a timed run slow for reasons outside the run.
+class StealMeter {
+public:
+  StealMeter() : start_(Steady::now()), steal0_(stolen_s()) {}
+  double share() const {
+    const double wall = std::chrono::duration<double>(Steady::now() - start_).count();
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    if (wall <= 0 || cpus <= 0) return 0;
+    return std::max(0.0, stolen_s() - steal0_) / (wall * static_cast<double>(cpus));
+  }
+
+private:
+  static double stolen_s() {  // summed over the CPUs
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    long long field[8] = {};  // user nice system idle iowait irq softirq steal
+    in >> cpu;
+    for (auto& f : field) in >> f;
+    if (!in || cpu != "cpu") return 0;
+    return static_cast<double>(field[7]) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  Steady::time_point start_;
+  double steal0_;
+};
+
 std::chrono::microseconds wall_of(double sim_s, double speedup) {
   return std::chrono::microseconds(static_cast<long long>(std::llround(sim_s / speedup * 1e6)));
 }
@@ -232,12 +259,17 @@ public:
       : s_(s), plan_(plan), faults_(faults), o_(o), env_(env), arch_(std::move(arch)), bin_(std::move(bin)),
         tag_("orders-" + arch_), conn_(env.endpoint), store_(conn_, tag_, "harness", env.prefix),
         shop_store_(conn_, tag_, "shop", env.prefix), queue_(conn_, tag_, queue::QueueConfig{env.prefix}),
-        payment_secret_(random_hex(24)), finalize_secret_(random_hex(24)) {}
+        payment_secret_(random_hex(24)), finalize_secret_(random_hex(24)) {
+    s_.speedup = s.speedup_of(arch_);  // from here on, this architecture's speedup
+  }
 
   ArchResult run() {
+    const StealMeter steal;
     ArchResult r;
     r.name = arch_;
     r.workers = arch_ == "queue" ? s_.queue->workers : s_.polling->workers;
+    r.speedup = s_.speedup;
+    r.resolution_s = s_.speedup / 1000.0;
     progress("starting", 0, 0, 0);
     start_services(r);
     if (o_.probe) probe(r);
@@ -247,6 +279,7 @@ public:
     progress("collecting", r.makespan_s, r.makespan_s, static_cast<long long>(plan_.arrivals_s.size()));
     collect(r);
     sup_.stop_all();
+    r.host_steal_share = steal.share();
     return r;
   }
 
@@ -823,7 +856,7 @@ private:
     compute_drain(r, s_);
   }
 
-  const Scenario& s_;
+  Scenario s_;  // a copy: its speedup is this architecture's
   const Plan& plan_;
   const FaultPlan& faults_;
   const RunOptions& o_;
@@ -999,7 +1032,9 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   if (o.seed) s.seed = *o.seed;
   if (o.speedup) {
     if (!(*o.speedup > 0) || *o.speedup > 1e9) throw ScenarioError("--speedup", "$", "expected a number in (0, 1e9]");
-    s.speedup = *o.speedup;
+    s.speedup = *o.speedup;  // for every architecture
+    if (s.polling) s.polling->speedup.reset();
+    if (s.queue) s.queue->speedup.reset();
   }
   std::vector<std::string> archs = o.architectures;
   if (archs.empty()) {
@@ -1011,6 +1046,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
       throw ScenarioError("--arch", "$", "architecture '" + a + "' is not in the scenario (expected " +
                                              std::string(s.polling ? "polling " : "") + (s.queue ? "queue" : "") + ")");
   const auto started = Steady::now();
+  const StealMeter steal;
   RunResult result;
   result.scenario = s.name;
   result.file = s.file;
@@ -1019,8 +1055,8 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   result.resolution_s = s.speedup / 1000.0;
   std::string arch_list;
   for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ",") + a;
-  result.replay_command = fmt::format("scripts/sim run {} --seed {} --speedup {:g} --arch {}", s.file, s.seed, s.speedup,
-                                      arch_list);
+  result.replay_command = fmt::format("scripts/sim run {} --seed {}{} --arch {}", s.file, s.seed,
+                                      o.speedup ? fmt::format(" --speedup {:g}", s.speedup) : "", arch_list);
   Plan plan = make_plan(s);
   result.arrivals_s = plan.arrivals_s;
   // `every` faults without an `until` run over the arrivals and two jobs after the last.
@@ -1090,6 +1126,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     result.results.push_back(run.run());
   }
   result.wall_s = std::chrono::duration<double>(Steady::now() - started).count();
+  result.host_steal_share = steal.share();
   return result;
 }
 

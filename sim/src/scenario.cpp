@@ -422,6 +422,7 @@ Scenario parse_scenario(const json& j, const std::string& file) {
     pa.workers = p.integer("workers", 1, 1000, false, 1);
     if (pa.workers != 1) p.fail(p.at("workers"), "expected 1: the legacy polling architecture has exactly one worker");
     pa.poll_interval_s = p.duration("poll_interval", false, 10, true);
+    if (p.get("speedup", false)) pa.speedup = p.number("speedup", 0, 1e9, true, 0, true);
     p.done();
     s.polling = pa;
   }
@@ -439,6 +440,7 @@ Scenario parse_scenario(const json& j, const std::string& file) {
     }
     qa.lease_s = q.duration("lease", false, 120, true);
     qa.restart_delay_s = q.duration("restart_delay", false, 10);
+    if (q.get("speedup", false)) qa.speedup = q.number("speedup", 0, 1e9, true, 0, true);
     q.done();
     s.queue = qa;
   }

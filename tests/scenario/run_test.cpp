@@ -73,7 +73,9 @@ TEST(RunApi, ATestInAnotherProjectRunsAScenarioAndAssertsOnTheResult) {
         EXPECT_TRUE(o.stages_s.count(stage)) << arch << " " << o.id << " " << stage;
   }
   EXPECT_LT(result.find("queue")->probe_pickup_s.p99, 1.0) << "an idle queue worker picks up in well under a second";
-  EXPECT_GT(result.find("polling")->store_queries_per_idle_day, 8000) << "the poller polls while idle";
+  // The poller polls while idle. 8,640 a day within 1 % is 100_orders' claim (scenario_run.100_orders,
+  // which runs again when the host disturbed it); here a busy host may cost a few polls.
+  EXPECT_GT(result.find("polling")->store_queries_per_idle_day, 8640 / 2) << "the poller polls while idle";
   EXPECT_EQ(result.find("queue")->store_queries_per_idle_day, 0) << "idle queue workers block; they do not query";
 
   // The same result as a report, with the scenario's gates.

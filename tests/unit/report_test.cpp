@@ -155,3 +155,41 @@ TEST(Report, RenderingsCarryTheNumbersAndOneTestCasePerGate) {
   EXPECT_EQ(cases, 2u);
   EXPECT_NE(junit.find("<failure message=\"speedup.makespan = 3, expected &gt;= 9\"/>"), std::string::npos) << junit;
 }
+
+// Only a timing gate may be run again when the host disturbed a run; a lost order never is.
+TEST(Report, TimingGatesAreToldFromCorrectnessGates) {
+  Scenario s;
+  s.polling = PollingArch{};
+  s.queue = QueueArch{};
+  auto r = result();
+  r.results[1].makespan_s = 3600 * 1.2;  // the queue's makespan claim fails
+  auto rep = report_json(r, s);
+  ASSERT_EQ(rep["claims_failed"], 1);
+  auto gate = [](const std::string& name) { return json{{"name", name}, {"passed", false}}; };
+  for (const char* name : {"queue.makespan", "polling.e2e.p95", "queue.probe_pickup.p99", "speedup.makespan",
+                           "polling.store_queries_per_idle_day", "queue.wait_first_s", "baseline:queue.e2e_s.p95",
+                           "queue.drain", "claims_failed"})
+    EXPECT_TRUE(timing_gate(gate(name), rep)) << name;
+  for (const char* name : {"lost", "stuck", "duplicate_effects", "queue.lost", "polling.stuck", "forged_accepted",
+                           "queue.dead_letters", "queue.completed", "duplicate_jobs"})
+    EXPECT_FALSE(timing_gate(gate(name), rep)) << name;
+  rep["claims"].push_back({{"claim", "recovery from a worker crash"}, {"holds", false}});
+  EXPECT_FALSE(timing_gate(gate("claims_failed"), rep)) << "an order never redelivered is not a matter of timing";
+}
+
+TEST(Report, AnArchitectureAtItsOwnSpeedupIsSaidSo) {
+  auto r = result();
+  r.results[0].speedup = 1000;
+  r.results[0].resolution_s = 1;
+  r.results[1].speedup = 250;
+  r.results[1].resolution_s = 0.25;
+  r.host_steal_share = 0.2;
+  auto rep = report_json(r, kNoScenario);
+  EXPECT_EQ(rep["results"]["queue"]["speedup"], 250);
+  rep["gates"] = json::array();
+  rep["passed"] = true;
+  auto md = render_markdown(rep);
+  EXPECT_NE(md.find("speedup 1000 (resolution 1 simulated s); queue at speedup 250 (resolution 0.25 s)"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("The host took 20 % of this machine's CPU time"), std::string::npos) << md;
+}

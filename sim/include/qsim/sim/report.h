@@ -51,6 +51,15 @@ nlohmann::json evaluate_gates(const nlohmann::json& report, const std::vector<Ga
 // more than `max_regression_pct` (plus the report's resolution).
 nlohmann::json baseline_gates(const nlohmann::json& report, const nlohmann::json& baseline, double max_regression_pct);
 
+// A run during which the hypervisor took at least this share of the machine's CPU time is
+// disturbed: its timing figures say more about the host than about the queue.
+constexpr double kDisturbedStealShare = 0.03;
+
+// Whether a failed gate measures timing (makespan, waits, latencies, idle polls, baseline
+// regressions, a claim about those) rather than correctness (lost, stuck, duplicates, ...): only
+// a timing gate can fail because the host was busy.
+bool timing_gate(const nlohmann::json& gate, const nlohmann::json& report);
+
 // An inline SVG line chart (steps if `step`), with optional shaded x marks and a dashed
 // horizontal line (a threshold); the building block of the HTML reports.
 struct ChartSeries {

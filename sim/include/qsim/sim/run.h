@@ -104,7 +104,9 @@ struct SeriesPoint {
 struct ArchResult {
   std::string name;
   int workers = 0;
+  double speedup = 0, resolution_s = 0;  // live runs: this architecture's (the scenario's unless it sets its own)
   double wall_s = 0;                     // the workload phase
+  double host_steal_share = 0;           // CPU time the hypervisor took (/proc/stat steal), start to end
   double makespan_s = 0, wait_first_s = 0, wait_last_s = 0, throughput_per_h = 0;
   Percentiles e2e_s, pickup_s;
   double p_wait = 0;                     // share of completed orders that waited for a worker
@@ -147,6 +149,7 @@ struct RunResult {
   std::string scenario, file, redis;
   std::uint64_t seed = 0;
   double speedup = 1, resolution_s = 0, wall_s = 0;
+  double host_steal_share = 0;          // CPU time the hypervisor took during the run (/proc/stat steal)
   std::string replay_command;
   std::vector<double> arrivals_s;
   FaultPlan fault_plan;                 // the timed firings and webhook extras, before the run

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qsim::sim {
@@ -51,6 +52,7 @@ struct Arrival {
 struct PollingArch {
   int workers = 1;
   double poll_interval_s = 10;
+  std::optional<double> speedup;  // this architecture's own; none: the scenario's
 };
 
 struct QueueArch {
@@ -60,6 +62,7 @@ struct QueueArch {
   double backoff_base_s = 30;
   double lease_s = 120;
   double restart_delay_s = 10;
+  std::optional<double> speedup;  // this architecture's own; none: the scenario's
 };
 
 // One entry of the scenario's `faults` list. Which fields apply depends on the kind; the loader
@@ -140,6 +143,13 @@ struct Scenario {
   std::vector<Fault> faults;
   std::vector<Gate> gates;
   std::optional<PlanSpec> plan;
+
+  // The speedup `arch` (polling | queue) runs at: its own, else the scenario's.
+  double speedup_of(std::string_view arch) const {
+    const auto& own = arch == "polling" ? (polling ? polling->speedup : std::nullopt)
+                                        : (queue ? queue->speedup : std::nullopt);
+    return own.value_or(speedup);
+  }
 };
 
 // "<= 650m" or ">= 9" for `metric`; ScenarioError(file, path, ...) if it is neither.
