@@ -259,10 +259,15 @@ json report_json(const RunResult& r, const Scenario& s) {
       timing += fmt::format(" {} runs at its own speedup {:g} (resolution {:g} s): its run is short in wall time, so a "
                             "lower speedup keeps its fixed per-order overhead small in simulated time.",
                             a.name, a.speedup, a.resolution_s);
-  if (r.host_steal_share >= kDisturbedStealShare)
-    timing += fmt::format(" The host took {:.0f} % of this machine's CPU time during the run (steal time in /proc/stat): "
-                          "the timing figures are inflated by it; the correctness figures (lost, duplicates) are not.",
-                          r.host_steal_share * 100);
+  std::string busy;
+  for (const auto& a : r.results)
+    if (a.host_steal_share >= kDisturbedStealShare)
+      busy += fmt::format("{}{:.0f} % during the {} run", busy.empty() ? "" : ", ", a.host_steal_share * 100, a.name);
+  if (r.host_steal_share >= kDisturbedStealShare || !busy.empty())
+    timing += fmt::format(" The host took {:.0f} % of this machine's CPU time during the run{} (steal time in "
+                          "/proc/stat): the timing figures are inflated by it; the correctness figures (lost, "
+                          "duplicates) are not.",
+                          r.host_steal_share * 100, busy.empty() ? "" : " (" + busy + ")");
   for (const auto& a : r.results)
     if (a.overhead_s.count)
       timing += fmt::format(" {}: measured overhead (work time beyond the planned download and upload: HTTP, store, "
@@ -534,6 +539,22 @@ bool timing_gate(const json& gate, const json& report) {
                                             "peak_backlog", "wall"};
   if (field.size() > 2 && field.compare(field.size() - 2, 2, "_s") == 0) field.resize(field.size() - 2);
   return timing.count(field) > 0;
+}
+
+double busiest_steal_share(const json& report) {
+  double share = report.value("host_steal_share", 0.0);
+  for (const auto& [name, a] : report["results"].items()) share = std::max(share, a.value("host_steal_share", 0.0));
+  return share;
+}
+
+bool disturbed_run(const json& report) {
+  bool failed = false;
+  for (const auto& g : report.value("gates", json::array()))
+    if (!g["passed"].get<bool>()) {
+      if (!timing_gate(g, report)) return false;
+      failed = true;
+    }
+  return failed && busiest_steal_share(report) >= kDisturbedStealShare;
 }
 
 std::string escape_html(const std::string& text) { return html_escape(text); }

@@ -174,32 +174,27 @@ int run(const RunArgs& a, bool model) {
       for (auto& g : sim::evaluate_gates(report, cli_gates, "--gate")) gates.push_back(g);
       if (!baseline.is_null())
         for (auto& g : sim::baseline_gates(report, baseline, a.max_regression)) gates.push_back(g);
-      bool passed = true, timing_only = true;
+      bool passed = true;
       std::vector<std::string> failed;
       for (const auto& g : gates)
-        if (!g["passed"].get<bool>()) {
-          passed = false;
-          timing_only = timing_only && sim::timing_gate(g, report);
-          failed.push_back(g["name"]);
-        }
+        if (!g["passed"].get<bool>()) passed = false, failed.push_back(g["name"]);
       report["gates"] = gates;
       report["gates_skipped"] = skipped;
       report["passed"] = passed;
       report["disturbed_attempts"] = disturbed;
-      const bool host_busy = result.host_steal_share >= sim::kDisturbedStealShare;
       if (passed || model) break;
-      if (!timing_only || !host_busy || attempt >= a.rerun_if_disturbed) {
-        if (timing_only && host_busy)
-          std::cerr << fmt::format("note: the host took {:.0f} % of this machine's CPU time during the run (steal time), "
-                                   "and only timing gates failed; --rerun-if-disturbed N runs again when that happens\n",
-                                   result.host_steal_share * 100);
+      const double steal = sim::busiest_steal_share(report);
+      if (!sim::disturbed_run(report)) break;
+      if (attempt >= a.rerun_if_disturbed) {
+        std::cerr << fmt::format("note: the host took {:.0f} % of this machine's CPU time during the run (steal time), "
+                                 "and only timing gates failed; --rerun-if-disturbed N runs again when that happens\n",
+                                 steal * 100);
         break;
       }
-      disturbed.push_back({{"host_steal_share", result.host_steal_share}, {"failed_gates", failed}});
+      disturbed.push_back({{"host_steal_share", steal}, {"failed_gates", failed}});
       std::cerr << fmt::format("the host took {:.0f} % of this machine's CPU time during the run (steal time) and only "
                                "timing gates failed ({}): running again, attempt {} of {}\n",
-                               result.host_steal_share * 100, fmt::join(failed, ", "), attempt + 2,
-                               a.rerun_if_disturbed + 1);
+                               steal * 100, fmt::join(failed, ", "), attempt + 2, a.rerun_if_disturbed + 1);
     }
   } catch (const sim::ScenarioError& e) {
     std::cerr << "\nerror: " << e.what() << "\n";

@@ -193,3 +193,21 @@ TEST(Report, AnArchitectureAtItsOwnSpeedupIsSaidSo) {
             std::string::npos) << md;
   EXPECT_NE(md.find("The host took 20 % of this machine's CPU time"), std::string::npos) << md;
 }
+
+TEST(Report, ARunIsRunAgainOnlyWhenTheHostTookTheCpuAndOnlyTimingGatesFailed) {
+  auto r = result();
+  r.results[1].host_steal_share = 0.18;  // the queue's run, disturbed; the whole run looks calm
+  r.host_steal_share = 0.01;
+  auto rep = report_json(r, kNoScenario);
+  EXPECT_DOUBLE_EQ(busiest_steal_share(rep), 0.18);
+  rep["gates"] = evaluate_gates(rep, {parse_gate("queue.makespan<=30m"), parse_gate("lost==0")}, "t");
+  EXPECT_TRUE(disturbed_run(rep)) << "a makespan gate failed while the host took 18 %";
+  rep["gates"] = evaluate_gates(rep, {parse_gate("queue.makespan<=30m"), parse_gate("lost>=1")}, "t");
+  EXPECT_FALSE(disturbed_run(rep)) << "a correctness gate failed too";
+  rep["gates"] = evaluate_gates(rep, {parse_gate("queue.makespan<=90m")}, "t");
+  EXPECT_FALSE(disturbed_run(rep)) << "nothing failed";
+  r.results[1].host_steal_share = 0.01;
+  rep = report_json(r, kNoScenario);
+  rep["gates"] = evaluate_gates(rep, {parse_gate("queue.makespan<=30m")}, "t");
+  EXPECT_FALSE(disturbed_run(rep)) << "a calm host: the failure stands";
+}

@@ -60,6 +60,15 @@ constexpr double kDisturbedStealShare = 0.03;
 // a timing gate can fail because the host was busy.
 bool timing_gate(const nlohmann::json& gate, const nlohmann::json& report);
 
+// The share of the machine's CPU time the host took during the busiest stretch measured: the
+// whole run, or one architecture's run (a short queue run can be disturbed while the whole run
+// looks calm).
+double busiest_steal_share(const nlohmann::json& report);
+
+// A report (with its gates) worth running again: a gate failed, every failed gate is a timing
+// gate, and the host took at least kDisturbedStealShare of the CPU time.
+bool disturbed_run(const nlohmann::json& report);
+
 // An inline SVG line chart (steps if `step`), with optional shaded x marks and a dashed
 // horizontal line (a threshold); the building block of the HTML reports.
 struct ChartSeries {
