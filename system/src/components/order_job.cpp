@@ -27,31 +27,7 @@ void OrderJob::call_world(const char* api, const std::string& order) {
   throw StageError(r.transient(), std::string(api) + ": " + (r.answered() ? "HTTP " + std::to_string(r.status) : r.error));
 }
 
-StageTimes OrderJob::run(const std::string& order_id) {
-  auto move = [&](std::vector<OrderStatus> from, OrderStatus to) {
-    auto r = store_->transition(order_id, std::move(from), to, worker_id_);
-    if (!r) throw StageError(true, "store: " + r.error);
-    return r.value;
-  };
-  auto order = store_->get(order_id);
-  if (!order) throw StageError(true, "store: " + order.error);
-  if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");
-  if (order.value->status == OrderStatus::completed) return {};  // redelivered after finalize: done
-  if (!move(in_flight_statuses(), OrderStatus::processing))
-    throw StageError(false, "order '" + order_id + "' is " + std::string(store::to_string(order.value->status)) +
-                                ", not payable work");
-  StageTimes t;
-  auto timed = [](auto&& f) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  (void)move({OrderStatus::processing}, OrderStatus::downloading);
-  t.download_s = timed([&] { call_world("download", order_id); });
-  (void)move({OrderStatus::downloading}, OrderStatus::uploading);
-  t.upload_s = timed([&] { call_world("upload", order_id); });
-  (void)move({OrderStatus::uploading}, OrderStatus::finalizing);
-
+void OrderJob::finalize(const std::string& order_id) {
   std::string body = nlohmann::json{{"order_id", order_id}}.dump();
   auto ts = unix_now();
   auto r = finalize_.post("/webhooks/finalize", body,
@@ -59,6 +35,53 @@ StageTimes OrderJob::run(const std::string& order_id) {
                            {std::string(security::kSignatureHeader), security::sign(endpoints_.finalize_secret, ts, body)}});
   if (!r.ok())
     throw StageError(r.transient(), "finalize: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error));
+}
+
+StageTimes OrderJob::run(const std::string& order_id) {
+  auto move = [&](std::vector<OrderStatus> from, OrderStatus to) {
+    auto r = store_->transition(order_id, std::move(from), to, worker_id_);
+    if (!r) throw StageError(true, "store: " + r.error);
+    return r.value;
+  };
+  // A stage that another delivery of the same order moved on meanwhile (this one was paused past
+  // its lease, or is that other delivery's predecessor): stop here, before finalize, and let the
+  // queue decide (a stale delivery's retry is refused with its lease).
+  auto forward = [&](OrderStatus from, OrderStatus to) {
+    if (!move({from}, to))
+      throw Superseded("store: order '" + order_id + "' left " + std::string(store::to_string(from)) +
+                       " meanwhile: another delivery of it has taken it over");
+  };
+  // Start again from processing: the download lives on the worker that made it, so a
+  // redelivery downloads again. Except from finalizing: the upload is done and finalize only
+  // needs the order, so the order is never pulled back from under a finalize call in flight.
+  static const std::vector<OrderStatus> restartable{OrderStatus::paid, OrderStatus::processing,
+                                                    OrderStatus::downloading, OrderStatus::uploading};
+  for (int look = 0;; ++look) {
+    auto order = store_->get(order_id);
+    if (!order) throw StageError(true, "store: " + order.error);
+    if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");
+    if (order.value->status == OrderStatus::completed) return {};  // redelivered after finalize: done
+    if (order.value->status == OrderStatus::finalizing) {
+      finalize(order_id);
+      return {};
+    }
+    if (move(restartable, OrderStatus::processing)) break;
+    if (look == 1)  // read again once: it may just have moved on to finalizing
+      throw StageError(false, "order '" + order_id + "' is " + std::string(store::to_string(order.value->status)) +
+                                  ", not payable work");
+  }
+  StageTimes t;
+  auto timed = [](auto&& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  forward(OrderStatus::processing, OrderStatus::downloading);
+  t.download_s = timed([&] { call_world("download", order_id); });
+  forward(OrderStatus::downloading, OrderStatus::uploading);
+  t.upload_s = timed([&] { call_world("upload", order_id); });
+  forward(OrderStatus::uploading, OrderStatus::finalizing);
+  finalize(order_id);
   return t;
 }
 

@@ -76,6 +76,9 @@ void QueueWorkerService::run(int http_port) {
       auto times = job.run(j.payload);
       st.download.observe(times.download_s);
       st.completed++;
+    } catch (const Superseded&) {
+      st.failed++;
+      throw;  // transient: retried only if this delivery still holds its lease; the order stays as it is
     } catch (const StageError& e) {
       st.failed++;
       bool last = !e.transient() || j.attempt >= j.max_attempts;

@@ -3,9 +3,11 @@
 //   processing -> downloading (world: download) -> uploading (world: upload)
 //              -> finalizing (finalize service, signed) -> completed (set by finalize)
 //
-// Re-entrant: a redelivered order starts again from whatever stage it reached (the world's
-// download and upload are keyed by order, finalize is idempotent), and an order already
-// completed is done. Failures are StageError, transient (no answer, 5xx: worth retrying) or
+// Re-entrant: a redelivered order starts again from processing (the download lives on the
+// worker that made it; the world's download and upload are keyed by order), except that an order
+// found finalizing is only finalized again (finalize is idempotent) and an order already
+// completed is done. A delivery that finds its order moved on by another delivery of it (it was
+// paused past its lease) stops before finalize with a transient error. Failures are StageError, transient (no answer, 5xx: worth retrying) or
 // permanent (4xx).
 //
 // Thread-safety: one OrderJob per thread.
@@ -31,6 +33,13 @@ private:
   bool transient_;
 };
 
+// Another delivery of the same order has moved it on meanwhile: transient, and not the order's
+// failure (a stale delivery must not mark the order dead under the one that holds it now).
+class Superseded : public StageError {
+public:
+  explicit Superseded(const std::string& what) : StageError(true, what) {}
+};
+
 struct StageEndpoints {
   int world_port = 8890;
   int finalize_port = 8880;
@@ -53,6 +62,7 @@ public:
 
 private:
   void call_world(const char* api, const std::string& order);
+  void finalize(const std::string& order);
   store::TaskStore* store_;
   StageEndpoints endpoints_;
   std::string worker_id_;
