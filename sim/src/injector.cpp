@@ -132,9 +132,12 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   c_.supervisor->signal(h->second, SIGKILL);
   const double t = sim_now();
   if (c_.arch == "queue" && !held.empty()) {
-    // The read above and the kill are not one step: a worker may have acked in between. Such a
-    // job needs no redelivery; do not count it as held.
-    if (!leased(c).count(held.front())) held.clear();
+    // The read above and the kill are not one step: the worker may have acked or failed the
+    // attempt in between (and another worker may hold the retry already). Such a job needs no
+    // redelivery; count it as held only if the victim still holds its lease.
+    auto now_leased = leased(c);
+    auto still = now_leased.find(held.front());
+    if (still == now_leased.end() || still->second != c_.worker_ids.at(instance)) held.clear();
   }
   std::string detail = why;
   for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;
