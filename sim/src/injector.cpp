@@ -74,6 +74,10 @@ double Injector::sim_now() const {
   return std::chrono::duration<double>(Steady::now() - c_.t0).count() * c_.speedup;
 }
 
+std::chrono::microseconds Injector::wall(double sim_s) const {
+  return std::chrono::microseconds(static_cast<long long>(sim_s / c_.speedup * 1e6));
+}
+
 void Injector::log(const std::string& kind, const std::string& target, const std::string& detail, bool count) {
   std::lock_guard lock(mu_);
   events.push_back({sim_now(), kind, target, detail});
@@ -174,7 +178,7 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
           const auto& fault = c_.scenario->faults[f.fault];
           int h = c_.processes.at(victim);
           c_.supervisor->signal(h, SIGSTOP);
-          resume_.push_back({Steady::now() + std::chrono::microseconds(static_cast<long long>(fault.for_s / c_.speedup * 1e6)), h});
+          resume_.push_back({Steady::now() + wall(fault.for_s), h});
           log("pause_process", victim, fmt::format("for {:g} s", fault.for_s));
         }
       }
@@ -185,7 +189,7 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
       if (!c_.server) return;
       c_.server->kill();
       log("restart_redis", "redis", fmt::format("killed; persistence {}; down for {:g} s", fault.persistence, fault.for_s));
-      auto until = Steady::now() + std::chrono::microseconds(static_cast<long long>(fault.for_s / c_.speedup * 1e6));
+      auto until = Steady::now() + wall(fault.for_s);
       while (!stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
       try {
         c_.restart_redis();
@@ -288,7 +292,6 @@ void Injector::network_faults(double now) {
     if (f.link.empty() || f.at_s || now < f.from_s || now >= f.until_s) continue;
     auto& [lf, active] = links[f.link];
     active[i] = true;
-    auto wall = [&](double sim_s) { return std::chrono::microseconds(static_cast<long long>(sim_s / c_.speedup * 1e6)); };
     switch (f.kind) {
       case Fault::Kind::delay_network:
         lf.latency += wall(f.latency_s);
@@ -354,7 +357,7 @@ void Injector::faults_loop() {
 void Injector::webhooks_loop() {
   components::HttpClient intake("127.0.0.1", c_.intake_port, 5000ms);
   for (const auto& w : c_.plan->webhooks) {
-    auto at = c_.t0 + std::chrono::microseconds(static_cast<long long>(w.at_s / c_.speedup * 1e6));
+    auto at = c_.t0 + wall(w.at_s);
     while (!stop_ && Steady::now() < at) std::this_thread::sleep_for(std::min<Steady::duration>(at - Steady::now(), 20ms));
     if (stop_) break;
     std::string body = c_.payment_body(w.order), sent = body;

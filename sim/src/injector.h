@@ -69,6 +69,7 @@ public:
 
 private:
   double sim_now() const;
+  std::chrono::microseconds wall(double sim_s) const;  // a simulated duration in wall time
   void log(const std::string& kind, const std::string& target, const std::string& detail, bool count = true);
   void faults_loop();
   void webhooks_loop();
