@@ -5,6 +5,7 @@
 #include "qsim/sim/world.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -483,11 +484,7 @@ private:
 
 RunResult run_model(Scenario s, const ModelOptions& options) {
   if (options.seed) s.seed = *options.seed;
-  std::vector<std::string> archs = options.architectures;
-  if (archs.empty()) {
-    if (s.polling) archs.push_back("polling");
-    if (s.queue) archs.push_back("queue");
-  }
+  const std::vector<std::string> archs = architectures_of(s, options.architectures);
   RunResult result;
   result.kind = "model";
   result.scenario = s.name;
@@ -496,17 +493,11 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
   result.speedup = 0;
   result.resolution_s = 0;
   result.redis = "none (discrete-event model)";
-  std::string list;
-  for (const auto& a : archs) list += (list.empty() ? "" : ",") + a;
-  result.replay_command = fmt::format("scripts/sim model {} --seed {} --arch {}", s.file, s.seed, list);
+  result.replay_command = fmt::format("scripts/sim model {} --seed {} --arch {}", s.file, s.seed, fmt::join(archs, ","));
   Plan plan = make_plan(s);
   result.arrivals_s = plan.arrivals_s;
-  double longest = 0;
-  for (std::size_t i = 0; i < plan.download_s.size(); ++i) longest = std::max(longest, plan.download_s[i] + plan.upload_s[i]);
-  result.fault_plan = plan_faults(s, plan.arrivals_s, plan.arrivals_s.back() + 2 * longest);
+  result.fault_plan = plan_faults(s, plan);
   for (const auto& a : archs) {
-    if (!((a == "polling" && s.polling) || (a == "queue" && s.queue)))
-      throw ScenarioError("--arch", "$", "architecture '" + a + "' is not in the scenario");
     Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders);
     result.results.push_back(m.run());
     result.events += m.events();

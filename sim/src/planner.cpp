@@ -6,8 +6,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 namespace qsim::sim {
@@ -185,18 +183,13 @@ std::string render_plan_html(const json& plan) {
 }
 
 std::vector<std::string> write_plan(const json& plan, const std::string& dir, const std::vector<std::string>& formats) {
-  std::filesystem::create_directories(dir);
   std::vector<std::string> written;
   for (const auto& f : formats) {
     const std::string text = f == "json"   ? plan.dump(1) + "\n"
                              : f == "md"   ? render_plan_markdown(plan)
                              : f == "html" ? render_plan_html(plan)
                                            : throw ScenarioError("--format", f, "expected md, json or html");
-    const auto path = (std::filesystem::path(dir) / ("plan." + f)).string();
-    std::ofstream out(path);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + path);
-    written.push_back(path);
+    written.push_back(write_file(dir, "plan." + f, text));
   }
   return written;
 }

@@ -1,6 +1,7 @@
 #include "qsim/sim/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -464,12 +465,7 @@ void check_gate_metrics(const std::vector<Gate>& gates, const std::vector<std::s
                               fmt::format("{}", fmt::join(architectures, ", ")) + ")");
 }
 
-void check_gate_metrics(const Scenario& s) {
-  std::vector<std::string> archs;
-  if (s.polling) archs.push_back("polling");
-  if (s.queue) archs.push_back("queue");
-  check_gate_metrics(s.gates, archs, s.file);
-}
+void check_gate_metrics(const Scenario& s) { check_gate_metrics(s.gates, architectures_of(s, {}), s.file); }
 
 Gate parse_gate(const std::string& text) {
   auto op_at = text.find_first_of("<>=");
@@ -582,11 +578,10 @@ std::string render_markdown(const json& rep) {
                     speedup_text(rep), rep["wall_s"].get<double>(), rep["redis"].get<std::string>());
   md << "Replay: `" << rep["replay_command"].get<std::string>() << "`\n\n";
   for (const auto& d : rep.value("disturbed_attempts", json::array())) {
-    std::string failed;
-    for (const auto& g : d["failed_gates"]) failed += (failed.empty() ? "" : ", ") + g.get<std::string>();
     md << fmt::format("Run again (`--rerun-if-disturbed`): an earlier attempt failed only timing gates ({}) while the "
                       "host took {:.0f} % of this machine's CPU time.\n\n",
-                      failed, d["host_steal_share"].get<double>() * 100);
+                      fmt::join(d["failed_gates"].get<std::vector<std::string>>(), ", "),
+                      d["host_steal_share"].get<double>() * 100);
   }
   md << "All times are simulated.\n\n";
   if (!rep["comparison"].empty()) {
@@ -928,21 +923,24 @@ std::string render_comparison(const json& older, const json& newer) {
   return md.str();
 }
 
-std::vector<std::string> write_reports(const json& report, const std::string& dir, const std::vector<std::string>& formats) {
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
   std::filesystem::create_directories(dir);
+  auto path = (std::filesystem::path(dir) / name).string();
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+  return path;
+}
+
+std::vector<std::string> write_reports(const json& report, const std::string& dir, const std::vector<std::string>& formats) {
   std::vector<std::string> written;
   for (const auto& f : formats) {
-    std::string name = f == "junit" ? "junit.xml" : "report." + f;
     std::string text = f == "json"    ? report.dump(1) + "\n"
                        : f == "md"    ? render_markdown(report)
                        : f == "html"  ? render_html(report)
                        : f == "junit" ? render_junit(report)
                                       : throw ScenarioError("--format", f, "expected md, json, html or junit");
-    auto path = (std::filesystem::path(dir) / name).string();
-    std::ofstream out(path);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + path);
-    written.push_back(path);
+    written.push_back(write_file(dir, f == "junit" ? "junit.xml" : "report." + f, text));
   }
   return written;
 }

@@ -15,6 +15,7 @@
 #include "qsim/store/task_store.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -731,7 +732,8 @@ private:
     // time: 500 polls in the 2 s window, the count exact to 0.2 %.
     const bool polling = arch_ == "polling";
     const double idle_speedup = polling ? std::min(s_.speedup, std::max(1.0, s_.polling->poll_interval_s / 0.004)) : s_.speedup;
-    if (polling && idle_speedup != s_.speedup) start_poller(s_.polling->poll_interval_s / idle_speedup);
+    const bool restarted = polling && idle_speedup != s_.speedup;
+    if (restarted) start_poller(s_.polling->poll_interval_s / idle_speedup);
     const auto window = polling ? 2s : 1s;
     progress("idle", r.wall_s * s_.speedup, r.wall_s * s_.speedup, static_cast<long long>(plan_.arrivals_s.size()));
     auto q0 = must("store query counts", [&] { return store_.query_counts(); });
@@ -750,7 +752,7 @@ private:
     r.notes.push_back(fmt::format("idle figures: {:.2f} s of wall time at speedup {:g} ({:.0f} simulated s) with nothing "
                                   "arriving, scaled to a simulated day{}",
                                   wall, idle_speedup, r.idle_window_s,
-                                  polling && idle_speedup != s_.speedup
+                                  restarted
                                       ? fmt::format(" (the poller restarted at a {:g} ms interval of wall time, so that "
                                                     "the count is its loop's and not this machine's polling speed)",
                                                     s_.polling->poll_interval_s / idle_speedup * 1e3)
@@ -1028,15 +1030,14 @@ Plan make_plan(const Scenario& s) {
   return p;
 }
 
-RunResult run_scenario(Scenario s, const RunOptions& o) {
-  if (o.seed) s.seed = *o.seed;
-  if (o.speedup) {
-    if (!(*o.speedup > 0) || *o.speedup > 1e9) throw ScenarioError("--speedup", "$", "expected a number in (0, 1e9]");
-    s.speedup = *o.speedup;  // for every architecture
-    if (s.polling) s.polling->speedup.reset();
-    if (s.queue) s.queue->speedup.reset();
-  }
-  std::vector<std::string> archs = o.architectures;
+FaultPlan plan_faults(const Scenario& s, const Plan& plan) {
+  double longest = 0;
+  for (std::size_t i = 0; i < plan.download_s.size(); ++i) longest = std::max(longest, plan.download_s[i] + plan.upload_s[i]);
+  return plan_faults(s, plan.arrivals_s, plan.arrivals_s.back() + 2 * longest);
+}
+
+std::vector<std::string> architectures_of(const Scenario& s, const std::vector<std::string>& requested) {
+  std::vector<std::string> archs = requested;
   if (archs.empty()) {
     if (s.polling) archs.push_back("polling");
     if (s.queue) archs.push_back("queue");
@@ -1045,6 +1046,18 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     if (!((a == "polling" && s.polling) || (a == "queue" && s.queue)))
       throw ScenarioError("--arch", "$", "architecture '" + a + "' is not in the scenario (expected " +
                                              std::string(s.polling ? "polling " : "") + (s.queue ? "queue" : "") + ")");
+  return archs;
+}
+
+RunResult run_scenario(Scenario s, const RunOptions& o) {
+  if (o.seed) s.seed = *o.seed;
+  if (o.speedup) {
+    if (!(*o.speedup > 0) || *o.speedup > 1e9) throw ScenarioError("--speedup", "$", "expected a number in (0, 1e9]");
+    s.speedup = *o.speedup;  // for every architecture
+    if (s.polling) s.polling->speedup.reset();
+    if (s.queue) s.queue->speedup.reset();
+  }
+  const std::vector<std::string> archs = architectures_of(s, o.architectures);
   const auto started = Steady::now();
   const StealMeter steal;
   RunResult result;
@@ -1053,17 +1066,11 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   result.seed = s.seed;
   result.speedup = s.speedup;
   result.resolution_s = s.speedup / 1000.0;
-  std::string arch_list;
-  for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ",") + a;
   result.replay_command = fmt::format("scripts/sim run {} --seed {}{} --arch {}", s.file, s.seed,
-                                      o.speedup ? fmt::format(" --speedup {:g}", s.speedup) : "", arch_list);
+                                      o.speedup ? fmt::format(" --speedup {:g}", s.speedup) : "", fmt::join(archs, ","));
   Plan plan = make_plan(s);
   result.arrivals_s = plan.arrivals_s;
-  // `every` faults without an `until` run over the arrivals and two jobs after the last.
-  double longest = 0;
-  for (std::size_t i = 0; i < plan.download_s.size(); ++i) longest = std::max(longest, plan.download_s[i] + plan.upload_s[i]);
-  const double horizon = plan.arrivals_s.back() + 2 * longest;
-  const FaultPlan fault_plan = plan_faults(s, plan.arrivals_s, horizon);
+  const FaultPlan fault_plan = plan_faults(s, plan);
   result.fault_plan = fault_plan;
   std::string persistence;
   for (const auto& f : s.faults)

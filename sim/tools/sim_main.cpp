@@ -123,11 +123,7 @@ int run(const RunArgs& a, bool model) {
         throw sim::ScenarioError("--format", f, "expected a list of md, json, html, junit");
     for (const auto& g : a.gates) cli_gates.push_back(sim::parse_gate(g));
     o.architectures = split_list(a.arch);
-    std::vector<std::string> archs = o.architectures;
-    if (archs.empty()) {
-      if (s.polling) archs.push_back("polling");
-      if (s.queue) archs.push_back("queue");
-    }
+    const std::vector<std::string> archs = sim::architectures_of(s, o.architectures);
     // --arch runs a subset: the scenario's gates about an architecture left out are skipped, not failed
     std::vector<sim::Gate> kept;
     for (const auto& g : s.gates) {

@@ -89,6 +89,8 @@ std::string render_comparison(const nlohmann::json& older, const nlohmann::json&
 
 // Writes report.<ext> for each format (json, md, html, junit -> junit.xml) into `dir`;
 // returns the paths written.
+// Writes `text` to dir/name, creating dir; the path written. std::runtime_error if it cannot.
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text);
 std::vector<std::string> write_reports(const nlohmann::json& report, const std::string& dir,
                                        const std::vector<std::string>& formats);
 // Reads and checks a report (schema_version 1). Throws ScenarioError(path, ...).

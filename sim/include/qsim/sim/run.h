@@ -193,4 +193,12 @@ struct Plan {
 };
 Plan make_plan(const Scenario& s);
 
+// The fault plan for those orders: `every` faults without an `until` run over the arrivals and
+// two of the longest jobs after the last.
+FaultPlan plan_faults(const Scenario& s, const Plan& plan);
+
+// The architectures a run or a model covers: `requested`, or every one the scenario names.
+// ScenarioError("--arch") for one the scenario does not have.
+std::vector<std::string> architectures_of(const Scenario& s, const std::vector<std::string>& requested);
+
 }  // namespace qsim::sim
