@@ -1,6 +1,7 @@
 // The report module without a run: percentiles, metric names, gates, claims and renderings on
 // a hand-made result whose numbers are known.
 #include "qsim/sim/report.h"
+#include "qsim/sim/stats.h"
 
 #include <gtest/gtest.h>
 

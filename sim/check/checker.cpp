@@ -1,0 +1,88 @@
+#include "qsim/sim/checker.h"
+
+#include <algorithm>
+
+namespace qsim::sim {
+
+bool in_flight(const std::string& s) {
+  return s == "paid" || s == "processing" || s == "downloading" || s == "uploading" || s == "finalizing";
+}
+bool finished(const std::string& s) { return s == "completed" || s == "failed" || s == "dead"; }
+bool forgotten(const std::string& s) { return s == "missing" || s == "created" || s.empty(); }
+
+History history_of(const ArchResult& r) { return {r.orders, r.stray_calls, r.faults}; }
+
+void tally_calls(OrderRecord& o) {
+  o.downloads_ok = o.download_calls = o.grants = o.mails = 0;
+  for (const auto& c : o.calls) {
+    if (c.api == "download") {
+      o.download_calls++;
+      o.downloads_ok += c.status == 200;
+    } else if (c.api == "grant") {
+      o.grants += c.applied;
+    } else if (c.api == "mail") {
+      o.mails += c.applied;
+    }
+  }
+}
+
+namespace {
+
+struct Effects {
+  int downloads_ok = 0, grants = 0, mails = 0;
+  int calls_after_grant = 0, calls_after_mail = 0;  // calls made once the effect had been applied
+};
+
+Effects effects_of(const std::vector<EffectCall>& calls) {
+  Effects e;
+  for (const auto& c : calls) {
+    if (c.api == "download") {
+      e.downloads_ok += c.status == 200;
+    } else if (c.api == "grant") {
+      if (e.grants > 0) e.calls_after_grant++;
+      e.grants += c.applied;
+    } else if (c.api == "mail") {
+      if (e.mails > 0) e.calls_after_mail++;
+      e.mails += c.applied;
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+CheckerResult check(const History& h) {
+  CheckerResult ck;
+  for (const auto& o : h.orders) {
+    const Effects e = effects_of(o.calls);
+    const bool any_effect = e.grants > 0 || e.mails > 0;
+    // Never paid: the provider had no 2xx and the store never saw the payment.
+    const bool paid = o.payment_accepted || o.stages_s.count("paid") > 0;
+    if (!o.payment_accepted) ck.undelivered_payments++;
+    if (!paid) {
+      if (any_effect) ck.unexpected_effects++;
+      continue;
+    }
+    if (!o.payment_accepted) continue;  // paid in the store, but the provider was never told
+    ck.orders++;
+    ck.duplicate_deliveries += std::max(0, e.downloads_ok - 1);
+    ck.duplicate_effect_calls += e.calls_after_grant + e.calls_after_mail;
+    ck.duplicate_effects += std::max(0, e.grants - 1) + std::max(0, e.mails - 1);
+    if (any_effect && o.status != "completed") ck.orphaned_effects++;
+    if (o.status == "completed") {
+      ck.completed++;
+      if (e.grants < 1 || e.mails < 1) ck.missing_effects++;
+    } else if (finished(o.status)) {
+      ck.failed_visible++;
+    } else if (in_flight(o.status)) {
+      ck.stuck++;
+    } else if (!any_effect) {
+      ck.lost++;  // forgotten: acknowledged to the provider, no effect, no visible failure
+    }
+  }
+  for (const auto& s : h.stray_calls)
+    if (s.call.applied && (s.call.api == "grant" || s.call.api == "mail")) ck.unexpected_effects++;
+  return ck;
+}
+
+}  // namespace qsim::sim

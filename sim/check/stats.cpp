@@ -1,0 +1,127 @@
+#include "qsim/sim/stats.h"
+
+#include "qsim/sim/checker.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qsim::sim {
+
+std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth) {
+  struct Change {
+    double t;
+    int depth, busy;
+  };
+  std::vector<Change> changes;
+  for (const auto& o : orders) {
+    auto at = [&](const char* st) -> std::optional<double> {
+      auto it = o.stages_s.find(st);
+      return it == o.stages_s.end() ? std::nullopt : std::optional<double>(it->second);
+    };
+    auto paid = at("paid"), picked = at("processing");
+    std::optional<double> end;
+    for (const char* st : {"completed", "failed", "dead"})
+      if (o.status == st) end = at(st);
+    if (!paid) continue;
+    changes.push_back({*paid, +1, 0});
+    if (picked) {
+      changes.push_back({std::max(*paid, *picked), -1, +1});
+      if (end) changes.push_back({std::max(*picked, *end), 0, -1});
+    }
+  }
+  std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
+  int level = 0;
+  peak_depth = 0;
+  for (const auto& ch : changes) peak_depth = std::max(peak_depth, level += ch.depth);
+  std::vector<SeriesPoint> out;
+  const int samples = 300;
+  int depth = 0, busy = 0;
+  std::size_t c = 0;
+  for (int k = 0; k <= samples; ++k) {
+    double t = end_s * k / samples;
+    while (c < changes.size() && changes[c].t <= t) {
+      depth += changes[c].depth;
+      busy += changes[c].busy;
+      ++c;
+    }
+    out.push_back({t, depth, busy});
+  }
+  return out;
+}
+
+void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s) {
+  std::vector<double> e2e, pickup, overhead;
+  e2e.reserve(r.orders.size());
+  pickup.reserve(r.orders.size());
+  double first_done = INFINITY, last_done = -INFINITY, last_end = 0;
+  long long completed = 0, download_calls = 0;
+  for (auto& o : r.orders) {
+    download_calls += o.download_calls;
+    if (!o.payment_accepted || !finished(o.status)) continue;
+    const double end = o.stages_s[o.status];
+    last_end = std::max(last_end, end);
+    if (o.status != "completed") continue;
+    completed++;
+    const double paid = o.stages_s.count("paid") ? o.stages_s["paid"] : o.arrival_s;
+    e2e.push_back(end - paid);
+    if (o.stages_s.count("processing")) {
+      pickup.push_back(o.stages_s["processing"] - paid);
+      overhead.push_back(end - o.stages_s["processing"] - o.download_plan_s - o.upload_plan_s);
+    }
+    if (end < first_done) {
+      first_done = end;
+      r.wait_first_s = end - paid;
+    }
+    if (end > last_done) {
+      last_done = end;
+      r.wait_last_s = end - paid;
+    }
+  }
+  r.makespan_s = std::max(0.0, last_end - first_arrival_s);
+  r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(completed) / (r.makespan_s / 3600) : 0;
+  r.retry_amplification = completed ? static_cast<double>(download_calls) / static_cast<double>(completed) : 0;
+  r.e2e_s = percentiles(e2e);
+  r.pickup_s = percentiles(pickup);
+  r.p_wait = pickup.empty() ? 0
+                            : static_cast<double>(std::count_if(pickup.begin(), pickup.end(), [](double p) { return p > 1e-9; })) /
+                                  static_cast<double>(pickup.size());
+  r.overhead_s = percentiles(overhead);
+  r.timeline = timeline_of(r.orders, std::max(last_end, last_arrival_s), r.peak_backlog);
+}
+
+void compute_drain(ArchResult& r, const Scenario& s) {
+  std::vector<double> events;
+  for (const auto& f : r.faults) events.push_back(f.t_s);
+  if (s.arrival.kind == Arrival::Kind::spike) events.push_back(s.arrival.at_s + s.arrival.over_s);
+  for (double e : events)
+    for (const auto& p : r.timeline)
+      if (p.t_s >= e && p.depth == 0) {
+        r.drain_s = std::max(r.drain_s, p.t_s - e);
+        break;
+      }
+}
+
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  p.count = v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto rank = [&](double q) { return v[static_cast<std::size_t>(std::max(0.0, std::ceil(q * v.size()) - 1))]; };
+  p.p50 = rank(0.50);
+  p.p90 = rank(0.90);
+  p.p95 = rank(0.95);
+  p.p99 = rank(0.99);
+  p.max = v.back();
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / static_cast<double>(v.size());
+  return p;
+}
+
+const ArchResult* RunResult::find(std::string_view arch) const {
+  for (const auto& r : results)
+    if (r.name == arch) return &r;
+  return nullptr;
+}
+
+}  // namespace qsim::sim

@@ -1,0 +1,394 @@
+#include "qsim/sim/injector.h"
+
+#include "qsim/components/http_client.h"
+#include "qsim/components/webhook.h"
+#include "qsim/queue/keys.h"
+#include "qsim/queue/queue.h"
+#include "qsim/security/signature.h"
+#include "qsim/sim/world.h"
+#include "qsim/store/task_store.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+
+namespace qsim::sim::detail {
+
+namespace {
+using Steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+bool is_world_fault(Fault::Kind k) {
+  return k == Fault::Kind::fail_download || k == Fault::Kind::fail_upload || k == Fault::Kind::fail_grant ||
+         k == Fault::Kind::fail_mail || k == Fault::Kind::slow_world;
+}
+
+// Payloads no order job can make sense of; each must end in the dead-letter queue with a
+// reason, never kill the worker that meets it.
+std::string poison_payload(long long n) {
+  switch (n % 4) {
+    case 0: return "";
+    case 1: return "{\"order_id\": 42, \"not\": \"an order id\"";
+    case 2: return std::string("\xff\xfe\x00\x01 binary", 10);
+    default: return std::string(2 * 1024 * 1024, 'x');  // over the queue's payload limit
+  }
+}
+}  // namespace
+
+std::vector<bool> world_faults_active(const Scenario& s, double sim_t, const std::vector<int>& stage_fired) {
+  std::vector<bool> active(s.faults.size(), false);
+  for (std::size_t i = 0; i < s.faults.size(); ++i) {
+    const auto& f = s.faults[i];
+    if (is_world_fault(f.kind)) active[i] = sim_t >= f.from_s && sim_t < f.until_s;
+    if (f.stage == "after_grant" || f.stage == "after_effects")
+      active[i] = sim_t >= f.from_s && sim_t < f.until_s && (i >= stage_fired.size() || stage_fired[i] < f.count);
+  }
+  return active;
+}
+
+Injector::Injector(InjectorContext c)
+    : c_(std::move(c)), stage_fired_(c_.scenario->faults.size(), 0), stage_seen_(c_.scenario->faults.size()) {}
+
+Injector::~Injector() { stop(); }
+
+void Injector::start() {
+  faults_thread_ = std::thread([this] { faults_loop(); });
+  webhooks_thread_ = std::thread([this] { webhooks_loop(); });
+}
+
+void Injector::stop() {
+  stop_ = true;
+  if (faults_thread_.joinable()) faults_thread_.join();
+  if (webhooks_thread_.joinable()) webhooks_thread_.join();
+  for (auto& [at, h] : resume_) c_.supervisor->signal(h, SIGCONT);
+  resume_.clear();
+}
+
+std::vector<int> Injector::stage_fired() const {
+  std::lock_guard lock(mu_);
+  return stage_fired_;
+}
+
+double Injector::sim_now() const {
+  return std::chrono::duration<double>(Steady::now() - c_.t0).count() * c_.speedup;
+}
+
+std::chrono::microseconds Injector::wall(double sim_s) const {
+  return std::chrono::microseconds(static_cast<long long>(sim_s / c_.speedup * 1e6));
+}
+
+void Injector::log(const std::string& kind, const std::string& target, const std::string& detail, bool count) {
+  std::lock_guard lock(mu_);
+  events.push_back({sim_now(), kind, target, detail});
+  if (count) counts[kind]++;
+}
+
+// Every job under a lease: its payload (the order id) -> the worker holding it.
+std::map<std::string, std::string> Injector::leased(redis::Connection& c) {
+  std::map<std::string, std::string> out;
+  queue::Keys keys(c_.tag, c_.prefix);
+  auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
+  if (!active) return out;
+  for (const auto& token : active.reply.elements) {
+    auto job = c.command({"HMGET", keys.job(token.str.substr(0, token.str.find(':'))), "worker", "payload"});
+    if (job && job.reply.elements.size() == 2) out[job.reply.elements[1].str] = job.reply.elements[0].str;
+  }
+  return out;
+}
+
+// The order a worker is working on. Queue: the job it holds a lease on (the active set is the
+// truth; an order's status may lag behind a retry). Polling: of the in-flight orders stamped
+// with its id, the one that moved last (older ones are leftovers of an earlier kill).
+std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::Connection& c) {
+  if (c_.arch == "queue") {
+    for (const auto& [payload, worker] : leased(c))
+      if (worker == worker_id) return {payload};
+    return {};
+  }
+  store::TaskStore st(c, c_.tag, "harness", c_.prefix);
+  const std::string base = queue::Keys(c_.tag, c_.prefix).base();
+  std::string best;
+  long long best_ms = -1;
+  for (const char* status : {"processing", "downloading", "uploading", "finalizing"}) {
+    auto r = c.command({"ZRANGE", base + "status:" + status, "0", "-1", "WITHSCORES"});
+    if (!r) continue;
+    for (std::size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
+      const std::string& id = r.reply.elements[i].str;
+      const long long ms = std::atoll(r.reply.elements[i + 1].str.c_str());
+      if (ms <= best_ms) continue;
+      auto o = st.get(id);
+      if (o && o.value && o.value->worker == worker_id) best = id, best_ms = ms;
+    }
+  }
+  if (best.empty()) return {};
+  std::lock_guard lock(mu_);
+  for (const auto& k : kills)
+    if (k.order == best && c_.worker_ids[k.worker] == worker_id) return {};  // stuck since an earlier kill
+  return {best};
+}
+
+void Injector::kill(const std::string& instance, const std::string& why, redis::Connection& c) {
+  auto h = c_.processes.find(instance);
+  if (h == c_.processes.end()) return;
+  std::vector<std::string> held;
+  if (auto id = c_.worker_ids.find(instance); id != c_.worker_ids.end()) held = held_by(id->second, c);
+  c_.supervisor->signal(h->second, SIGKILL);
+  const double t = sim_now();
+  if (c_.arch == "queue" && !held.empty()) {
+    // The read above and the kill are not one step: the worker may have acked or failed the
+    // attempt in between (and another worker may hold the retry already). Such a job needs no
+    // redelivery; count it as held only if the victim still holds its lease.
+    auto now_leased = leased(c);
+    auto still = now_leased.find(held.front());
+    if (still == now_leased.end() || still->second != c_.worker_ids.at(instance)) held.clear();
+  }
+  std::string detail = why;
+  for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;
+  log("kill_process", instance, detail);
+  std::lock_guard lock(mu_);
+  for (const auto& o : held) kills.push_back({t, instance, o, std::nullopt});
+}
+
+void Injector::fire(const Firing& f, redis::Connection& c) {
+  using K = Fault::Kind;
+  auto instances = [&] {
+    std::vector<std::string> out;
+    for (const auto& [name, h] : c_.processes) {
+      const bool worker = c_.worker_ids.count(name) > 0;
+      if (name == f.target || (f.target == "worker" && worker) ||
+          (c_.arch == "polling" && f.target == "worker-0" && worker))
+        out.push_back(name);
+    }
+    return out;
+  };
+  switch (f.kind) {
+    case K::kill_process:
+    case K::pause_process: {
+      auto names = instances();
+      if (names.empty()) {
+        log(f.kind == K::kill_process ? "kill_process" : "pause_process", f.target, "skipped: no such process here");
+        return;
+      }
+      for (int k = 0; k < std::min<int>(f.count, static_cast<int>(names.size())); ++k) {
+        const auto& victim = names[(f.pick + static_cast<std::uint64_t>(k)) % names.size()];
+        if (f.kind == K::kill_process) {
+          kill(victim, "", c);
+        } else {
+          const auto& fault = c_.scenario->faults[f.fault];
+          int h = c_.processes.at(victim);
+          c_.supervisor->signal(h, SIGSTOP);
+          resume_.push_back({Steady::now() + wall(fault.for_s), h});
+          log("pause_process", victim, fmt::format("for {:g} s", fault.for_s));
+        }
+      }
+      return;
+    }
+    case K::restart_redis: {
+      const auto& fault = c_.scenario->faults[f.fault];
+      if (!c_.server) return;
+      c_.server->kill();
+      log("restart_redis", "redis", fmt::format("killed; persistence {}; down for {:g} s", fault.persistence, fault.for_s));
+      auto until = Steady::now() + wall(fault.for_s);
+      while (!stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
+      try {
+        c_.restart_redis();
+      } catch (const std::exception& e) {
+        log("restart_redis", "redis", std::string("did not come back: ") + e.what());
+      }
+      return;
+    }
+    case K::reset_connections:
+      if (c_.proxy) c_.proxy->reset_all(f.target);
+      log("reset_connections", f.target, "every open connection reset");
+      return;
+    case K::poison_job: {
+      if (c_.arch != "queue") {
+        log("poison_job", "queue", "n/a: the legacy poller reads no queue");
+        return;
+      }
+      queue::Queue q(c, c_.tag, queue::QueueConfig{c_.prefix});
+      for (int k = 0; k < f.count; ++k) {
+        auto r = q.enqueue(poison_payload(poison_enqueued));
+        if (r) ++poison_enqueued;
+      }
+      log("poison_job", "queue", fmt::format("{} malformed jobs enqueued", f.count));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
+  const auto& faults = c_.scenario->faults;
+  const double now = sim_now();
+  store::TaskStore st(c, c_.tag, "harness", c_.prefix);
+  const std::string base = queue::Keys(c_.tag, c_.prefix).base();
+  nlohmann::json new_calls = nlohmann::json::array();
+  bool need_calls = false;
+  for (const auto& f : faults) need_calls = need_calls || f.stage == "after_grant" || f.stage == "after_effects";
+  if (need_calls) {
+    components::HttpClient world("127.0.0.1", c_.world_port, 2000ms);
+    auto r = world.get("/calls?since=" + std::to_string(calls_seen));
+    if (r.ok()) {
+      auto calls = nlohmann::json::parse(r.body, nullptr, false);
+      if (calls.is_array()) {
+        calls_seen += calls.size();
+        new_calls = std::move(calls);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    const auto& f = faults[i];
+    if (f.kind != Fault::Kind::kill_process || f.stage.empty() || now < f.from_s || now >= f.until_s) continue;
+    {
+      std::lock_guard lock(mu_);
+      if (stage_fired_[i] >= f.count) continue;
+    }
+    std::vector<std::string> candidates;
+    if (f.stage == "after_grant" || f.stage == "after_effects") {
+      // the world's call log since the last look; the world holds its answer a moment, so the
+      // caller is still waiting when we see the call
+      const std::string api = f.stage == "after_grant" ? "grant" : "mail";
+      for (const auto& call : new_calls)
+        if (call.value("api", "") == api && call.value("status", 0) == 200 && call.value("effect", false))
+          candidates.push_back(call.value("order", ""));
+    } else {
+      auto r = c.command({"ZRANGE", base + "status:" + (f.stage == "download" ? "downloading" : "uploading"), "0", "-1"});
+      if (!r) continue;
+      for (const auto& e : r.reply.elements) candidates.push_back(e.str);
+    }
+    for (const auto& order : candidates) {
+      if (stage_seen_[i].count(order)) continue;
+      stage_seen_[i][order] = true;
+      if (keyed_draw(c_.scenario->seed, "stage-kill", order, static_cast<int>(i)) >= f.probability) continue;
+      std::string instance;
+      if (f.stage == "after_grant") {
+        instance = "finalize";
+      } else {
+        auto o = st.get(order);
+        if (!o || !o.value) continue;
+        for (const auto& [name, id] : c_.worker_ids)
+          if (id == o.value->worker) instance = name;
+        if (instance.empty() || (f.target != "worker" && f.target != instance)) continue;
+      }
+      kill(instance, fmt::format("at stage {} of {}", f.stage, order), c);
+      std::lock_guard lock(mu_);
+      if (++stage_fired_[i] >= f.count) break;
+    }
+  }
+}
+
+// Each link's faults are the sum of the network faults holding on it now; the proxy is told
+// when that changes, and every window's opening and closing is logged.
+void Injector::network_faults(double now) {
+  if (!c_.proxy) return;
+  const auto& faults = c_.scenario->faults;
+  std::map<std::string, std::pair<LinkFaults, std::vector<bool>>> links;
+  for (const auto& l : network_links()) links[l] = {LinkFaults{}, std::vector<bool>(faults.size(), false)};
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    const auto& f = faults[i];
+    if (f.link.empty() || f.at_s || now < f.from_s || now >= f.until_s) continue;
+    auto& [lf, active] = links[f.link];
+    active[i] = true;
+    switch (f.kind) {
+      case Fault::Kind::delay_network:
+        lf.latency += wall(f.latency_s);
+        lf.jitter += wall(f.jitter_s);
+        break;
+      case Fault::Kind::limit_bandwidth: {
+        const double wall_rate = f.bytes_per_s * c_.speedup;  // simulated bytes per simulated second
+        lf.bytes_per_s = lf.bytes_per_s > 0 ? std::min(lf.bytes_per_s, wall_rate) : wall_rate;
+        break;
+      }
+      case Fault::Kind::blackhole: lf.blackhole = true; break;
+      case Fault::Kind::reset_connections: lf.reset_probability = std::max(lf.reset_probability, f.probability); break;
+      default: break;
+    }
+  }
+  for (auto& [link, state] : links) {
+    auto& before = network_active_[link];
+    if (before.empty()) before.assign(faults.size(), false);
+    if (state.second == before) continue;
+    for (std::size_t i = 0; i < faults.size(); ++i)
+      if (state.second[i] != before[i]) log(faults[i].name, link, state.second[i] ? "window opens" : "window closes", state.second[i]);
+    c_.proxy->set(link, state.first);
+    before = state.second;
+  }
+}
+
+void Injector::faults_loop() {
+  redis::Connection c(c_.endpoint);
+  const auto& firings = c_.plan->firings;
+  std::size_t next = 0, calls_seen = 0;
+  std::vector<bool> world = world_faults_active(*c_.scenario, 0, stage_fired());
+  bool has_stage = false;
+  for (const auto& f : c_.scenario->faults) has_stage = has_stage || !f.stage.empty();
+  while (!stop_) {
+    try {
+      const double now = sim_now();
+      while (next < firings.size() && firings[next].t_s <= now) fire(firings[next++], c);
+      for (auto it = resume_.begin(); it != resume_.end();) {
+        if (Steady::now() >= it->first) {
+          c_.supervisor->signal(it->second, SIGCONT);
+          it = resume_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      auto active = world_faults_active(*c_.scenario, now, stage_fired());
+      if (active != world) {
+        for (std::size_t i = 0; i < active.size(); ++i)
+          if (active[i] != world[i] && c_.scenario->faults[i].stage.empty())
+            log(c_.scenario->faults[i].name, "world", active[i] ? "window opens" : "window closes", active[i]);
+        c_.reconfigure_world(now, stage_fired());
+        world = active;
+      }
+      if (has_stage) stage_faults(c, calls_seen);
+      network_faults(now);
+    } catch (const std::exception&) {
+      // Redis restarting, a process gone: try again on the next tick
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+void Injector::webhooks_loop() {
+  components::HttpClient intake("127.0.0.1", c_.intake_port, 5000ms);
+  for (const auto& w : c_.plan->webhooks) {
+    auto at = c_.t0 + wall(w.at_s);
+    while (!stop_ && Steady::now() < at) std::this_thread::sleep_for(std::min<Steady::duration>(at - Steady::now(), 20ms));
+    if (stop_) break;
+    std::string body = c_.payment_body(w.order), sent = body;
+    auto ts = components::unix_now();
+    std::string secret = c_.payment_secret;
+    switch (w.kind) {
+      case WebhookExtra::Kind::duplicate: break;
+      case WebhookExtra::Kind::replay:  // the genuine request as captured `skew_s` ago
+      case WebhookExtra::Kind::late: ts -= static_cast<std::int64_t>(w.skew_s); break;
+      case WebhookExtra::Kind::forge_signature: secret = "whsec_guessed"; break;
+      case WebhookExtra::Kind::forge_body: {
+        auto j = nlohmann::json::parse(body);
+        j["amount"] = 1;  // the signature below is the genuine body's
+        sent = j.dump();
+        break;
+      }
+    }
+    auto r = intake.post("/webhooks/payment", sent,
+                         {{std::string(security::kTimestampHeader), std::to_string(ts)},
+                          {std::string(security::kSignatureHeader), security::sign(secret, ts, body)}});
+    std::string word = "no_answer";
+    if (r.answered()) {
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      word = j.is_object() ? j.value("result", "http_" + std::to_string(r.status)) : "http_" + std::to_string(r.status);
+    }
+    log(to_string(w.kind) + "_webhook", "payment_intake", c_.order_id(w.order) + ": answered " + word);
+    std::lock_guard lock(mu_);
+    webhooks[to_string(w.kind)][word]++;
+    if (w.kind != WebhookExtra::Kind::duplicate && r.ok()) ++forged_accepted;
+  }
+  webhooks_done_ = true;
+}
+
+}  // namespace qsim::sim::detail

@@ -1,0 +1,70 @@
+// A discrete-event model of both architectures, driven by the same scenario files as `sim run`
+// and answering in milliseconds: no Redis, no processes, a manual clock (the event queue's).
+// Same scenario and seed, same result, bit for bit.
+//
+// What it models (all in simulated seconds):
+//   queue    W workers take paid orders first come first served the moment one is free (the
+//            hand-off is instantaneous); a transient failure is retried after the scenario's
+//            backoff, up to its attempts, then dead-lettered; a permanent one is dead at once;
+//            a killed worker's order comes back after the lease plus half a reaper tick, and the
+//            worker after restart_delay; a Redis outage stops pickups (without persistence it
+//            loses every order not yet completed); poison jobs are dead letters.
+//   polling  one poller, polling every interval while idle and one interval after each job;
+//            any failure fails the order for good; a killed poller's order is stuck for good.
+// Webhook and network faults do not change the model's outcome (the receivers dedupe; the
+// model has no network): they are listed as not modelled.
+//
+// The results are a RunResult like a live run's (kind "model"), so every report format and
+// gate applies.
+#pragma once
+
+#include "qsim/sim/results.h"
+#include "qsim/sim/scenario.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qsim::sim {
+
+struct ModelOptions {
+  std::vector<std::string> architectures;  // empty: every one in the scenario
+  std::optional<std::uint64_t> seed;
+  bool keep_orders = true;                 // false: only summaries (sweeps)
+};
+
+RunResult run_model(Scenario s, const ModelOptions& options = {});
+
+// The event engine, exposed for its benchmark: a binary heap of small events.
+namespace des {
+struct Event {
+  double t;
+  std::uint64_t seq;  // ties break in scheduling order: determinism
+  std::uint32_t kind, a;
+};
+class Engine {
+public:
+  void at(double t, std::uint32_t kind, std::uint32_t a = 0);
+  bool next(Event& e);
+  double now() const { return now_; }
+  std::uint64_t processed() const { return processed_; }
+  void reserve(std::size_t n) { heap_.reserve(n); }
+
+private:
+  std::vector<Event> heap_;
+  std::uint64_t seq_ = 0, processed_ = 0;
+  double now_ = 0;
+};
+}  // namespace des
+
+// Erlang C for M/M/c: arrival rate lambda, service rate mu (per server), c servers.
+struct ErlangC {
+  double utilisation = 0;   // lambda / (c mu)
+  double p_wait = 0;        // probability an arrival waits
+  double mean_wait_s = 0;   // mean wait in queue
+  bool stable = false;
+};
+ErlangC erlang_c(double lambda_per_s, double mu_per_s, int c);
+
+}  // namespace qsim::sim

@@ -1,0 +1,476 @@
+#include "qsim/sim/model.h"
+
+#include "qsim/sim/checker.h"
+#include "qsim/sim/faults.h"
+#include "qsim/sim/stats.h"
+#include "qsim/sim/workload.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+
+namespace qsim::sim {
+
+namespace des {
+
+namespace {
+bool later(const Event& a, const Event& b) { return a.t > b.t || (a.t == b.t && a.seq > b.seq); }
+}  // namespace
+
+void Engine::at(double t, std::uint32_t kind, std::uint32_t a) {
+  heap_.push_back({t, seq_++, kind, a});
+  std::push_heap(heap_.begin(), heap_.end(), later);
+}
+
+bool Engine::next(Event& e) {
+  if (heap_.empty()) return false;
+  std::pop_heap(heap_.begin(), heap_.end(), later);
+  e = heap_.back();
+  heap_.pop_back();
+  now_ = e.t;
+  ++processed_;
+  return true;
+}
+
+}  // namespace des
+
+ErlangC erlang_c(double lambda, double mu, int c) {
+  ErlangC r;
+  const double a = lambda / mu;  // offered load in erlangs
+  r.utilisation = a / c;
+  r.stable = r.utilisation < 1;
+  if (!r.stable) {
+    r.p_wait = 1;
+    r.mean_wait_s = INFINITY;
+    return r;
+  }
+  // sum_{k<c} a^k/k!, and a^c/c!, computed by recurrence to stay finite for large c
+  double term = 1, sum = 0;
+  for (int k = 0; k < c; ++k) {
+    sum += term;
+    term *= a / (k + 1);
+  }
+  const double top = term / (1 - r.utilisation);
+  r.p_wait = top / (sum + top);
+  r.mean_wait_s = r.p_wait / (c * mu - lambda);
+  return r;
+}
+
+namespace {
+
+enum Kind : std::uint32_t {
+  kArrive, kDone, kFailTransient, kFailPermanent, kRetry, kRedeliver, kFire, kWorkerUp, kRedisUp, kPoll, kStageKill
+};
+
+constexpr std::uint32_t kGenShift = 1024;  // event payload: worker + kGenShift * generation
+
+struct OrderState {
+  double paid = -1, pick = -1, end = -1, dl = 0, ul = 0;
+  std::string status = "created";
+  int attempts = 0, downloads_ok = 0;
+  bool accepted = false;
+};
+
+class Model {
+public:
+  Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders)
+      : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders),
+        workers_(queue ? s.queue->workers : 1), rng_(s.seed, queue ? "model-queue" : "model-polling") {
+    o_.resize(plan.arrivals_s.size());
+    counted_.assign(plan.arrivals_s.size(), false);
+    stage_fired_.assign(s.faults.size(), 0);
+    busy_.assign(static_cast<std::size_t>(workers_), -1);
+    gen_.assign(static_cast<std::size_t>(workers_), 0);
+    up_.assign(static_cast<std::size_t>(workers_), true);
+    e_.reserve(plan.arrivals_s.size() + 64);
+  }
+
+  ArchResult run() {
+    r_.name = queue_ ? "queue" : "polling";
+    r_.workers = workers_;
+    for (std::size_t i = 0; i < plan_.arrivals_s.size(); ++i) e_.at(plan_.arrivals_s[i], kArrive, static_cast<std::uint32_t>(i));
+    for (std::size_t f = 0; f < faults_.firings.size(); ++f) e_.at(faults_.firings[f].t_s, kFire, static_cast<std::uint32_t>(f));
+    if (!queue_) e_.at(0, kPoll, 0);
+    des::Event ev;
+    while (e_.next(ev)) {
+      step(ev);
+      // the poller polls forever: stop once every order has settled (or is stuck for good)
+      if (!queue_ && settled_ == o_.size() && ev.t >= last_fire()) break;
+    }
+    return finish();
+  }
+
+  std::uint64_t events() const { return e_.processed(); }
+
+private:
+  double last_fire() const { return faults_.firings.empty() ? 0 : faults_.firings.back().t_s; }
+
+  double backoff(int attempt) const {
+    const auto& q = *s_.queue;
+    double d = q.backoff == QueueArch::Backoff::constant ? q.backoff_base_s
+                                                        : q.backoff_base_s * std::pow(2.0, attempt - 1);
+    return std::min(d, 64 * q.backoff_base_s);
+  }
+
+  bool fault_active(Fault::Kind k, double t, double* p = nullptr, bool* transient = nullptr) const {
+    bool any = false;
+    for (const auto& f : s_.faults)
+      if (f.kind == k && t >= f.from_s && t < f.until_s) {
+        any = true;
+        if (p) *p = f.kind == Fault::Kind::slow_world ? (*p) * f.factor : f.probability;
+        if (transient) *transient = f.transient;
+      }
+    return any;
+  }
+
+  // One attempt at order i on worker w: its duration and whether (and how) it fails.
+  void start(int w, std::uint32_t i) {
+    auto& o = o_[i];
+    const double now = e_.now();
+    o.pick = now;
+    o.status = "processing";
+    o.attempts++;
+    double slow = 1;
+    fault_active(Fault::Kind::slow_world, now, &slow);
+    o.dl = plan_.download_s[i] * slow;
+    o.ul = plan_.upload_s[i] * slow;
+    struct Stage {
+      Fault::Kind kind;
+      double base, at;
+    };
+    const Stage stages[] = {{Fault::Kind::fail_download, s_.fail_download, o.dl},
+                            {Fault::Kind::fail_upload, s_.fail_upload, o.dl + o.ul},
+                            {Fault::Kind::fail_grant, s_.fail_grant, o.dl + o.ul},
+                            {Fault::Kind::fail_mail, s_.fail_mail, o.dl + o.ul}};
+    double end = now + o.dl + o.ul;
+    Kind outcome = kDone;
+    for (const auto& st : stages) {
+      double p = st.base;
+      bool transient = true;
+      fault_active(st.kind, now, &p, &transient);
+      if (rng_.uniform() < p && outcome == kDone) {
+        outcome = transient ? kFailTransient : kFailPermanent;
+        end = now + st.at;
+        if (st.kind != Fault::Kind::fail_download) o.downloads_ok++;
+      }
+    }
+    if (outcome == kDone) o.downloads_ok++;
+    // kill_process after_grant: finalize dies between the grant and the e-mail, so the worker's
+    // finalize call fails (transient) and the attempt is retried; after_effects: the worker dies
+    // once the effects are done, before its ack (the order is complete; the worker restarts)
+    std::vector<std::size_t> late_kills;
+    for (std::size_t f = 0; f < s_.faults.size() && outcome == kDone; ++f) {
+      const auto& fault = s_.faults[f];
+      if (fault.kind != Fault::Kind::kill_process || (fault.stage != "after_grant" && fault.stage != "after_effects"))
+        continue;
+      if (end < fault.from_s || end >= fault.until_s || stage_fired_[f] >= fault.count) continue;
+      if (keyed_draw(s_.seed, "stage-kill", order_id(i), static_cast<int>(f)) >= fault.probability) continue;
+      stage_fired_[f]++;
+      if (fault.stage == "after_grant") outcome = kFailTransient;
+      late_kills.push_back(f);
+    }
+    busy_[static_cast<std::size_t>(w)] = static_cast<int>(i);
+    e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[static_cast<std::size_t>(w)]);
+    for (auto f : late_kills) {  // after the attempt's own end event: the effects come first
+      stage_kills_.push_back({end, f, Fault::Kind::kill_process,
+                              s_.faults[f].stage == "after_grant" ? "finalize" : fmt::format("worker-{}", w), 0, 1});
+      e_.at(end, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
+    }
+    // kill_process at a stage: the live injector sees the worker in the stage within moments
+    for (std::size_t f = 0; f < s_.faults.size(); ++f) {
+      const auto& fault = s_.faults[f];
+      if (fault.kind != Fault::Kind::kill_process || (fault.stage != "download" && fault.stage != "upload")) continue;
+      const double at = fault.stage == "download" ? now : now + o.dl;
+      if (at < fault.from_s || at >= fault.until_s || stage_fired_[f] >= fault.count || at >= end) continue;
+      if (fault.target != "worker" && fault.target != fmt::format("worker-{}", w)) continue;
+      if (keyed_draw(s_.seed, "stage-kill", order_id(i), static_cast<int>(f)) >= fault.probability) continue;
+      stage_fired_[f]++;
+      Firing kill{at, f, Fault::Kind::kill_process, fmt::format("worker-{}", w), 0, 1};
+      stage_kills_.push_back(kill);
+      e_.at(at, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
+    }
+  }
+
+  void dispatch() {
+    if (e_.now() < redis_down_until_) return;
+    for (int w = 0; w < workers_ && !ready_.empty(); ++w)
+      if (up_[static_cast<std::size_t>(w)] && busy_[static_cast<std::size_t>(w)] < 0) {
+        auto i = ready_.front();
+        ready_.pop_front();
+        start(w, i);
+      }
+  }
+
+  void finish_attempt(std::uint32_t payload, Kind kind) {
+    const auto w = payload % kGenShift;
+    if (payload / kGenShift != gen_[w] || busy_[w] < 0) return;  // a killed worker's attempt
+    const auto i = static_cast<std::uint32_t>(busy_[w]);
+    busy_[w] = -1;
+    auto& o = o_[i];
+    const double now = e_.now();
+    const bool store_down = now < redis_down_until_;
+    if (kind == kDone && !store_down) {
+      o.status = "completed";
+      o.end = now;
+      settle(i);
+    } else if (!queue_ || kind == kFailPermanent || o.attempts >= s_.queue->attempts) {
+      o.status = queue_ ? "dead" : "failed";  // the legacy flaw: one error and the order has failed
+      o.end = now;
+      settle(i);
+      if (queue_) r_.dead_letters++;
+    } else {
+      r_.retries++;
+      e_.at(now + backoff(o.attempts), kRetry, i);
+    }
+    if (queue_) dispatch();
+    else e_.at(now + s_.polling->poll_interval_s, kPoll, 0);  // the legacy loop sleeps after each task
+  }
+
+  void fire(const Firing& f) {
+    const double now = e_.now();
+    const Fault& fault = s_.faults[f.fault];
+    auto log = [&](const std::string& target, const std::string& detail) {
+      r_.faults.push_back({now, fault.name, target, detail});
+      r_.fault_counts[fault.name]++;
+    };
+    switch (f.kind) {
+      case Fault::Kind::kill_process:
+      case Fault::Kind::pause_process: {
+        if (f.target == "payment_intake" || f.target == "finalize") {
+          log(f.target, fault.stage == "after_grant" ? "between the grant and the e-mail: the worker's call fails"
+                                                     : "not modelled: the provider and the worker retry through it");
+          return;
+        }
+        for (int k = 0; k < f.count; ++k) {
+          int w = f.target == "worker" ? static_cast<int>((f.pick + static_cast<std::uint64_t>(k)) % static_cast<std::uint64_t>(workers_))
+                                       : std::atoi(f.target.c_str() + 7);
+          if (w >= workers_) continue;
+          const auto uw = static_cast<std::size_t>(w);
+          const bool kill = f.kind == Fault::Kind::kill_process;
+          const double down = kill ? s_.queue ? s_.queue->restart_delay_s : 10 : fault.for_s;
+          const int held = busy_[uw];
+          log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
+          if (held >= 0 && (kill || (queue_ && fault.for_s > s_.queue->lease_s))) {
+            gen_[uw]++;
+            busy_[uw] = -1;
+            if (queue_) {
+              const double back = s_.queue->lease_s + reaper_tick() / 2;
+              r_.kills.push_back({now, fmt::format("worker-{}", w), order_id(static_cast<std::size_t>(held)), back});
+              r_.recoveries++;
+              e_.at(now + back, kRedeliver, static_cast<std::uint32_t>(held));
+            } else {
+              r_.kills.push_back({now, "worker-0", order_id(static_cast<std::size_t>(held)), std::nullopt});
+              settle(static_cast<std::uint32_t>(held));  // stuck for good: nothing will ever move it
+            }
+          }
+          up_[uw] = false;
+          e_.at(now + down, kWorkerUp, static_cast<std::uint32_t>(w));
+        }
+        return;
+      }
+      case Fault::Kind::restart_redis:
+        redis_down_until_ = std::max(redis_down_until_, now + fault.for_s);
+        log("redis", "persistence " + fault.persistence);
+        if (fault.persistence == "none") {  // everything not finished is forgotten
+          for (std::size_t i = 0; i < o_.size(); ++i)
+            if (o_[i].status != "completed" && o_[i].status != "failed" && o_[i].status != "dead") {
+              o_[i].status = "missing";
+              settle(static_cast<std::uint32_t>(i));
+            }
+          ready_.clear();
+          for (std::size_t w = 0; w < busy_.size(); ++w)
+            if (busy_[w] >= 0) gen_[w]++, busy_[w] = -1;
+          wiped_ = true;
+        }
+        e_.at(redis_down_until_, kRedisUp, 0);
+        return;
+      case Fault::Kind::poison_job:
+        if (queue_) r_.dead_letters += f.count;
+        log("queue", queue_ ? fmt::format("{} malformed jobs dead-lettered", f.count) : "n/a: no queue");
+        return;
+      default:
+        log(f.target, "not modelled");
+        return;
+    }
+  }
+
+  void settle(std::uint32_t i) {
+    if (!counted_[i]) counted_[i] = true, ++settled_;
+  }
+
+  double reaper_tick() const { return s_.queue ? s_.queue->lease_s / 4 : 0; }
+
+  void step(const des::Event& ev) {
+    const double now = e_.now();
+    switch (ev.kind) {
+      case kArrive: {
+        auto& o = o_[ev.a];
+        if (o.status == "missing") return;  // created before a wipe: the intake answers 404
+        if (now < redis_down_until_) {       // the provider retries until the store answers
+          e_.at(redis_down_until_, kArrive, ev.a);
+          return;
+        }
+        o.accepted = true;
+        o.paid = now;
+        o.status = "paid";
+        ready_.push_back(ev.a);
+        peak_ready_ = std::max(peak_ready_, static_cast<int>(ready_.size()));
+        if (queue_) dispatch();
+        return;
+      }
+      case kDone:
+      case kFailTransient:
+      case kFailPermanent:
+        finish_attempt(ev.a, static_cast<Kind>(ev.kind));
+        return;
+      case kRetry:
+      case kRedeliver:  // the reaper returns an expired job to the front of the queue
+        if (o_[ev.a].status == "missing") return;
+        if (ev.kind == kRedeliver) ready_.push_front(ev.a);
+        else ready_.push_back(ev.a);
+        dispatch();
+        return;
+      case kFire:
+        fire(faults_.firings[ev.a]);
+        return;
+      case kStageKill:
+        fire(stage_kills_[ev.a]);
+        return;
+      case kWorkerUp:
+        up_[ev.a] = true;
+        if (queue_) dispatch();
+        else if (busy_[0] < 0) e_.at(now, kPoll, 0);
+        return;
+      case kRedisUp:
+        if (queue_) dispatch();
+        return;
+      case kPoll: {
+        if (!up_[0] || busy_[0] >= 0) return;  // a poll of a dead or busy poller: stale
+        polls_++;
+        if (now >= redis_down_until_ && !ready_.empty()) {
+          auto i = ready_.front();
+          ready_.pop_front();
+          start(0, i);
+          return;  // the next poll follows the job
+        }
+        e_.at(now + s_.polling->poll_interval_s, kPoll, 0);
+        return;
+      }
+    }
+  }
+
+  // The model's history: per order what the live run would record (deliveries, store
+  // transitions, the world's calls), checked and summarised by the same code as a live run's.
+  ArchResult finish() {
+    const std::size_t n = o_.size();
+    std::vector<OrderRecord> records;
+    records.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& o = o_[i];
+      OrderRecord rec;
+      rec.id = order_id(i);
+      rec.arrival_s = plan_.arrivals_s[i];
+      rec.download_plan_s = plan_.download_s[i];
+      rec.upload_plan_s = plan_.upload_s[i];
+      rec.webhook_attempts = 1;
+      rec.payment_accepted = o.accepted;
+      rec.status = o.status;
+      if (o.paid >= 0) rec.stages_s["paid"] = o.paid;
+      if (o.pick >= 0) {
+        rec.stages_s["processing"] = o.pick;
+        if (keep_orders_) {
+          rec.stages_s["downloading"] = o.pick;
+          rec.stages_s["uploading"] = o.pick + o.dl;
+          rec.stages_s["finalizing"] = o.pick + o.dl + o.ul;
+        }
+      }
+      if (o.end >= 0) rec.stages_s[o.status] = o.end;
+      rec.calls.reserve(static_cast<std::size_t>(o.attempts) + 2);
+      for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({"download", {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
+      if (o.status == "completed") {
+        rec.calls.push_back({"grant", {}, 200, true});
+        rec.calls.push_back({"mail", {}, 200, true});
+      }
+      tally_calls(rec);
+      records.push_back(std::move(rec));
+    }
+    r_.orders = std::move(records);
+    r_.checker = check(history_of(r_));
+    summarize(r_, plan_.arrivals_s.front(), plan_.arrivals_s.back());
+    compute_drain(r_, s_);
+    std::vector<double> rec;
+    for (const auto& k : r_.kills)
+      if (k.redelivered_after_s) rec.push_back(*k.redelivered_after_s);
+    r_.recovery_s = percentiles(rec);
+    if (queue_) r_.recovery_bound_s = s_.queue->lease_s + reaper_tick();
+    // the model's probe: pickups of an idle system, seeded phases for the poller
+    std::vector<double> probe;
+    Stream phases(s_.seed, "model-probe");
+    for (int k = 0; k < 1000; ++k) probe.push_back(queue_ ? 0.0 : phases.uniform() * s_.polling->poll_interval_s);
+    r_.probe_pickup_s = percentiles(probe);
+    r_.probe_method = queue_ ? "model: the hand-off to an idle worker is instantaneous"
+                             : "model: 1,000 payments at uniformly distributed phases of the poll cycle";
+    r_.store_queries = polls_ + 7 * r_.checker.orders;  // each order: payment, 4 transitions, finalize 2
+    r_.store_queries_per_idle_day = queue_ ? 0 : 86'400 / s_.polling->poll_interval_s;
+    r_.notes.push_back("model result: no processes, no Redis; webhook and network faults are not modelled, nor "
+                       "Redis commands");
+    if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every unfinished order");
+    if (!keep_orders_) {  // sweeps: the figures only
+      r_.orders.clear();
+      r_.orders.shrink_to_fit();
+    }
+    return r_;
+  }
+
+  const Scenario& s_;
+  const Plan& plan_;
+  const FaultPlan& faults_;
+  bool queue_, keep_orders_;
+  int workers_;
+  Stream rng_;
+  des::Engine e_;
+  std::vector<OrderState> o_;
+  std::deque<std::uint32_t> ready_;
+  std::vector<int> busy_;
+  std::vector<std::uint32_t> gen_;
+  std::vector<bool> up_;
+  double redis_down_until_ = -1;
+  bool wiped_ = false;
+  long long polls_ = 0;
+  int peak_ready_ = 0;
+  std::size_t settled_ = 0;    // orders that will not change any more
+  std::vector<bool> counted_;  // ... each counted once
+  std::vector<int> stage_fired_;
+  std::vector<Firing> stage_kills_;
+  ArchResult r_;
+};
+
+}  // namespace
+
+RunResult run_model(Scenario s, const ModelOptions& options) {
+  if (options.seed) s.seed = *options.seed;
+  const std::vector<std::string> archs = architectures_of(s, options.architectures);
+  RunResult result;
+  result.kind = "model";
+  result.scenario = s.name;
+  result.file = s.file;
+  result.seed = s.seed;
+  result.speedup = 0;
+  result.resolution_s = 0;
+  result.redis = "none (discrete-event model)";
+  result.replay_command = fmt::format("scripts/sim model {} --seed {} --arch {}", s.file, s.seed, fmt::join(archs, ","));
+  Plan plan = make_plan(s);
+  result.arrivals_s = plan.arrivals_s;
+  result.fault_plan = plan_faults(s, plan);
+  for (const auto& a : archs) {
+    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders);
+    result.results.push_back(m.run());
+    result.events += m.events();
+  }
+  return result;
+}
+
+}  // namespace qsim::sim

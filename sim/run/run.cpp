@@ -1,0 +1,976 @@
+#include "qsim/sim/run.h"
+
+#include "qsim/sim/injector.h"
+#include "qsim/sim/checker.h"
+#include "qsim/sim/stats.h"
+
+#include "qsim/components/http_client.h"
+#include "qsim/components/webhook.h"
+#include "qsim/queue/keys.h"
+#include "qsim/queue/queue.h"
+#include "qsim/sim/fault_proxy.h"
+#include "qsim/sim/faults.h"
+#include "qsim/security/signature.h"
+#include "qsim/sim/redis_server.h"
+#include "qsim/sim/supervisor.h"
+#include "qsim/sim/workload.h"
+#include "qsim/store/task_store.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#ifndef QSIM_BIN_DIR
+#define QSIM_BIN_DIR ""
+#endif
+
+namespace qsim::sim {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using store::OrderStatus;
+
+constexpr long long kAmount = 499'000;
+constexpr const char* kPollingComponent = "polling_worker";
+const std::set<std::string> kHarnessComponents{"harness", "shop"};
+
+std::string random_hex(std::size_t bytes) {
+  std::random_device rd;
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", rd() & 0xff);
+  return out;
+}
+
+// The share of this machine's CPU time that the hypervisor gave to other guests ("steal" in
+// /proc/stat) since construction: 0 on bare metal and where /proc/stat has no such field. On a
+// shared VM it is what makes a timed run slow for reasons outside the run.
+class StealMeter {
+public:
+  StealMeter() : start_(Steady::now()), steal0_(stolen_s()) {}
+  double share() const {
+    const double wall = std::chrono::duration<double>(Steady::now() - start_).count();
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    if (wall <= 0 || cpus <= 0) return 0;
+    return std::max(0.0, stolen_s() - steal0_) / (wall * static_cast<double>(cpus));
+  }
+
+private:
+  static double stolen_s() {  // summed over the CPUs
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    long long field[8] = {};  // user nice system idle iowait irq softirq steal
+    in >> cpu;
+    for (auto& f : field) in >> f;
+    if (!in || cpu != "cpu") return 0;
+    return static_cast<double>(field[7]) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  Steady::time_point start_;
+  double steal0_;
+};
+
+std::chrono::microseconds wall_of(double sim_s, double speedup) {
+  return std::chrono::microseconds(static_cast<long long>(std::llround(sim_s / speedup * 1e6)));
+}
+
+void check_cancel(const RunOptions& o) {
+  if (o.cancel && o.cancel->load()) throw Cancelled();
+}
+
+void sleep_until(Steady::time_point t, const RunOptions& o) {
+  for (auto now = Steady::now(); now < t; now = Steady::now()) {
+    check_cancel(o);
+    std::this_thread::sleep_for(std::min<Steady::duration>(t - now, 20ms));
+  }
+}
+
+std::string find_bin_dir(const RunOptions& o) {
+  if (!o.bin_dir.empty()) return o.bin_dir;
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && fs::exists(self.parent_path() / "qsim-queue-worker")) return self.parent_path().string();
+  return QSIM_BIN_DIR;
+}
+
+std::string tail_of(const std::string& path, std::size_t max = 600) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  auto text = s.str();
+  return text.size() > max ? "..." + text.substr(text.size() - max) : text;
+}
+
+std::map<std::string, long long> commandstats(redis::Connection& c) {
+  std::map<std::string, long long> out;
+  auto r = c.command({"INFO", "commandstats"});
+  for (auto until = Steady::now() + 5s; !r && r.status != redis::Status::server_error && Steady::now() < until;) {
+    std::this_thread::sleep_for(20ms);  // reconnecting, perhaps after a Redis restart
+    r = c.command({"INFO", "commandstats"});
+  }
+  if (!r) throw InfraError("Redis: INFO commandstats: " + r.error);
+  std::istringstream in(r.reply.str);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cmdstat_", 0) != 0) continue;
+    auto colon = line.find(':'), calls = line.find("calls=");
+    if (colon == std::string::npos || calls == std::string::npos) continue;
+    out[line.substr(8, colon - 8)] = std::atoll(line.c_str() + calls + 6);
+  }
+  return out;
+}
+
+double server_ms(redis::Connection& c) {
+  auto r = c.command({"TIME"});
+  if (!r || r.reply.elements.size() != 2) throw InfraError("Redis: TIME: " + r.error);
+  return static_cast<double>(*r.reply.elements[0].as_integer()) * 1e3 +
+         static_cast<double>(*r.reply.elements[1].as_integer()) / 1e3;
+}
+
+template <class M>
+M delta(const M& after, const M& before) {
+  M out;
+  for (const auto& [k, v] : after) {
+    auto it = before.find(k);
+    auto d = v - (it == before.end() ? 0 : it->second);
+    if (d != 0) out[k] = d;
+  }
+  return out;
+}
+
+long long sum_of(const std::map<std::string, long long>& m, const std::set<std::string>& skip = {}) {
+  long long n = 0;
+  for (const auto& [k, v] : m)
+    if (!skip.count(k)) n += v;
+  return n;
+}
+
+std::string payment_body(const std::string& order) {
+  return nlohmann::json{{"order_id", order}, {"amount", kAmount}, {"txn_id", "txn-" + order}}.dump();
+}
+
+// The payment provider: signs each webhook and, like real providers, retries on anything but
+// a 2xx (no answer, 5xx, and 4xx too: a provider cannot tell a bug from a transient refusal),
+// with a short doubling backoff, up to 10 attempts.
+class Provider {
+public:
+  Provider(int port, std::string secret) : client_("127.0.0.1", port, 5000ms), secret_(std::move(secret)) {}
+  // attempts made, and whether the intake accepted the payment (2xx)
+  std::pair<int, bool> pay(const std::string& order, const RunOptions& o) {
+    auto backoff = 20ms;
+    for (int attempt = 1;; ++attempt) {
+      std::string body = payment_body(order);
+      auto ts = components::unix_now();
+      auto r = client_.post("/webhooks/payment", body,
+                            {{std::string(security::kTimestampHeader), std::to_string(ts)},
+                             {std::string(security::kSignatureHeader), security::sign(secret_, ts, body)}});
+      if (r.ok()) return {attempt, true};
+      if (attempt >= 10) return {attempt, false};
+      sleep_until(Steady::now() + backoff, o);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
+    }
+  }
+
+private:
+  components::HttpClient client_;
+  std::string secret_;
+};
+
+// A thread that outlives every fault: processes forked from it are tied to its life (their
+// parent-death signal fires when the forking *thread* exits), so a Redis restarted by the
+// injector must be started here, not on the injector's own thread.
+class ForkThread {
+public:
+  ForkThread() : thread_([this] { loop(); }) {}
+  ~ForkThread() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void run(std::function<void()> f) {
+    std::packaged_task<void()> task(std::move(f));
+    auto done = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_all();
+    done.get();  // rethrows
+  }
+
+private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return quit_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<void()>> tasks_;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
+struct Env {
+  ForkThread forks;  // declared before the server: destroyed after it
+  std::unique_ptr<RedisServer> server;
+  redis::Endpoint endpoint;
+  std::string prefix = "qsim";
+  std::string description;
+  fs::path log_dir;
+};
+
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+bool terminal(OrderStatus s) {
+  return s == OrderStatus::completed || s == OrderStatus::failed || s == OrderStatus::dead;
+}
+
+class ArchRun {
+public:
+  ArchRun(const Scenario& s, const Plan& plan, const FaultPlan& faults, const RunOptions& o, Env& env, std::string arch,
+          std::string bin)
+      : s_(s), plan_(plan), faults_(faults), o_(o), env_(env), arch_(std::move(arch)), bin_(std::move(bin)),
+        tag_("orders-" + arch_), conn_(env.endpoint), store_(conn_, tag_, "harness", env.prefix),
+        shop_store_(conn_, tag_, "shop", env.prefix), queue_(conn_, tag_, queue::QueueConfig{env.prefix}),
+        payment_secret_(random_hex(24)), finalize_secret_(random_hex(24)) {
+    s_.speedup = s.speedup_of(arch_);  // from here on, this architecture's speedup
+  }
+
+  ArchResult run() {
+    const StealMeter steal;
+    ArchResult r;
+    r.name = arch_;
+    r.workers = arch_ == "queue" ? s_.queue->workers : s_.polling->workers;
+    r.speedup = s_.speedup;
+    r.resolution_s = s_.speedup / 1000.0;
+    progress("starting", 0, 0, 0);
+    start_services(r);
+    if (o_.probe) probe(r);
+    if (arch_ == "polling") start_poller(s_.polling->poll_interval_s / s_.speedup);
+    workload(r);
+    idle_window(r);
+    progress("collecting", r.makespan_s, r.makespan_s, static_cast<long long>(plan_.arrivals_s.size()));
+    collect(r);
+    sup_.stop_all();
+    r.host_steal_share = steal.share();
+    return r;
+  }
+
+private:
+  void progress(const char* phase, double sim_s, double expected_s, long long done) {
+    if (o_.on_progress)
+      o_.on_progress({arch_, phase, sim_s, expected_s, done, static_cast<long long>(plan_.arrivals_s.size())});
+  }
+
+  std::string log_path(const std::string& name) const { return (env_.log_dir / (arch_ + "-" + name + ".log")).string(); }
+
+  // Starts a process that serves HTTP on `port` and waits until its /health answers.
+  int start_http(ProcessSpec spec, int port) {
+    const std::string name = spec.name;
+    spec.stderr_path = log_path(name);
+    int h;
+    try {
+      h = sup_.add(std::move(spec));
+    } catch (const std::exception& e) {
+      throw InfraError(fmt::format("{} would not start: {}", name, e.what()));
+    }
+    components::HttpClient client("127.0.0.1", port, 200ms);
+    auto deadline = Steady::now() + 10s;
+    while (Steady::now() < deadline) {
+      check_cancel(o_);
+      if (client.get("/health").status == 200) return h;
+      std::this_thread::sleep_for(10ms);
+    }
+    throw InfraError(fmt::format("{} did not answer on port {} within 10 s; its log: {}", name, port,
+                                 tail_of(log_path(name))));
+  }
+
+  // The port a caller uses to reach `upstream` over `link`: the fault proxy's when the scenario
+  // has network faults, else the upstream's own.
+  int via(const std::string& link, int upstream) {
+    if (!proxy_) return upstream;
+    auto it = link_ports_.find(link);
+    if (it == link_ports_.end()) it = link_ports_.emplace(link, proxy_->add_link(link, upstream)).first;
+    return it->second;
+  }
+
+  ProcessSpec spec(const std::string& name, const std::string& exe, std::vector<std::string> args,
+                   const std::string& redis_link) {
+    ProcessSpec p;
+    p.name = name;
+    p.exe = (fs::path(bin_) / exe).string();
+    if (!fs::exists(p.exe)) throw InfraError("no executable " + p.exe + " (build the project, or set RunOptions::bin_dir)");
+    redis::Endpoint redis = env_.endpoint;
+    if (proxy_) redis.port = via(redis_link, env_.endpoint.port);
+    std::vector<std::string> common{"--redis", redis.to_string(), "--queue", tag_, "--prefix", env_.prefix};
+    args.insert(args.begin(), common.begin(), common.end());
+    p.args = std::move(args);
+    p.env = {{"QSIM_PAYMENT_SECRET", payment_secret_}, {"QSIM_FINALIZE_SECRET", finalize_secret_}};
+    p.restart_delay = std::max<std::chrono::milliseconds>(
+        1ms, std::chrono::duration_cast<std::chrono::milliseconds>(
+                 wall_of(s_.queue ? s_.queue->restart_delay_s : 10, s_.speedup)));
+    return p;
+  }
+
+  double longest_stage_wall_ms() const {
+    double m = 0;
+    for (std::size_t i = 0; i < plan_.download_s.size(); ++i)
+      m = std::max({m, plan_.download_s[i], plan_.upload_s[i]});
+    return m / s_.speedup * 1e3;
+  }
+
+  void start_services(ArchResult& r) {
+    for (const auto& f : s_.faults)
+      if (!f.link.empty() && !proxy_) {
+        if (!env_.endpoint.unix_socket.empty()) throw ScenarioError("--redis", "$", "network faults need a TCP Redis URL");
+        proxy_ = std::make_unique<FaultProxy>(s_.seed);
+        r.notes.push_back("network faults: every link between processes runs through the harness's TCP fault proxy");
+      }
+    world_port_ = free_loopback_port();
+    ProcessSpec world;
+    world.name = "world";
+    world.exe = (fs::path(bin_) / "qsim-world").string();
+    world.args = {"--port", std::to_string(world_port_)};
+    world.stderr_path = log_path("world");
+    start_http(world, world_port_);
+    configure_world(true);
+
+    finalize_port_ = free_loopback_port();
+    finalize_h_ = start_http(spec("finalize", "qsim-finalize",
+                                  {"--port", std::to_string(finalize_port_), "--world-port",
+                                   std::to_string(via("finalize_world", world_port_))},
+                                  "finalize_redis"),
+                             finalize_port_);
+    intake_port_ = free_loopback_port();
+    std::vector<std::string> intake_args{"--port", std::to_string(intake_port_), "--mode", arch_};
+    if (arch_ == "queue") intake_args.insert(intake_args.end(), {"--max-attempts", std::to_string(s_.queue->attempts)});
+    intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
+    provider_port_ = via("provider_intake", intake_port_);
+
+    // A call to the world or to finalize that hangs (a network fault) must fail within a time
+    // that scales with the job, as 30 s would for an hour-long download: four times the longest
+    // planned stage, slowed as much as the scenario slows the world, and at least 2 s.
+    double slow = 1;
+    for (const auto& f : s_.faults)
+      if (f.kind == Fault::Kind::slow_world) slow = std::max(slow, f.factor);
+    stage_timeout_ms_ = static_cast<long>(std::max(2'000.0, 4 * slow * longest_stage_wall_ms()));
+    if (arch_ == "queue") {
+      const auto& q = *s_.queue;
+      double lease_ms = q.lease_s / s_.speedup * 1e3;
+      double lease_wall = std::max(lease_ms, 250.0);
+      if (lease_wall > lease_ms)
+        r.notes.push_back(fmt::format("lease {:.0f} s simulated is {:.2f} ms of wall time; raised to 250 ms so that "
+                                      "scheduling hiccups on a loaded machine do not expire healthy leases",
+                                      q.lease_s, lease_ms));
+      double backoff_ms = std::max(1.0, q.backoff_base_s / s_.speedup * 1e3);
+      lease_wall_ms_ = lease_wall;
+      reaper_wall_ms_ = std::max(50.0, lease_wall / 4);
+      for (int i = 0; i < q.workers; ++i) {
+        int port = free_loopback_port();
+        workers_h_.push_back(start_http(spec(fmt::format("worker-{}", i), "qsim-queue-worker",
+                        {"--id", fmt::format("qw{}", i), "--health-port", std::to_string(port), "--world-port",
+                         std::to_string(via("worker_world", world_port_)), "--finalize-port",
+                         std::to_string(via("worker_finalize", finalize_port_)), "--lease-ms",
+                         std::to_string(static_cast<long>(lease_wall)), "--reaper-tick-ms",
+                         std::to_string(static_cast<long>(std::max(50.0, lease_wall / 4))), "--backoff-ms",
+                         std::to_string(static_cast<long>(backoff_ms)), "--backoff-factor",
+                         q.backoff == QueueArch::Backoff::constant ? "1" : "2", "--stage-timeout-ms",
+                         std::to_string(stage_timeout_ms_)},
+                        "worker_redis"),
+                   port));
+      }
+    }
+  }
+
+  void start_poller(double interval_wall_s) {
+    if (poller_ >= 0) sup_.stop(poller_);
+    auto p = spec("polling_worker", "qsim-polling-worker",
+                  {"--id", "poller", "--poll-interval-ms", fmt::format("{:.4f}", interval_wall_s * 1e3), "--world-port",
+                   std::to_string(via("worker_world", world_port_)), "--finalize-port",
+                   std::to_string(via("worker_finalize", finalize_port_)), "--stage-timeout-ms",
+                   std::to_string(stage_timeout_ms_)},
+                  "worker_redis");
+    p.stderr_path = log_path("polling_worker");
+    try {
+      poller_ = sup_.add(std::move(p));
+    } catch (const std::exception& e) {
+      throw InfraError(std::string("polling_worker would not start: ") + e.what());
+    }
+    std::this_thread::sleep_for(50ms);
+    if (sup_.pid(poller_) == 0)
+      throw InfraError("polling_worker exited at start; its log: " + tail_of(log_path("polling_worker")));
+  }
+
+  // probe: no latency, no failures; workload: the planned latencies and the scenario's failures,
+  // with the fault windows open at simulated time `sim_t`
+  void configure_world(bool probe, double sim_t = 0) {
+    nlohmann::json c{{"seed", s_.seed}};
+    for (const char* api : {"download", "upload", "grant", "mail"}) c[api] = nlohmann::json::object();
+    if (!probe) {
+      auto& d = c["download"]["per_order_us"] = nlohmann::json::object();
+      auto& u = c["upload"]["per_order_us"] = nlohmann::json::object();
+      for (std::size_t i = 0; i < plan_.arrivals_s.size(); ++i) {
+        d[order_id(i)] = wall_of(plan_.download_s[i], s_.speedup).count();
+        u[order_id(i)] = wall_of(plan_.upload_s[i], s_.speedup).count();
+      }
+      c["download"]["fail_probability"] = s_.fail_download;
+      c["upload"]["fail_probability"] = s_.fail_upload;
+      c["grant"]["fail_probability"] = s_.fail_grant;
+      c["mail"]["fail_probability"] = s_.fail_mail;
+      auto active = detail::world_faults_active(s_, sim_t, stage_fired_);
+      double factor = 1;
+      for (std::size_t i = 0; i < s_.faults.size(); ++i) {
+        if (!active[i]) continue;
+        const auto& f = s_.faults[i];
+        const std::string api = f.name.substr(5);  // fail_<api>
+        if (f.kind == Fault::Kind::slow_world) {
+          factor *= f.factor;
+        } else if (f.stage == "after_grant" || f.stage == "after_effects") {
+          // long enough for the injector to see the call and kill its caller's caller
+          c[f.stage == "after_grant" ? "grant" : "mail"]["hold_us"] = 50'000;
+        } else {
+          c[api]["fail_probability"] = f.probability;
+          c[api]["fail_kind"] = f.transient ? "transient" : "permanent";
+        }
+      }
+      c["latency_factor"] = factor;
+    }
+    components::HttpClient admin("127.0.0.1", world_port_, 10'000ms);
+    auto r = admin.post("/config", c.dump());
+    if (!r.ok()) throw InfraError("world: /config answered " + std::to_string(r.status) + " " + r.body + r.error);
+  }
+
+  // A store or queue call that must succeed. A transport error is retried for a few seconds:
+  // the connection rebuilds itself, and Redis may be coming back from a restart (a fault).
+  template <class F>
+  auto must(const char* what, F call) {
+    for (auto until = Steady::now() + 5s;;) {
+      auto e = call();
+      const bool transport = e.status == redis::Status::timeout || e.status == redis::Status::connection_lost ||
+                             e.status == redis::Status::protocol_error;
+      if (e) return std::move(e.value);
+      if (!transport || Steady::now() >= until) throw InfraError(fmt::format("Redis: {}: {}", what, e.error));
+      check_cancel(o_);
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  long long finished_count() {
+    long long n = 0;
+    for (auto st : {OrderStatus::completed, OrderStatus::failed, OrderStatus::dead})
+      n += must("count orders", [&] { return store_.count(st); });
+    harness_commands_ += 3;
+    return n;
+  }
+
+  void create_order(const std::string& id) {
+    (void)must("create order", [&] { return shop_store_.create({id, id + "@example.com", "https://courses.example/" + id, kAmount}); });
+  }
+
+  void probe(ArchResult& r) {
+    const bool polling = arch_ == "polling";
+    // The queue's hand-off does not shrink with speedup: measure it at speedup 1. The poller's
+    // pickup is its interval: compress that to 100 ms of wall time, fine enough to see 5-10 s.
+    const double probe_speedup = polling ? std::max(1.0, s_.polling->poll_interval_s / 0.1) : 1.0;
+    r.probe_speedup = probe_speedup;
+    r.probe_resolution_s = probe_speedup / 1000.0;
+    r.probe_method =
+        polling ? fmt::format("{} orders paid one at a time to the idle poller at speedup {:g} (poll interval {:g} ms "
+                              "of wall time), each after a random pause so that payments fall at random phases of "
+                              "the poll cycle; resolution {:g} s",
+                              o_.probe_orders, probe_speedup, s_.polling->poll_interval_s / probe_speedup * 1e3,
+                              r.probe_resolution_s)
+                : fmt::format("{} orders paid one at a time to idle workers at speedup 1 (the hand-off is real time "
+                              "and does not shrink with speedup), each after a random pause; resolution 1 ms",
+                              o_.probe_orders);
+    if (polling) start_poller(s_.polling->poll_interval_s / probe_speedup);
+    progress("probe", 0, 0, 0);
+    Provider provider(provider_port_, payment_secret_);
+    Stream rng(s_.seed, "probe-" + arch_);
+    const double gap_max_s = polling ? s_.polling->poll_interval_s / probe_speedup : 0.02;
+    std::vector<double> pickups;
+    for (int i = 0; i < o_.probe_orders; ++i) {
+      auto id = fmt::format("probe-{:03d}", i);
+      create_order(id);
+      sleep_until(Steady::now() + std::chrono::microseconds(static_cast<long long>(rng.uniform() * gap_max_s * 1e6)), o_);
+      if (!provider.pay(id, o_).second) throw InfraError("probe: the payment intake did not accept " + id);
+      auto deadline = Steady::now() + 10s;
+      std::optional<store::Order> order;
+      while (Steady::now() < deadline) {
+        check_cancel(o_);
+        order = must("get order", [&] { return store_.get(id); });
+        if (order && terminal(order->status)) break;
+        std::this_thread::sleep_for(1ms);
+      }
+      if (!order || !order->entered_ms.count("processing"))
+        throw InfraError("probe: " + id + " was not picked up within 10 s of wall time");
+      pickups.push_back(static_cast<double>(order->entered_ms.at("processing") - order->entered_ms.at("paid")) / 1e3 *
+                        probe_speedup);
+    }
+    r.probe_pickup_s = percentiles(pickups);
+  }
+
+  void workload(ArchResult& r) {
+    const std::size_t n = plan_.arrivals_s.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % 1000 == 0) check_cancel(o_);
+      create_order(order_id(i));
+    }
+    configure_world(false);
+    auto queries0 = must("store query counts", [&] { return store_.query_counts(); });
+    auto counters0 = must("queue counters", [&] { return queue_.counters(); });
+    auto cmd0 = commandstats(conn_);
+    double sum_work = 0, max_work = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sum_work += plan_.download_s[i] + plan_.upload_s[i];
+      max_work = std::max(max_work, plan_.download_s[i] + plan_.upload_s[i]);
+    }
+    const double expected_s = plan_.arrivals_s.back() + sum_work / r.workers + max_work;
+    const auto deadline_wall = wall_of(expected_s * 1.5, s_.speedup) + 15s;
+
+    // t0: the workload's simulated zero, on both the harness's clock and Redis's.
+    auto before = Steady::now();
+    double server_now = server_ms(conn_);
+    auto after = Steady::now();
+    t0_ = after + 100ms;
+    t0_server_ms_ = server_now + std::chrono::duration<double, std::milli>(t0_ - (before + (after - before) / 2)).count();
+
+    attempts_ = std::vector<std::atomic<int>>(n);  // written by the senders, read by the monitor
+    accepted_ = std::vector<std::atomic<bool>>(n);
+    std::atomic<std::size_t> delivered{0}, refused{0};
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> abort{false};
+    std::exception_ptr failure;
+    std::mutex failure_mu;
+    std::vector<std::thread> senders;
+    for (std::size_t t = 0; t < std::min<std::size_t>(32, n); ++t)
+      senders.emplace_back([&] {
+        try {
+          Provider provider(provider_port_, payment_secret_);
+          for (std::size_t i = next++; i < n && !abort; i = next++) {
+            sleep_until(t0_ + wall_of(plan_.arrivals_s[i], s_.speedup), o_);
+            auto [attempts, ok] = provider.pay(order_id(i), o_);
+            accepted_[i] = ok;
+            attempts_[i] = attempts;
+            (ok ? delivered : refused)++;
+          }
+        } catch (...) {
+          std::lock_guard lock(failure_mu);
+          if (!failure) failure = std::current_exception();
+          abort = true;
+        }
+      });
+    auto join = [&] {
+      abort = abort || (o_.cancel && o_.cancel->load());
+      for (auto& t : senders)
+        if (t.joinable()) t.join();
+    };
+    detail::Injector injector(injector_context());
+    injector.start();
+    try {
+      // Orders finished before the workload (the probe's) are not the workload's; a Redis
+      // restart without persistence may forget them, and the count starts from zero again.
+      long long before_workload = finished_count();
+      // Orders the system forgot (a Redis restart without persistence) or left stuck (a killed
+      // poller) never finish: stop when nothing has moved for a while once every payment was sent.
+      const auto stall = std::max<Steady::duration>(
+          {5s, wall_of(3 * max_work, s_.speedup) + 2s,
+           std::chrono::milliseconds(stage_timeout_ms_ + static_cast<long>(lease_wall_ms_ + reaper_wall_ms_)) + 1s});
+      long long last_done = -1;
+      auto last_change = Steady::now();
+      while (true) {
+        check_cancel(o_);
+        {
+          std::lock_guard lock(failure_mu);
+          if (failure) break;
+        }
+        long long done = last_done;
+        try {
+          const long long finished = finished_count();
+          if (finished < before_workload) before_workload = 0;  // wiped
+          done = finished - before_workload;
+        } catch (const InfraError&) {
+          // Redis is restarting (a fault): look again on the next tick
+        }
+        if (done != last_done) last_change = Steady::now(), last_done = done;
+        double sim_now = std::chrono::duration<double>(Steady::now() - t0_).count() * s_.speedup;
+        progress("workload", std::max(0.0, sim_now), expected_s, std::max(0LL, done));
+        const bool sent = delivered + refused >= n &&
+                          injector.webhooks_done() && sim_now > last_firing_s();
+        if ((done >= static_cast<long long>(n) && sent) || Steady::now() > t0_ + deadline_wall) break;
+        if (sent && done + static_cast<long long>(refused.load()) >= static_cast<long long>(n))
+          break;  // every payment the provider could deliver has settled
+        if (sent && Steady::now() - last_change > stall) {
+          r.notes.push_back(fmt::format("the workload ended with {} of {} orders finished: nothing moved for {:.1f} s "
+                                        "of wall time",
+                                        done, n, std::chrono::duration<double>(stall).count()));
+          break;
+        }
+        std::this_thread::sleep_for(100ms);
+      }
+    } catch (...) {
+      abort = true;
+      injector.stop();
+      join();
+      throw;
+    }
+    abort = true;
+    injector.stop();
+    join();
+    if (failure) std::rethrow_exception(failure);
+    long long exits = 0;
+    for (const auto& e : sup_.events())
+      if (e.kind == ProcessEvent::Kind::exited && e.at >= t0_) ++exits;
+    r.checker.crashes = std::max(0LL, exits - (injector.counts.count("kill_process") ? injector.counts.at("kill_process") : 0));
+    if (proxy_)
+      for (const auto& [link, c] : proxy_->counters())
+        r.network[link] = {{"connections", c.connections}, {"resets", c.resets}, {"bytes", c.bytes},
+                           {"delayed_chunks", c.delayed_chunks}};
+    r.faults = injector.events;
+    r.fault_counts = injector.counts;
+    r.kills = injector.kills;
+    r.webhooks = injector.webhooks;
+    r.forged_accepted = injector.forged_accepted;
+    poison_enqueued_ = injector.poison_enqueued;
+    r.wall_s = std::chrono::duration<double>(Steady::now() - t0_).count();
+
+    auto cmd1 = commandstats(conn_);
+    harness_commands_ += 1;  // the INFO above
+    r.redis_commands_by_name = delta(cmd1, cmd0);
+    r.redis_commands = std::max(0LL, sum_of(r.redis_commands_by_name) - harness_commands_);
+    if (r.fault_counts.count("restart_redis"))
+      r.notes.push_back("Redis restarted during the workload: INFO commandstats starts again from zero with the "
+                        "server, so the Redis command counts cover only the time since the last restart");
+    r.harness_commands = harness_commands_;
+    auto queries1 = must("store query counts", [&] { return store_.query_counts(); });
+    r.store_queries_by_component = delta(queries1, queries0);
+    for (auto& h : kHarnessComponents) r.store_queries_by_component.erase(h);
+    r.store_queries = sum_of(r.store_queries_by_component);
+    auto counters1 = must("queue counters", [&] { return queue_.counters(); });
+    if (r.fault_counts.count("restart_redis") && counters1.enqueued < counters0.enqueued) {
+      counters0 = {};  // the restart wiped the counters: count from zero
+      r.notes.push_back("Redis came back without its data: the queue's counters and the Redis command counts cover "
+                        "only the time after the restart");
+    }
+    r.retries = std::max(0LL, counters1.retried - counters0.retried);
+    r.dead_letters = std::max(0LL, counters1.dead - counters0.dead);
+    r.recoveries = std::max(0LL, counters1.redelivered - counters0.redelivered);
+    enqueued_ = std::max(0LL, counters1.enqueued - counters0.enqueued);
+  }
+
+  double last_firing_s() const { return faults_.firings.empty() ? 0 : faults_.firings.back().t_s; }
+
+  detail::InjectorContext injector_context() {
+    detail::InjectorContext c;
+    c.scenario = &s_;
+    c.plan = &faults_;
+    c.arch = arch_;
+    c.supervisor = &sup_;
+    c.server = env_.server.get();
+    c.restart_redis = [this] { env_.forks.run([this] { env_.server->start(); }); };
+    c.endpoint = env_.endpoint;
+    c.prefix = env_.prefix;
+    c.tag = tag_;
+    c.processes = {{"payment_intake", intake_h_}, {"finalize", finalize_h_}};
+    if (arch_ == "polling") {
+      c.processes["worker-0"] = poller_;
+      c.worker_ids["worker-0"] = "poller";
+    }
+    for (std::size_t i = 0; i < workers_h_.size(); ++i) {
+      c.processes[fmt::format("worker-{}", i)] = workers_h_[i];
+      c.worker_ids[fmt::format("worker-{}", i)] = fmt::format("qw{}", i);
+    }
+    c.world_port = world_port_;
+    c.intake_port = provider_port_;
+    c.proxy = proxy_.get();
+    c.payment_secret = payment_secret_;
+    c.t0 = t0_;
+    c.speedup = s_.speedup;
+    c.reconfigure_world = [this](double sim_t, const std::vector<int>& fired) {
+      stage_fired_ = fired;
+      configure_world(false, sim_t);
+    };
+    c.order_id = [](std::size_t i) { return order_id(i); };
+    c.payment_body = [](std::size_t i) { return payment_body(order_id(i)); };
+    return c;
+  }
+
+  // Nothing arrives: what do the components ask of the store and of Redis meanwhile?
+  void idle_window(ArchResult& r) {
+    // The poller's idle queries are its loop, one per interval. At the workload's speedup the
+    // interval can be under a millisecond of wall time, and then the count says how fast this
+    // machine can poll rather than what the loop does: a busy CI machine polled 15 % too rarely at
+    // 0.5 ms. So, like the probe, the window runs the poller at an interval of at least 4 ms of wall
+    // time: 500 polls in the 2 s window, the count exact to 0.2 %.
+    const bool polling = arch_ == "polling";
+    const double idle_speedup = polling ? std::min(s_.speedup, std::max(1.0, s_.polling->poll_interval_s / 0.004)) : s_.speedup;
+    const bool restarted = polling && idle_speedup != s_.speedup;
+    if (restarted) start_poller(s_.polling->poll_interval_s / idle_speedup);
+    const auto window = polling ? 2s : 1s;
+    progress("idle", r.wall_s * s_.speedup, r.wall_s * s_.speedup, static_cast<long long>(plan_.arrivals_s.size()));
+    auto q0 = must("store query counts", [&] { return store_.query_counts(); });
+    auto c0 = commandstats(conn_);
+    auto start = Steady::now();
+    sleep_until(start + std::chrono::duration_cast<Steady::duration>(window), o_);
+    auto q1 = must("store query counts", [&] { return store_.query_counts(); });
+    auto c1 = commandstats(conn_);
+    double wall = std::chrono::duration<double>(Steady::now() - start).count();
+    r.idle_window_s = wall * idle_speedup;
+    double days = r.idle_window_s / 86'400.0;
+    auto dq = delta(q1, q0);
+    r.store_queries_per_idle_day = static_cast<double>(sum_of(dq, kHarnessComponents)) / days;
+    // our own: one query_counts and one INFO inside the window
+    r.redis_commands_per_idle_day = static_cast<double>(std::max(0LL, sum_of(delta(c1, c0)) - 2)) / days;
+    r.notes.push_back(fmt::format("idle figures: {:.2f} s of wall time at speedup {:g} ({:.0f} simulated s) with nothing "
+                                  "arriving, scaled to a simulated day{}",
+                                  wall, idle_speedup, r.idle_window_s,
+                                  restarted
+                                      ? fmt::format(" (the poller restarted at a {:g} ms interval of wall time, so that "
+                                                    "the count is its loop's and not this machine's polling speed)",
+                                                    s_.polling->poll_interval_s / idle_speedup * 1e3)
+                                      : ""));
+  }
+
+  double sim_of_ms(std::int64_t ms) const { return (static_cast<double>(ms) - t0_server_ms_) / 1e3 * s_.speedup; }
+
+  void collect(ArchResult& r) {
+    const std::size_t n = plan_.arrivals_s.size();
+    components::HttpClient world("127.0.0.1", world_port_, 30'000ms);
+    auto calls_reply = world.get("/calls");
+    if (!calls_reply.ok()) throw InfraError("world: /calls answered " + std::to_string(calls_reply.status));
+    auto calls = nlohmann::json::parse(calls_reply.body);
+
+    std::map<std::string, std::size_t> index;
+    r.orders.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& o = r.orders[i];
+      o.id = order_id(i);
+      index[o.id] = i;
+      o.arrival_s = plan_.arrivals_s[i];
+      o.download_plan_s = plan_.download_s[i];
+      o.upload_plan_s = plan_.upload_s[i];
+      o.webhook_attempts = attempts_[i];
+      o.payment_accepted = accepted_[i];
+    }
+    for (const auto& c : calls) {
+      EffectCall call{c.at("api").get<std::string>(), c.value("key", std::string()), c.at("status").get<int>(),
+                      c.at("effect").get<bool>()};
+      const std::string order = c.at("order").get<std::string>();
+      auto it = index.find(order);
+      if (it == index.end()) {
+        if (order.rfind("probe-", 0) != 0) r.stray_calls.push_back({order, std::move(call)});
+        continue;
+      }
+      r.orders[it->second].calls.push_back(std::move(call));
+    }
+    for (auto& o : r.orders) tally_calls(o);
+
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % 1000 == 0) check_cancel(o_);
+      auto& o = r.orders[i];
+      auto order = must("get order", [&] { return store_.get(o.id); });
+      if (!order) {
+        o.status = "missing";
+      } else {
+        o.status = std::string(store::to_string(order->status));
+        o.error = order->last_error;
+        if (!order->job_id.empty()) job_ids_[o.id] = order->job_id;
+        for (const auto& [st, ms] : order->entered_ms) o.stages_s[st] = sim_of_ms(ms);
+      }
+    }
+    const long long crashes = r.checker.crashes;
+    r.checker = check(history_of(r));
+    r.checker.crashes = crashes;
+    summarize(r, plan_.arrivals_s.front(), plan_.arrivals_s.back());
+    recovery(r);
+    const auto& ck = r.checker;
+    if (arch_ == "queue") {
+      r.duplicate_jobs = std::max(0LL, enqueued_ - poison_enqueued_ - ck.orders);
+      for (const auto& id : must("dead letters", [&] { return queue_.dead_ids(); })) {
+        auto st = must("job status", [&] { return queue_.status(id); });
+        if (!st) continue;
+        // the reason without the order id or payload in it, so that like reasons group
+        std::string reason = st->last_error.substr(0, st->last_error.find_first_of("'\"{"));
+        while (!reason.empty() && (reason.back() == ' ' || reason.back() == ':')) reason.pop_back();
+        r.dead_letters_by_reason[reason.empty() ? "(no reason)" : reason]++;
+      }
+    }
+  }
+
+  void recovery(ArchResult& r) {
+    std::map<std::string, const OrderRecord*> by_id;
+    for (const auto& o : r.orders) by_id[o.id] = &o;
+    // Queue: the job's own history says when the reaper gave it back ("redelivered"). Polling:
+    // nobody gives anything back; an order picked up again would show a later "processing".
+    std::vector<double> times;
+    for (auto& k : r.kills) {
+      auto it = by_id.find(k.order);
+      if (it == by_id.end()) continue;
+      if (arch_ == "queue") {
+        auto job = job_ids_.find(k.order);
+        if (job == job_ids_.end()) continue;
+        auto st = queue_.status(job->second);
+        if (!st || !st.value) continue;
+        for (const auto& h : st.value->history)
+          if (h.state == "redelivered" && sim_of_ms(h.at_ms) > k.kill_t_s) {
+            k.redelivered_after_s = sim_of_ms(h.at_ms) - k.kill_t_s;
+            break;
+          }
+      } else {
+        auto p = it->second->stages_s.find("processing");
+        if (p != it->second->stages_s.end() && p->second > k.kill_t_s) k.redelivered_after_s = p->second - k.kill_t_s;
+      }
+      if (k.redelivered_after_s) times.push_back(*k.redelivered_after_s);
+    }
+    r.recovery_s = percentiles(times);
+    if (arch_ == "queue") r.recovery_bound_s = (lease_wall_ms_ + reaper_wall_ms_) / 1e3 * s_.speedup;
+    compute_drain(r, s_);
+  }
+
+  Scenario s_;  // a copy: its speedup is this architecture's
+  const Plan& plan_;
+  const FaultPlan& faults_;
+  const RunOptions& o_;
+  Env& env_;
+  std::string arch_, bin_, tag_;
+  redis::Connection conn_;
+  store::TaskStore store_, shop_store_;
+  queue::Queue queue_;
+  std::string payment_secret_, finalize_secret_;
+  std::unique_ptr<FaultProxy> proxy_;  // declared before the supervisor: outlives the processes
+  std::map<std::string, int> link_ports_;
+  int provider_port_ = 0;
+  Supervisor sup_;
+  int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, poller_ = -1, finalize_h_ = -1, intake_h_ = -1;
+  std::vector<int> workers_h_;
+  double lease_wall_ms_ = 0, reaper_wall_ms_ = 0;
+  std::vector<int> stage_fired_;  // after_grant holds, as the injector last reported
+  long long poison_enqueued_ = 0, enqueued_ = 0;
+  std::map<std::string, std::string> job_ids_;  // order -> its queue job
+  long stage_timeout_ms_ = 30'000;
+  Steady::time_point t0_;
+  double t0_server_ms_ = 0;
+  long long harness_commands_ = 0;
+  std::vector<std::atomic<int>> attempts_;
+  std::vector<std::atomic<bool>> accepted_;
+};
+
+}  // namespace
+
+RunResult run_scenario(Scenario s, const RunOptions& o) {
+  if (o.seed) s.seed = *o.seed;
+  if (o.speedup) {
+    if (!(*o.speedup > 0) || *o.speedup > 1e9) throw ScenarioError("--speedup", "$", "expected a number in (0, 1e9]");
+    s.speedup = *o.speedup;  // for every architecture
+    if (s.polling) s.polling->speedup.reset();
+    if (s.queue) s.queue->speedup.reset();
+  }
+  const std::vector<std::string> archs = architectures_of(s, o.architectures);
+  const auto started = Steady::now();
+  const StealMeter steal;
+  RunResult result;
+  result.scenario = s.name;
+  result.file = s.file;
+  result.seed = s.seed;
+  result.speedup = s.speedup;
+  result.resolution_s = s.speedup / 1000.0;
+  result.replay_command = fmt::format("scripts/sim run {} --seed {}{} --arch {}", s.file, s.seed,
+                                      o.speedup ? fmt::format(" --speedup {:g}", s.speedup) : "", fmt::join(archs, ","));
+  Plan plan = make_plan(s);
+  result.arrivals_s = plan.arrivals_s;
+  const FaultPlan fault_plan = plan_faults(s, plan);
+  result.fault_plan = fault_plan;
+  std::string persistence;
+  for (const auto& f : s.faults)
+    if (f.kind == Fault::Kind::restart_redis) persistence = f.persistence;
+
+  Env env;
+  char tmpl[] = "/tmp/qsim-run-XXXXXX";
+  if (!o.log_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.log_dir, ec);
+    if (ec) throw ScenarioError("--logs", o.log_dir, "a folder that can be created: " + ec.message());
+    env.log_dir = o.log_dir;
+  } else if (!::mkdtemp(tmpl)) {
+    throw InfraError("cannot create a temporary directory for the component logs");
+  } else {
+    env.log_dir = tmpl;
+  }
+  struct RemoveDir {
+    fs::path p;
+    ~RemoveDir() {
+      std::error_code ec;
+      if (!p.empty()) fs::remove_all(p, ec);
+    }
+  } remove_logs{o.log_dir.empty() ? env.log_dir : fs::path()};
+  if (o.redis_url) {
+    if (o.redis_url->find('@') != std::string::npos)
+      throw ScenarioError("--redis", "$", "credentials in the URL are not supported (they would reach argv)");
+    try {
+      env.endpoint = redis::Endpoint::parse(*o.redis_url);
+    } catch (const std::invalid_argument& e) {
+      throw ScenarioError("--redis", "$", e.what());
+    }
+    if (env.endpoint.unix_socket.empty() && !loopback(env.endpoint.host))
+      throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + env.endpoint.host + "'");
+    if (!persistence.empty())
+      throw ScenarioError("--redis", "$", "restart_redis needs the private redis-server (run without --redis)");
+    env.prefix = "qsim-" + random_hex(4);
+    env.description = "external " + env.endpoint.to_string() + ", keys under " + env.prefix + ":";
+  } else {
+    RedisServerOptions ro;
+    ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
+    env.server = std::make_unique<RedisServer>(ro);
+    try {
+      env.forks.run([&] { env.server->start(); });
+    } catch (const std::exception& e) {
+      throw InfraError(std::string("private redis-server: ") + e.what());
+    }
+    env.endpoint = env.server->endpoint();
+    env.description = "private redis-server on 127.0.0.1:" + std::to_string(env.endpoint.port);
+  }
+  {
+    redis::Connection ping(env.endpoint);
+    auto r = ping.command({"PING"});
+    if (!r) throw InfraError("Redis at " + env.endpoint.to_string() + " is unreachable: " + r.error);
+  }
+  result.redis = env.description;
+  const std::string bin = find_bin_dir(o);
+  for (const auto& a : archs) {
+    ArchRun run(s, plan, fault_plan, o, env, a, bin);
+    result.results.push_back(run.run());
+  }
+  result.wall_s = std::chrono::duration<double>(Steady::now() - started).count();
+  result.host_steal_share = steal.share();
+  return result;
+}
+
+}  // namespace qsim::sim

@@ -1,0 +1,132 @@
+#include "qsim/sim/workload.h"
+
+#include "qsim/sim/hash.h"
+#include "qsim/queue/backoff.h"
+
+#include <cstdio>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numbers>
+
+namespace qsim::sim {
+
+
+Stream::Stream(std::uint64_t seed, std::string_view name) : engine_(seed ^ (detail::fnv1a(name) * 0x9e3779b97f4a7c15ULL)) {}
+
+double Stream::uniform() { return queue::unit_uniform(engine_); }
+
+double Stream::exponential(double rate) { return -std::log1p(-uniform()) / rate; }
+
+double Stream::normal() {
+  double u1 = uniform(), u2 = uniform();
+  return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+double sample_s(const Distribution& d, Stream& rng) {
+  switch (d.kind) {
+    case Distribution::Kind::constant: return d.a_s;
+    case Distribution::Kind::uniform: return d.a_s + (d.b_s - d.a_s) * rng.uniform();
+    case Distribution::Kind::normal: return std::max(0.0, d.a_s + d.b_s * rng.normal());
+    case Distribution::Kind::lognormal: return d.a_s * std::exp(d.sigma * rng.normal());
+    case Distribution::Kind::exponential: return rng.exponential(1.0 / d.a_s);
+    case Distribution::Kind::empirical:
+      return d.values_s[static_cast<std::size_t>(rng.uniform() * static_cast<double>(d.values_s.size()))];
+  }
+  return 0;
+}
+
+std::vector<double> arrival_times_s(const Scenario& s) {
+  const Arrival& a = s.arrival;
+  Stream rng(s.seed, "arrivals");
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(s.orders));
+  const auto n = static_cast<std::size_t>(s.orders);
+  switch (a.kind) {
+    case Arrival::Kind::burst:
+      out.assign(n, a.at_s);
+      break;
+    case Arrival::Kind::constant:
+      for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<double>(i) * 3600.0 / a.rate_per_h);
+      break;
+    case Arrival::Kind::poisson: {
+      double t = 0;
+      for (std::size_t i = 0; i < n; ++i) out.push_back(t += rng.exponential(a.rate_per_h / 3600.0));
+      break;
+    }
+    case Arrival::Kind::ramp:
+    case Arrival::Kind::spike: {
+      // Poisson with a time-varying rate, by thinning against its maximum.
+      auto rate_per_s = [&](double t) {
+        if (a.kind == Arrival::Kind::ramp)
+          return (t >= a.over_s ? a.to_per_h : a.from_per_h + (a.to_per_h - a.from_per_h) * t / a.over_s) / 3600.0;
+        return (t >= a.at_s && t < a.at_s + a.over_s ? a.spike_per_h : a.rate_per_h) / 3600.0;
+      };
+      double max_rate = (a.kind == Arrival::Kind::ramp ? std::max(a.from_per_h, a.to_per_h)
+                                                        : std::max(a.rate_per_h, a.spike_per_h)) / 3600.0;
+      double t = 0;
+      while (out.size() < n) {
+        t += rng.exponential(max_rate);
+        if (rng.uniform() * max_rate < rate_per_s(t)) out.push_back(t);
+      }
+      break;
+    }
+    case Arrival::Kind::trace: {
+      auto path = std::filesystem::path(a.trace_file);
+      if (path.is_relative()) path = std::filesystem::path(s.file).parent_path() / path;
+      std::ifstream in(path);
+      if (!in) throw ScenarioError(s.file, "$.orders.arrival.file", "cannot read the trace '" + path.string() + "'");
+      std::string line;
+      int lineno = 0;
+      while (out.size() < n && std::getline(in, line)) {
+        ++lineno;
+        if (line.empty() || line[0] == '#') continue;
+        auto d = parse_duration_s(line);
+        if (!d) {
+          char* end = nullptr;
+          double v = std::strtod(line.c_str(), &end);
+          if (end == line.c_str() || *end != '\0' || v < 0)
+            throw ScenarioError(s.file, "$.orders.arrival.file",
+                                path.string() + " line " + std::to_string(lineno) + ": expected seconds or a duration");
+          d = v;
+        }
+        out.push_back(*d);
+      }
+      if (out.size() < n)
+        throw ScenarioError(s.file, "$.orders.count",
+                            "the trace '" + path.string() + "' has " + std::to_string(out.size()) + " arrivals, fewer than " +
+                                std::to_string(n) + " orders");
+      break;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Plan make_plan(const Scenario& s) {
+  Plan p;
+  p.arrivals_s = arrival_times_s(s);
+  Stream rng(s.seed, "durations");
+  for (std::size_t i = 0; i < p.arrivals_s.size(); ++i) {
+    p.download_s.push_back(sample_s(s.download, rng));
+    p.upload_s.push_back(sample_s(s.upload, rng));
+  }
+  return p;
+}
+
+std::string order_id(std::size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "order-%05zu", i);
+  return buf;
+}
+
+double keyed_draw(std::uint64_t seed, std::string_view what, std::string_view key, int nth) {
+  using detail::fnv1a;
+  using detail::splitmix64;
+  std::uint64_t x = splitmix64(seed ^ splitmix64(fnv1a(what) ^ splitmix64(fnv1a(key) + static_cast<std::uint64_t>(nth))));
+  return static_cast<double>(x >> 11) * 0x1.0p-53;
+}
+
+}  // namespace qsim::sim
