@@ -4,6 +4,7 @@
 #include "qsim/sim/architecture.h"
 
 #include "qsim/queue/queue.h"
+#include "qsim/sim/redis_server.h"
 
 #include <fmt/format.h>
 
@@ -15,11 +16,11 @@ namespace {
 
 class QueueArchitecture : public Architecture {
 public:
-  QueueArchitecture(const Scenario& s, std::string name, QueueArch config)
-      : name_(std::move(name)), q_(config), speedup_(s.speedup_of("queue")) {}
+  QueueArchitecture(std::string name, QueueArch config) : name_(std::move(name)), q_(config) {}
 
   std::string name() const override { return name_; }
   int workers() const override { return q_.workers; }
+  bool on_queue_engine() const override { return true; }
 
   std::vector<std::string> intake_args() const override {
     return {"--mode", "queue", "--max-attempts", std::to_string(q_.attempts)};
@@ -84,7 +85,6 @@ public:
 private:
   std::string name_;
   QueueArch q_;
-  double speedup_;
   double lease_wall_ms_ = 0, reaper_wall_ms_ = 0;
   std::map<std::string, int> handles_;
   std::map<std::string, std::string> ids_;
@@ -92,14 +92,13 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Architecture> make_queue_architecture(const Scenario& s, std::string name, QueueArch config) {
-  (void)s;
-  return std::make_unique<QueueArchitecture>(s, std::move(name), config);
+std::unique_ptr<Architecture> make_queue_architecture(std::string name, QueueArch config) {
+  return std::make_unique<QueueArchitecture>(std::move(name), config);
 }
 
 std::unique_ptr<Architecture> make_queue(const Scenario& s) {
-  if (!s.queue) throw ScenarioError(s.file, "$.architectures", "the queue architecture needs architectures.queue");
-  return make_queue_architecture(s, "queue", *s.queue);
+  if (!s.queue) throw ScenarioError(s.file, "$.architectures", "the scenario does not configure queue");
+  return make_queue_architecture("queue", *s.queue);
 }
 
 }  // namespace qsim::sim

@@ -101,7 +101,7 @@ std::map<std::string, std::string> Injector::leased(redis::Connection& c) {
 // truth; an order's status may lag behind a retry). Polling: of the in-flight orders stamped
 // with its id, the one that moved last (older ones are leftovers of an earlier kill).
 std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::Connection& c) {
-  if (c_.arch == "queue") {
+  if (c_.leases) {
     for (const auto& [payload, worker] : leased(c))
       if (worker == worker_id) return {payload};
     return {};
@@ -135,7 +135,7 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   if (auto id = c_.worker_ids.find(instance); id != c_.worker_ids.end()) held = held_by(id->second, c);
   c_.supervisor->signal(h->second, SIGKILL);
   const double t = sim_now();
-  if (c_.arch == "queue" && !held.empty()) {
+  if (c_.leases && !held.empty()) {
     // The read above and the kill are not one step: the worker may have acked or failed the
     // attempt in between (and another worker may hold the retry already). Such a job needs no
     // redelivery; count it as held only if the victim still holds its lease.
@@ -156,9 +156,7 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
     std::vector<std::string> out;
     for (const auto& [name, h] : c_.processes) {
       const bool worker = c_.worker_ids.count(name) > 0;
-      if (name == f.target || (f.target == "worker" && worker) ||
-          (c_.arch == "polling" && f.target == "worker-0" && worker))
-        out.push_back(name);
+      if (name == f.target || (f.target == "worker" && worker)) out.push_back(name);
     }
     return out;
   };
@@ -203,8 +201,8 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
       log("reset_connections", f.target, "every open connection reset");
       return;
     case K::poison_job: {
-      if (c_.arch != "queue") {
-        log("poison_job", "queue", "n/a: the legacy poller reads no queue");
+      if (!c_.leases) {
+        log("poison_job", "queue", "n/a: " + c_.arch + " reads no queue of qsim's engine");
         return;
       }
       queue::Queue q(c, c_.tag, queue::QueueConfig{c_.prefix});

@@ -1,6 +1,7 @@
 #include "qsim/sim/run.h"
 
 #include "qsim/sim/injector.h"
+#include "qsim/sim/architecture.h"
 #include "qsim/sim/checker.h"
 #include "qsim/sim/stats.h"
 
@@ -253,7 +254,9 @@ bool terminal(OrderStatus s) {
   return s == OrderStatus::completed || s == OrderStatus::failed || s == OrderStatus::dead;
 }
 
-class ArchRun {
+// One architecture's run, phase by phase; what differs between architectures is the
+// Architecture's to say. It is the ArchEnv the architecture starts its processes through.
+class ArchRun final : public ArchEnv {
 public:
   ArchRun(const Scenario& s, const Plan& plan, const FaultPlan& faults, const RunOptions& o, Env& env, std::string arch,
           std::string bin)
@@ -262,24 +265,54 @@ public:
         shop_store_(conn_, tag_, "shop", env.prefix), queue_(conn_, tag_, queue::QueueConfig{env.prefix}),
         payment_secret_(random_hex(24)), finalize_secret_(random_hex(24)) {
     s_.speedup = s.speedup_of(arch_);  // from here on, this architecture's speedup
+    arch_impl_ = make_architecture(arch_, s_);
   }
+
+  // ArchEnv
+  const Scenario& scenario() const override { return s_; }
+  ProcessSpec component(const std::string& name, const std::string& exe, std::vector<std::string> args,
+                        const std::string& redis_link) override {
+    return spec(name, exe, std::move(args), redis_link);
+  }
+  int start(ProcessSpec p) override {
+    const std::string name = p.name;
+    p.stderr_path = log_path(name);
+    int h;
+    try {
+      h = sup_.add(std::move(p));
+    } catch (const std::exception& e) {
+      throw InfraError(fmt::format("{} would not start: {}", name, e.what()));
+    }
+    std::this_thread::sleep_for(50ms);
+    if (sup_.pid(h) == 0) throw InfraError(name + " exited at start; its log: " + tail_of(log_path(name)));
+    return h;
+  }
+  void stop(int handle) override { sup_.stop(handle); }
+  int world_port() const override { return world_port_; }
+  int finalize_port() const override { return finalize_port_; }
+  long stage_timeout_ms() const override { return stage_timeout_ms_; }
+  void note(std::string text) override { notes_.push_back(std::move(text)); }
+  queue::Queue& queue() override { return queue_; }
 
   ArchResult run() {
     const StealMeter steal;
     ArchResult r;
     r.name = arch_;
-    r.workers = arch_ == "queue" ? s_.queue->workers : s_.polling->workers;
+    r.workers = arch_impl_->workers();
     r.speedup = s_.speedup;
     r.resolution_s = s_.speedup / 1000.0;
     progress("starting", 0, 0, 0);
     start_services(r);
     if (o_.probe) probe(r);
-    if (arch_ == "polling") start_poller(s_.polling->poll_interval_s / s_.speedup);
+    arch_impl_->enter(*this, Phase::workload, s_.speedup);
     workload(r);
     idle_window(r);
     progress("collecting", r.makespan_s, r.makespan_s, static_cast<long long>(plan_.arrivals_s.size()));
     collect(r);
+    arch_impl_->stop(*this);
     sup_.stop_all();
+    for (auto& n : notes_) r.notes.push_back(std::move(n));
+    notes_.clear();
     r.host_steal_share = steal.share();
     return r;
   }
@@ -293,7 +326,7 @@ private:
   std::string log_path(const std::string& name) const { return (env_.log_dir / (arch_ + "-" + name + ".log")).string(); }
 
   // Starts a process that serves HTTP on `port` and waits until its /health answers.
-  int start_http(ProcessSpec spec, int port) {
+  int start_http(ProcessSpec spec, int port) override {
     const std::string name = spec.name;
     spec.stderr_path = log_path(name);
     int h;
@@ -315,7 +348,7 @@ private:
 
   // The port a caller uses to reach `upstream` over `link`: the fault proxy's when the scenario
   // has network faults, else the upstream's own.
-  int via(const std::string& link, int upstream) {
+  int via(const std::string& link, int upstream) override {
     if (!proxy_) return upstream;
     auto it = link_ports_.find(link);
     if (it == link_ports_.end()) it = link_ports_.emplace(link, proxy_->add_link(link, upstream)).first;
@@ -370,8 +403,8 @@ private:
                                   "finalize_redis"),
                              finalize_port_);
     intake_port_ = free_loopback_port();
-    std::vector<std::string> intake_args{"--port", std::to_string(intake_port_), "--mode", arch_};
-    if (arch_ == "queue") intake_args.insert(intake_args.end(), {"--max-attempts", std::to_string(s_.queue->attempts)});
+    std::vector<std::string> intake_args{"--port", std::to_string(intake_port_)};
+    for (auto& a : arch_impl_->intake_args()) intake_args.push_back(std::move(a));
     intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
     provider_port_ = via("provider_intake", intake_port_);
 
@@ -382,51 +415,7 @@ private:
     for (const auto& f : s_.faults)
       if (f.kind == Fault::Kind::slow_world) slow = std::max(slow, f.factor);
     stage_timeout_ms_ = static_cast<long>(std::max(2'000.0, 4 * slow * longest_stage_wall_ms()));
-    if (arch_ == "queue") {
-      const auto& q = *s_.queue;
-      double lease_ms = q.lease_s / s_.speedup * 1e3;
-      double lease_wall = std::max(lease_ms, 250.0);
-      if (lease_wall > lease_ms)
-        r.notes.push_back(fmt::format("lease {:.0f} s simulated is {:.2f} ms of wall time; raised to 250 ms so that "
-                                      "scheduling hiccups on a loaded machine do not expire healthy leases",
-                                      q.lease_s, lease_ms));
-      double backoff_ms = std::max(1.0, q.backoff_base_s / s_.speedup * 1e3);
-      lease_wall_ms_ = lease_wall;
-      reaper_wall_ms_ = std::max(50.0, lease_wall / 4);
-      for (int i = 0; i < q.workers; ++i) {
-        int port = free_loopback_port();
-        workers_h_.push_back(start_http(spec(fmt::format("worker-{}", i), "qsim-queue-worker",
-                        {"--id", fmt::format("qw{}", i), "--health-port", std::to_string(port), "--world-port",
-                         std::to_string(via("worker_world", world_port_)), "--finalize-port",
-                         std::to_string(via("worker_finalize", finalize_port_)), "--lease-ms",
-                         std::to_string(static_cast<long>(lease_wall)), "--reaper-tick-ms",
-                         std::to_string(static_cast<long>(std::max(50.0, lease_wall / 4))), "--backoff-ms",
-                         std::to_string(static_cast<long>(backoff_ms)), "--backoff-factor",
-                         q.backoff == QueueArch::Backoff::constant ? "1" : "2", "--stage-timeout-ms",
-                         std::to_string(stage_timeout_ms_)},
-                        "worker_redis"),
-                   port));
-      }
-    }
-  }
-
-  void start_poller(double interval_wall_s) {
-    if (poller_ >= 0) sup_.stop(poller_);
-    auto p = spec("polling_worker", "qsim-polling-worker",
-                  {"--id", "poller", "--poll-interval-ms", fmt::format("{:.4f}", interval_wall_s * 1e3), "--world-port",
-                   std::to_string(via("worker_world", world_port_)), "--finalize-port",
-                   std::to_string(via("worker_finalize", finalize_port_)), "--stage-timeout-ms",
-                   std::to_string(stage_timeout_ms_)},
-                  "worker_redis");
-    p.stderr_path = log_path("polling_worker");
-    try {
-      poller_ = sup_.add(std::move(p));
-    } catch (const std::exception& e) {
-      throw InfraError(std::string("polling_worker would not start: ") + e.what());
-    }
-    std::this_thread::sleep_for(50ms);
-    if (sup_.pid(poller_) == 0)
-      throw InfraError("polling_worker exited at start; its log: " + tail_of(log_path("polling_worker")));
+    arch_impl_->start(*this);
   }
 
   // probe: no latency, no failures; workload: the planned latencies and the scenario's failures,
@@ -496,26 +485,16 @@ private:
   }
 
   void probe(ArchResult& r) {
-    const bool polling = arch_ == "polling";
-    // The queue's hand-off does not shrink with speedup: measure it at speedup 1. The poller's
-    // pickup is its interval: compress that to 100 ms of wall time, fine enough to see 5-10 s.
-    const double probe_speedup = polling ? std::max(1.0, s_.polling->poll_interval_s / 0.1) : 1.0;
+    const ProbePlan plan = arch_impl_->probe_plan(o_.probe_orders);
+    const double probe_speedup = plan.speedup;
     r.probe_speedup = probe_speedup;
     r.probe_resolution_s = probe_speedup / 1000.0;
-    r.probe_method =
-        polling ? fmt::format("{} orders paid one at a time to the idle poller at speedup {:g} (poll interval {:g} ms "
-                              "of wall time), each after a random pause so that payments fall at random phases of "
-                              "the poll cycle; resolution {:g} s",
-                              o_.probe_orders, probe_speedup, s_.polling->poll_interval_s / probe_speedup * 1e3,
-                              r.probe_resolution_s)
-                : fmt::format("{} orders paid one at a time to idle workers at speedup 1 (the hand-off is real time "
-                              "and does not shrink with speedup), each after a random pause; resolution 1 ms",
-                              o_.probe_orders);
-    if (polling) start_poller(s_.polling->poll_interval_s / probe_speedup);
+    r.probe_method = plan.method;
+    arch_impl_->enter(*this, Phase::probe, probe_speedup);
     progress("probe", 0, 0, 0);
     Provider provider(provider_port_, payment_secret_);
     Stream rng(s_.seed, "probe-" + arch_);
-    const double gap_max_s = polling ? s_.polling->poll_interval_s / probe_speedup : 0.02;
+    const double gap_max_s = plan.gap_max_s;
     std::vector<double> pickups;
     for (int i = 0; i < o_.probe_orders; ++i) {
       auto id = fmt::format("probe-{:03d}", i);
@@ -603,7 +582,7 @@ private:
       // poller) never finish: stop when nothing has moved for a while once every payment was sent.
       const auto stall = std::max<Steady::duration>(
           {5s, wall_of(3 * max_work, s_.speedup) + 2s,
-           std::chrono::milliseconds(stage_timeout_ms_ + static_cast<long>(lease_wall_ms_ + reaper_wall_ms_)) + 1s});
+           std::chrono::milliseconds(stage_timeout_ms_ + static_cast<long>(arch_impl_->recovery_wall_ms())) + 1s});
       long long last_done = -1;
       auto last_change = Steady::now();
       while (true) {
@@ -693,21 +672,17 @@ private:
     c.scenario = &s_;
     c.plan = &faults_;
     c.arch = arch_;
+    c.leases = arch_impl_->on_queue_engine();
     c.supervisor = &sup_;
     c.server = env_.server.get();
     c.restart_redis = [this] { env_.forks.run([this] { env_.server->start(); }); };
     c.endpoint = env_.endpoint;
     c.prefix = env_.prefix;
     c.tag = tag_;
-    c.processes = {{"payment_intake", intake_h_}, {"finalize", finalize_h_}};
-    if (arch_ == "polling") {
-      c.processes["worker-0"] = poller_;
-      c.worker_ids["worker-0"] = "poller";
-    }
-    for (std::size_t i = 0; i < workers_h_.size(); ++i) {
-      c.processes[fmt::format("worker-{}", i)] = workers_h_[i];
-      c.worker_ids[fmt::format("worker-{}", i)] = fmt::format("qw{}", i);
-    }
+    c.processes = arch_impl_->targets();
+    c.processes["payment_intake"] = intake_h_;
+    c.processes["finalize"] = finalize_h_;
+    c.worker_ids = arch_impl_->worker_ids();
     c.world_port = world_port_;
     c.intake_port = provider_port_;
     c.proxy = proxy_.get();
@@ -725,16 +700,10 @@ private:
 
   // Nothing arrives: what do the components ask of the store and of Redis meanwhile?
   void idle_window(ArchResult& r) {
-    // The poller's idle queries are its loop, one per interval. At the workload's speedup the
-    // interval can be under a millisecond of wall time, and then the count says how fast this
-    // machine can poll rather than what the loop does: a busy CI machine polled 15 % too rarely at
-    // 0.5 ms. So, like the probe, the window runs the poller at an interval of at least 4 ms of wall
-    // time: 500 polls in the 2 s window, the count exact to 0.2 %.
-    const bool polling = arch_ == "polling";
-    const double idle_speedup = polling ? std::min(s_.speedup, std::max(1.0, s_.polling->poll_interval_s / 0.004)) : s_.speedup;
-    const bool restarted = polling && idle_speedup != s_.speedup;
-    if (restarted) start_poller(s_.polling->poll_interval_s / idle_speedup);
-    const auto window = polling ? 2s : 1s;
+    const double idle_speedup = arch_impl_->idle_speedup(s_.speedup);
+    const bool restarted = idle_speedup != s_.speedup;
+    arch_impl_->enter(*this, Phase::idle, idle_speedup);
+    const auto window = std::chrono::duration<double>(arch_impl_->idle_window_wall_s());
     progress("idle", r.wall_s * s_.speedup, r.wall_s * s_.speedup, static_cast<long long>(plan_.arrivals_s.size()));
     auto q0 = must("store query counts", [&] { return store_.query_counts(); });
     auto c0 = commandstats(conn_);
@@ -752,14 +721,13 @@ private:
     r.notes.push_back(fmt::format("idle figures: {:.2f} s of wall time at speedup {:g} ({:.0f} simulated s) with nothing "
                                   "arriving, scaled to a simulated day{}",
                                   wall, idle_speedup, r.idle_window_s,
-                                  restarted
-                                      ? fmt::format(" (the poller restarted at a {:g} ms interval of wall time, so that "
-                                                    "the count is its loop's and not this machine's polling speed)",
-                                                    s_.polling->poll_interval_s / idle_speedup * 1e3)
-                                      : ""));
+                                  restarted ? fmt::format(" (the workers restarted at speedup {:g}, so that the count "
+                                                          "is their loop's and not this machine's polling speed)",
+                                                          idle_speedup)
+                                            : ""));
   }
 
-  double sim_of_ms(std::int64_t ms) const { return (static_cast<double>(ms) - t0_server_ms_) / 1e3 * s_.speedup; }
+  double sim_of_ms(std::int64_t ms) const override { return (static_cast<double>(ms) - t0_server_ms_) / 1e3 * s_.speedup; }
 
   void collect(ArchResult& r) {
     const std::size_t n = plan_.arrivals_s.size();
@@ -812,7 +780,7 @@ private:
     summarize(r, plan_.arrivals_s.front(), plan_.arrivals_s.back());
     recovery(r);
     const auto& ck = r.checker;
-    if (arch_ == "queue") {
+    if (arch_impl_->on_queue_engine()) {
       r.duplicate_jobs = std::max(0LL, enqueued_ - poison_enqueued_ - ck.orders);
       for (const auto& id : must("dead letters", [&] { return queue_.dead_ids(); })) {
         auto st = must("job status", [&] { return queue_.status(id); });
@@ -823,35 +791,22 @@ private:
         r.dead_letters_by_reason[reason.empty() ? "(no reason)" : reason]++;
       }
     }
+    arch_impl_->collect(*this, r);
   }
 
   void recovery(ArchResult& r) {
     std::map<std::string, const OrderRecord*> by_id;
     for (const auto& o : r.orders) by_id[o.id] = &o;
-    // Queue: the job's own history says when the reaper gave it back ("redelivered"). Polling:
-    // nobody gives anything back; an order picked up again would show a later "processing".
     std::vector<double> times;
     for (auto& k : r.kills) {
       auto it = by_id.find(k.order);
       if (it == by_id.end()) continue;
-      if (arch_ == "queue") {
-        auto job = job_ids_.find(k.order);
-        if (job == job_ids_.end()) continue;
-        auto st = queue_.status(job->second);
-        if (!st || !st.value) continue;
-        for (const auto& h : st.value->history)
-          if (h.state == "redelivered" && sim_of_ms(h.at_ms) > k.kill_t_s) {
-            k.redelivered_after_s = sim_of_ms(h.at_ms) - k.kill_t_s;
-            break;
-          }
-      } else {
-        auto p = it->second->stages_s.find("processing");
-        if (p != it->second->stages_s.end() && p->second > k.kill_t_s) k.redelivered_after_s = p->second - k.kill_t_s;
-      }
+      auto job = job_ids_.find(k.order);
+      k.redelivered_after_s =
+          arch_impl_->redelivered_after(*this, k, *it->second, job == job_ids_.end() ? std::string() : job->second);
       if (k.redelivered_after_s) times.push_back(*k.redelivered_after_s);
     }
     r.recovery_s = percentiles(times);
-    if (arch_ == "queue") r.recovery_bound_s = (lease_wall_ms_ + reaper_wall_ms_) / 1e3 * s_.speedup;
     compute_drain(r, s_);
   }
 
@@ -869,9 +824,9 @@ private:
   std::map<std::string, int> link_ports_;
   int provider_port_ = 0;
   Supervisor sup_;
-  int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, poller_ = -1, finalize_h_ = -1, intake_h_ = -1;
-  std::vector<int> workers_h_;
-  double lease_wall_ms_ = 0, reaper_wall_ms_ = 0;
+  int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, finalize_h_ = -1, intake_h_ = -1;
+  std::unique_ptr<Architecture> arch_impl_;
+  std::vector<std::string> notes_;  // from the architecture, for the report
   std::vector<int> stage_fired_;  // after_grant holds, as the injector last reported
   long long poison_enqueued_ = 0, enqueued_ = 0;
   std::map<std::string, std::string> job_ids_;  // order -> its queue job
@@ -893,7 +848,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     if (s.polling) s.polling->speedup.reset();
     if (s.queue) s.queue->speedup.reset();
   }
-  const std::vector<std::string> archs = architectures_of(s, o.architectures);
+  const std::vector<std::string> archs = live_architectures(s, o.architectures);
   const auto started = Steady::now();
   const StealMeter steal;
   RunResult result;

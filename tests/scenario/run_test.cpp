@@ -1,6 +1,7 @@
 // `sim run` end to end, on real components and a private redis-server each run starts itself:
 // the embeddable API (the example another project would copy), the arrival trace's
 // reproducibility, the exit codes, Ctrl-C, and `sim report` / `sim compare` / --baseline.
+#include "qsim/sim/architecture.h"
 #include "qsim/sim/report.h"
 #include "qsim/sim/run.h"
 
@@ -8,6 +9,7 @@
 #include <boost/process/extend.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +48,42 @@ nlohmann::json read_json(const fs::path& p) {
 }
 
 }  // namespace
+
+// A third architecture, registered from this test alone: qsim's queue with one worker and no
+// retries. Nothing in the orchestrator names it; it runs a scenario end to end and the checker
+// counts it like any other.
+TEST(RunApi, AnArchitectureRegisteredFromATestRunsAScenarioEndToEnd) {
+  qsim::sim::register_architecture("queue_single", [](const qsim::sim::Scenario& s) {
+    qsim::sim::QueueArch config = s.queue.value_or(qsim::sim::QueueArch{});
+    config.workers = 1;
+    config.attempts = 1;
+    return qsim::sim::make_queue_architecture("queue_single", config);
+  });
+  auto scenario = qsim::sim::load_scenario(kTiny);
+  qsim::sim::RunOptions options;
+  options.probe_orders = 3;
+  options.architectures = {"queue_single"};
+  auto result = qsim::sim::run_scenario(scenario, options);
+  ASSERT_EQ(result.results.size(), 1u);
+  const auto* r = result.find("queue_single");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->workers, 1);
+  EXPECT_EQ(r->checker.orders, 12);
+  EXPECT_EQ(r->checker.completed, 12);
+  EXPECT_EQ(r->checker.lost + r->checker.stuck + r->checker.duplicate_effects + r->checker.orphaned_effects, 0);
+  EXPECT_EQ(r->retries, 0);
+  // one worker: no two orders overlap in processing
+  std::vector<std::pair<double, double>> spans;
+  for (const auto& o : r->orders) spans.push_back({o.stages_s.at("processing"), o.stages_s.at("completed")});
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 1; i < spans.size(); ++i)
+    EXPECT_GE(spans[i].first, spans[i - 1].second - r->resolution_s) << "order " << i << " started before the last ended";
+  auto report = qsim::sim::report_json(result, scenario);
+  EXPECT_EQ(report["results"]["queue_single"]["checker"]["completed"], 12);
+
+  options.architectures = {"no_such_architecture"};
+  EXPECT_THROW(qsim::sim::run_scenario(scenario, options), qsim::sim::ScenarioError);
+}
 
 // The embeddable API: load a scenario, run it, assert on the result object.
 TEST(RunApi, ATestInAnotherProjectRunsAScenarioAndAssertsOnTheResult) {

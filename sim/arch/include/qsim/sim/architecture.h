@@ -76,6 +76,9 @@ public:
   virtual ~Architecture() = default;
   virtual std::string name() const = 0;
   virtual int workers() const = 0;
+  // It runs on qsim's queue engine (under the run's key tag): a worker's order is the job it
+  // holds a lease on, poison jobs reach it, and the engine's counters and dead letters are its.
+  virtual bool on_queue_engine() const { return false; }
   // The payment intake's mode and options.
   virtual std::vector<std::string> intake_args() const = 0;
   // Starts the workers (before the probe).
@@ -112,6 +115,10 @@ using ArchitectureFactory = std::function<std::unique_ptr<Architecture>(const Sc
 void register_architecture(const std::string& name, ArchitectureFactory factory);
 bool architecture_registered(const std::string& name);
 std::unique_ptr<Architecture> make_architecture(const std::string& name, const Scenario& s);
+
+// qsim's queue engine under `name` with the given configuration: a building block for variants
+// (a test registers one with a single worker and no retries).
+std::unique_ptr<Architecture> make_queue_architecture(std::string name, QueueArch config);
 
 // The architectures a live run covers: `requested` (each registered), or every one the
 // scenario configures. ScenarioError("--arch") otherwise.

@@ -30,6 +30,9 @@ struct InjectorContext {
   const Scenario* scenario = nullptr;
   const FaultPlan* plan = nullptr;
   std::string arch;
+  // The architecture runs on qsim's queue engine: a worker's order is the job it holds a lease
+  // on, and poison jobs reach it. Else a worker's order is the in-flight one stamped with its id.
+  bool leases = false;
   Supervisor* supervisor = nullptr;
   RedisServer* server = nullptr;          // null with --redis: restart_redis is refused earlier
   std::function<void()> restart_redis;    // starts `server` again on a thread that outlives the run

@@ -1,0 +1,76 @@
+#include "qsim/sim/architecture.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <mutex>
+
+namespace qsim::sim {
+
+std::unique_ptr<Architecture> make_polling(const Scenario& s);  // polling.cpp
+std::unique_ptr<Architecture> make_queue(const Scenario& s);    // queue.cpp
+
+namespace {
+
+// Every architecture qsim ships, one line each.
+std::map<std::string, ArchitectureFactory> builtin_architectures() {
+  return {
+      {"polling", make_polling},
+      {"queue", make_queue},
+  };
+}
+
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, ArchitectureFactory> factories = builtin_architectures();
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+void register_architecture(const std::string& name, ArchitectureFactory factory) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  r.factories[name] = std::move(factory);
+}
+
+bool architecture_registered(const std::string& name) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  return r.factories.count(name) > 0;
+}
+
+std::unique_ptr<Architecture> make_architecture(const std::string& name, const Scenario& s) {
+  ArchitectureFactory f;
+  {
+    auto& r = registry();
+    std::lock_guard lock(r.mu);
+    auto it = r.factories.find(name);
+    if (it == r.factories.end()) {
+      std::vector<std::string> known;
+      for (const auto& [k, v] : r.factories) known.push_back(k);
+      throw ScenarioError("--arch", "$", fmt::format("unknown architecture '{}' (known: {})", name, fmt::join(known, ", ")));
+    }
+    f = it->second;
+  }
+  return f(s);
+}
+
+std::vector<std::string> live_architectures(const Scenario& s, const std::vector<std::string>& requested) {
+  if (requested.empty()) return architectures_of(s, {});
+  for (const auto& a : requested) {
+    if (!architecture_registered(a)) (void)make_architecture(a, s);  // throws: unknown, with the known ones
+    try {
+      (void)make_architecture(a, s);
+    } catch (const ScenarioError& e) {
+      throw ScenarioError("--arch", "$", fmt::format("architecture '{}' cannot run this scenario: {}", a, e.what()));
+    }
+  }
+  return requested;
+}
+
+}  // namespace qsim::sim
