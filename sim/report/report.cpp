@@ -107,6 +107,7 @@ json arch_json(const ArchResult& a) {
             {"forged_accepted", a.forged_accepted}}},
           {"faults", faults},
           {"fault_counts", a.fault_counts},
+          {"kills_holding_order", a.kills.size()},
           {"kills", kills},
           {"recovery_s", pct(a.recovery_s)},
           {"recovery_bound_s", a.recovery_bound_s},
@@ -445,6 +446,8 @@ std::optional<double> metric_value(const json& report, const std::string& name) 
   if (!report.contains("results") || !report["results"].contains(parts[0])) return std::nullopt;
   const json& r = report["results"][parts[0]];
   if (parts.size() == 2 && checker_field) return lookup(r, {"checker", parts[1]});
+  // <arch>.fault_counts.<kind>: how often a fault kind fired (0 if never)
+  if (parts.size() == 3 && parts[1] == "fault_counts") return r.contains("fault_counts") ? r["fault_counts"].value(parts[2], 0.0) : 0.0;
   std::string field = r.contains(parts[1]) ? parts[1] : parts[1] + "_s";
   std::vector<std::string> path{field};
   for (std::size_t i = 2; i < parts.size(); ++i) path.push_back(parts[i]);
@@ -480,18 +483,32 @@ Gate parse_gate(const std::string& text) {
   return parse_gate_condition(metric, text.substr(op_at), "--gate", text);
 }
 
+std::optional<std::size_t> metric_samples(const json& report, const std::string& name) {
+  auto parts = split(name, '.');
+  if (parts.size() < 3 || parts[0] == "speedup" || !report.contains("results") || !report["results"].contains(parts[0]))
+    return std::nullopt;
+  const json& r = report["results"][parts[0]];
+  const std::string field = r.contains(parts[1]) ? parts[1] : parts[1] + "_s";
+  if (!r.contains(field) || !r[field].is_object() || !r[field].contains("count")) return std::nullopt;
+  return r[field]["count"].get<std::size_t>();
+}
+
 json evaluate_gates(const json& report, const std::vector<Gate>& gates, const std::string& source) {
   json out = json::array();
   for (const auto& g : gates) {
     auto v = metric_value(report, g.metric);
     if (!v) throw ScenarioError(source, "$.gates." + g.metric, "a metric the report has");
-    out.push_back({{"name", g.metric},
-                   {"op", g.op},
-                   {"threshold", g.threshold},
-                   {"text", g.text},
-                   {"value", std::isnan(*v) ? json(nullptr) : json(*v)},
-                   {"passed", !std::isnan(*v) && compare(*v, g.op, g.threshold)},
-                   {"source", source}});
+    // A statistic of a distribution with no samples is no evidence: the gate fails.
+    const bool no_data = metric_samples(report, g.metric) == std::optional<std::size_t>(0);
+    json gate{{"name", g.metric},
+              {"op", g.op},
+              {"threshold", g.threshold},
+              {"text", g.text},
+              {"value", std::isnan(*v) || no_data ? json(nullptr) : json(*v)},
+              {"passed", !no_data && !std::isnan(*v) && compare(*v, g.op, g.threshold)},
+              {"source", source}};
+    if (no_data) gate["no_data"] = true;
+    out.push_back(std::move(gate));
   }
   return out;
 }
@@ -699,7 +716,7 @@ std::string render_markdown(const json& rep) {
   else {
     md << "| gate | value | threshold | passed |\n|---|---:|---|---|\n";
     for (const auto& g : rep["gates"])
-      md << "| " << g["name"].get<std::string>() << " | " << (g["value"].is_number() ? fmt_value(g["value"]) : "n/a")
+      md << "| " << g["name"].get<std::string>() << " | " << (g["value"].is_number() ? fmt_value(g["value"]) : g.value("no_data", false) ? "no data" : "n/a")
          << " | " << g["op"].get<std::string>() << " " << fmt_value(g["threshold"]) << " | "
          << (g["passed"].get<bool>() ? "yes" : "**no**") << " |\n";
   }
@@ -900,7 +917,7 @@ std::string render_junit(const json& rep) {
   x << fmt::format("<testsuites tests=\"{0}\" failures=\"{1}\">\n<testsuite name=\"{2}\" tests=\"{0}\" failures=\"{1}\" time=\"{3:.3f}\">\n",
                    rep["gates"].size(), failures, xml_escape(suite), rep["wall_s"].get<double>());
   for (const auto& g : rep["gates"]) {
-    std::string value = g["value"].is_number() ? fmt_value(g["value"]) : "n/a";
+    std::string value = g["value"].is_number() ? fmt_value(g["value"]) : g.value("no_data", false) ? "no data" : "n/a";
     x << fmt::format("  <testcase classname=\"{}\" name=\"{}\">", xml_escape(suite), xml_escape(g["name"]));
     if (!g["passed"].get<bool>())
       x << fmt::format("<failure message=\"{}\"/>",

@@ -276,13 +276,7 @@ public:
   }
   int start(ProcessSpec p) override {
     const std::string name = p.name;
-    p.stderr_path = log_path(name);
-    int h;
-    try {
-      h = sup_.add(std::move(p));
-    } catch (const std::exception& e) {
-      throw InfraError(fmt::format("{} would not start: {}", name, e.what()));
-    }
+    const int h = supervise(std::move(p));
     std::this_thread::sleep_for(50ms);
     if (sup_.pid(h) == 0) throw InfraError(name + " exited at start; its log: " + tail_of(log_path(name)));
     return h;
@@ -323,18 +317,23 @@ private:
       o_.on_progress({arch_, phase, sim_s, expected_s, done, static_cast<long long>(plan_.arrivals_s.size())});
   }
 
+  // Adds the process to the supervisor, its stderr in the log folder.
+  int supervise(ProcessSpec p) {
+    const std::string name = p.name;
+    p.stderr_path = log_path(name);
+    try {
+      return sup_.add(std::move(p));
+    } catch (const std::exception& e) {
+      throw InfraError(fmt::format("{} would not start: {}", name, e.what()));
+    }
+  }
+
   std::string log_path(const std::string& name) const { return (env_.log_dir / (arch_ + "-" + name + ".log")).string(); }
 
   // Starts a process that serves HTTP on `port` and waits until its /health answers.
   int start_http(ProcessSpec spec, int port) override {
     const std::string name = spec.name;
-    spec.stderr_path = log_path(name);
-    int h;
-    try {
-      h = sup_.add(std::move(spec));
-    } catch (const std::exception& e) {
-      throw InfraError(fmt::format("{} would not start: {}", name, e.what()));
-    }
+    const int h = supervise(std::move(spec));
     components::HttpClient client("127.0.0.1", port, 200ms);
     auto deadline = Steady::now() + 10s;
     while (Steady::now() < deadline) {

@@ -14,6 +14,8 @@
 #include "qsim/sim/report.h"
 #include "qsim/sim/run.h"
 #include "qsim/sim/scenario.h"
+#include "qsim/sim/verdict.h"
+#include "qsim/sim/architecture.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -112,10 +114,10 @@ int run(const RunArgs& a, bool model) {
   namespace sim = qsim::sim;
   sim::Scenario s;
   std::vector<sim::Gate> cli_gates;
-  json baseline;
+  sim::GateSet gates;
+  sim::VerdictOptions verdict;
   sim::RunOptions o;
   std::vector<std::string> formats = split_list(a.format);
-  std::vector<std::string> skipped;
   try {
     s = sim::load_scenario(a.scenario);
     for (const auto& f : formats)
@@ -123,23 +125,12 @@ int run(const RunArgs& a, bool model) {
         throw sim::ScenarioError("--format", f, "expected a list of md, json, html, junit");
     for (const auto& g : a.gates) cli_gates.push_back(sim::parse_gate(g));
     o.architectures = split_list(a.arch);
-    const std::vector<std::string> archs = sim::architectures_of(s, o.architectures);
-    // --arch runs a subset: the scenario's gates about an architecture left out are skipped, not failed
-    std::vector<sim::Gate> kept;
-    for (const auto& g : s.gates) {
-      const auto dot = g.metric.find('.');
-      const std::string head = g.metric.substr(0, dot);
-      const bool other_arch = dot != std::string::npos && (head == "polling" || head == "queue" || head == "speedup") &&
-                              (head == "speedup" ? archs.size() < 2 : std::find(archs.begin(), archs.end(), head) == archs.end());
-      if (other_arch)
-        skipped.push_back(g.metric);
-      else
-        kept.push_back(g);
-    }
-    s.gates = kept;
-    sim::check_gate_metrics(s.gates, archs, a.scenario);
-    sim::check_gate_metrics(cli_gates, archs, "--gate");
-    if (!a.baseline.empty()) baseline = sim::load_report(a.baseline);
+    const std::vector<std::string> archs =
+        model ? sim::architectures_of(s, o.architectures) : sim::live_architectures(s, o.architectures);
+    gates = sim::gate_set(s, archs, cli_gates);
+    if (!a.baseline.empty()) verdict.baseline = sim::load_report(a.baseline);
+    verdict.max_regression_pct = a.max_regression;
+    verdict.rerun_if_disturbed = a.rerun_if_disturbed;
   } catch (const sim::ScenarioError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
@@ -158,40 +149,16 @@ int run(const RunArgs& a, bool model) {
 
   json report;
   try {
-    json disturbed = json::array();  // earlier attempts, run again because the host disturbed them
-    for (int attempt = 0;; ++attempt) {
-      sim::ModelOptions mo;
-      mo.architectures = o.architectures;
-      mo.seed = o.seed;
-      auto result = model ? sim::run_model(s, mo) : sim::run_scenario(s, o);
-      if (tty && !a.quiet) std::cerr << "\r\033[K";
-      report = sim::report_json(result, s);
-      auto gates = sim::evaluate_gates(report, s.gates, a.scenario);
-      for (auto& g : sim::evaluate_gates(report, cli_gates, "--gate")) gates.push_back(g);
-      if (!baseline.is_null())
-        for (auto& g : sim::baseline_gates(report, baseline, a.max_regression)) gates.push_back(g);
-      bool passed = true;
-      std::vector<std::string> failed;
-      for (const auto& g : gates)
-        if (!g["passed"].get<bool>()) passed = false, failed.push_back(g["name"]);
-      report["gates"] = gates;
-      report["gates_skipped"] = skipped;
-      report["passed"] = passed;
-      report["disturbed_attempts"] = disturbed;
-      if (passed || model) break;
-      const double steal = sim::busiest_steal_share(report);
-      if (!sim::disturbed_run(report)) break;
-      if (attempt >= a.rerun_if_disturbed) {
-        std::cerr << fmt::format("note: the host took {:.0f} % of this machine's CPU time during the run (steal time), "
-                                 "and only timing gates failed; --rerun-if-disturbed N runs again when that happens\n",
-                                 steal * 100);
-        break;
-      }
-      disturbed.push_back({{"host_steal_share", steal}, {"failed_gates", failed}});
-      std::cerr << fmt::format("the host took {:.0f} % of this machine's CPU time during the run (steal time) and only "
-                               "timing gates failed ({}): running again, attempt {} of {}\n",
-                               steal * 100, fmt::join(failed, ", "), attempt + 2, a.rerun_if_disturbed + 1);
-    }
+    report = sim::run_judged(
+        [&] {
+          sim::ModelOptions mo;
+          mo.architectures = o.architectures;
+          mo.seed = o.seed;
+          auto result = model ? sim::run_model(s, mo) : sim::run_scenario(s, o);
+          if (tty && !a.quiet) std::cerr << "\r\033[K";
+          return sim::report_json(result, s);
+        },
+        gates, verdict, [](const std::string& line) { std::cerr << line << "\n"; });
   } catch (const sim::ScenarioError& e) {
     std::cerr << "\nerror: " << e.what() << "\n";
     return 2;
@@ -214,7 +181,8 @@ int run(const RunArgs& a, bool model) {
   }
   auto gate_line = [](const json& g) {
     return fmt::format("{} {} = {} ({} {:g})\n", g["passed"].get<bool>() ? "pass" : "FAIL", g["name"].get<std::string>(),
-                       g["value"].is_number() ? fmt::format("{:g}", g["value"].get<double>()) : "n/a",
+                       g["value"].is_number() ? fmt::format("{:g}", g["value"].get<double>())
+                       : g.value("no_data", false) ? "no data" : "n/a",
                        g["op"].get<std::string>(), g["threshold"].get<double>());
   };
   if (a.quiet) {  // quiet, but a CI log must still say why it failed

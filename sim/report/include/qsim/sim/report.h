@@ -32,7 +32,11 @@ nlohmann::json report_json(const RunResult& r, const Scenario& s);
 // computed from the report.
 nlohmann::json claims(const nlohmann::json& report, const Scenario& s);
 
+//   <arch>.fault_counts.<kind>   how often a fault kind fired in that architecture's run (0: never)
 std::optional<double> metric_value(const nlohmann::json& report, const std::string& name);
+// For a statistic of a distribution (queue.recovery.max), how many samples it has; none for
+// other metrics. A gate over a distribution with no samples fails with "no data".
+std::optional<std::size_t> metric_samples(const nlohmann::json& report, const std::string& name);
 
 // Throws ScenarioError (file `where`) for a gate whose metric no report of these architectures
 // would have.
