@@ -419,6 +419,7 @@ private:
                        "Redis commands");
     if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every unfinished order");
     if (!keep_orders_) {  // sweeps: the figures only
+      r_.peak_backlog = peak_ready_;  // retries and redeliveries waiting count too, as the planner's stability test needs
       r_.orders.clear();
       r_.orders.shrink_to_fit();
     }

@@ -94,5 +94,24 @@ TEST(Verdict, ADisturbedRunRunsAgainOnlyForTimingGates) {
   EXPECT_EQ(report["disturbed_attempts"].size(), 1u);
 }
 
+TEST(Verdict, AGateWithNoDataIsNeverRunAgain) {
+  auto s = two_architectures();
+  s.gates = {parse_gate("queue.recovery.max <= 75s")};
+  auto gates = gate_set(s, {"queue"}, {});
+  VerdictOptions o;
+  o.rerun_if_disturbed = 2;
+  int attempts = 0;
+  auto report = run_judged(
+      [&] {
+        ++attempts;
+        auto r = report_of(s, {"queue"}, false);
+        r["host_steal_share"] = 0.2;
+        return r;
+      },
+      gates, o);
+  EXPECT_EQ(attempts, 1) << "a missing kill is no busy host's doing";
+  EXPECT_FALSE(report["passed"].get<bool>());
+}
+
 }  // namespace
 }  // namespace qsim::sim

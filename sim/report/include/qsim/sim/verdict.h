@@ -15,7 +15,6 @@
 namespace qsim::sim {
 
 struct VerdictOptions {
-  std::vector<Gate> extra_gates;      // e.g. from --gate
   nlohmann::json baseline;            // a previous report (null: none): headline metrics may not regress
   double max_regression_pct = 10;
   int rerun_if_disturbed = 0;         // run again up to N times when only timing gates failed on a busy host
@@ -27,7 +26,7 @@ struct GateSet {
 };
 
 // The gates a run of `archs` is judged by. A scenario gate about an architecture not in `archs`
-// (or a speedup.* gate with fewer than two) is skipped, not failed. Throws ScenarioError for a
+// (or a speedup.* gate without both polling and queue) is skipped, not failed. Throws ScenarioError for a
 // gate whose metric no report of these architectures would have.
 GateSet gate_set(const Scenario& s, const std::vector<std::string>& archs, const std::vector<Gate>& extra);
 
