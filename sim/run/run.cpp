@@ -866,17 +866,18 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   for (const auto& f : s.faults)
     if (f.kind == Fault::Kind::restart_redis) persistence = f.persistence;
 
-  Env env;
+  // The component logs: the given folder, or a temporary one removed afterwards.
+  fs::path log_dir;
   char tmpl[] = "/tmp/qsim-run-XXXXXX";
   if (!o.log_dir.empty()) {
     std::error_code ec;
     fs::create_directories(o.log_dir, ec);
     if (ec) throw ScenarioError("--logs", o.log_dir, "a folder that can be created: " + ec.message());
-    env.log_dir = o.log_dir;
+    log_dir = o.log_dir;
   } else if (!::mkdtemp(tmpl)) {
     throw InfraError("cannot create a temporary directory for the component logs");
   } else {
-    env.log_dir = tmpl;
+    log_dir = tmpl;
   }
   struct RemoveDir {
     fs::path p;
@@ -884,43 +885,105 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
       std::error_code ec;
       if (!p.empty()) fs::remove_all(p, ec);
     }
-  } remove_logs{o.log_dir.empty() ? env.log_dir : fs::path()};
+  } remove_logs{o.log_dir.empty() ? log_dir : fs::path()};
+  std::optional<redis::Endpoint> external;
   if (o.redis_url) {
     if (o.redis_url->find('@') != std::string::npos)
       throw ScenarioError("--redis", "$", "credentials in the URL are not supported (they would reach argv)");
     try {
-      env.endpoint = redis::Endpoint::parse(*o.redis_url);
+      external = redis::Endpoint::parse(*o.redis_url);
     } catch (const std::invalid_argument& e) {
       throw ScenarioError("--redis", "$", e.what());
     }
-    if (env.endpoint.unix_socket.empty() && !loopback(env.endpoint.host))
-      throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + env.endpoint.host + "'");
+    if (external->unix_socket.empty() && !loopback(external->host))
+      throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + external->host + "'");
     if (!persistence.empty())
       throw ScenarioError("--redis", "$", "restart_redis needs the private redis-server (run without --redis)");
-    env.prefix = "qsim-" + random_hex(4);
-    env.description = "external " + env.endpoint.to_string() + ", keys under " + env.prefix + ":";
-  } else {
-    RedisServerOptions ro;
-    ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
-    env.server = std::make_unique<RedisServer>(ro);
-    try {
-      env.forks.run([&] { env.server->start(); });
-    } catch (const std::exception& e) {
-      throw InfraError(std::string("private redis-server: ") + e.what());
-    }
-    env.endpoint = env.server->endpoint();
-    env.description = "private redis-server on 127.0.0.1:" + std::to_string(env.endpoint.port);
+    if (o.side_by_side && archs.size() > 1)
+      throw ScenarioError("--redis", "$", "side by side, each architecture needs its own private redis-server (run "
+                                          "without --redis)");
   }
-  {
+  // What one architecture runs on: the external Redis under a random key prefix, or a private
+  // redis-server of its own (side by side) or shared with the architectures after it.
+  auto make_env = [&](Env& env) {
+    env.log_dir = log_dir;
+    if (external) {
+      env.endpoint = *external;
+      env.prefix = "qsim-" + random_hex(4);
+      env.description = "external " + env.endpoint.to_string() + ", keys under " + env.prefix + ":";
+    } else {
+      RedisServerOptions ro;
+      ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
+      env.server = std::make_unique<RedisServer>(ro);
+      try {
+        env.forks.run([&] { env.server->start(); });
+      } catch (const std::exception& e) {
+        throw InfraError(std::string("private redis-server: ") + e.what());
+      }
+      env.endpoint = env.server->endpoint();
+      env.description = "private redis-server on 127.0.0.1:" + std::to_string(env.endpoint.port);
+    }
     redis::Connection ping(env.endpoint);
     auto r = ping.command({"PING"});
     if (!r) throw InfraError("Redis at " + env.endpoint.to_string() + " is unreachable: " + r.error);
-  }
-  result.redis = env.description;
+  };
   const std::string bin = find_bin_dir(o);
-  for (const auto& a : archs) {
-    ArchRun run(s, plan, fault_plan, o, env, a, bin);
-    result.results.push_back(run.run());
+  if (!o.side_by_side || archs.size() < 2) {
+    Env env;
+    make_env(env);
+    result.redis = env.description;
+    for (const auto& a : archs) {
+      ArchRun run(s, plan, fault_plan, o, env, a, bin);
+      result.results.push_back(run.run());
+    }
+  } else {
+    // Side by side: every architecture at once on the same trace, each on its own private Redis
+    // (so that INFO commandstats stays its own). One failing, or a cancel, stops them all.
+    std::atomic<bool> stop{false};
+    RunOptions each = o;
+    each.cancel = &stop;
+    std::mutex progress_mu;
+    if (o.on_progress)
+      each.on_progress = [&](const Progress& p) {
+        std::lock_guard lock(progress_mu);
+        o.on_progress(p);
+      };
+    std::vector<std::unique_ptr<Env>> envs;
+    std::vector<std::string> descriptions;
+    for (std::size_t i = 0; i < archs.size(); ++i) {
+      envs.push_back(std::make_unique<Env>());
+      make_env(*envs.back());
+      descriptions.push_back(archs[i] + ": " + envs.back()->description);
+    }
+    result.redis = fmt::format("side by side, {}", fmt::join(descriptions, "; "));
+    std::vector<std::optional<ArchResult>> done(archs.size());
+    std::vector<std::exception_ptr> errors(archs.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < archs.size(); ++i)
+      threads.emplace_back([&, i] {
+        try {
+          ArchRun run(s, plan, fault_plan, each, *envs[i], archs[i], bin);
+          done[i] = run.run();
+        } catch (...) {
+          errors[i] = std::current_exception();
+          stop = true;
+        }
+      });
+    while (std::any_of(done.begin(), done.end(), [](const auto& d) { return !d; }) && !stop) {
+      if (o.cancel && o.cancel->load()) stop = true;
+      std::this_thread::sleep_for(20ms);
+    }
+    for (auto& t : threads) t.join();
+    if (o.cancel && o.cancel->load()) throw Cancelled();
+    for (auto& e : errors)  // the first real failure, not the others' Cancelled
+      if (e) try {
+          std::rethrow_exception(e);
+        } catch (const Cancelled&) {
+        }
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      if (!done[i]) throw InfraError(archs[i] + " stopped without a result");
+      result.results.push_back(std::move(*done[i]));
+    }
   }
   result.wall_s = std::chrono::duration<double>(Steady::now() - started).count();
   result.host_steal_share = steal.share();

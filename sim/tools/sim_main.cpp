@@ -81,7 +81,7 @@ struct RunArgs {
   int probe_orders = 50;
   int rerun_if_disturbed = 0;
   std::string logs;
-  bool quiet = false, no_probe = false;
+  bool quiet = false, no_probe = false, side_by_side = false;
 };
 
 void show_progress(const qsim::sim::Progress& p) {
@@ -139,6 +139,7 @@ int run(const RunArgs& a, bool model) {
   o.seed = a.seed;
   o.speedup = a.speedup;
   o.probe = !a.no_probe;
+  o.side_by_side = a.side_by_side;
   o.probe_orders = a.probe_orders;
   o.log_dir = a.logs;
   o.cancel = &g_cancel;
@@ -247,6 +248,8 @@ int main(int argc, char** argv) {
   r->add_option("--redis", ra.redis, "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server");
   r->add_option("--speedup", ra.speedup, "override the scenario's speedup (simulated seconds per wall second)");
   r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
+  r->add_flag("--side-by-side", ra.side_by_side,
+              "run the architectures at the same time, each on its own private redis-server");
   r->add_option("--logs", ra.logs, "keep every component's stderr in this folder (default: discarded after the run)");
   r->add_option("--probe-orders", ra.probe_orders, "orders in the idle pickup probe")
       ->capture_default_str()->check(CLI::Range(1, 10'000));

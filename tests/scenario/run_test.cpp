@@ -85,6 +85,37 @@ TEST(RunApi, AnArchitectureRegisteredFromATestRunsAScenarioEndToEnd) {
   EXPECT_THROW(qsim::sim::run_scenario(scenario, options), qsim::sim::ScenarioError);
 }
 
+// Side by side: both architectures at once on the same trace, each on a private Redis of its
+// own, so each one's Redis commands are its own; a cancel stops both.
+TEST(RunApi, ArchitecturesSideBySideEachOnItsOwnRedis) {
+  auto scenario = qsim::sim::load_scenario(kTiny);
+  qsim::sim::RunOptions options;
+  options.probe_orders = 3;
+  options.side_by_side = true;
+  auto result = qsim::sim::run_scenario(scenario, options);
+  EXPECT_NE(result.redis.find("side by side"), std::string::npos) << result.redis;
+  ASSERT_EQ(result.results.size(), 2u);
+  for (const char* arch : {"polling", "queue"}) {
+    const auto* r = result.find(arch);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->checker.completed, 12) << arch;
+    EXPECT_EQ(r->checker.lost + r->checker.stuck + r->checker.duplicate_effects, 0) << arch;
+    EXPECT_GT(r->redis_commands, 0) << arch;
+  }
+  EXPECT_EQ(result.find("polling")->redis_commands_by_name.count("blpop"), 0u)
+      << "the poller's Redis saw no queue worker's blocking reserve";
+  EXPECT_GT(result.find("queue")->redis_commands_by_name.count("blpop"), 0u);
+
+  std::atomic<bool> cancel{false};
+  options.cancel = &cancel;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(1500ms);
+    cancel = true;
+  });
+  EXPECT_THROW(qsim::sim::run_scenario(scenario, options), qsim::sim::Cancelled);
+  stopper.join();
+}
+
 // The embeddable API: load a scenario, run it, assert on the result object.
 TEST(RunApi, ATestInAnotherProjectRunsAScenarioAndAssertsOnTheResult) {
   auto scenario = qsim::sim::load_scenario(kTiny);

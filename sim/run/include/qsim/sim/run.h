@@ -18,7 +18,8 @@
 //   5. the record: every order's stage times (Redis server time), the world's call log, the
 //      queue's counters and INFO commandstats; the checker's verdict over them.
 // Architectures run one after the other on the same arrival trace and seed, each under its
-// own key tag, so their Redis commands can be told apart.
+// own key tag, so their Redis commands can be told apart; or side by side (RunOptions), each on
+// a private redis-server of its own.
 //
 // Times in results are simulated seconds from the workload's start. Stage times are stamped
 // by Redis in milliseconds, so the resolution is speedup / 1000 simulated seconds.
@@ -63,6 +64,9 @@ struct RunOptions {
   std::vector<std::string> architectures;    // empty: every one the scenario names
   std::string bin_dir;                       // component executables; empty: beside this program
   std::string log_dir;                       // keep the components' stderr here; empty: a temporary folder
+  // Every architecture at the same time, each with its own private redis-server (not with
+  // redis_url); else one after the other on one server, each under its own key tag.
+  bool side_by_side = false;
   bool probe = true;
   int probe_orders = 50;
   std::function<void(const Progress&)> on_progress;
