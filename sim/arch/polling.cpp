@@ -55,8 +55,8 @@ public:
   // An order picked up again would show a later "processing".
   std::optional<double> redelivered_after(ArchEnv&, const KillRecovery& k, const OrderRecord& order,
                                           const std::string&) override {
-    auto p = order.stages_s.find("processing");
-    if (p != order.stages_s.end() && p->second > k.kill_t_s) return p->second - k.kill_t_s;
+    const double* picked = order.stages_s.get("processing");
+    if (picked && *picked > k.kill_t_s) return *picked - k.kill_t_s;
     return std::nullopt;
   }
 

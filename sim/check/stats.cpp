@@ -4,8 +4,45 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 namespace qsim::sim {
+
+StageTimes::StageTimes(std::initializer_list<std::pair<std::string_view, double>> times) : StageTimes() {
+  for (const auto& [status, t] : times) (*this)[status] = t;
+}
+
+std::size_t StageTimes::index(std::string_view status) {
+  for (std::size_t i = 0; i < kNames.size(); ++i)
+    if (kNames[i] == status) return i;
+  return kNames.size();
+}
+
+const double* StageTimes::get(std::string_view status) const {
+  const auto i = index(status);
+  return i < kNames.size() && t_[i] != kAbsent ? &t_[i] : nullptr;
+}
+
+double StageTimes::at(std::string_view status) const {
+  if (const double* t = get(status)) return *t;
+  throw std::out_of_range("the order never entered " + std::string(status));
+}
+
+double& StageTimes::operator[](std::string_view status) {
+  const auto i = index(status);
+  if (i >= kNames.size()) throw std::out_of_range("not an order status: " + std::string(status));
+  return t_[i];
+}
+
+bool StageTimes::operator==(const StageTimes& o) const { return t_ == o.t_; }
+
+std::map<std::string, double> StageTimes::to_map() const {
+  std::map<std::string, double> out;
+  for (std::size_t i = 0; i < kNames.size(); ++i)
+    if (t_[i] != kAbsent) out.emplace(kNames[i], t_[i]);
+  return out;
+}
 
 std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth) {
   struct Change {
@@ -15,8 +52,8 @@ std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, dou
   std::vector<Change> changes;
   for (const auto& o : orders) {
     auto at = [&](const char* st) -> std::optional<double> {
-      auto it = o.stages_s.find(st);
-      return it == o.stages_s.end() ? std::nullopt : std::optional<double>(it->second);
+      const double* t = o.stages_s.get(st);
+      return t ? std::optional<double>(*t) : std::nullopt;
     };
     auto paid = at("paid"), picked = at("processing");
     std::optional<double> end;
@@ -49,7 +86,7 @@ std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, dou
   return out;
 }
 
-void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s) {
+void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline) {
   std::vector<double> e2e, pickup, overhead;
   e2e.reserve(r.orders.size());
   pickup.reserve(r.orders.size());
@@ -58,15 +95,15 @@ void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s) {
   for (auto& o : r.orders) {
     download_calls += o.download_calls;
     if (!o.payment_accepted || !finished(o.status)) continue;
-    const double end = o.stages_s[o.status];
+    const double end = o.stages_s.count(o.status) ? o.stages_s.at(o.status) : o.arrival_s;
     last_end = std::max(last_end, end);
     if (o.status != "completed") continue;
     completed++;
-    const double paid = o.stages_s.count("paid") ? o.stages_s["paid"] : o.arrival_s;
+    const double paid = o.stages_s.count("paid") ? o.stages_s.at("paid") : o.arrival_s;
     e2e.push_back(end - paid);
-    if (o.stages_s.count("processing")) {
-      pickup.push_back(o.stages_s["processing"] - paid);
-      overhead.push_back(end - o.stages_s["processing"] - o.download_plan_s - o.upload_plan_s);
+    if (const double* picked = o.stages_s.get("processing")) {
+      pickup.push_back(*picked - paid);
+      overhead.push_back(end - *picked - o.download_plan_s - o.upload_plan_s);
     }
     if (end < first_done) {
       first_done = end;
@@ -86,7 +123,7 @@ void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s) {
                             : static_cast<double>(std::count_if(pickup.begin(), pickup.end(), [](double p) { return p > 1e-9; })) /
                                   static_cast<double>(pickup.size());
   r.overhead_s = percentiles(overhead);
-  r.timeline = timeline_of(r.orders, std::max(last_end, last_arrival_s), r.peak_backlog);
+  if (timeline) r.timeline = timeline_of(r.orders, std::max(last_end, last_arrival_s), r.peak_backlog);
 }
 
 void compute_drain(ArchResult& r, const Scenario& s) {
@@ -105,13 +142,19 @@ Percentiles percentiles(std::vector<double> v) {
   Percentiles p;
   p.count = v.size();
   if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
-  auto rank = [&](double q) { return v[static_cast<std::size_t>(std::max(0.0, std::ceil(q * v.size()) - 1))]; };
-  p.p50 = rank(0.50);
-  p.p90 = rank(0.90);
-  p.p95 = rank(0.95);
-  p.p99 = rank(0.99);
-  p.max = v.back();
+  // Nearest rank, exactly as a full sort would give, by selecting each rank in turn: the ranks
+  // ascend, so each selection works on what lies right of the last one.
+  auto rank_index = [&](double q) { return static_cast<std::size_t>(std::max(0.0, std::ceil(q * v.size()) - 1)); };
+  const double qs[] = {0.50, 0.90, 0.95, 0.99};
+  double* out[] = {&p.p50, &p.p90, &p.p95, &p.p99};
+  auto from = v.begin();
+  for (int k = 0; k < 4; ++k) {
+    auto at = v.begin() + static_cast<std::ptrdiff_t>(rank_index(qs[k]));
+    std::nth_element(from, at, v.end());
+    *out[k] = *at;
+    from = at;
+  }
+  p.max = *std::max_element(from, v.end());
   double sum = 0;
   for (double x : v) sum += x;
   p.mean = sum / static_cast<double>(v.size());

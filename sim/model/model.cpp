@@ -17,17 +17,19 @@ namespace qsim::sim {
 namespace des {
 
 namespace {
-bool later(const Event& a, const Event& b) { return a.t > b.t || (a.t == b.t && a.seq > b.seq); }
+struct Later {  // a type, not a function pointer: the heap operations inline it
+  bool operator()(const Event& a, const Event& b) const { return a.t > b.t || (a.t == b.t && a.seq > b.seq); }
+};
 }  // namespace
 
 void Engine::at(double t, std::uint32_t kind, std::uint32_t a) {
   heap_.push_back({t, seq_++, kind, a});
-  std::push_heap(heap_.begin(), heap_.end(), later);
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
 }
 
 bool Engine::next(Event& e) {
   if (heap_.empty()) return false;
-  std::pop_heap(heap_.begin(), heap_.end(), later);
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
   e = heap_.back();
   heap_.pop_back();
   now_ = e.t;
@@ -67,9 +69,15 @@ enum Kind : std::uint32_t {
 
 constexpr std::uint32_t kGenShift = 1024;  // event payload: worker + kGenShift * generation
 
+// An order's status in the model: the store's statuses, and "missing" (forgotten by a Redis
+// restart without persistence). An enum, not a string: a sweep moves millions of orders.
+enum class St : std::uint8_t { created, paid, processing, completed, failed, dead, missing };
+constexpr const char* kStatusNames[] = {"created", "paid", "processing", "completed", "failed", "dead", "missing"};
+bool done(St s) { return s == St::completed || s == St::failed || s == St::dead; }
+
 struct OrderState {
   double paid = -1, pick = -1, end = -1, dl = 0, ul = 0;
-  std::string status = "created";
+  St status = St::created;
   int attempts = 0, downloads_ok = 0;
   bool accepted = false;
 };
@@ -91,11 +99,25 @@ public:
   ArchResult run() {
     r_.name = queue_ ? "queue" : "polling";
     r_.workers = workers_;
-    for (std::size_t i = 0; i < plan_.arrivals_s.size(); ++i) e_.at(plan_.arrivals_s[i], kArrive, static_cast<std::uint32_t>(i));
+    // The arrivals are a sorted list merged into the event stream rather than a million heap
+    // entries: arrival i takes sequence number i, below every scheduled event's, so ties fall
+    // exactly as if they had all been scheduled first.
+    const std::size_t n = plan_.arrivals_s.size();
+    e_.skip_seq(n);
+    std::size_t next_arrival = 0;
     for (std::size_t f = 0; f < faults_.firings.size(); ++f) e_.at(faults_.firings[f].t_s, kFire, static_cast<std::uint32_t>(f));
     if (!queue_) e_.at(0, kPoll, 0);
     des::Event ev;
-    while (e_.next(ev)) {
+    while (true) {
+      const double* top = e_.peek_time();
+      if (next_arrival < n && (!top || plan_.arrivals_s[next_arrival] <= *top)) {
+        const double t = plan_.arrivals_s[next_arrival];
+        ev = {t, next_arrival, kArrive, static_cast<std::uint32_t>(next_arrival)};
+        e_.advance(t);
+        ++next_arrival;
+      } else if (!e_.next(ev)) {
+        break;
+      }
       step(ev);
       // the poller polls forever: stop once every order has settled (or is stuck for good)
       if (!queue_ && settled_ == o_.size() && ev.t >= last_fire()) break;
@@ -131,7 +153,7 @@ private:
     auto& o = o_[i];
     const double now = e_.now();
     o.pick = now;
-    o.status = "processing";
+    o.status = St::processing;
     o.attempts++;
     double slow = 1;
     fault_active(Fault::Kind::slow_world, now, &slow);
@@ -213,11 +235,11 @@ private:
     const double now = e_.now();
     const bool store_down = now < redis_down_until_;
     if (kind == kDone && !store_down) {
-      o.status = "completed";
+      o.status = St::completed;
       o.end = now;
       settle(i);
     } else if (!queue_ || kind == kFailPermanent || o.attempts >= s_.queue->attempts) {
-      o.status = queue_ ? "dead" : "failed";  // the legacy flaw: one error and the order has failed
+      o.status = queue_ ? St::dead : St::failed;  // the legacy flaw: one error and the order has failed
       o.end = now;
       settle(i);
       if (queue_) r_.dead_letters++;
@@ -276,8 +298,8 @@ private:
         log("redis", "persistence " + fault.persistence);
         if (fault.persistence == "none") {  // everything not finished is forgotten
           for (std::size_t i = 0; i < o_.size(); ++i)
-            if (o_[i].status != "completed" && o_[i].status != "failed" && o_[i].status != "dead") {
-              o_[i].status = "missing";
+            if (!done(o_[i].status)) {
+              o_[i].status = St::missing;
               settle(static_cast<std::uint32_t>(i));
             }
           ready_.clear();
@@ -308,14 +330,14 @@ private:
     switch (ev.kind) {
       case kArrive: {
         auto& o = o_[ev.a];
-        if (o.status == "missing") return;  // created before a wipe: the intake answers 404
+        if (o.status == St::missing) return;  // created before a wipe: the intake answers 404
         if (now < redis_down_until_) {       // the provider retries until the store answers
           e_.at(redis_down_until_, kArrive, ev.a);
           return;
         }
         o.accepted = true;
         o.paid = now;
-        o.status = "paid";
+        o.status = St::paid;
         ready_.push_back(ev.a);
         peak_ready_ = std::max(peak_ready_, static_cast<int>(ready_.size()));
         if (queue_) dispatch();
@@ -328,7 +350,7 @@ private:
         return;
       case kRetry:
       case kRedeliver:  // the reaper returns an expired job to the front of the queue
-        if (o_[ev.a].status == "missing") return;
+        if (o_[ev.a].status == St::missing) return;
         if (ev.kind == kRedeliver) ready_.push_front(ev.a);
         else ready_.push_back(ev.a);
         dispatch();
@@ -366,18 +388,23 @@ private:
   // transitions, the world's calls), checked and summarised by the same code as a live run's.
   ArchResult finish() {
     const std::size_t n = o_.size();
+    // Sweeps drop the records once checked: they reuse one buffer per thread, records and call
+    // lists in place, so that point after point allocates (and faults in) nothing new.
+    thread_local std::vector<OrderRecord> scratch;
     std::vector<OrderRecord> records;
-    records.reserve(n);
+    if (!keep_orders_) records.swap(scratch);
+    records.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       const auto& o = o_[i];
-      OrderRecord rec;
-      rec.id = order_id(i);
+      OrderRecord& rec = records[i];
+      if (keep_orders_) rec.id = order_id(i);  // sweeps drop the records: no ids needed
       rec.arrival_s = plan_.arrivals_s[i];
       rec.download_plan_s = plan_.download_s[i];
       rec.upload_plan_s = plan_.upload_s[i];
       rec.webhook_attempts = 1;
       rec.payment_accepted = o.accepted;
-      rec.status = o.status;
+      rec.status = kStatusNames[static_cast<int>(o.status)];
+      rec.stages_s = {};
       if (o.paid >= 0) rec.stages_s["paid"] = o.paid;
       if (o.pick >= 0) {
         rec.stages_s["processing"] = o.pick;
@@ -387,19 +414,18 @@ private:
           rec.stages_s["finalizing"] = o.pick + o.dl + o.ul;
         }
       }
-      if (o.end >= 0) rec.stages_s[o.status] = o.end;
-      rec.calls.reserve(static_cast<std::size_t>(o.attempts) + 2);
+      if (o.end >= 0 && done(o.status)) rec.stages_s[rec.status] = o.end;
+      rec.calls.clear();
       for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({"download", {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
-      if (o.status == "completed") {
+      if (o.status == St::completed) {
         rec.calls.push_back({"grant", {}, 200, true});
         rec.calls.push_back({"mail", {}, 200, true});
       }
       tally_calls(rec);
-      records.push_back(std::move(rec));
     }
     r_.orders = std::move(records);
     r_.checker = check(history_of(r_));
-    summarize(r_, plan_.arrivals_s.front(), plan_.arrivals_s.back());
+    summarize(r_, plan_.arrivals_s.front(), plan_.arrivals_s.back(), keep_orders_);
     compute_drain(r_, s_);
     std::vector<double> rec;
     for (const auto& k : r_.kills)
@@ -420,8 +446,8 @@ private:
     if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every unfinished order");
     if (!keep_orders_) {  // sweeps: the figures only
       r_.peak_backlog = peak_ready_;  // retries and redeliveries waiting count too, as the planner's stability test needs
+      scratch.swap(r_.orders);
       r_.orders.clear();
-      r_.orders.shrink_to_fit();
     }
     return r_;
   }

@@ -37,7 +37,7 @@ json order_json(const OrderRecord& o) {
           {"payment_accepted", o.payment_accepted},
           {"status", o.status},
           {"error", o.error},
-          {"stages_s", o.stages_s},
+          {"stages_s", o.stages_s.to_map()},
           {"download_calls", o.download_calls},
           {"downloads_ok", o.downloads_ok},
           {"grants", o.grants},

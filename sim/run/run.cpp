@@ -770,7 +770,9 @@ private:
         o.status = std::string(store::to_string(order->status));
         o.error = order->last_error;
         if (!order->job_id.empty()) job_ids_[o.id] = order->job_id;
-        for (const auto& [st, ms] : order->entered_ms) o.stages_s[st] = sim_of_ms(ms);
+        for (const auto& [st, ms] : order->entered_ms)
+          if (StageTimes::kNames.end() != std::find(StageTimes::kNames.begin(), StageTimes::kNames.end(), st))
+            o.stages_s[st] = sim_of_ms(ms);
       }
     }
     const long long crashes = r.checker.crashes;

@@ -5,7 +5,9 @@
 
 #include "qsim/sim/faults.h"
 
+#include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +32,29 @@ struct EffectCall {
   bool applied = false;
 };
 
+// When an order (last) entered each status the store knows, in simulated seconds: one slot per
+// status, so that a model sweep of millions of orders builds its records without allocating.
+class StageTimes {
+public:
+  static constexpr std::array<std::string_view, 9> kNames{"created",    "paid",      "processing",
+                                                           "downloading", "uploading", "finalizing",
+                                                           "completed",  "failed",    "dead"};
+  StageTimes() { t_.fill(kAbsent); }
+  StageTimes(std::initializer_list<std::pair<std::string_view, double>> times);
+  std::size_t count(std::string_view status) const { return get(status) != nullptr; }
+  const double* get(std::string_view status) const;  // null: never entered (or not a status)
+  double at(std::string_view status) const;           // std::out_of_range if never entered
+  double& operator[](std::string_view status);        // std::out_of_range for a name not in kNames
+  void set(std::string_view status, double t) { (*this)[status] = t; }
+  bool operator==(const StageTimes& o) const;
+  std::map<std::string, double> to_map() const;       // the entered ones, by name
+
+private:
+  static std::size_t index(std::string_view status);  // kNames.size() if unknown
+  static constexpr double kAbsent = -1e300;
+  std::array<double, kNames.size()> t_;
+};
+
 // One order's history: what the provider delivered and was answered, the store's transitions
 // (each status with the simulated time it was last entered) and every call the world received
 // for it. The checker reads only this; the counts at the end are tallied from `calls`
@@ -42,7 +67,7 @@ struct OrderRecord {
   bool payment_accepted = false;         // a delivery was answered 2xx: payment acknowledged
   std::string status;                    // final, as the store has it ("missing": no record)
   std::string error;
-  std::map<std::string, double> stages_s;  // status -> simulated time it was (last) entered
+  StageTimes stages_s;                   // status -> simulated time it was (last) entered
   std::vector<EffectCall> calls;         // in the order the world received them
   int downloads_ok = 0, download_calls = 0, grants = 0, mails = 0;  // tallied from calls
 };

@@ -16,7 +16,8 @@ Percentiles percentiles(std::vector<double> values);
 // percentiles, throughput, p_wait, retry amplification (download calls per completed
 // order) and the depth/busy timeline. Shared by the live run and the
 // model. The checker's counts are check()'s (checker.h), not this.
-void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s);
+// `timeline`: false skips the depth/busy timeline and the peak backlog (sweeps of millions).
+void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline = true);
 // The longest time from a fault (or a spike's end) to an empty backlog, from r.timeline.
 void compute_drain(ArchResult& r, const Scenario& s);
 std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth);

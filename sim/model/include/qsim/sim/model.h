@@ -50,6 +50,14 @@ public:
   double now() const { return now_; }
   std::uint64_t processed() const { return processed_; }
   void reserve(std::size_t n) { heap_.reserve(n); }
+  // For events kept outside the heap (a sorted list merged in by the caller): their sequence
+  // numbers are the first n, and the caller reports each one it processes with advance().
+  void skip_seq(std::uint64_t n) { seq_ += n; }
+  const double* peek_time() const { return heap_.empty() ? nullptr : &heap_.front().t; }
+  void advance(double t) {
+    now_ = t;
+    ++processed_;
+  }
 
 private:
   std::vector<Event> heap_;
