@@ -1,5 +1,7 @@
 #include "qsim/sim/scenario.h"
 
+#include "qsim/sim/schema_check.h"
+
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -384,6 +386,22 @@ std::optional<double> parse_duration_s(std::string_view text) {
 }
 
 Scenario parse_scenario(const json& j, const std::string& file) {
+  // The published schema first, so that it is the contract and cannot drift from the loader;
+  // it reports every problem at once. What it cannot express (cross-field checks, ranges that
+  // depend on other keys) is left to the loader's own checks below.
+  auto problems = check_schema(scenario_schema(), j);
+  if (!problems.empty()) {
+    // One error at the first problem's path; every further problem on its own line, as
+    // "file: path: expected" like the first.
+    std::string expected = problems[0].message;
+    for (std::size_t i = 1; i < problems.size(); ++i)
+      expected += "\n" + file + ": " + problems[i].path + ": " + problems[i].message;
+    throw ScenarioError(file, problems[0].path, expected);
+  }
+  return parse_scenario_without_schema(j, file);
+}
+
+Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
   Reader r(j, "$", file);
   Scenario s;
   s.file = file;
