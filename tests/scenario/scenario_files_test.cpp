@@ -121,6 +121,11 @@ TEST(ScenarioFiles, EveryShippedScenarioIsValid) {
   }
 }
 
+TEST(ScenarioFiles, TheBuiltInSchemaIsThePublishedOne) {
+  EXPECT_EQ(json::parse(qsim::sim::scenario_schema_text()), read_json(kRoot / "scenarios/schema.json"))
+      << "the build embeds scenarios/schema.json: reconfigure";
+}
+
 TEST(ScenarioFiles, EveryValidScenarioPassesTheSchemaAndTheLoader) {
   for (auto& f : valid_files()) {
     for (const auto& p : qsim::sim::check_schema(qsim::sim::scenario_schema(), read_json(f)))
