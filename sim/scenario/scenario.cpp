@@ -1,5 +1,7 @@
 #include "qsim/sim/scenario.h"
 
+#include "qsim/sim/schema_check.h"
+
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -26,6 +28,8 @@ public:
     throw ScenarioError(file_, path, expected);
   }
   std::string at(const std::string& key) const { return path_ + "." + key; }
+  // Whether the key is there, without reading it (a read key is no longer an unknown one).
+  bool has(const std::string& key) const { return j_.contains(key); }
   const json* get(const std::string& key, bool required) {
     seen_.insert(key);
     auto it = j_.find(key);
@@ -258,9 +262,12 @@ Fault read_fault(Reader r, const Scenario& s) {
       probability();
       window();
       if (auto* c = r.get("copies", false)) {
-        if (!c->is_array() || c->size() != 2 || !(*c)[0].is_number_integer() || !(*c)[1].is_number_integer() ||
-            (*c)[0].get<int>() < 1 || (*c)[1].get<int>() < (*c)[0].get<int>() || (*c)[1].get<int>() > 100)
-          r.fail(r.at("copies"), "expected [min, max] extra copies, 1 <= min <= max <= 100, got " + describe(*c));
+        const std::string what = "expected [min, max] extra copies, 1 <= min <= max <= 100, got ";
+        if (!c->is_array() || c->size() != 2) r.fail(r.at("copies"), what + describe(*c));
+        for (std::size_t i = 0; i < 2; ++i)  // a bad bound is named itself, as the schema names it
+          if (!(*c)[i].is_number_integer() || (*c)[i].get<long long>() < 1 || (*c)[i].get<long long>() > 100)
+            r.fail(r.at("copies") + "[" + std::to_string(i) + "]", "expected an integer in [1, 100], got " + describe((*c)[i]));
+        if ((*c)[1].get<int>() < (*c)[0].get<int>()) r.fail(r.at("copies"), what + describe(*c));
         f.copies_min = (*c)[0];
         f.copies_max = (*c)[1];
       }
@@ -318,19 +325,26 @@ Fault read_fault(Reader r, const Scenario& s) {
         f.bytes_per_s = r.number("bytes_per_s", 1, 1e12);
         window();
       } else if (f.kind == K::blackhole) {
-        if (r.get("at", false)) {
+        // A blackhole must lift: at + for, or a window with an end. Named at the fault, as the
+        // schema's oneOf does.
+        const bool span = r.has("at") && r.has("for");
+        if (span == r.has("until"))
+          r.fail(r.path(), "exactly one of \"at\" and \"for\", or \"until\" (when the blackhole lifts)");
+        if (span) {
           f.from_s = r.duration("at");
           f.until_s = f.from_s + r.duration("for", true, 0, true);
         } else {
           window();
-          if (f.until_s >= 1e300) r.fail(r.at("until"), "a time when the blackhole lifts (or use \"at\" and \"for\")");
         }
-      } else if (r.get("at", false)) {
-        f.at_s = r.duration("at");
-        f.count = 1;
       } else {
-        f.probability = r.number("probability", 0, 1);
-        window();
+        if (r.has("at") == r.has("probability")) r.fail(r.path(), "exactly one of \"at\" or \"probability\"");
+        if (r.has("at")) {
+          f.at_s = r.duration("at");
+          f.count = 1;
+        } else {
+          f.probability = r.number("probability", 0, 1);
+          window();
+        }
       }
       break;
     }
@@ -384,6 +398,22 @@ std::optional<double> parse_duration_s(std::string_view text) {
 }
 
 Scenario parse_scenario(const json& j, const std::string& file) {
+  // The published schema first, so that it is the contract and cannot drift from the loader;
+  // it reports every problem at once. What it cannot express (cross-field checks, ranges that
+  // depend on other keys) is left to the loader's own checks below.
+  auto problems = check_schema(scenario_schema(), j);
+  if (!problems.empty()) {
+    // One error at the first problem's path; every further problem on its own line, as
+    // "file: path: expected" like the first.
+    std::string expected = problems[0].message;
+    for (std::size_t i = 1; i < problems.size(); ++i)
+      expected += "\n" + file + ": " + problems[i].path + ": " + problems[i].message;
+    throw ScenarioError(file, problems[0].path, expected);
+  }
+  return parse_scenario_without_schema(j, file);
+}
+
+Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
   Reader r(j, "$", file);
   Scenario s;
   s.file = file;

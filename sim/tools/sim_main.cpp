@@ -267,7 +267,9 @@ int main(int argc, char** argv) {
   pl->add_option("--format", plan_format, "formats: md,json,html")->capture_default_str();
 
   std::vector<std::string> files;
-  auto* v = app.add_subcommand("validate", "check scenario files against scenarios/schema.json; exit 2 if any is invalid");
+  auto* v = app.add_subcommand("validate", "check scenario files against scenarios/schema.json (built into sim; "
+                                           "every problem listed) and the rules across keys it cannot express, "
+                                           "such as gate metrics; exit 2 if any is invalid");
   v->add_option("files", files, "scenario files")->required()->check(CLI::ExistingFile);
 
   std::string report_path, report_format = "html", report_out;

@@ -4,6 +4,7 @@
 // `sim run`.
 #include "qsim/sim/report.h"
 #include "qsim/sim/scenario.h"
+#include "qsim/sim/schema_check.h"
 
 #include <boost/process.hpp>
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 namespace fs = std::filesystem;
 namespace bp = boost::process;
+using nlohmann::json;
 using qsim::sim::ScenarioError;
 
 namespace {
@@ -25,6 +27,77 @@ std::vector<fs::path> scenario_files() {
     if (e.path().extension() == ".json" && e.path().filename() != "schema.json") out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// Every valid scenario the project has: shipped, soak and test data.
+std::vector<fs::path> valid_files() {
+  auto out = scenario_files();
+  for (const char* dir : {"scenarios/soak", "tests/scenario/data"})
+    for (auto& e : fs::directory_iterator(kRoot / dir))
+      if (e.path().extension() == ".json") out.push_back(e.path());
+  return out;
+}
+
+json read_json(const fs::path& p) { return json::parse(std::ifstream(p)); }
+
+// Where a document is refused, or "" if it is accepted.
+template <class F>
+std::string refused_at(F&& parse) {
+  try {
+    parse();
+    return "";
+  } catch (const ScenarioError& e) {
+    return e.path();
+  }
+}
+
+// One broken copy of a valid scenario and the path it must be refused at ("" if any path will do,
+// e.g. a dropped key may be required by a oneOf at the object's own path).
+struct Mutation {
+  std::string what;
+  json doc;
+  std::string path;
+};
+
+// At every object level: drop each key, add an unknown key, replace each value by a wrong type,
+// set each number out of range (-1, 10^13).
+void mutate(const json& root, const json& node, const json::json_pointer& ptr, const std::string& path,
+            std::vector<Mutation>& out) {
+  // A value of the wrong type for every place in a scenario: no key takes a boolean but the two
+  // flags, which take no string.
+  auto wrong = [](const json& v) { return v.is_boolean() ? json("true") : json(true); };
+  if (node.is_object()) {
+    // gates is a map from metric names: a new key is a metric, checked by check_gate_metrics.
+    if (path != "$.gates") {
+      json doc = root;
+      doc[ptr]["zzz_unknown"] = 1;
+      out.push_back({"add " + path + ".zzz_unknown", doc, path + ".zzz_unknown"});
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      json dropped = root;
+      dropped[ptr].erase(it.key());
+      out.push_back({"drop " + path + "." + it.key(), dropped, ""});
+      json typed = root;
+      typed[ptr / it.key()] = wrong(*it);
+      out.push_back({"retype " + path + "." + it.key(), typed, path + "." + it.key()});
+      // Out of range both ways: the schema's bounds and the loader's must be the same.
+      if (it->is_number())
+        for (json n : {json(-1), json(10'000'000'000'000ULL)}) {
+          json ranged = root;
+          ranged[ptr / it.key()] = n;
+          out.push_back({"set " + path + "." + it.key() + " = " + n.dump(), ranged, ""});
+        }
+      mutate(root, *it, ptr / it.key(), path + "." + it.key(), out);
+    }
+  } else if (node.is_array()) {
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string at = path + "[" + std::to_string(i) + "]";
+      json typed = root;
+      typed[ptr / i] = wrong(node[i]);
+      out.push_back({"retype " + at, typed, at});
+      mutate(root, node[i], ptr / i, at, out);
+    }
+  }
 }
 
 int run_sim(std::vector<std::string> args) {
@@ -46,6 +119,69 @@ TEST(ScenarioFiles, EveryShippedScenarioIsValid) {
       ADD_FAILURE() << e.what();
     }
   }
+}
+
+TEST(ScenarioFiles, TheBuiltInSchemaIsThePublishedOne) {
+  EXPECT_EQ(json::parse(qsim::sim::scenario_schema_text()), read_json(kRoot / "scenarios/schema.json"))
+      << "the build embeds scenarios/schema.json: reconfigure";
+}
+
+TEST(ScenarioFiles, EveryValidScenarioPassesTheSchemaAndTheLoader) {
+  for (auto& f : valid_files()) {
+    for (const auto& p : qsim::sim::check_schema(qsim::sim::scenario_schema(), read_json(f)))
+      ADD_FAILURE() << f << ": " << p.path << ": " << p.message;
+    EXPECT_EQ(refused_at([&] { qsim::sim::load_scenario(f.string()); }), "") << f;
+    EXPECT_EQ(refused_at([&] { qsim::sim::parse_scenario_without_schema(read_json(f), f.string()); }), "") << f;
+  }
+}
+
+// The schema and the loader's own checks cannot drift: every broken copy of every valid file is
+// refused by both, at the same path (and load_scenario, which runs both, names that path too).
+// A dropped key may leave a document the schema accepts; then the loader must accept it as
+// well, unless it breaks a rule across keys that no schema keyword expresses (listed here).
+TEST(ScenarioFiles, SchemaAndLoaderRefuseEveryMutationAtTheSamePath) {
+  // dropped key -> what the loader says instead: the cross-field rules
+  const std::vector<std::pair<std::string, std::string>> cross_field{
+      {".persistence", "the same persistence"},  // every restart_redis shares one server
+  };
+  int refused = 0;
+  for (auto& f : valid_files()) {
+    const json doc = read_json(f);
+    std::vector<Mutation> mutations;
+    mutate(doc, doc, json::json_pointer(), "$", mutations);
+    for (const auto& m : mutations) {
+      const std::string where = f.filename().string() + ": " + m.what;
+      auto problems = qsim::sim::check_schema(qsim::sim::scenario_schema(), m.doc);
+      const std::string schema_path = problems.empty() ? "" : problems[0].path;
+      std::string loader_message;
+      const std::string loader_path = refused_at([&] {
+        try {
+          qsim::sim::parse_scenario_without_schema(m.doc, f.string());
+        } catch (const ScenarioError& e) {
+          loader_message = e.what();
+          throw;
+        }
+      });
+      const std::string both_path = refused_at([&] { qsim::sim::parse_scenario(m.doc, f.string()); });
+      if (!m.path.empty()) {
+        EXPECT_EQ(schema_path, m.path) << where << " (schema)";
+      }
+      if (schema_path.empty()) {
+        bool known = false;
+        for (const auto& [key, says] : cross_field)
+          known |= m.what.size() >= key.size() && m.what.compare(m.what.size() - key.size(), key.size(), key) == 0 &&
+                   loader_message.find(says) != std::string::npos;
+        if (!known) {
+          EXPECT_EQ(loader_path, "") << where << ": the schema accepts it, the loader says " << loader_message;
+        }
+        continue;
+      }
+      ++refused;
+      EXPECT_EQ(loader_path, schema_path) << where << ": " << problems[0].message << " / " << loader_message;
+      EXPECT_EQ(both_path, schema_path) << where;
+    }
+  }
+  EXPECT_GE(refused, 500) << "the mutations reach every level of every file";
 }
 
 TEST(ScenarioFiles, EveryMalformedFileIsRefusedAtItsJsonPath) {

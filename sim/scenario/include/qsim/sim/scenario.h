@@ -1,6 +1,8 @@
 // Scenario files: what `sim` runs. JSON, validated strictly before anything starts: unknown
 // keys, wrong types and out-of-range values are ScenarioError naming the file, the JSON path
-// and what was expected. The published schema is scenarios/schema.json.
+// and what was expected. The published schema, scenarios/schema.json, is enforced first (it is
+// compiled into the library, see schema_check.h); the loader then checks what a schema cannot
+// say (one key's range depending on another, worker numbers, trace files, gate metrics).
 //
 // Durations are strings with a unit: "250ms", "10s", "55m", "1.5h". All times in a scenario are
 // simulated time; `speedup` maps them onto wall time.
@@ -156,8 +158,13 @@ struct Scenario {
 Gate parse_gate_condition(const std::string& metric, const std::string& condition, const std::string& file,
                           const std::string& path);
 
+// Schema, then the loader's own checks. A schema violation is one ScenarioError whose path() is
+// the first problem's and whose message lists every problem, one per line.
 Scenario parse_scenario(const nlohmann::json& j, const std::string& file);
 Scenario load_scenario(const std::string& path);  // reads, parses JSON, validates
+// The loader's own checks alone, without the schema: for the test that keeps the two agreeing
+// (both must refuse a broken file at the same path).
+Scenario parse_scenario_without_schema(const nlohmann::json& j, const std::string& file);
 
 // The architectures a run or a model covers: `requested`, or every one the scenario names.
 // ScenarioError("--arch") for one the scenario does not have.
