@@ -10,17 +10,36 @@ bool in_flight(const std::string& s) {
 bool finished(const std::string& s) { return s == "completed" || s == "failed" || s == "dead"; }
 bool forgotten(const std::string& s) { return s == "missing" || s == "created" || s.empty(); }
 
+Api api_from(std::string_view name) {
+  if (name == "download") return Api::download;
+  if (name == "upload") return Api::upload;
+  if (name == "grant") return Api::grant;
+  if (name == "mail") return Api::mail;
+  return Api::other;
+}
+
+std::string_view to_string(Api api) {
+  switch (api) {
+    case Api::download: return "download";
+    case Api::upload: return "upload";
+    case Api::grant: return "grant";
+    case Api::mail: return "mail";
+    case Api::other: break;
+  }
+  return "other";
+}
+
 History history_of(const ArchResult& r) { return {r.orders, r.stray_calls, r.faults}; }
 
 void tally_calls(OrderRecord& o) {
   o.downloads_ok = o.download_calls = o.grants = o.mails = 0;
   for (const auto& c : o.calls) {
-    if (c.api == "download") {
+    if (c.api == Api::download) {
       o.download_calls++;
       o.downloads_ok += c.status == 200;
-    } else if (c.api == "grant") {
+    } else if (c.api == Api::grant) {
       o.grants += c.applied;
-    } else if (c.api == "mail") {
+    } else if (c.api == Api::mail) {
       o.mails += c.applied;
     }
   }
@@ -36,12 +55,12 @@ struct Effects {
 Effects effects_of(const std::vector<EffectCall>& calls) {
   Effects e;
   for (const auto& c : calls) {
-    if (c.api == "download") {
+    if (c.api == Api::download) {
       e.downloads_ok += c.status == 200;
-    } else if (c.api == "grant") {
+    } else if (c.api == Api::grant) {
       if (e.grants > 0) e.calls_after_grant++;
       e.grants += c.applied;
-    } else if (c.api == "mail") {
+    } else if (c.api == Api::mail) {
       if (e.mails > 0) e.calls_after_mail++;
       e.mails += c.applied;
     }
@@ -81,7 +100,7 @@ CheckerResult check(const History& h) {
     }
   }
   for (const auto& s : h.stray_calls)
-    if (s.call.applied && (s.call.api == "grant" || s.call.api == "mail")) ck.unexpected_effects++;
+    if (s.call.applied && (s.call.api == Api::grant || s.call.api == Api::mail)) ck.unexpected_effects++;
   return ck;
 }
 

@@ -416,10 +416,10 @@ private:
       }
       if (o.end >= 0 && done(o.status)) rec.stages_s[rec.status] = o.end;
       rec.calls.clear();
-      for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({"download", {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
+      for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({Api::download, {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
       if (o.status == St::completed) {
-        rec.calls.push_back({"grant", {}, 200, true});
-        rec.calls.push_back({"mail", {}, 200, true});
+        rec.calls.push_back({Api::grant, {}, 200, true});
+        rec.calls.push_back({Api::mail, {}, 200, true});
       }
       tally_calls(rec);
     }

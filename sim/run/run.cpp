@@ -748,7 +748,7 @@ private:
       o.payment_accepted = accepted_[i];
     }
     for (const auto& c : calls) {
-      EffectCall call{c.at("api").get<std::string>(), c.value("key", std::string()), c.at("status").get<int>(),
+      EffectCall call{api_from(c.at("api").get<std::string>()), c.value("key", std::string()), c.at("status").get<int>(),
                       c.at("effect").get<bool>()};
       const std::string order = c.at("order").get<std::string>();
       auto it = index.find(order);

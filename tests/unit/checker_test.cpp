@@ -9,9 +9,9 @@
 namespace qsim::sim {
 namespace {
 
-EffectCall dl(int status = 200) { return {"download", "dl", status, status == 200}; }
-EffectCall grant(bool applied = true) { return {"grant", "g", 200, applied}; }
-EffectCall mail(bool applied = true) { return {"mail", "m", 200, applied}; }
+EffectCall dl(int status = 200) { return {Api::download, "dl", status, status == 200}; }
+EffectCall grant(bool applied = true) { return {Api::grant, "g", 200, applied}; }
+EffectCall mail(bool applied = true) { return {Api::mail, "m", 200, applied}; }
 
 OrderRecord order(std::string status, std::vector<EffectCall> calls, bool acknowledged = true) {
   static int n = 0;
@@ -71,7 +71,7 @@ TEST(Checker, DuplicateEffectCallsApartFromDuplicateEffects) {
 }
 
 TEST(Checker, ARetryAfterAFailedGrantIsNoDuplicate) {
-  auto ck = check_of({order("completed", {dl(), {"grant", "g", 503, false}, grant(), mail()})});
+  auto ck = check_of({order("completed", {dl(), {Api::grant, "g", 503, false}, grant(), mail()})});
   EXPECT_EQ(ck.duplicate_effect_calls, 0);
   EXPECT_EQ(ck.duplicate_effects, 0);
 }
@@ -93,7 +93,7 @@ TEST(Checker, OrphanedEffectsAreAppliedOnAnOrderNotCompleted) {
 
 TEST(Checker, UnexpectedEffectsAreForAnOrderNeverPaid) {
   auto never_paid = order("created", {grant()}, false);
-  auto ck = check_of({never_paid}, {{"order-nobody", grant()}, {"order-nobody", {"download", "", 200, true}}});
+  auto ck = check_of({never_paid}, {{"order-nobody", grant()}, {"order-nobody", {Api::download, "", 200, true}}});
   EXPECT_EQ(ck.unexpected_effects, 2) << "the never-paid order's grant and the stray grant; a download is no effect";
   EXPECT_EQ(ck.orders, 0);
   EXPECT_EQ(ck.undelivered_payments, 1);

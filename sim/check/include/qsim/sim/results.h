@@ -25,8 +25,12 @@ struct Percentiles {
 // One call the world received: which API, under which idempotency key, its answer, and whether
 // it applied an effect (a grant or an e-mail is applied once per key; a download "applies"
 // when it succeeds).
+enum class Api : std::uint8_t { download, upload, grant, mail, other };
+Api api_from(std::string_view name);  // other for a name the world does not serve
+std::string_view to_string(Api api);
+
 struct EffectCall {
-  std::string api;  // download | upload | grant | mail
+  Api api = Api::other;
   std::string key;  // the idempotency key the caller sent (the model leaves it empty)
   int status = 0;   // 200, 503, 400 ...
   bool applied = false;
