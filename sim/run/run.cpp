@@ -850,6 +850,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     if (s.queue) s.queue->speedup.reset();
   }
   const std::vector<std::string> archs = live_architectures(s, o.architectures);
+  const bool side_by_side = o.side_by_side.value_or(s.side_by_side);
   const auto started = Steady::now();
   const StealMeter steal;
   RunResult result;
@@ -901,7 +902,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
       throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + external->host + "'");
     if (!persistence.empty())
       throw ScenarioError("--redis", "$", "restart_redis needs the private redis-server (run without --redis)");
-    if (o.side_by_side && archs.size() > 1)
+    if (side_by_side && archs.size() > 1)
       throw ScenarioError("--redis", "$", "side by side, each architecture needs its own private redis-server (run "
                                           "without --redis)");
   }
@@ -930,7 +931,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     if (!r) throw InfraError("Redis at " + env.endpoint.to_string() + " is unreachable: " + r.error);
   };
   const std::string bin = find_bin_dir(o);
-  if (!o.side_by_side || archs.size() < 2) {
+  if (!side_by_side || archs.size() < 2) {
     Env env;
     make_env(env);
     result.redis = env.description;

@@ -426,6 +426,10 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
   else
     s.seed = seed->get<std::uint64_t>();
   s.speedup = r.number("speedup", 0, 1e9, false, 1, true);
+  if (auto* v = r.get("side_by_side", false)) {
+    if (!v->is_boolean()) r.fail(r.at("side_by_side"), "expected true or false, got " + describe(*v));
+    s.side_by_side = *v;
+  }
 
   auto orders = r.object("orders");
   s.orders = orders.integer("count", 1, 10'000'000);

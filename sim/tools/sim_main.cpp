@@ -81,7 +81,7 @@ struct RunArgs {
   int probe_orders = 50;
   int rerun_if_disturbed = 0;
   std::string logs;
-  bool quiet = false, no_probe = false, side_by_side = false;
+  bool quiet = false, no_probe = false, side_by_side = false, one_at_a_time = false;
 };
 
 void show_progress(const qsim::sim::Progress& p) {
@@ -139,7 +139,8 @@ int run(const RunArgs& a, bool model) {
   o.seed = a.seed;
   o.speedup = a.speedup;
   o.probe = !a.no_probe;
-  o.side_by_side = a.side_by_side;
+  if (a.side_by_side) o.side_by_side = true;
+  if (a.one_at_a_time) o.side_by_side = false;
   o.probe_orders = a.probe_orders;
   o.log_dir = a.logs;
   o.cancel = &g_cancel;
@@ -250,6 +251,9 @@ int main(int argc, char** argv) {
   r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
   r->add_flag("--side-by-side", ra.side_by_side,
               "run the architectures at the same time, each on its own private redis-server");
+  r->add_flag("--one-at-a-time", ra.one_at_a_time,
+              "run the architectures one after the other on one redis-server (overrides the scenario's side_by_side)")
+      ->excludes("--side-by-side");
   r->add_option("--logs", ra.logs, "keep every component's stderr in this folder (default: discarded after the run)");
   r->add_option("--probe-orders", ra.probe_orders, "orders in the idle pickup probe")
       ->capture_default_str()->check(CLI::Range(1, 10'000));

@@ -66,7 +66,7 @@ struct RunOptions {
   std::string log_dir;                       // keep the components' stderr here; empty: a temporary folder
   // Every architecture at the same time, each with its own private redis-server (not with
   // redis_url); else one after the other on one server, each under its own key tag.
-  bool side_by_side = false;
+  std::optional<bool> side_by_side;         // none: the scenario's `side_by_side`
   bool probe = true;
   int probe_orders = 50;
   std::function<void(const Progress&)> on_progress;

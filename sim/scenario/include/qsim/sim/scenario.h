@@ -136,6 +136,7 @@ struct Scenario {
   std::string name;
   std::uint64_t seed = 1;
   double speedup = 1;
+  bool side_by_side = false;  // the architectures at once, each on its own private Redis
   int orders = 1;
   Arrival arrival;
   Distribution download, upload;
