@@ -1,5 +1,7 @@
 #include "qsim/sim/model.h"
 
+#include "qsim/queue/backoff.h"
+
 #include "qsim/sim/checker.h"
 #include "qsim/sim/faults.h"
 #include "qsim/sim/stats.h"
@@ -130,11 +132,11 @@ public:
 private:
   double last_fire() const { return faults_.firings.empty() ? 0 : faults_.firings.back().t_s; }
 
-  double backoff(int attempt) const {
+  double backoff(int attempt) const {  // the workers' schedule, without their jitter
     const auto& q = *s_.queue;
-    double d = q.backoff == QueueArch::Backoff::constant ? q.backoff_base_s
-                                                        : q.backoff_base_s * std::pow(2.0, attempt - 1);
-    return std::min(d, 64 * q.backoff_base_s);
+    const bool grows = q.backoff != QueueArch::Backoff::constant;
+    return queue::backoff_delay(q.backoff_base_s, grows ? 2.0 : 1.0,
+                                grows ? queue::kBackoffCapFactor * q.backoff_base_s : q.backoff_base_s, attempt);
   }
 
   bool fault_active(Fault::Kind k, double t, double* p = nullptr, bool* transient = nullptr) const {

@@ -1,6 +1,7 @@
 // qsim-queue-worker: one queue worker process. The finalize signing secret comes from
 // QSIM_FINALIZE_SECRET or QSIM_FINALIZE_SECRET_FILE, never from argv.
 #include "qsim/components/queue_worker.h"
+#include "qsim/queue/backoff.h"
 #include "qsim/security/signature.h"
 
 #include <CLI/CLI.hpp>
@@ -43,7 +44,10 @@ int main(int argc, char** argv) {
     o.worker.lease = std::chrono::milliseconds(lease_ms);
     o.worker.reaper_tick = std::chrono::milliseconds(reaper_ms);
     o.worker.backoff = {std::chrono::milliseconds(backoff_ms), backoff_factor,
-                        std::chrono::milliseconds(backoff_factor > 1.0 ? backoff_ms * 64 : backoff_ms), 0.2};
+                        std::chrono::milliseconds(backoff_factor > 1.0
+                                                      ? static_cast<long>(static_cast<double>(backoff_ms) * qsim::queue::kBackoffCapFactor)
+                                                      : backoff_ms),
+                        0.2};
     o.stages.timeout = std::chrono::milliseconds(stage_timeout_ms);
     o.worker.queue.prefix = o.prefix;
     o.unhealthy_after = std::chrono::milliseconds(unhealthy_ms);

@@ -6,11 +6,14 @@
 
 namespace qsim::queue {
 
-std::chrono::milliseconds BackoffPolicy::delay(int attempt) const {
+double backoff_delay(double base, double factor, double cap, int attempt) {
   if (attempt < 1) attempt = 1;
-  double d = static_cast<double>(base.count()) * std::pow(factor, attempt - 1);
-  double capped = std::min(d, static_cast<double>(cap.count()));
-  return std::chrono::milliseconds(static_cast<long long>(capped));
+  return std::min(base * std::pow(factor, attempt - 1), cap);
+}
+
+std::chrono::milliseconds BackoffPolicy::delay(int attempt) const {
+  const double d = backoff_delay(static_cast<double>(base.count()), factor, static_cast<double>(cap.count()), attempt);
+  return std::chrono::milliseconds(static_cast<long long>(d));
 }
 
 std::chrono::milliseconds BackoffPolicy::jittered(int attempt, std::mt19937_64& rng) const {

@@ -13,6 +13,13 @@
 
 namespace qsim::queue {
 
+// The schedule itself, in any unit: min(cap, base * factor^(attempt-1)), attempt >= 1. The one
+// formula the workers (through BackoffPolicy) and the discrete-event model share.
+double backoff_delay(double base, double factor, double cap, int attempt);
+
+// A worker's default cap: this many times the first delay when the delay grows.
+constexpr double kBackoffCapFactor = 64;
+
 struct BackoffPolicy {
   std::chrono::milliseconds base{1000};
   double factor = 2.0;
