@@ -31,24 +31,11 @@ std::string_view to_string(Api api) {
 
 History history_of(const ArchResult& r) { return {r.orders, r.stray_calls, r.faults}; }
 
-void tally_calls(OrderRecord& o) {
-  o.downloads_ok = o.download_calls = o.grants = o.mails = 0;
-  for (const auto& c : o.calls) {
-    if (c.api == Api::download) {
-      o.download_calls++;
-      o.downloads_ok += c.status == 200;
-    } else if (c.api == Api::grant) {
-      o.grants += c.applied;
-    } else if (c.api == Api::mail) {
-      o.mails += c.applied;
-    }
-  }
-}
-
 namespace {
 
+// What one order's calls did: the one walk over them that the checker and the report share.
 struct Effects {
-  int downloads_ok = 0, grants = 0, mails = 0;
+  int download_calls = 0, downloads_ok = 0, grants = 0, mails = 0;
   int calls_after_grant = 0, calls_after_mail = 0;  // calls made once the effect had been applied
 };
 
@@ -56,6 +43,7 @@ Effects effects_of(const std::vector<EffectCall>& calls) {
   Effects e;
   for (const auto& c : calls) {
     if (c.api == Api::download) {
+      e.download_calls++;
       e.downloads_ok += c.status == 200;
     } else if (c.api == Api::grant) {
       if (e.grants > 0) e.calls_after_grant++;
@@ -69,6 +57,14 @@ Effects effects_of(const std::vector<EffectCall>& calls) {
 }
 
 }  // namespace
+
+void tally_calls(OrderRecord& o) {
+  const Effects e = effects_of(o.calls);
+  o.download_calls = e.download_calls;
+  o.downloads_ok = e.downloads_ok;
+  o.grants = e.grants;
+  o.mails = e.mails;
+}
 
 CheckerResult check(const History& h) {
   CheckerResult ck;
