@@ -1,0 +1,209 @@
+#include "qsim/sim/report.h"
+
+#include "internal.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <queue>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+
+namespace qsim::sim {
+
+using namespace report_detail;
+
+std::string escape_html(const std::string& text) { return html_escape(text); }
+
+namespace {
+
+const char* kColors[] = {"#d9534f", "#0275d8", "#5cb85c", "#f0ad4e"};
+
+std::string svg_timeline(const std::string& arch, const json& orders, std::size_t limit) {
+  struct Bar {
+    double paid, picked, end;
+    std::string status;
+  };
+  std::vector<Bar> bars;
+  double tmax = 0;
+  for (const auto& o : orders) {
+    const auto& st = o["stages_s"];
+    if (!st.contains("paid")) continue;
+    Bar b{st["paid"], st.value("processing", st["paid"].get<double>()), 0, o["status"]};
+    b.end = st.contains(b.status) ? st[b.status].get<double>() : b.picked;
+    tmax = std::max(tmax, b.end);
+    bars.push_back(b);
+  }
+  // In the order work started, so that the chart reads as the schedule it was.
+  std::sort(bars.begin(), bars.end(), [](const Bar& a, const Bar& b) { return std::tie(a.picked, a.paid) < std::tie(b.picked, b.paid); });
+  if (bars.size() > limit) bars.resize(limit);
+  if (tmax <= 0) tmax = 1;
+  const double W = 640, L = 60, R = 20, row = bars.size() > 60 ? 3 : 6, H = 50 + row * static_cast<double>(bars.size());
+  auto px = [&](double x) { return L + x / tmax * (W - L - R); };
+  std::ostringstream o;
+  o << fmt::format(R"~(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}">)~", W, H, W, H);
+  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}: per-order timeline (the first {} orders to start work; light: waiting, dark: in work)</text>)~",
+                   L, html_escape(arch), bars.size());
+  for (std::size_t i = 0; i < bars.size(); ++i) {
+    const auto& b = bars[i];
+    double y = 30 + row * static_cast<double>(i);
+    o << fmt::format(R"~(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{}" fill="#9ecae1"/>)~", px(b.paid), y,
+                     std::max(0.5, px(b.picked) - px(b.paid)), row - 1);
+    o << fmt::format(R"~(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{}" fill="{}"/>)~", px(b.picked), y,
+                     std::max(0.5, px(b.end) - px(b.picked)), row - 1,
+                     b.status == "completed" ? "#08519c" : "#d9534f");
+  }
+  o << fmt::format(R"~(<text x="{}" y="{}" font-size="10">0</text><text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>)~",
+                   L, H - 6, W - R, H - 6, minutes(tmax));
+  o << "</svg>";
+  return o.str();
+}
+
+}  // namespace
+
+std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& series, const std::string& xlabel,
+                      const std::string& ylabel, const std::vector<double>& marks, std::optional<double> hline) {
+  const double W = 640, H = 300, L = 60, R = 20, T = 30, B = 45;
+  double xmax = 0, ymax = hline ? *hline * 1.2 : 0;
+  for (const auto& s : series) {
+    for (double v : s.x) xmax = std::max(xmax, v);
+    for (double v : s.y)
+      if (std::isfinite(v)) ymax = std::max(ymax, v);
+  }
+  if (xmax <= 0) xmax = 1;
+  if (ymax <= 0) ymax = 1;
+  auto px = [&](double x) { return L + x / xmax * (W - L - R); };
+  auto py = [&](double y) { return H - B - y / ymax * (H - T - B); };
+  std::ostringstream o;
+  o << fmt::format(R"~(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}">)~", W, H, W, H);
+  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}</text>)~", L, html_escape(title));
+  o << fmt::format(R"~(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/><line x1="{0}" y1="{3}" x2="{0}" y2="{1}" stroke="#333"/>)~",
+                   L, H - B, W - R, T);
+  for (int k = 0; k <= 4; ++k) {
+    double xv = xmax * k / 4, yv = ymax * k / 4;
+    o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>)~", px(xv), H - B + 14,
+                     fmt_value(std::round(xv * 100) / 100));
+    o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>)~", L - 4, py(yv) + 3,
+                     fmt_value(std::round(yv * 100) / 100));
+    o << fmt::format(R"~(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#eee"/>)~", L, py(yv), W - R, py(yv));
+  }
+  o << fmt::format(R"~(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)~", (L + W - R) / 2, H - 8,
+                   html_escape(xlabel));
+  o << fmt::format(R"~(<text x="12" y="{}" font-size="11" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>)~",
+                   (T + H - B) / 2, (T + H - B) / 2, html_escape(ylabel));
+  for (double m : marks)  // faults, shaded where they fired
+    if (m >= 0 && m <= xmax)
+      o << fmt::format(R"~(<rect x="{:.1f}" y="{}" width="3" height="{}" fill="#d9534f" opacity="0.25"/>)~", px(m) - 1, T,
+                       H - T - B);
+  if (hline && *hline >= 0 && *hline <= ymax)
+    o << fmt::format(R"~(<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}" stroke="#333" stroke-dasharray="6,4"/>)~", L, py(*hline),
+                     W - R, py(*hline));
+  int legend = 0;
+  for (const auto& s : series) {
+    std::string pts;
+    for (std::size_t i = 0; i < s.x.size(); ++i) {
+      if (s.step && i > 0) pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i - 1]));
+      pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
+    }
+    o << fmt::format(R"~(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)~", s.color, pts);
+    o << fmt::format(R"~(<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}" font-size="11">{}</text>)~",
+                     W - R - 150, T + legend * 16, s.color, W - R - 135, T + legend * 16 + 9, html_escape(s.name));
+    ++legend;
+  }
+  o << "</svg>";
+  return o.str();
+}
+
+std::string render_html(const json& rep) {
+  std::ostringstream h;
+  h << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" << html_escape(rep["scenario"]) << " — qsim report</title>"
+    << "<style>body{font-family:sans-serif;max-width:1000px;margin:20px auto;color:#222}table{border-collapse:collapse;"
+       "margin:10px 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}th{background:#f4f4f4}"
+       ".no{color:#c00;font-weight:bold}.yes{color:#080}svg{display:block;margin:12px 0}</style></head><body>";
+  bool passed = rep["passed"];
+  h << "<h1>" << html_escape(rep["scenario"]) << " — <span class=\"" << (passed ? "yes" : "no") << "\">"
+    << (passed ? "all gates passed" : "gates failed") << "</span></h1>";
+  h << "<p>" << html_escape(fmt::format("Seed {}, {}, {:.1f} s of wall time, {}.", rep["seed"].get<std::uint64_t>(),
+                                        speedup_text(rep), rep["wall_s"].get<double>(),
+                                        rep["redis"].get<std::string>()))
+    << "</p><p>Replay: <code>" << html_escape(rep["replay_command"]) << "</code></p>";
+  // The Markdown tables, as HTML tables: one rendering of the numbers.
+  std::istringstream md(render_markdown(rep));
+  std::string line;
+  bool in_table = false, header = false;
+  while (std::getline(md, line)) {
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    if (line.rfind("|", 0) == 0) {
+      if (line.rfind("|---", 0) == 0) continue;
+      if (!in_table) h << "<table>", in_table = true, header = true;
+      h << "<tr>";
+      auto cells = split(line.substr(1, line.size() - 2), '|');
+      for (auto c : cells) {
+        while (!c.empty() && c.front() == ' ') c.erase(c.begin());
+        while (!c.empty() && c.back() == ' ') c.pop_back();
+        bool bold = c.size() > 4 && c.rfind("**", 0) == 0;
+        if (bold) c = c.substr(2, c.size() - 4);
+        h << (header ? "<th>" : "<td>") << (bold ? "<span class=\"no\">" : "") << html_escape(c) << (bold ? "</span>" : "")
+          << (header ? "</th>" : "</td>");
+      }
+      h << "</tr>";
+      header = false;
+      continue;
+    }
+    if (in_table) h << "</table>", in_table = false;
+    if (line.rfind("## ", 0) == 0) h << "<h2>" << html_escape(line.substr(3)) << "</h2>";
+    else if (line.rfind("### ", 0) == 0) h << "<h3>" << html_escape(line.substr(4)) << "</h3>";
+    else if (line.rfind("- ", 0) == 0) h << "<p>• " << html_escape(line.substr(2)) << "</p>";
+    else if (!line.empty() && line.rfind("# ", 0) != 0 && line.rfind("Replay", 0) != 0 && line.rfind("Seed", 0) != 0)
+      h << "<p>" << html_escape(line) << "</p>";
+  }
+  if (in_table) h << "</table>";
+
+  h << "<h2>Charts</h2>";
+  std::vector<ChartSeries> cdf;
+  int color = 0;
+  for (const auto& a : rep["architectures"]) {
+    const std::string arch = a;
+    std::vector<double> waits;
+    for (const auto& o : rep["results"][arch]["orders"]) {
+      const auto& st = o["stages_s"];
+      if (o["status"] == "completed" && st.contains("paid") && st.contains("completed"))
+        waits.push_back((st["completed"].get<double>() - st["paid"].get<double>()) / 60);
+    }
+    std::sort(waits.begin(), waits.end());
+    ChartSeries s{arch, kColors[color++ % 4], {}, {}, true};
+    for (std::size_t i = 0; i < waits.size(); ++i) {
+      s.x.push_back(waits[i]);
+      s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(waits.size()));
+    }
+    cdf.push_back(s);
+  }
+  h << svg_chart("Latency CDF: payment to completion", cdf, "simulated minutes", "fraction of orders");
+  for (const auto& a : rep["architectures"]) {
+    const std::string arch = a;
+    const auto& t = rep["results"][arch]["timeline"];
+    std::vector<double> x;
+    for (double v : t["t_s"]) x.push_back(v / 60);
+    ChartSeries depth{"queue depth", kColors[0], x, t["depth"].get<std::vector<double>>(), true};
+    ChartSeries busy{"busy workers", kColors[1], x, t["busy"].get<std::vector<double>>(), true};
+    std::vector<double> marks;
+    for (const auto& f : rep["results"][arch]["faults"]) {
+      const std::string kind = f["kind"];
+      if (kind.size() < 8 || kind.compare(kind.size() - 8, 8, "_webhook") != 0)  // per-order extras: too many to shade
+        marks.push_back(f["t_s"].get<double>() / 60);
+    }
+    h << svg_chart(arch + ": queue depth and busy workers over time" + (marks.empty() ? "" : " (faults shaded)"),
+                   {depth, busy}, "simulated minutes", "count", marks);
+    h << svg_timeline(arch, rep["results"][arch]["orders"], 120);
+  }
+  h << "</body></html>\n";
+  return h.str();
+}
+
+}  // namespace qsim::sim
