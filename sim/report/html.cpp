@@ -1,5 +1,6 @@
 #include "qsim/sim/report.h"
 
+#include "document.h"
 #include "internal.h"
 
 #include <fmt/format.h>
@@ -120,12 +121,51 @@ std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& 
   return o.str();
 }
 
+namespace report_detail {
+
+std::string to_html(const Document& d) {
+  std::ostringstream h;
+  for (const auto& b : d.blocks()) {
+    switch (b.kind) {
+      case Block::Kind::heading:
+        if (b.level > 1) h << "<h" << b.level << ">" << html_escape(b.text) << "</h" << b.level << ">";
+        break;
+      case Block::Kind::paragraph:
+        if (!b.meta) h << "<p>" << html_escape(b.text) << "</p>";
+        break;
+      case Block::Kind::bullets:
+        h << "<ul>";
+        for (const auto& i : b.items) h << "<li>" << html_escape(i) << "</li>";
+        h << "</ul>";
+        break;
+      case Block::Kind::table:
+        h << "<table><tr>";
+        for (const auto& c : b.header) h << "<th>" << html_escape(c) << "</th>";
+        h << "</tr>";
+        for (const auto& row : b.rows) {
+          h << "<tr>";
+          for (std::size_t i = 0; i < row.size(); ++i) {
+            const bool num = i < b.numeric.size() && b.numeric[i];
+            h << (num ? "<td class=\"num\">" : "<td>") << (row[i].bad ? "<span class=\"no\">" : "")
+              << html_escape(row[i].text) << (row[i].bad ? "</span>" : "") << "</td>";
+          }
+          h << "</tr>";
+        }
+        h << "</table>";
+        break;
+    }
+  }
+  return h.str();
+}
+
+}  // namespace report_detail
+
 std::string render_html(const json& rep) {
   std::ostringstream h;
   h << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" << html_escape(rep["scenario"]) << " — qsim report</title>"
     << "<style>body{font-family:sans-serif;max-width:1000px;margin:20px auto;color:#222}table{border-collapse:collapse;"
        "margin:10px 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}th{background:#f4f4f4}"
-       ".no{color:#c00;font-weight:bold}.yes{color:#080}svg{display:block;margin:12px 0}</style></head><body>";
+       ".no{color:#c00;font-weight:bold}td.num{text-align:right}.yes{color:#080}svg{display:block;margin:12px 0}</style></head><body>";
   bool passed = rep["passed"];
   h << "<h1>" << html_escape(rep["scenario"]) << " — <span class=\"" << (passed ? "yes" : "no") << "\">"
     << (passed ? "all gates passed" : "gates failed") << "</span></h1>";
@@ -133,37 +173,8 @@ std::string render_html(const json& rep) {
                                         speedup_text(rep), rep["wall_s"].get<double>(),
                                         rep["redis"].get<std::string>()))
     << "</p><p>Replay: <code>" << html_escape(rep["replay_command"]) << "</code></p>";
-  // The Markdown tables, as HTML tables: one rendering of the numbers.
-  std::istringstream md(render_markdown(rep));
-  std::string line;
-  bool in_table = false, header = false;
-  while (std::getline(md, line)) {
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    if (line.rfind("|", 0) == 0) {
-      if (line.rfind("|---", 0) == 0) continue;
-      if (!in_table) h << "<table>", in_table = true, header = true;
-      h << "<tr>";
-      auto cells = split(line.substr(1, line.size() - 2), '|');
-      for (auto c : cells) {
-        while (!c.empty() && c.front() == ' ') c.erase(c.begin());
-        while (!c.empty() && c.back() == ' ') c.pop_back();
-        bool bold = c.size() > 4 && c.rfind("**", 0) == 0;
-        if (bold) c = c.substr(2, c.size() - 4);
-        h << (header ? "<th>" : "<td>") << (bold ? "<span class=\"no\">" : "") << html_escape(c) << (bold ? "</span>" : "")
-          << (header ? "</th>" : "</td>");
-      }
-      h << "</tr>";
-      header = false;
-      continue;
-    }
-    if (in_table) h << "</table>", in_table = false;
-    if (line.rfind("## ", 0) == 0) h << "<h2>" << html_escape(line.substr(3)) << "</h2>";
-    else if (line.rfind("### ", 0) == 0) h << "<h3>" << html_escape(line.substr(4)) << "</h3>";
-    else if (line.rfind("- ", 0) == 0) h << "<p>• " << html_escape(line.substr(2)) << "</p>";
-    else if (!line.empty() && line.rfind("# ", 0) != 0 && line.rfind("Replay", 0) != 0 && line.rfind("Seed", 0) != 0)
-      h << "<p>" << html_escape(line) << "</p>";
-  }
-  if (in_table) h << "</table>";
+  // The same document as the Markdown, rendered from its blocks, not from the Markdown text.
+  h << to_html(report_document(rep));
 
   h << "<h2>Charts</h2>";
   std::vector<ChartSeries> cdf;
