@@ -63,10 +63,11 @@ std::unique_ptr<Architecture> make_architecture(const std::string& name, const S
 std::vector<std::string> live_architectures(const Scenario& s, const std::vector<std::string>& requested) {
   if (requested.empty()) return architectures_of(s, {});
   for (const auto& a : requested) {
-    if (!architecture_registered(a)) (void)make_architecture(a, s);  // throws: unknown, with the known ones
+    const bool known = architecture_registered(a);
     try {
       (void)make_architecture(a, s);
     } catch (const ScenarioError& e) {
+      if (!known) throw;  // unknown: the error lists the known ones
       throw ScenarioError("--arch", "$", fmt::format("architecture '{}' cannot run this scenario: {}", a, e.what()));
     }
   }

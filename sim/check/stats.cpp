@@ -95,11 +95,13 @@ void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, boo
   for (auto& o : r.orders) {
     download_calls += o.download_calls;
     if (!o.payment_accepted || !finished(o.status)) continue;
-    const double end = o.stages_s.count(o.status) ? o.stages_s.at(o.status) : o.arrival_s;
+    const double* ended = o.stages_s.get(o.status);
+    const double end = ended ? *ended : o.arrival_s;
     last_end = std::max(last_end, end);
     if (o.status != "completed") continue;
     completed++;
-    const double paid = o.stages_s.count("paid") ? o.stages_s.at("paid") : o.arrival_s;
+    const double* paid_at = o.stages_s.get("paid");
+    const double paid = paid_at ? *paid_at : o.arrival_s;
     e2e.push_back(end - paid);
     if (const double* picked = o.stages_s.get("processing")) {
       pickup.push_back(*picked - paid);

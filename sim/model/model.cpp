@@ -95,7 +95,8 @@ public:
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     gen_.assign(static_cast<std::size_t>(workers_), 0);
     up_.assign(static_cast<std::size_t>(workers_), true);
-    e_.reserve(plan.arrivals_s.size() + 64);
+    // the heap holds what is in flight (attempts, retries, firings), not the arrivals
+    e_.reserve(static_cast<std::size_t>(workers_) + faults.firings.size() + 64);
   }
 
   ArchResult run() {

@@ -19,6 +19,13 @@ namespace qsim::sim {
 
 using namespace report_detail;
 
+namespace {
+
+// An architecture's field as a gate names it: as written, or with "_s" (queue.makespan).
+std::string field_of(const json& arch, const std::string& name) { return arch.contains(name) ? name : name + "_s"; }
+
+}  // namespace
+
 std::optional<double> metric_value(const json& report, const std::string& name) {
   auto parts = split(name, '.');
   const bool checker_field = std::find(kCheckerFields.begin(), kCheckerFields.end(), parts.back()) != kCheckerFields.end();
@@ -40,8 +47,7 @@ std::optional<double> metric_value(const json& report, const std::string& name) 
   if (parts.size() == 2 && checker_field) return lookup(r, {"checker", parts[1]});
   // <arch>.fault_counts.<kind>: how often a fault kind fired (0 if never)
   if (parts.size() == 3 && parts[1] == "fault_counts") return r.contains("fault_counts") ? r["fault_counts"].value(parts[2], 0.0) : 0.0;
-  std::string field = r.contains(parts[1]) ? parts[1] : parts[1] + "_s";
-  std::vector<std::string> path{field};
+  std::vector<std::string> path{field_of(r, parts[1])};
   for (std::size_t i = 2; i < parts.size(); ++i) path.push_back(parts[i]);
   return lookup(r, path);
 }
@@ -80,7 +86,7 @@ std::optional<std::size_t> metric_samples(const json& report, const std::string&
   if (parts.size() < 3 || parts[0] == "speedup" || !report.contains("results") || !report["results"].contains(parts[0]))
     return std::nullopt;
   const json& r = report["results"][parts[0]];
-  const std::string field = r.contains(parts[1]) ? parts[1] : parts[1] + "_s";
+  const std::string field = field_of(r, parts[1]);
   if (!r.contains(field) || !r[field].is_object() || !r[field].contains("count")) return std::nullopt;
   return r[field]["count"].get<std::size_t>();
 }

@@ -135,4 +135,9 @@ std::string speedup_text(const json& rep) {
 }
 
 
+std::string gate_value_text(const json& gate) {
+  if (gate["value"].is_number()) return fmt_value(gate["value"]);
+  return gate.value("no_data", false) ? "no data" : "n/a";
+}
+
 }  // namespace qsim::sim::report_detail

@@ -34,6 +34,8 @@ std::string fmt_value(double v);
 std::string html_escape(const std::string& s);
 std::string xml_escape(const std::string& s);
 bool compare(double v, const std::string& op, double t);
+// A gate's measured value as the reports print it: the number, "no data" or "n/a".
+std::string gate_value_text(const json& gate);
 // "speedup 12000 (resolution 12 simulated s)", and each architecture that runs at its own
 std::string speedup_text(const json& rep);
 

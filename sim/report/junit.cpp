@@ -28,7 +28,7 @@ std::string render_junit(const json& rep) {
   x << fmt::format("<testsuites tests=\"{0}\" failures=\"{1}\">\n<testsuite name=\"{2}\" tests=\"{0}\" failures=\"{1}\" time=\"{3:.3f}\">\n",
                    rep["gates"].size(), failures, xml_escape(suite), rep["wall_s"].get<double>());
   for (const auto& g : rep["gates"]) {
-    std::string value = g["value"].is_number() ? fmt_value(g["value"]) : g.value("no_data", false) ? "no data" : "n/a";
+    const std::string value = gate_value_text(g);
     x << fmt::format("  <testcase classname=\"{}\" name=\"{}\">", xml_escape(suite), xml_escape(g["name"]));
     if (!g["passed"].get<bool>())
       x << fmt::format("<failure message=\"{}\"/>",

@@ -166,7 +166,7 @@ Document report_document(const json& rep) {
     for (const auto& g : rep["gates"]) {
       const bool passed = g["passed"].get<bool>();
       t.rows.push_back({{g["name"].get<std::string>()},
-                        {g["value"].is_number() ? fmt_value(g["value"]) : g.value("no_data", false) ? "no data" : "n/a"},
+                        {gate_value_text(g)},
                         {g["op"].get<std::string>() + " " + fmt_value(g["threshold"])},
                         {passed ? "yes" : "no", !passed}});
     }

@@ -49,7 +49,6 @@ using namespace std::chrono_literals;
 using store::OrderStatus;
 
 constexpr long long kAmount = 499'000;
-constexpr const char* kPollingComponent = "polling_worker";
 const std::set<std::string> kHarnessComponents{"harness", "shop"};
 
 std::string random_hex(std::size_t bytes) {
@@ -270,10 +269,6 @@ public:
 
   // ArchEnv
   const Scenario& scenario() const override { return s_; }
-  ProcessSpec component(const std::string& name, const std::string& exe, std::vector<std::string> args,
-                        const std::string& redis_link) override {
-    return spec(name, exe, std::move(args), redis_link);
-  }
   int start(ProcessSpec p) override {
     const std::string name = p.name;
     const int h = supervise(std::move(p));
@@ -354,8 +349,8 @@ private:
     return it->second;
   }
 
-  ProcessSpec spec(const std::string& name, const std::string& exe, std::vector<std::string> args,
-                   const std::string& redis_link) {
+  ProcessSpec component(const std::string& name, const std::string& exe, std::vector<std::string> args,
+                        const std::string& redis_link) override {
     ProcessSpec p;
     p.name = name;
     p.exe = (fs::path(bin_) / exe).string();
@@ -396,7 +391,7 @@ private:
     configure_world(true);
 
     finalize_port_ = free_loopback_port();
-    finalize_h_ = start_http(spec("finalize", "qsim-finalize",
+    finalize_h_ = start_http(component("finalize", "qsim-finalize",
                                   {"--port", std::to_string(finalize_port_), "--world-port",
                                    std::to_string(via("finalize_world", world_port_))},
                                   "finalize_redis"),
@@ -404,7 +399,7 @@ private:
     intake_port_ = free_loopback_port();
     std::vector<std::string> intake_args{"--port", std::to_string(intake_port_)};
     for (auto& a : arch_impl_->intake_args()) intake_args.push_back(std::move(a));
-    intake_h_ = start_http(spec("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
+    intake_h_ = start_http(component("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
     provider_port_ = via("provider_intake", intake_port_);
 
     // A call to the world or to finalize that hangs (a network fault) must fail within a time
@@ -771,8 +766,7 @@ private:
         o.error = order->last_error;
         if (!order->job_id.empty()) job_ids_[o.id] = order->job_id;
         for (const auto& [st, ms] : order->entered_ms)
-          if (StageTimes::kNames.end() != std::find(StageTimes::kNames.begin(), StageTimes::kNames.end(), st))
-            o.stages_s[st] = sim_of_ms(ms);
+          if (StageTimes::known(st)) o.stages_s[st] = sim_of_ms(ms);
       }
     }
     const long long crashes = r.checker.crashes;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 namespace qsim::sim {
 namespace {
 
@@ -73,22 +75,25 @@ TEST(Verdict, FaultCountsAreMetricsEvenWhenTheFaultNeverFired) {
   EXPECT_FALSE(judge(report, gates, {})) << "a fault scenario whose fault never fired proves nothing";
 }
 
+// run_judged with up to two reruns over attempts made by `attempt(n)`, n from 1; how many ran.
+int attempts_judged(const GateSet& gates, const std::function<nlohmann::json(int)>& attempt, nlohmann::json& report) {
+  VerdictOptions o;
+  o.rerun_if_disturbed = 2;
+  int n = 0;
+  report = run_judged([&] { return attempt(++n); }, gates, o);
+  return n;
+}
+
 TEST(Verdict, ADisturbedRunRunsAgainOnlyForTimingGates) {
   auto s = two_architectures();
   s.gates = {parse_gate("queue.makespan <= 5s")};
-  auto gates = gate_set(s, {"queue"}, {});
-  VerdictOptions o;
-  o.rerun_if_disturbed = 2;
-  int attempts = 0;
-  auto report = run_judged(
-      [&] {
-        ++attempts;
-        auto r = report_of(s, {"queue"}, true);
-        r["host_steal_share"] = attempts < 2 ? 0.2 : 0.0;
-        r["results"]["queue"]["makespan_s"] = attempts < 2 ? 10.0 : 4.0;
-        return r;
-      },
-      gates, o);
+  nlohmann::json report;
+  const int attempts = attempts_judged(gate_set(s, {"queue"}, {}), [&](int n) {
+    auto r = report_of(s, {"queue"}, true);
+    r["host_steal_share"] = n < 2 ? 0.2 : 0.0;
+    r["results"]["queue"]["makespan_s"] = n < 2 ? 10.0 : 4.0;
+    return r;
+  }, report);
   EXPECT_EQ(attempts, 2);
   EXPECT_TRUE(report["passed"].get<bool>());
   EXPECT_EQ(report["disturbed_attempts"].size(), 1u);
@@ -97,18 +102,12 @@ TEST(Verdict, ADisturbedRunRunsAgainOnlyForTimingGates) {
 TEST(Verdict, AGateWithNoDataIsNeverRunAgain) {
   auto s = two_architectures();
   s.gates = {parse_gate("queue.recovery.max <= 75s")};
-  auto gates = gate_set(s, {"queue"}, {});
-  VerdictOptions o;
-  o.rerun_if_disturbed = 2;
-  int attempts = 0;
-  auto report = run_judged(
-      [&] {
-        ++attempts;
-        auto r = report_of(s, {"queue"}, false);
-        r["host_steal_share"] = 0.2;
-        return r;
-      },
-      gates, o);
+  nlohmann::json report;
+  const int attempts = attempts_judged(gate_set(s, {"queue"}, {}), [&](int) {
+    auto r = report_of(s, {"queue"}, false);
+    r["host_steal_share"] = 0.2;
+    return r;
+  }, report);
   EXPECT_EQ(attempts, 1) << "a missing kill is no busy host's doing";
   EXPECT_FALSE(report["passed"].get<bool>());
 }

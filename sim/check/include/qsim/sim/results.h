@@ -49,7 +49,7 @@ public:
   const double* get(std::string_view status) const;  // null: never entered (or not a status)
   double at(std::string_view status) const;           // std::out_of_range if never entered
   double& operator[](std::string_view status);        // std::out_of_range for a name not in kNames
-  void set(std::string_view status, double t) { (*this)[status] = t; }
+  static bool known(std::string_view status) { return index(status) < kNames.size(); }
   bool operator==(const StageTimes& o) const;
   std::map<std::string, double> to_map() const;       // the entered ones, by name
 
