@@ -21,6 +21,11 @@ QSIM_PACKAGES=(
   libhiredis-dev libboost-dev libboost-filesystem-dev nlohmann-json3-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev libspdlog-dev
 )
+# The queue frameworks under test (issue #11) run their real workers: Debian's RQ, Celery and
+# Sidekiq, and Node.js for BullMQ (installed from npm with its lockfile: install_bullmq).
+QSIM_PACKAGES+=(python3 python3-rq python3-celery python3-redis ruby ruby-sidekiq ruby-redis)
+command -v node >/dev/null 2>&1 || QSIM_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || QSIM_PACKAGES+=(npm)
 # Only the test suite needs these: the HTML report is rendered in headless Chromium.
 QSIM_TEST_PACKAGES=(chromium)
 
@@ -54,8 +59,21 @@ build_project() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
+# BullMQ from npm, pinned by system/frameworks/bullmq/package-lock.json; again only when the
+# lockfile changed since the last install.
+install_bullmq() {
+  local dir="$QSIM_ROOT/system/frameworks/bullmq"
+  [ -f "$dir/package-lock.json" ] || return 0
+  if [ -f "$dir/node_modules/.package-lock.json" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  log "installing BullMQ with npm ci (system/frameworks/bullmq)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 # setup_and_build [extra Debian packages...]
 setup_and_build() {
   install_missing_packages "$@"
+  install_bullmq
   build_project
 }

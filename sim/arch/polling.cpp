@@ -48,6 +48,11 @@ public:
     return std::min(workload_speedup, std::max(1.0, p_.poll_interval_s / 0.004));
   }
   double idle_window_wall_s() const override { return 2; }
+  std::string idle_speedup_reason(double idle_speedup) const override {
+    return fmt::format("the workers restarted at speedup {:g}, so that the count is their loop's and not this "
+                       "machine's polling speed",
+                       idle_speedup);
+  }
 
   std::map<std::string, int> targets() const override { return {{"worker-0", poller_}}; }
   std::map<std::string, std::string> worker_ids() const override { return {{"worker-0", "poller"}}; }

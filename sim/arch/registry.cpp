@@ -9,6 +9,11 @@ namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_polling(const Scenario& s);  // polling.cpp
 std::unique_ptr<Architecture> make_queue(const Scenario& s);    // queue.cpp
+std::unique_ptr<Architecture> make_rq(const Scenario& s);       // rq.cpp
+std::unique_ptr<Architecture> make_celery(const Scenario& s);   // celery.cpp
+std::unique_ptr<Architecture> make_bullmq(const Scenario& s);   // bullmq.cpp
+std::unique_ptr<Architecture> make_sidekiq(const Scenario& s);  // sidekiq.cpp
+std::unique_ptr<Architecture> make_external(const Scenario& s); // external.cpp
 
 namespace {
 
@@ -17,6 +22,11 @@ std::map<std::string, ArchitectureFactory> builtin_architectures() {
   return {
       {"polling", make_polling},
       {"queue", make_queue},
+      {"rq", make_rq},
+      {"celery", make_celery},
+      {"bullmq", make_bullmq},
+      {"sidekiq", make_sidekiq},
+      {"external", make_external},
   };
 }
 

@@ -6,6 +6,9 @@
 
 #include <csignal>
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <future>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +19,46 @@ namespace bp = boost::process;
 namespace qsim::sim {
 
 using Steady = std::chrono::steady_clock;
+
+namespace {
+
+// `pid` and every process descended from it, parents first (read from /proc). A framework's
+// worker runs its jobs in children (RQ's work horse, Celery's pool), some in sessions of their
+// own, so a process group does not reach them all.
+std::vector<pid_t> process_tree(pid_t pid) {
+  std::multimap<pid_t, pid_t> children;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    auto close = line.rfind(')');  // the command may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    children.emplace(ppid, static_cast<pid_t>(std::stol(name)));
+  }
+  std::vector<pid_t> out{pid};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto [lo, hi] = children.equal_range(out[i]);
+    for (auto it = lo; it != hi; ++it) out.push_back(it->second);
+  }
+  return out;
+}
+
+// SIGKILL freezes the tree first, so that no process forks a replacement in between.
+void signal_tree(pid_t pid, int sig) {
+  auto tree = process_tree(pid);
+  if (sig == SIGKILL)
+    for (auto p : tree) ::kill(p, SIGSTOP);
+  for (auto p : tree) ::kill(p, sig);
+}
+
+}  // namespace
 
 struct Supervisor::Impl {
   struct Proc {
@@ -133,7 +176,7 @@ int Supervisor::starts(int handle) const {
 void Supervisor::signal(int handle, int sig) {
   std::lock_guard lock(impl_->mu);
   auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
-  if (p.child && p.child->running()) ::kill(static_cast<pid_t>(p.child->id()), sig);
+  if (p.child && p.child->running()) signal_tree(static_cast<pid_t>(p.child->id()), sig);
 }
 
 std::vector<ProcessEvent> Supervisor::events() const {
@@ -152,26 +195,33 @@ void Supervisor::stop(int handle, std::chrono::milliseconds grace) {
     p.spec.restart = false;
     p.restart_at.reset();
   }
-  signal(handle, SIGCONT);
-  signal(handle, SIGTERM);
+  std::vector<pid_t> tree;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
+    if (p.child && p.child->running()) tree = process_tree(static_cast<pid_t>(p.child->id()));
+  }
+  for (auto pid : tree) ::kill(pid, SIGCONT);  // a paused process cannot act on SIGTERM
+  if (!tree.empty()) ::kill(tree.front(), SIGTERM);  // the process stops its own children
   auto deadline = Steady::now() + grace;
   while (!down() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  signal(handle, SIGKILL);
+  for (auto pid : tree) ::kill(pid, SIGKILL);  // whatever is left of the tree
   while (!down()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 void Supervisor::stop_all(std::chrono::milliseconds grace) {
-  std::vector<pid_t> pids;
+  std::vector<pid_t> pids, trees;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
     for (auto& p : impl_->procs)
-      if (p.child && p.child->running()) pids.push_back(static_cast<pid_t>(p.child->id()));
+      if (p.child && p.child->running()) {
+        pids.push_back(static_cast<pid_t>(p.child->id()));
+        for (auto pid : process_tree(pids.back())) trees.push_back(pid);
+      }
   }
-  for (auto pid : pids) {
-    ::kill(pid, SIGCONT);  // a paused process cannot act on SIGTERM
-    ::kill(pid, SIGTERM);
-  }
+  for (auto pid : trees) ::kill(pid, SIGCONT);  // a paused process cannot act on SIGTERM
+  for (auto pid : pids) ::kill(pid, SIGTERM);
   auto deadline = Steady::now() + grace;
   auto any_running = [&] {
     std::lock_guard lock(impl_->mu);
@@ -182,8 +232,7 @@ void Supervisor::stop_all(std::chrono::milliseconds grace) {
   while (any_running() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   {
     std::lock_guard lock(impl_->mu);
-    for (auto& p : impl_->procs)
-      if (p.child && p.child->running()) ::kill(static_cast<pid_t>(p.child->id()), SIGKILL);
+    for (auto pid : trees) ::kill(pid, SIGKILL);
   }
   while (any_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the loop reaps them
 }

@@ -482,7 +482,15 @@ private:
 
 RunResult run_model(Scenario s, const ModelOptions& options) {
   if (options.seed) s.seed = *options.seed;
-  const std::vector<std::string> archs = architectures_of(s, options.architectures);
+  // The model covers qsim's two architectures; a framework under test runs live only.
+  std::vector<std::string> archs;
+  for (const auto& a : architectures_of(s, options.architectures)) {
+    if (a == "polling" || a == "queue") archs.push_back(a);
+    else if (!options.architectures.empty())
+      throw ScenarioError("--arch", "$", "the model covers polling and queue, not " + a + " (a framework under test runs live only)");
+  }
+  if (archs.empty())
+    throw ScenarioError(s.file, "$.architectures", "the model covers polling and queue, and this scenario has neither");
   RunResult result;
   result.kind = "model";
   result.scenario = s.name;

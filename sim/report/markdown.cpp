@@ -101,6 +101,10 @@ Document report_document(const json& rep) {
                                       r["redis_commands_per_idle_day"].get<double>(),
                                       r["harness_commands"].get<long long>()));
     d.paragraph("Probe: " + r["probe"]["method"].get<std::string>() + ".");
+    if (r.contains("configuration") && !r["configuration"].empty()) {
+      auto& t = d.table({"configuration that ran", "value"}, {false, false});
+      for (const auto& [k, v] : r["configuration"].items()) t.rows.push_back({{k}, {v.get<std::string>()}});
+    }
     d.paragraph(fmt::format("Peak backlog {} orders; longest drain {} (from a fault, or the end of a spike, to an empty "
                             "backlog); retry amplification {:.2f} download attempts per completed order.",
                             r["peak_backlog"].get<int>(), minutes(r["drain_s"]), r["retry_amplification"].get<double>()));

@@ -112,6 +112,7 @@ json arch_json(const ArchResult& a) {
           {"network", a.network},
           {"timeline", timeline},
           {"notes", a.notes},
+          {"configuration", a.configuration},
           {"orders", orders}};
 }
 

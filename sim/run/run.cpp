@@ -17,6 +17,8 @@
 #include "qsim/sim/workload.h"
 #include "qsim/store/task_store.h"
 
+#include <boost/process/search_path.hpp>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -329,15 +331,53 @@ private:
   int start_http(ProcessSpec spec, int port) override {
     const std::string name = spec.name;
     const int h = supervise(std::move(spec));
+    wait_healthy(name, port, 10);
+    return h;
+  }
+
+  void wait_healthy(const std::string& name, int port, double timeout_s) override {
     components::HttpClient client("127.0.0.1", port, 200ms);
-    auto deadline = Steady::now() + 10s;
+    auto deadline = Steady::now() + std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(timeout_s));
     while (Steady::now() < deadline) {
       check_cancel(o_);
-      if (client.get("/health").status == 200) return h;
+      if (client.get("/health").status == 200) return;
       std::this_thread::sleep_for(10ms);
     }
-    throw InfraError(fmt::format("{} did not answer on port {} within 10 s; its log: {}", name, port,
+    throw InfraError(fmt::format("{} did not answer on port {} within {:g} s; its log: {}", name, port, timeout_s,
                                  tail_of(log_path(name))));
+  }
+
+  ProcessSpec program(const std::string& name, std::vector<std::string> command, std::map<std::string, std::string> env,
+                      double restart_delay_s) override {
+    if (command.empty()) throw ScenarioError(s_.file, "$.architectures." + arch_, name + ": an empty command");
+    ProcessSpec p;
+    p.name = name;
+    p.exe = command.front();
+    if (p.exe.find('/') == std::string::npos) {
+      auto found = boost::process::search_path(p.exe);
+      if (found.empty()) throw InfraError(fmt::format("{}: '{}' is not in PATH", name, p.exe));
+      p.exe = found.string();
+    }
+    if (!fs::exists(p.exe)) throw InfraError(fmt::format("{}: no executable {}", name, p.exe));
+    p.args.assign(command.begin() + 1, command.end());
+    p.env = std::move(env);
+    p.restart_delay = std::max<std::chrono::milliseconds>(
+        1ms, std::chrono::duration_cast<std::chrono::milliseconds>(wall_of(restart_delay_s, s_.speedup)));
+    return p;
+  }
+
+  std::map<std::string, std::string> framework_env(const std::string& redis_link) override {
+    redis::Endpoint redis = env_.endpoint;
+    if (proxy_) redis.port = via(redis_link, env_.endpoint.port);
+    if (!redis.unix_socket.empty()) throw ScenarioError("--redis", "$", "the frameworks under test need a TCP Redis URL");
+    return {{"QSIM_REDIS_URL", redis.to_string()},
+            {"QSIM_QUEUE", tag_},
+            {"QSIM_STORE_BASE", std::string(store_.base())},
+            {"QSIM_STORE_TRANSITION", store::TaskStore::transition_script_text()},
+            {"QSIM_WORLD_URL", fmt::format("http://127.0.0.1:{}", via("worker_world", world_port_))},
+            {"QSIM_FINALIZE_URL", fmt::format("http://127.0.0.1:{}", via("worker_finalize", finalize_port_))},
+            {"QSIM_FINALIZE_SECRET", finalize_secret_},
+            {"QSIM_STAGE_TIMEOUT_S", fmt::format("{:.3f}", stage_timeout_ms_ / 1e3)}};
   }
 
   // The port a caller uses to reach `upstream` over `link`: the fault proxy's when the scenario
@@ -715,9 +755,7 @@ private:
     r.notes.push_back(fmt::format("idle figures: {:.2f} s of wall time at speedup {:g} ({:.0f} simulated s) with nothing "
                                   "arriving, scaled to a simulated day{}",
                                   wall, idle_speedup, r.idle_window_s,
-                                  restarted ? fmt::format(" (the workers restarted at speedup {:g}, so that the count "
-                                                          "is their loop's and not this machine's polling speed)",
-                                                          idle_speedup)
+                                  restarted ? " (" + arch_impl_->idle_speedup_reason(idle_speedup) + ")"
                                             : ""));
   }
 

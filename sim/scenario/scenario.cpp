@@ -2,6 +2,7 @@
 
 #include "qsim/sim/schema_check.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -102,6 +103,60 @@ private:
   const std::string& file_;
   std::set<std::string> seen_;
 };
+
+// A framework's own options, by kind: the loader's copy of scenarios/schema.json's (a test keeps
+// the two agreeing). The architectures in arch/ read them; here they are only checked.
+void check_framework_options(Reader& f, const std::string& kind, const json& raw) {
+  enum T { duration, integer, flag, text, command, strings, object };
+  static const std::map<std::string, std::map<std::string, T>> known{
+      {"rq", {{"worker_class", text}, {"job_timeout", duration}, {"retries", integer}, {"retry_interval", duration}}},
+      {"celery",
+       {{"concurrency", integer}, {"acks_late", flag}, {"task_reject_on_worker_lost", flag},
+        {"visibility_timeout", duration}, {"prefetch_multiplier", integer}, {"max_retries", integer},
+        {"retry_backoff", duration}, {"retry_backoff_max", duration}}},
+      {"bullmq",
+       {{"concurrency", integer}, {"lock_duration", duration}, {"stalled_interval", duration},
+        {"max_stalled_count", integer}, {"attempts", integer}, {"backoff", text}, {"backoff_delay", duration}}},
+      {"sidekiq", {{"concurrency", integer}, {"retry", integer}, {"retry_in", duration}, {"poll_interval", duration}}},
+      {"external",
+       {{"worker", command}, {"handoff", command}, {"env", strings}, {"config", object}, {"startup_timeout", duration}}},
+  };
+  const auto& keys = known.at(kind);
+  for (const auto& [k, v] : raw.items()) {
+    auto it = keys.find(k);
+    if (it == keys.end()) continue;  // done() names an unknown key
+    switch (it->second) {
+      case duration: (void)f.duration(k); break;
+      case integer: (void)f.integer(k, 0, 1000); break;
+      case flag:
+        f.get(k, true);
+        if (!v.is_boolean()) f.fail(f.at(k), "expected true or false, got " + describe(v));
+        break;
+      case text: (void)f.str(k); break;
+      case command:
+        f.get(k, true);
+        if (!v.is_array() || v.empty()) f.fail(f.at(k), "expected a non-empty array of strings (a command), got " + describe(v));
+        for (std::size_t i = 0; i < v.size(); ++i)
+          if (!v[i].is_string() || v[i].get<std::string>().empty())
+            f.fail(f.at(k) + "[" + std::to_string(i) + "]", "expected a non-empty string, got " + describe(v[i]));
+        break;
+      case strings:
+        f.get(k, true);
+        if (!v.is_object()) f.fail(f.at(k), "expected an object of strings, got " + describe(v));
+        for (const auto& [name, value] : v.items())
+          if (!value.is_string()) f.fail(f.at(k) + "." + name, "expected a string, got " + describe(value));
+        break;
+      case object:
+        f.get(k, true);
+        if (!v.is_object()) f.fail(f.at(k), "expected an object, got " + describe(v));
+        break;
+    }
+  }
+  if (kind == "external")
+    for (const char* k : {"worker", "handoff"})
+      if (!raw.contains(k)) f.fail(f.at(k), "missing (required)");
+  f.done();
+}
 
 Distribution read_distribution(Reader r) {
   Distribution d;
@@ -236,7 +291,8 @@ Fault read_fault(Reader r, const Scenario& s) {
         r.fail(r.at("target"), "expected worker, worker-<n>, payment_intake or finalize; got \"" + f.target + "\"");
       if (instance) {
         const std::string n = f.target.substr(7);
-        const int workers = s.queue ? s.queue->workers : 1;
+        int workers = s.queue ? s.queue->workers : 1;  // the most any architecture of the scenario has
+        for (const auto& [kind, fw] : s.frameworks) workers = std::max(workers, fw.workers);
         if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6 || std::stoi(n) >= workers)
           r.fail(r.at("target"), "a worker that exists: worker-0 .. worker-" + std::to_string(workers - 1) + "; got \"" +
                                      f.target + "\"");
@@ -478,7 +534,23 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
     q.done();
     s.queue = qa;
   }
-  if (!s.polling && !s.queue) arch.fail(arch.path(), "expected at least one of polling, queue");
+  for (const auto& kind : framework_kinds()) {
+    const json* raw = arch.get(kind, false);
+    if (!raw) continue;
+    Reader f(*raw, arch.at(kind), arch.file());
+    FrameworkArch fa;
+    fa.kind = kind;
+    fa.configured = true;
+    fa.workers = f.integer("workers", 1, 1000, false, 10);
+    fa.restart_delay_s = f.duration("restart_delay", false, 10);
+    if (f.get("speedup", false)) fa.speedup = f.number("speedup", 0, 1e9, true, 0, true);
+    check_framework_options(f, kind, *raw);
+    for (const auto& [k, v] : raw->items())
+      if (k != "workers" && k != "restart_delay" && k != "speedup") fa.options[k] = v;
+    s.frameworks[kind] = std::move(fa);
+  }
+  if (!s.polling && !s.queue && s.frameworks.empty())
+    arch.fail(arch.path(), "expected at least one of polling, queue, rq, celery, bullmq, sidekiq, external");
   arch.done();
 
   if (auto* f = r.get("faults", false)) {
@@ -560,14 +632,31 @@ Scenario load_scenario(const std::string& path) {
   return parse_scenario(j, path);
 }
 
+const std::vector<std::string>& framework_kinds() {
+  static const std::vector<std::string> kinds{"rq", "celery", "bullmq", "sidekiq", "external"};
+  return kinds;
+}
+
+FrameworkArch Scenario::framework(const std::string& kind) const {
+  if (auto it = frameworks.find(kind); it != frameworks.end()) return it->second;
+  FrameworkArch f;
+  f.kind = kind;
+  if (queue) f.workers = queue->workers, f.restart_delay_s = queue->restart_delay_s;
+  return f;
+}
+
 std::vector<std::string> architectures_of(const Scenario& s, const std::vector<std::string>& requested) {
   std::vector<std::string> archs = requested;
   if (archs.empty()) {
     if (s.polling) archs.push_back("polling");
     if (s.queue) archs.push_back("queue");
+    for (const auto& k : framework_kinds())
+      if (s.frameworks.count(k)) archs.push_back(k);
   }
+  const auto& kinds = framework_kinds();
   for (const auto& a : archs)
-    if (!((a == "polling" && s.polling) || (a == "queue" && s.queue)))
+    if (!((a == "polling" && s.polling) || (a == "queue" && s.queue) ||
+          std::find(kinds.begin(), kinds.end(), a) != kinds.end()))
       throw ScenarioError("--arch", "$", "architecture '" + a + "' is not in the scenario (expected " +
                                              std::string(s.polling ? "polling " : "") + (s.queue ? "queue" : "") + ")");
   return archs;

@@ -62,8 +62,10 @@ int validate(const std::vector<std::string>& files) {
       }
       auto s = qsim::sim::load_scenario(f);
       qsim::sim::check_gate_metrics(s);
-      std::cout << "ok: " << f << " (" << s.name << ", " << s.orders << " orders, architectures:"
-                << (s.polling ? " polling" : "") << (s.queue ? " queue" : "") << ", " << s.gates.size() << " gates)\n";
+      std::string archs;
+      for (const auto& a : qsim::sim::architectures_of(s, {})) archs += " " + a;
+      std::cout << "ok: " << f << " (" << s.name << ", " << s.orders << " orders, architectures:" << archs << ", "
+                << s.gates.size() << " gates)\n";
     } catch (const qsim::sim::ScenarioError& e) {
       std::cerr << "error: " << e.what() << "\n";
       ++bad;

@@ -18,14 +18,23 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "HTTP port on 127.0.0.1")->check(CLI::Range(1, 65535));
   app.add_option("--queue", o.queue, "queue name (also the task store's tag)");
   app.add_option("--prefix", o.prefix, "key prefix");
-  app.add_option("--mode", mode, "queue: enqueue on payment; polling: status change only")
-      ->check(CLI::IsMember({"queue", "polling"}));
+  app.add_option("--mode", mode,
+                 "queue: enqueue on payment; polling: status change only; handoff: status change, then the "
+                 "framework's hand-off server enqueues (system/frameworks/README.md)")
+      ->check(CLI::IsMember({"queue", "polling", "handoff"}));
+  app.add_option("--handoff-port", o.handoff_port, "the hand-off server's port on 127.0.0.1 (--mode handoff)")
+      ->check(CLI::Range(1, 65535));
   app.add_option("--window-s", window_s, "accepted timestamp skew, seconds, both directions")->check(CLI::Range(1, 86400));
   app.add_option("--max-body", o.max_body_bytes, "largest accepted body, bytes");
   app.add_option("--max-attempts", o.max_attempts, "attempts of each enqueued job before it is dead-lettered")
       ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
   o.queue_mode = mode == "queue";
+  if (mode == "handoff" && o.handoff_port == 0) {
+    std::cerr << "qsim-payment-intake: --mode handoff needs --handoff-port\n";
+    return 2;
+  }
+  if (mode != "handoff") o.handoff_port = 0;
   o.window = std::chrono::seconds(window_s);
   try {
     qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o,

@@ -1,5 +1,6 @@
 #include "qsim/components/payment_intake.h"
 
+#include "qsim/components/http_client.h"
 #include "qsim/queue/queue.h"
 #include "qsim/security/signature.h"
 #include "qsim/store/task_store.h"
@@ -53,7 +54,7 @@ namespace {
 std::vector<std::string> intake_results() {
   auto r = guard_results();
   r.insert(r.end(), {"accepted", "duplicate", "malformed_body", "unknown_order", "amount_mismatch", "already_paid",
-                     "store_unavailable"});
+                     "store_unavailable", "handoff_failed"});
   return r;
 }
 }  // namespace
@@ -80,6 +81,20 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
                                      options_.max_attempts);
   }
   if (!r) return counters_.answer(503, "store_unavailable", std::string(redis::to_string(r.status)) + ": " + r.error);
+  if (options_.handoff_port > 0 && (r.value.outcome == store::PaymentOutcome::accepted ||
+                                    (r.value.outcome == store::PaymentOutcome::duplicate && r.value.job_id.empty()))) {
+    bool paid = r.value.outcome == store::PaymentOutcome::accepted;
+    if (!paid) {  // a retried delivery: hand off again only while the order waits, with no job recorded
+      std::lock_guard lock(state_->mu);
+      auto o = state_->store.get(r.value.order_id);
+      if (!o) return counters_.answer(503, "store_unavailable", o.error);
+      paid = o.value && o.value->status == store::OrderStatus::paid && o.value->job_id.empty();
+    }
+    if (paid) {
+      if (auto err = hand_off(r.value.order_id); !err.empty())
+        return counters_.answer(503, "handoff_failed", err, {{"order_id", r.value.order_id}});
+    }
+  }
   const std::vector<std::pair<std::string, std::string>> ids{{"order_id", r.value.order_id}, {"job_id", r.value.job_id}};
   switch (r.value.outcome) {
     case store::PaymentOutcome::accepted: return counters_.answer(200, "accepted", {}, ids);
@@ -91,6 +106,19 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
       return counters_.answer(409, "already_paid", "a different transaction paid this order", {{"order_id", p->order_id}});
   }
   return counters_.answer(503, "store_unavailable", "unknown outcome");
+}
+
+std::string PaymentIntake::hand_off(const std::string& order_id) {
+  HttpClient client("127.0.0.1", options_.handoff_port, options_.handoff_timeout);
+  auto r = client.post("/enqueue", nlohmann::json{{"order_id", order_id}}.dump());
+  if (!r.ok()) return "hand-off: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error);
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_object() || !j.contains("job_id") || !j["job_id"].is_string() || j["job_id"].get<std::string>().empty())
+    return "hand-off: the answer has no job_id: " + r.body.substr(0, 200);
+  std::lock_guard lock(state_->mu);
+  auto set = state_->store.set_job(order_id, j["job_id"].get<std::string>());
+  if (!set) return "store: recording the job id: " + set.error;
+  return {};
 }
 
 void PaymentIntake::mount(HttpService& http) {

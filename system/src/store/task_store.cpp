@@ -43,8 +43,7 @@ const redis::Script& get_script() {
 }
 
 // KEYS: order, queries. ARGV: base component id to worker error from...
-const redis::Script& transition_script() {
-  static const redis::Script s = store_script(R"lua(
+constexpr const char* kTransition = R"lua(
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return 0 end
 local allowed = false
@@ -57,7 +56,10 @@ if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
 redis.call('ZREM', base .. 'status:' .. cur, id)
 redis.call('ZADD', base .. 'status:' .. to, now, id)
 return 1
-)lua");
+)lua";
+
+const redis::Script& transition_script() {
+  static const redis::Script s = store_script(kTransition);
   return s;
 }
 
@@ -188,6 +190,27 @@ queue::Expected<bool> TaskStore::transition(std::string_view id, std::vector<Ord
   std::vector<std::string> args{std::string(id), std::string(to_string(to)), std::string(worker), std::string(error)};
   for (auto f : from) args.emplace_back(to_string(f));
   auto r = run(transition_script(), {base_ + "order:" + std::string(id)}, std::move(args));
+  if (!r) return fail_with<bool>(r);
+  return {redis::Status::ok, {}, r.value.integer == 1};
+}
+
+const std::string& TaskStore::transition_script_text() {
+  static const std::string text = std::string(kCount) + kTransition;
+  return text;
+}
+
+// KEYS: order, queries. ARGV: base component job
+static const redis::Script& set_job_script() {
+  static const redis::Script s = store_script(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'job', ARGV[3])
+return 1
+)lua");
+  return s;
+}
+
+queue::Expected<bool> TaskStore::set_job(std::string_view id, std::string_view job_id) {
+  auto r = run(set_job_script(), {base_ + "order:" + std::string(id)}, {std::string(job_id)});
   if (!r) return fail_with<bool>(r);
   return {redis::Status::ok, {}, r.value.integer == 1};
 }

@@ -6,13 +6,18 @@
 // Checks, in order: body size, headers, signature (constant time), timestamp window
 // (components/webhook.h), JSON shape, then one atomic store script (store/task_store.h): known
 // order, amount, transaction seen before. A first delivery pays the order and, in queue mode,
-// enqueues its job in the same script. A repeated delivery of the same transaction answers 200
+// enqueues its job in the same script. In hand-off mode (a framework under test, issue #11) it
+// then asks the framework's hand-off server to enqueue with the framework's own client
+// (system/frameworks/README.md) and records the job id; that is a second step, not atomic with
+// the first: a failed hand-off answers 503 handoff_failed, and the provider's retry, seen as a
+// duplicate of a still-paid order with no job, hands it off again. A repeated delivery of the same transaction answers 200
 // with the same result and changes nothing (providers retry until they see a 2xx).
 //
 // Every answer has its own `result` word and counter:
 //   200 accepted | 200 duplicate | 401 missing_headers | 400 malformed_headers | 401 bad_signature
 //   | 401 stale_timestamp | 401 future_timestamp | 400 malformed_body | 413 body_too_large
 //   | 404 unknown_order | 422 amount_mismatch | 409 already_paid | 503 store_unavailable
+//   | 503 handoff_failed
 //
 // Thread-safety: handle() may be called from many threads (the HTTP pool); store calls are
 // serialised on one Redis connection.
@@ -32,6 +37,8 @@ struct PaymentIntakeOptions {
   std::string queue = "orders";  // the queue's name, also the store's tag
   std::string prefix = "qsim";
   bool queue_mode = true;        // false: the legacy flow (status change only; the poller finds it)
+  int handoff_port = 0;          // > 0 (with queue_mode false): hand paid orders to the server on this port
+  std::chrono::milliseconds handoff_timeout{5000};
   std::chrono::seconds window{300};
   std::size_t max_body_bytes = 64 * 1024;
   int max_attempts = 3;
@@ -50,6 +57,8 @@ public:
   WebhookCounters& counters() { return counters_; }
 
 private:
+  // Hands a paid order to the framework's hand-off server; the error, or empty.
+  std::string hand_off(const std::string& order_id);
   struct State;
   std::unique_ptr<State> state_;
   PaymentIntakeOptions options_;

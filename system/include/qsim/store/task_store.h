@@ -82,8 +82,15 @@ public:
   // order id, unique key "order:<id>") is enqueued in the same script.
   queue::Expected<PaymentResult> accept_payment(std::string_view order_id, std::string_view txn, long long amount,
                                                 queue::Queue* queue, int max_attempts = 3);
+  // Records the job a framework's client enqueued for the order (the hand-off, issue #11).
+  queue::Expected<bool> set_job(std::string_view id, std::string_view job_id);
   // Store queries per component, as counted in Redis.
   queue::Expected<std::map<std::string, long long>> query_counts();
+  // The transition script's Lua text, for workers written in other languages
+  // (system/frameworks/README.md: KEYS order, store_queries; ARGV base component id to worker
+  // error from...).
+  static const std::string& transition_script_text();
+  std::string_view base() const { return base_; }
 
 private:
   queue::Expected<redis::Reply> run(const redis::Script& s, std::vector<std::string> keys, std::vector<std::string> args);

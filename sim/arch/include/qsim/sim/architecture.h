@@ -46,8 +46,21 @@ public:
   // the fault proxy's `redis_link` when there is one), key tag, prefix and secrets.
   virtual ProcessSpec component(const std::string& name, const std::string& exe, std::vector<std::string> args,
                                 const std::string& redis_link) = 0;
+  // A process spec for a program outside the bin folder (a framework's worker, an external
+  // command): `command` is looked up in PATH unless it names a path; its stderr goes to the
+  // run's logs; `env` is added to the harness's environment.
+  virtual ProcessSpec program(const std::string& name, std::vector<std::string> command,
+                              std::map<std::string, std::string> env, double restart_delay_s) = 0;
+  // The environment of system/frameworks/README.md for a process of a framework under test:
+  // the run's Redis over `redis_link` (the fault proxy's when there is one), the queue name, the
+  // store's base and transition script, the world's and finalize's URLs over the worker links,
+  // the finalize secret and the stage timeout.
+  virtual std::map<std::string, std::string> framework_env(const std::string& redis_link) = 0;
   // Starts it under the supervisor and waits until its /health on `port` answers (InfraError).
   virtual int start_http(ProcessSpec spec, int port) = 0;
+  // Waits until GET /health on `port` answers 200 (InfraError after `timeout_s`, with the log of
+  // the process `name`).
+  virtual void wait_healthy(const std::string& name, int port, double timeout_s) = 0;
   // Starts it under the supervisor; InfraError if it exits at once.
   virtual int start(ProcessSpec spec) = 0;
   virtual void stop(int handle) = 0;
@@ -92,6 +105,11 @@ public:
   // its length in wall seconds.
   virtual double idle_speedup(double workload_speedup) const { return workload_speedup; }
   virtual double idle_window_wall_s() const { return 1; }
+  // Why the idle window runs at a speedup of its own, for the report's note (when it does).
+  virtual std::string idle_speedup_reason(double idle_speedup) const {
+    (void)idle_speedup;
+    return {};
+  }
   // kill_process / pause_process targets: instance name (worker-0, ...) -> supervisor handle,
   // and the worker id each stamps on the orders it holds.
   virtual std::map<std::string, int> targets() const = 0;

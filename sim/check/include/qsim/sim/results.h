@@ -147,6 +147,8 @@ struct ArchResult {
   std::vector<OrderRecord> orders;
   std::vector<StrayCall> stray_calls;    // world calls for orders the workload never had
   std::vector<std::string> notes;        // how figures were obtained, clamped settings
+  // The configuration that ran (a framework's options as scenario values and as they reached it)
+  std::map<std::string, std::string> configuration;
 
   // faults and recovery
   std::vector<FaultEvent> faults;

@@ -53,7 +53,9 @@ public:
   int add(ProcessSpec spec);
   int pid(int handle) const;           // 0 while it is down
   int starts(int handle) const;        // 1 + restarts
-  void signal(int handle, int sig);    // SIGKILL, SIGSTOP, SIGCONT, ...
+  // SIGKILL, SIGSTOP, SIGCONT, ... to the process and every process descended from it (a
+  // framework worker's job runs in its children); SIGKILL freezes the tree first.
+  void signal(int handle, int sig);
   std::vector<ProcessEvent> events() const;
   // Stops one process for good (SIGTERM, SIGKILL after `grace`); it is not restarted.
   void stop(int handle, std::chrono::milliseconds grace = std::chrono::milliseconds(5000));

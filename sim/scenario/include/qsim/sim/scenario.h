@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -66,6 +67,21 @@ struct QueueArch {
   double restart_delay_s = 10;
   std::optional<double> speedup;  // this architecture's own; none: the scenario's
 };
+
+// A queue framework under test (rq, celery, bullmq, sidekiq) or any worker through the protocol
+// of system/frameworks/README.md (external). Its own options stay as written (the schema checks
+// them; the architecture in arch/ turns them into the configuration that runs).
+struct FrameworkArch {
+  std::string kind;               // rq | celery | bullmq | sidekiq | external
+  int workers = 10;               // worker processes
+  double restart_delay_s = 10;    // before the supervisor restarts a dead worker
+  std::optional<double> speedup;  // this architecture's own; none: the scenario's
+  nlohmann::json options = nlohmann::json::object();  // the rest of its section
+  bool configured = false;        // false: not in the scenario, defaults and the queue's worker count
+};
+
+// The frameworks an architecture section may name, in report order.
+const std::vector<std::string>& framework_kinds();
 
 // One entry of the scenario's `faults` list. Which fields apply depends on the kind; the loader
 // refuses the others. Times are simulated seconds from the workload's start.
@@ -143,16 +159,21 @@ struct Scenario {
   double fail_download = 0, fail_upload = 0, fail_grant = 0, fail_mail = 0;
   std::optional<PollingArch> polling;
   std::optional<QueueArch> queue;
+  std::map<std::string, FrameworkArch> frameworks;  // by kind, those the scenario configures
   std::vector<Fault> faults;
   std::vector<Gate> gates;
   std::optional<PlanSpec> plan;
 
-  // The speedup `arch` (polling | queue) runs at: its own, else the scenario's.
+  // The speedup `arch` runs at: its own, else the scenario's.
   double speedup_of(std::string_view arch) const {
-    const auto& own = arch == "polling" ? (polling ? polling->speedup : std::nullopt)
-                                        : (queue ? queue->speedup : std::nullopt);
-    return own.value_or(speedup);
+    if (arch == "polling") return (polling ? polling->speedup : std::nullopt).value_or(speedup);
+    if (arch == "queue") return (queue ? queue->speedup : std::nullopt).value_or(speedup);
+    auto f = frameworks.find(std::string(arch));
+    return (f != frameworks.end() ? f->second.speedup : std::nullopt).value_or(speedup);
   }
+  // The framework's section, or its defaults with the queue's worker count when the scenario
+  // does not configure it (every scenario runs with --arch rq, ...).
+  FrameworkArch framework(const std::string& kind) const;
 };
 
 // "<= 650m" or ">= 9" for `metric`; ScenarioError(file, path, ...) if it is neither.

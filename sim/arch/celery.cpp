@@ -1,0 +1,43 @@
+// Celery (Debian python3-celery 5.2) with its Redis broker under test: `apply_async` hands the
+// order off; each worker is a `celery worker` with a prefork pool of `concurrency` children.
+// By default a task is acknowledged when a pool child takes it, so a job whose worker was
+// SIGKILLed is gone; with `acks_late` the message stays unacknowledged in the broker and kombu
+// restores it once `visibility_timeout` has passed; `task_reject_on_worker_lost` requeues it at
+// once when only a pool child dies (system/frameworks/celery/qsim_celery.py).
+#include "framework.h"
+
+namespace qsim::sim {
+
+std::unique_ptr<Architecture> make_celery(const Scenario& s) {
+  const FrameworkArch f = s.framework("celery");
+  FrameworkSpec spec;
+  spec.name = "celery";
+  spec.workers = f.workers;
+  spec.restart_delay_s = f.restart_delay_s;
+  FrameworkOptions o(s, f, spec);
+  const bool acks_late = o.flag("acks_late", false);
+  const double visibility_s = o.wall_s("visibility_timeout", 3600, 1, true,
+                                       "kombu's Redis transport restores unacknowledged messages by whole seconds");
+  spec.config = {
+      {"concurrency", o.integer("concurrency", 1)},
+      {"acks_late", acks_late},
+      {"task_reject_on_worker_lost", o.flag("task_reject_on_worker_lost", false)},
+      {"visibility_timeout_s", visibility_s},
+      {"prefetch_multiplier", o.integer("prefetch_multiplier", 4)},
+      {"max_retries", o.integer("max_retries", 3)},
+      {"retry_backoff_s", o.wall_s("retry_backoff", 0, 0, true, "Celery's retry countdown is whole seconds")},
+      {"retry_backoff_max_s", o.wall_s("retry_backoff_max", 600, 1, true)},
+      {"retry_jitter", false},
+  };
+  spec.configuration["retry_jitter"] = "false (the harness's, for repeatable runs; Celery's default is true)";
+  // An unacknowledged message comes back once its visibility timeout has passed and a worker's
+  // restore runs; the harness gives that a second of wall time.
+  if (acks_late) spec.recovery_wall_ms = (visibility_s + 1) * 1e3;
+  const std::string py = "/usr/bin/python3", script = frameworks_dir() + "/celery/qsim_celery.py";
+  spec.handoff_command = {py, script, "handoff"};
+  spec.worker_command = {py, script, "worker"};
+  spec.startup_timeout_s = 60;
+  return make_framework_architecture(std::move(spec));
+}
+
+}  // namespace qsim::sim
