@@ -5,6 +5,8 @@
 // to wait, up to `max_stalled_count` times, then fails it (moveStalledJobsToWait).
 #include "framework.h"
 
+#include <algorithm>
+
 namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_bullmq(const Scenario& s) {
@@ -28,7 +30,22 @@ std::unique_ptr<Architecture> make_bullmq(const Scenario& s) {
       {"backoff_type", backoff},
       {"backoff_delay_ms", o.wall_s("backoff_delay", 0, 0.001) * 1e3},
   };
-  spec.recovery_wall_ms = (lock_s + stalled_s) * 1e3;
+  spec.explains = {
+      {"duplicate_deliveries",
+       "a worker paused (or cut off) longer than lockDuration cannot renew its lock: the stalled-jobs check moves the "
+       "job back to wait and another worker runs it, while the paused one runs its copy on when it resumes"},
+      {"stuck",
+       "its job was still waiting when the run ended: a killed worker's job comes back only after its lock expires "
+       "and two stalled-jobs checks have seen it (lockDuration, stalledInterval), or a retry's backoff outlasted the "
+       "run; or its worker was killed between BullMQ recording the failure and the failed handler marking the order"},
+      {"failed_visible",
+       "its attempts were used up, or it stalled more than maxStalledCount times (\"job stalled more than allowable "
+       "limit\", moveStalledJobsToWait): the worker's failed handler moved the order to dead"},
+      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
+  };
+  // The lock expires, then two stalled-jobs checks must see the job without one (one check per
+  // interval across the queue's workers: the stalled-check key).
+  spec.recovery_wall_ms = std::max(lock_s + stalled_s, 2 * stalled_s) * 1e3;
   spec.handoff_command = {"node", frameworks_dir() + "/bullmq/qsim_bullmq.js", "handoff"};
   spec.worker_command = {"node", frameworks_dir() + "/bullmq/qsim_bullmq.js", "worker"};
   return make_framework_architecture(std::move(spec));

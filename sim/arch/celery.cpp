@@ -30,6 +30,21 @@ std::unique_ptr<Architecture> make_celery(const Scenario& s) {
       {"retry_jitter", false},
   };
   spec.configuration["retry_jitter"] = "false (the harness's, for repeatable runs; Celery's default is true)";
+  spec.explains = {
+      {"stuck",
+       acks_late ? "a late-acknowledged task whose worker was SIGKILLed stays unacknowledged in the broker; kombu "
+                   "restores it once visibility_timeout has passed, but only when a consumer starts or on its restore "
+                   "timer (about every 100 s of real time: QoS.restore_visible), after this run; the order stays "
+                   "where its worker left it"
+                 : "Celery acknowledges a task when a worker receives it (task_acks_late is false by default), so a "
+                   "task whose worker was SIGKILLed is gone and the order stays where the worker left it"},
+      {"duplicate_deliveries",
+       "with acks_late, a message not acknowledged within visibility_timeout is delivered again, also while its "
+       "first worker is only paused, and both run it; or a retry ran after an error that struck once the work was "
+       "done"},
+      {"failed_visible", "its retries were used up, or the error was permanent: the order is dead with its reason"},
+      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
+  };
   // An unacknowledged message comes back once its visibility timeout has passed and a worker's
   // restore runs; the harness gives that a second of wall time.
   if (acks_late) spec.recovery_wall_ms = (visibility_s + 1) * 1e3;

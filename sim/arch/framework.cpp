@@ -164,6 +164,8 @@ public:
     return std::nullopt;
   }
 
+  std::vector<std::string> explain(const ArchResult& r) const override { return explain_counts(r, spec_.explains); }
+
   void collect(ArchEnv& env, ArchResult& r) override {
     r.configuration = spec_.configuration;
     r.configuration["workers"] = std::to_string(spec_.workers);

@@ -23,6 +23,8 @@ struct FrameworkSpec {
   nlohmann::json config = nlohmann::json::object();  // QSIM_CONFIG: the options in wall units
   std::map<std::string, std::string> configuration;  // for the report: what ran, in both units
   std::vector<std::string> notes;                    // floors and what they mean
+  // checker category -> why this framework does that, from its documented behaviour
+  std::map<std::string, std::string> explains;
   double startup_timeout_s = 30;                     // a worker's /health must answer within this
   // Whether a job held by a killed worker comes back, and within how much wall time (0: it
   // does not, or not by a bound the harness can state).

@@ -78,6 +78,21 @@ public:
     return std::nullopt;
   }
 
+  std::vector<std::string> explain(const ArchResult& r) const override {
+    return explain_counts(
+        r, {{"duplicate_deliveries",
+             "a worker paused past its lease (or cut off from Redis) loses the job to the reaper, which gives it to "
+             "another worker; the store's transitions let one delivery move the order on, so work is repeated but no "
+             "effect is applied twice"},
+            {"duplicate_effect_calls",
+             "a redelivered job called the world again with the same idempotency key; the world applied nothing twice"},
+            {"stuck", "still in flight when the workload ended: a retry's backoff or a lease outlasted the run"},
+            {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without "
+                     "persistence)"},
+            {"failed_visible", "its attempts were used up; the order is dead with its reason, and the job is in the "
+                               "dead-letter queue"}});
+  }
+
   void collect(ArchEnv& env, ArchResult& r) override {
     r.recovery_bound_s = recovery_wall_ms() / 1e3 * env.scenario().speedup;
   }

@@ -70,6 +70,32 @@ std::unique_ptr<Architecture> make_architecture(const std::string& name, const S
   return f(s);
 }
 
+std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std::string, std::string>& why) {
+  const auto& c = r.checker;
+  long long never = 0;
+  for (const auto& k : r.kills) never += !k.redelivered_after_s;
+  const std::vector<std::pair<std::string, long long>> counts{
+      {"lost", c.lost},
+      {"stuck", c.stuck},
+      {"failed_visible", c.failed_visible},
+      {"duplicate_deliveries", c.duplicate_deliveries},
+      {"duplicate_effect_calls", c.duplicate_effect_calls},
+      {"duplicate_effects", c.duplicate_effects},
+      {"missing_effects", c.missing_effects},
+      {"orphaned_effects", c.orphaned_effects}};
+  std::vector<std::string> out;
+  for (const auto& [name, n] : counts) {
+    if (n == 0) continue;
+    auto it = why.find(name);
+    if (it == why.end()) continue;
+    std::string held;
+    if ((name == "stuck" || name == "lost") && never > 0)
+      held = fmt::format(" ({} of the kills hit a worker holding an order that never came back)", never);
+    out.push_back(fmt::format("{} {}{}: {}", name, n, held, it->second));
+  }
+  return out;
+}
+
 std::vector<std::string> live_architectures(const Scenario& s, const std::vector<std::string>& requested) {
   if (requested.empty()) return architectures_of(s, {});
   for (const auto& a : requested) {

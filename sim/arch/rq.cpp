@@ -29,6 +29,21 @@ std::unique_ptr<Architecture> make_rq(const Scenario& s) {
                                                    "RQ schedules a delayed retry in whole seconds")
                                        : 0.0},
   };
+  spec.explains = {
+      {"stuck",
+       "RQ leaves a job whose worker was SIGKILLed with its work horse in the StartedJobRegistry; only a registry "
+       "clean-up fails or retries it, at a worker's start (too early: the entry has not expired yet) and then at most "
+       "every 15 minutes of real time (StartedJobRegistry.cleanup, acquire_cleaning_lock), long after this run"},
+      {"failed_visible",
+       "its work horse died (seen at once by its worker: Worker.monitor_work_horse) or its job raised, with no "
+       "retries left: RQ failed the job and the adapter moved the order to dead"},
+      {"duplicate_deliveries",
+       "with Retry, RQ enqueued the job again after its work horse died or it raised, and it ran again"},
+      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
+  };
+  spec.notes.push_back(
+      "rq: a job held by a worker killed with its work horse is recovered only by RQ's registry clean-up, which "
+      "runs at most every 15 minutes of real time, far longer than a run");
   const std::string py = "/usr/bin/python3", script = frameworks_dir() + "/rq/qsim_rq.py";
   spec.handoff_command = {py, script, "handoff"};
   spec.worker_command = {py, script, "worker"};

@@ -22,6 +22,18 @@ std::unique_ptr<Architecture> make_sidekiq(const Scenario& s) {
   };
   if (o.raw("retry_in")) spec.config["retry_in_s"] = o.wall_s("retry_in", 0, 0.001);
   else spec.configuration["retry_in"] = "Sidekiq's own formula, in real seconds (count^4 + 15 + jitter)";
+  spec.explains = {
+      {"stuck",
+       "open-source Sidekiq fetches with BRPOP (BasicFetch): a job held by a SIGKILLed process is gone from Redis and "
+       "nothing gives it back (Sidekiq Pro's super_fetch would); a job that failed meanwhile, e.g. during the Redis "
+       "restart, waits for a retry that Sidekiq schedules in real seconds (count^4 + 15 s + jitter), after this run "
+       "unless retry_in is set"},
+      {"duplicate_deliveries",
+       "Sidekiq has no lease, so a paused process keeps its job; a second run comes from a retry after an error that "
+       "struck after the work was done, or from a second hand-off of the same order"},
+      {"failed_visible", "its retries were used up (sidekiq_retries_exhausted): the order is dead with the last error"},
+      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
+  };
   spec.handoff_command = {"ruby", frameworks_dir() + "/sidekiq/qsim_sidekiq.rb", "handoff"};
   spec.worker_command = {"ruby", frameworks_dir() + "/sidekiq/qsim_sidekiq.rb", "worker"};
   return make_framework_architecture(std::move(spec));

@@ -179,6 +179,19 @@ void Supervisor::signal(int handle, int sig) {
   if (p.child && p.child->running()) signal_tree(static_cast<pid_t>(p.child->id()), sig);
 }
 
+bool Supervisor::signal_descendants(int handle, int sig) {
+  std::lock_guard lock(impl_->mu);
+  auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
+  if (!p.child || !p.child->running()) return false;
+  auto tree = process_tree(static_cast<pid_t>(p.child->id()));
+  if (tree.size() == 1) {
+    ::kill(tree.front(), sig);
+    return true;
+  }
+  for (std::size_t i = 1; i < tree.size(); ++i) ::kill(tree[i], sig);
+  return true;
+}
+
 std::vector<ProcessEvent> Supervisor::events() const {
   std::lock_guard lock(impl_->mu);
   return impl_->events;

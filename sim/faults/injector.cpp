@@ -128,12 +128,13 @@ std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::
   return {best};
 }
 
-void Injector::kill(const std::string& instance, const std::string& why, redis::Connection& c) {
+void Injector::kill(const std::string& instance, const std::string& why, redis::Connection& c, bool job_only) {
   auto h = c_.processes.find(instance);
   if (h == c_.processes.end()) return;
   std::vector<std::string> held;
   if (auto id = c_.worker_ids.find(instance); id != c_.worker_ids.end()) held = held_by(id->second, c);
-  c_.supervisor->signal(h->second, SIGKILL);
+  if (job_only) c_.supervisor->signal_descendants(h->second, SIGKILL);
+  else c_.supervisor->signal(h->second, SIGKILL);
   const double t = sim_now();
   if (c_.leases && !held.empty()) {
     // The read above and the kill are not one step: the worker may have acked or failed the
@@ -143,7 +144,7 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
     auto still = now_leased.find(held.front());
     if (still == now_leased.end() || still->second != c_.worker_ids.at(instance)) held.clear();
   }
-  std::string detail = why;
+  std::string detail = job_only ? (why.empty() ? "its job's process" : why + ", its job's process") : why;
   for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;
   log("kill_process", instance, detail);
   std::lock_guard lock(mu_);
@@ -171,7 +172,7 @@ void Injector::fire(const Firing& f, redis::Connection& c) {
       for (int k = 0; k < std::min<int>(f.count, static_cast<int>(names.size())); ++k) {
         const auto& victim = names[(f.pick + static_cast<std::uint64_t>(k)) % names.size()];
         if (f.kind == K::kill_process) {
-          kill(victim, "", c);
+          kill(victim, "", c, c_.scenario->faults[f.fault].process == "job");
         } else {
           const auto& fault = c_.scenario->faults[f.fault];
           int h = c_.processes.at(victim);
@@ -271,7 +272,7 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
           if (id == o.value->worker) instance = name;
         if (instance.empty() || (f.target != "worker" && f.target != instance)) continue;
       }
-      kill(instance, fmt::format("at stage {} of {}", f.stage, order), c);
+      kill(instance, fmt::format("at stage {} of {}", f.stage, order), c, f.process == "job");
       std::lock_guard lock(mu_);
       if (++stage_fired_[i] >= f.count) break;
     }

@@ -101,6 +101,10 @@ Document report_document(const json& rep) {
                                       r["redis_commands_per_idle_day"].get<double>(),
                                       r["harness_commands"].get<long long>()));
     d.paragraph("Probe: " + r["probe"]["method"].get<std::string>() + ".");
+    if (r.contains("explanations") && !r["explanations"].empty()) {
+      d.paragraph("Why the losses and duplicates above happened:");
+      d.bullets(r["explanations"].get<std::vector<std::string>>());
+    }
     if (r.contains("configuration") && !r["configuration"].empty()) {
       auto& t = d.table({"configuration that ran", "value"}, {false, false});
       for (const auto& [k, v] : r["configuration"].items()) t.rows.push_back({{k}, {v.get<std::string>()}});

@@ -113,6 +113,7 @@ json arch_json(const ArchResult& a) {
           {"timeline", timeline},
           {"notes", a.notes},
           {"configuration", a.configuration},
+          {"explanations", a.explanations},
           {"orders", orders}};
 }
 

@@ -825,6 +825,7 @@ private:
       }
     }
     arch_impl_->collect(*this, r);
+    r.explanations = arch_impl_->explain(r);
   }
 
   void recovery(ArchResult& r) {

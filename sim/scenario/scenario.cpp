@@ -304,6 +304,11 @@ Fault read_fault(Reader r, const Scenario& s) {
           !instance)
         r.fail(r.at("target"), "a worker (only workers download, upload and wait for finalize)");
       if (f.kind == K::pause_process) f.for_s = r.duration("for", true, 0, true);
+      if (f.kind == K::kill_process && r.get("process", false)) {
+        f.process = r.one_of("process", {"worker", "job"});
+        if (f.target == "payment_intake" || f.target == "finalize")
+          r.fail(r.at("process"), "only a worker's kill chooses its process (worker or job)");
+      }
       break;
     }
     case K::restart_redis:

@@ -3,8 +3,13 @@
 // also a ratio to Redis itself. Medians of --runs runs. Client processes are not pinned (the
 // same placement for our queue and for redis-benchmark); the report says so.
 //
-//   queue_bench [--runs 3] [--out reports/bench] [--jobs 50000]
+// The frameworks under test (RQ, Celery, BullMQ, Sidekiq) are measured in the same runs on the
+// same server through their adapters' benchmark mode (frameworks_bench.h), each as a ratio to
+// qsim's engine.
+//
+//   queue_bench [--runs 3] [--out reports/bench] [--jobs 50000] [--frameworks rq,celery,bullmq,sidekiq|none]
 //   queue_bench --drain-worker --port P --queue Q --batch B     (internal: one drain process)
+#include "frameworks_bench.h"
 #include "qsim/queue/worker.h"
 #include "qsim/sim/child_process.h"
 #include "qsim/sim/redis_server.h"
@@ -213,9 +218,11 @@ int main(int argc, char** argv) {
   std::string out_dir = "reports/bench", queue_name;
   std::size_t batch = 1;
   bool drain_worker = false;
+  std::string framework_list = "rq,celery,bullmq,sidekiq";
   app.add_option("--runs", runs, "runs; every figure is the median")->check(CLI::Range(1, 15));
   app.add_option("--jobs", jobs, "jobs per drain measurement")->check(CLI::Range(1000, 10'000'000));
   app.add_option("--out", out_dir, "where queue.json and queue.md go");
+  app.add_option("--frameworks", framework_list, "the frameworks measured beside the engine (none: only the engine)");
   app.add_flag("--drain-worker", drain_worker, "internal: run as one drain process")->group("");
   app.add_option("--port", port)->group("");
   app.add_option("--queue", queue_name)->group("");
@@ -236,6 +243,12 @@ int main(int argc, char** argv) {
     };
     const std::vector<Best> best_configs{{1, 100}, {2, 100}, {4, 50}};
     std::map<std::string, std::vector<double>> samples;
+    std::vector<bench::Framework> fws;
+    for (auto& fw : bench::frameworks(QSIM_SOURCE_DIR "/system/frameworks"))
+      if (("," + framework_list + ",").find("," + fw.name + ",") != std::string::npos) fws.push_back(std::move(fw));
+    const std::string log_dir = (std::filesystem::path(out_dir) / "logs").string();
+    std::filesystem::create_directories(log_dir);
+    std::map<std::string, std::map<std::string, std::vector<double>>> fw_best_by_config;
     for (int r = 0; r < runs; ++r) {
       std::cerr << "run " << r + 1 << "/" << runs << ": redis-benchmark";
       auto c1 = redis_benchmark(port, 1, 50'000);
@@ -263,6 +276,24 @@ int main(int argc, char** argv) {
       samples["pickup_p95_us"].push_back(percentile(lat, 95));
       samples["pickup_p99_us"].push_back(percentile(lat, 99));
       (void)redis::Connection(server.endpoint()).command({"FLUSHALL"});
+      for (const auto& fw : fws) {
+        std::cerr << "run " << r + 1 << "/" << runs << ": " << fw.name << ": 1 process";
+        samples[fw.name + ".jobs_per_s_1proc"].push_back(bench::framework_drain_jobs_per_s(port, fw, fw.one, r, log_dir));
+        double fw_best = samples[fw.name + ".jobs_per_s_1proc"].back();
+        for (const auto& cfg : fw.best) {
+          std::cerr << ", " << cfg.label;
+          double v = bench::framework_drain_jobs_per_s(port, fw, cfg, r, log_dir);
+          fw_best_by_config[fw.name][cfg.label].push_back(v);
+          fw_best = std::max(fw_best, v);
+        }
+        samples[fw.name + ".jobs_per_s_best"].push_back(fw_best);
+        std::cerr << ", pickup\n";
+        auto fl = bench::framework_pickup_us(port, fw, 300, 50.0, r, log_dir);
+        samples[fw.name + ".pickup_p50_us"].push_back(percentile(fl, 50));
+        samples[fw.name + ".pickup_p95_us"].push_back(percentile(fl, 95));
+        samples[fw.name + ".pickup_p99_us"].push_back(percentile(fl, 99));
+        (void)redis::Connection(server.endpoint()).command({"FLUSHALL"});
+      }
     }
 
     nlohmann::json j;
@@ -301,6 +332,47 @@ int main(int argc, char** argv) {
         {"pickup_p99_us <= 1,000", j["pickup_p99_us"].get<double>() <= 1000,
          fmt::format("{:.0f} us", j["pickup_p99_us"].get<double>())},
     };
+    // Against the frameworks (issue #11): the engine at one connection against each framework's
+    // one process at concurrency 1, the engine's best against the framework's best, and pickup.
+    std::string fw_md;
+    if (!fws.empty()) {
+      double best_1 = 0, best_best = 0, best_pickup = 1e300;
+      std::string name_1, name_best, name_pickup;
+      fw_md += "\n## Frameworks, same runs, same server\n\n| framework | drain, 1 process at concurrency 1 (jobs/s) | "
+               "engine 1 conn / it | drain, best (jobs/s) | best configuration | engine best / it | pickup p50 / p95 / "
+               "p99 (us) | its p50 / engine p50 |\n|---|---:|---:|---:|---|---:|---:|---:|\n";
+      for (const auto& fw : fws) {
+        const double one = j[fw.name + ".jobs_per_s_1proc"].get<double>(), best = j[fw.name + ".jobs_per_s_best"].get<double>();
+        const double p50 = j[fw.name + ".pickup_p50_us"].get<double>();
+        std::string best_label = fw.one.label;
+        double best_median = one;
+        for (const auto& [label, v] : fw_best_by_config[fw.name]) {
+          j["frameworks"][fw.name]["configs"][label] = median(v);
+          if (median(v) > best_median) best_median = median(v), best_label = label;
+        }
+        j["frameworks"][fw.name]["best_config"] = best_label;
+        if (one > best_1) best_1 = one, name_1 = fw.name;
+        if (best > best_best) best_best = best, name_best = fw.name;
+        if (p50 < best_pickup) best_pickup = p50, name_pickup = fw.name;
+        fw_md += fmt::format("| {} | {:.0f} | {:.1f} x | {:.0f} | {} | {:.1f} x | {:.0f} / {:.0f} / {:.0f} | {:.1f} x |\n", fw.name,
+                             one, j["jobs_per_s_1conn"].get<double>() / one, best, best_label,
+                             j["jobs_per_s_best"].get<double>() / best, p50, j[fw.name + ".pickup_p95_us"].get<double>(),
+                             j[fw.name + ".pickup_p99_us"].get<double>(), p50 / j["pickup_p50_us"].get<double>());
+      }
+      const double t1 = j["jobs_per_s_1conn"].get<double>() / best_1, tb = j["jobs_per_s_best"].get<double>() / best_best,
+                   tp = best_pickup / j["pickup_p50_us"].get<double>();
+      targets.push_back({"jobs_per_s_1conn >= 2 x the best framework at 1 process, concurrency 1", t1 >= 2,
+                         fmt::format("{:.1f} x ({})", t1, name_1)});
+      targets.push_back({"jobs_per_s_best >= 5 x the best framework at its best configuration", tb >= 5,
+                         fmt::format("{:.1f} x ({})", tb, name_best)});
+      targets.push_back({"pickup_p50_us >= 5 x lower than the best framework's", tp >= 5,
+                         fmt::format("{:.1f} x ({})", tp, name_pickup)});
+      fw_md += "\nEach framework runs its own worker processes through its adapter's benchmark mode "
+               "(system/frameworks/README.md): a no-op job that increments a counter (and, for the pickup, pushes its "
+               "latency), the same two extra commands for every framework; the drain is timed between 10 % and 90 % "
+               "of a pre-filled queue; the pickup is 300 jobs at a steady 50/s to one idle worker process at "
+               "concurrency 1.\n";
+    }
     for (auto& t : targets) j["targets"][t.what] = {{"met", t.met}, {"measured", t.detail}};
 
     std::filesystem::create_directories(out_dir);
@@ -333,6 +405,7 @@ int main(int argc, char** argv) {
     md << "\nThe targets are judged on the default (blocking) client. `1conn_spin` is the same drain with "
           "ConnectionOptions::spin_before_block = 200 us, an opt-in that polls the socket before blocking; "
           "redis-benchmark does not spin, so that row is not a like-for-like ratio.\n";
+    md << fw_md;
     md << "\nEvery drain is the full reliable lifecycle (reserve with a lease, ack), checked afterwards: "
           "reserved = acked = enqueued.\n";
     std::ofstream(std::filesystem::path(out_dir) / "queue.md") << md.str();

@@ -131,7 +131,37 @@ class OrderJob
   end
 end
 
+# Benchmark mode (README "Benchmark mode"): a no-op job; every worker can run it.
+class NoopJob
+  include Sidekiq::Job
+  sidekiq_options retry: 0
+
+  def perform(enqueued_us)
+    q = Qsim.env("QSIM_QUEUE")
+    now = (Time.now.to_r * 1_000_000).to_i
+    Sidekiq.redis do |c|
+      c.pipelined do |p|
+        p.rpush("#{q}:bench:pickup_us", now - enqueued_us) if enqueued_us.positive?
+        p.incr("#{q}:bench:done")
+      end
+    end
+  end
+end
+
 case ARGV[0]
+when "bench-fill", "bench-pickup"
+  Sidekiq.redis = { url: Qsim.env("QSIM_REDIS_URL"), size: 1 }
+  n = Integer(ARGV[1] || abort("usage: #{ARGV[0]} N [RATE]"))
+  rate = ARGV[0] == "bench-pickup" ? Float(ARGV[2] || abort("usage: bench-pickup N RATE")) : nil
+  job = NoopJob.set(queue: Qsim.env("QSIM_QUEUE"))
+  start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  n.times do |i|
+    if rate
+      wait = start + i / rate - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      sleep(wait) if wait.positive?
+    end
+    job.perform_async(rate ? (Time.now.to_r * 1_000_000).to_i : 0)
+  end
 when "handoff"
   Sidekiq.redis = { url: Qsim.env("QSIM_REDIS_URL"), size: 5 }
   queue = Qsim.env("QSIM_QUEUE")
@@ -191,5 +221,5 @@ when "worker"
   Sidekiq.on(:startup) { Thread.new(Qsim.health_server(Qsim.env("QSIM_HEALTH_PORT")), &:start) }
   cli.run(boot_app: false)
 else
-  abort "usage: ruby #{$0} handoff|worker"
+  abort "usage: ruby #{$0} handoff|worker|bench-fill N|bench-pickup N RATE"
 end

@@ -123,7 +123,19 @@ public:
   // Figures beyond the common ones, once the workload is over (r.checker is set).
   virtual void collect(ArchEnv& env, ArchResult& r) { (void)env, (void)r; }
   virtual void stop(ArchEnv& env) { (void)env; }
+  // Each non-zero loss or duplicate of `r` (its checker is set) explained in a sentence tied to
+  // the architecture's documented behaviour: explain_counts() with its sentences.
+  virtual std::vector<std::string> explain(const ArchResult& r) const {
+    (void)r;
+    return {};
+  }
 };
+
+// "stuck 4: <why>" for every checker category of `r` that is not zero and has a sentence in
+// `why` (keys: lost, stuck, failed_visible, duplicate_deliveries, duplicate_effect_calls,
+// duplicate_effects, missing_effects, orphaned_effects); kills that were never given back are
+// counted beside stuck and lost.
+std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std::string, std::string>& why);
 
 using ArchitectureFactory = std::function<std::unique_ptr<Architecture>(const Scenario&)>;
 

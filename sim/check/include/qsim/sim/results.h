@@ -149,6 +149,8 @@ struct ArchResult {
   std::vector<std::string> notes;        // how figures were obtained, clamped settings
   // The configuration that ran (a framework's options as scenario values and as they reached it)
   std::map<std::string, std::string> configuration;
+  // Each non-zero loss or duplicate in a sentence tied to the architecture's documented behaviour
+  std::vector<std::string> explanations;
 
   // faults and recovery
   std::vector<FaultEvent> faults;

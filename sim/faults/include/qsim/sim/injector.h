@@ -77,7 +77,8 @@ private:
   void faults_loop();
   void webhooks_loop();
   void fire(const Firing& f, redis::Connection& c);
-  void kill(const std::string& instance, const std::string& why, redis::Connection& c);
+  // job_only: the processes the worker runs its jobs in, not the worker (Fault::process "job").
+  void kill(const std::string& instance, const std::string& why, redis::Connection& c, bool job_only = false);
   std::vector<std::string> held_by(const std::string& worker_id, redis::Connection& c);
   std::map<std::string, std::string> leased(redis::Connection& c);
   void stage_faults(redis::Connection& c, std::size_t& calls_seen);

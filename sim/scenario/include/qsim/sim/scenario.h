@@ -109,6 +109,10 @@ struct Fault {
   std::string target;         // kill/pause: worker | worker-<n> | payment_intake | finalize
   std::optional<double> at_s, every_s;
   std::string stage;          // download | upload | after_grant | after_effects
+  // kill_process of a worker: "worker" (the process and everything it started, as when its
+  // machine or container dies) or "job" (only the processes it runs its jobs in: RQ's work horse,
+  // Celery's pool children; the worker itself where it has none)
+  std::string process = "worker";
   double from_s = 0, until_s = 1e300;
   double probability = 1;
   int count = 0;
