@@ -99,8 +99,10 @@ public:
 
   std::string name() const override { return spec_.name; }
   int workers() const override { return spec_.workers; }
-  std::vector<std::string> intake_args() const override {
-    return {"--mode", "handoff", "--handoff-port", std::to_string(handoff_port_)};
+  // The hand-off goes through the fault proxy's intake_handoff link when there is one: a delay
+  // there widens the window between the store's paid and the enqueue.
+  std::vector<std::string> intake_args(ArchEnv& env) const override {
+    return {"--mode", "handoff", "--handoff-port", std::to_string(env.via("intake_handoff", handoff_port_))};
   }
 
   void start(ArchEnv& env) override {
@@ -164,7 +166,18 @@ public:
     return std::nullopt;
   }
 
-  std::vector<std::string> explain(const ArchResult& r) const override { return explain_counts(r, spec_.explains); }
+  std::vector<std::string> explain(const ArchResult& r) const override {
+    auto why = spec_.explains;
+    bool intake_killed = false;
+    for (const auto& f : r.faults) intake_killed = intake_killed || (f.kind == "kill_process" && f.target == "payment_intake");
+    if (intake_killed) {
+      auto& d = why["duplicate_deliveries"];
+      d += std::string(d.empty() ? "" : "; or ") +
+           "the payment intake was killed after the framework's client enqueued the order but before the job was "
+           "recorded (the hand-off is not atomic with the store's paid), and the provider's retry enqueued it again";
+    }
+    return explain_counts(r, why);
+  }
 
   void collect(ArchEnv& env, ArchResult& r) override {
     r.configuration = spec_.configuration;

@@ -18,7 +18,7 @@ public:
 
   std::string name() const override { return "polling"; }
   int workers() const override { return p_.workers; }
-  std::vector<std::string> intake_args() const override { return {"--mode", "polling"}; }
+  std::vector<std::string> intake_args(ArchEnv&) const override { return {"--mode", "polling"}; }
 
   // The poller starts with the probe, at the probe's interval.
   void start(ArchEnv&) override {}

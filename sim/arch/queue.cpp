@@ -22,7 +22,7 @@ public:
   int workers() const override { return q_.workers; }
   bool on_queue_engine() const override { return true; }
 
-  std::vector<std::string> intake_args() const override {
+  std::vector<std::string> intake_args(ArchEnv&) const override {
     return {"--mode", "queue", "--max-attempts", std::to_string(q_.attempts)};
   }
 

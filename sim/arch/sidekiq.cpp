@@ -25,9 +25,9 @@ std::unique_ptr<Architecture> make_sidekiq(const Scenario& s) {
   spec.explains = {
       {"stuck",
        "open-source Sidekiq fetches with BRPOP (BasicFetch): a job held by a SIGKILLed process is gone from Redis and "
-       "nothing gives it back (Sidekiq Pro's super_fetch would); a job that failed meanwhile, e.g. during the Redis "
-       "restart, waits for a retry that Sidekiq schedules in real seconds (count^4 + 15 s + jitter), after this run "
-       "unless retry_in is set"},
+       "nothing gives it back (Sidekiq Pro's super_fetch would); a job that raised while Redis was unreachable (the "
+       "restart) could not be written to the retry set and is gone as well; and a retry that Sidekiq schedules in "
+       "real seconds (count^4 + 15 s + jitter) comes after this run unless retry_in is set"},
       {"duplicate_deliveries",
        "Sidekiq has no lease, so a paused process keeps its job; a second run comes from a retry after an error that "
        "struck after the work was done, or from a second hand-off of the same order"},

@@ -205,6 +205,11 @@ int FaultProxy::add_link(const std::string& name, int upstream_port) {
   return port;
 }
 
+bool FaultProxy::has_link(const std::string& link) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->links.count(link) > 0;
+}
+
 void FaultProxy::set(const std::string& link, LinkFaults faults) {
   std::lock_guard lock(impl_->mu);
   impl_->links.at(link)->faults = faults;

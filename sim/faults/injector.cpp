@@ -253,6 +253,16 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
       for (const auto& call : new_calls)
         if (call.value("api", "") == api && call.value("status", 0) == 200 && call.value("effect", false))
           candidates.push_back(call.value("order", ""));
+    } else if (f.stage == "handoff") {
+      // paid, and no job recorded yet: the intake is between the store's paid and the
+      // framework's enqueue (a network delay on intake_handoff widens that window)
+      if (!c_.handoff) continue;
+      auto r = c.command({"ZRANGE", base + "status:paid", "0", "-1"});
+      if (!r) continue;
+      for (const auto& e : r.reply.elements) {
+        auto job = c.command({"HGET", base + "order:" + e.str, "job"});
+        if (job && (job.reply.is_nil() || job.reply.str.empty())) candidates.push_back(e.str);
+      }
     } else {
       auto r = c.command({"ZRANGE", base + "status:" + (f.stage == "download" ? "downloading" : "uploading"), "0", "-1"});
       if (!r) continue;
@@ -265,6 +275,8 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
       std::string instance;
       if (f.stage == "after_grant") {
         instance = "finalize";
+      } else if (f.stage == "handoff") {
+        instance = "payment_intake";
       } else {
         auto o = st.get(order);
         if (!o || !o.value) continue;
@@ -310,9 +322,14 @@ void Injector::network_faults(double now) {
     auto& before = network_active_[link];
     if (before.empty()) before.assign(faults.size(), false);
     if (state.second == before) continue;
+    const bool used = c_.proxy->has_link(link);  // e.g. intake_handoff: frameworks only
     for (std::size_t i = 0; i < faults.size(); ++i)
-      if (state.second[i] != before[i]) log(faults[i].name, link, state.second[i] ? "window opens" : "window closes", state.second[i]);
-    c_.proxy->set(link, state.first);
+      if (state.second[i] != before[i])
+        log(faults[i].name, link,
+            !used ? "n/a: nothing in " + c_.arch + " uses this link"
+                  : state.second[i] ? "window opens" : "window closes",
+            state.second[i] && used);
+    if (used) c_.proxy->set(link, state.first);
     before = state.second;
   }
 }

@@ -438,7 +438,7 @@ private:
                              finalize_port_);
     intake_port_ = free_loopback_port();
     std::vector<std::string> intake_args{"--port", std::to_string(intake_port_)};
-    for (auto& a : arch_impl_->intake_args()) intake_args.push_back(std::move(a));
+    for (auto& a : arch_impl_->intake_args(*this)) intake_args.push_back(std::move(a));
     intake_h_ = start_http(component("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
     provider_port_ = via("provider_intake", intake_port_);
 
@@ -707,6 +707,10 @@ private:
     c.plan = &faults_;
     c.arch = arch_;
     c.leases = arch_impl_->on_queue_engine();
+    {
+      const auto args = arch_impl_->intake_args(*this);
+      c.handoff = std::find(args.begin(), args.end(), "handoff") != args.end();
+    }
     c.supervisor = &sup_;
     c.server = env_.server.get();
     c.restart_redis = [this] { env_.forks.run([this] { env_.server->start(); }); };

@@ -276,7 +276,7 @@ Fault read_fault(Reader r, const Scenario& s) {
       probability();
     }
     if (stage_allowed && r.get("stage", false)) {
-      f.stage = r.one_of("stage", {"download", "upload", "after_grant", "after_effects"});
+      f.stage = r.one_of("stage", {"download", "upload", "after_grant", "after_effects", "handoff"});
       window();
       probability();
     }
@@ -300,6 +300,8 @@ Fault read_fault(Reader r, const Scenario& s) {
       when(f.kind == K::kill_process);
       if (f.stage == "after_grant" && f.target != "finalize")
         r.fail(r.at("target"), "finalize (it is finalize that stands between the grant and the e-mail)");
+      if (f.stage == "handoff" && f.target != "payment_intake")
+        r.fail(r.at("target"), "payment_intake (it is the intake that hands a paid order to a framework)");
       if ((f.stage == "download" || f.stage == "upload" || f.stage == "after_effects") && f.target != "worker" &&
           !instance)
         r.fail(r.at("target"), "a worker (only workers download, upload and wait for finalize)");
@@ -418,7 +420,7 @@ Fault read_fault(Reader r, const Scenario& s) {
 
 const std::vector<std::string>& network_links() {
   static const std::vector<std::string> links{"worker_redis",    "intake_redis",   "finalize_redis", "worker_world",
-                                              "worker_finalize", "finalize_world", "provider_intake"};
+                                              "worker_finalize", "finalize_world", "provider_intake", "intake_handoff"};
   return links;
 }
 

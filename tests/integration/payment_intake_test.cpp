@@ -12,6 +12,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -194,4 +195,56 @@ TEST(PaymentIntakeStartup, RefusesToStartWithoutASecretAndSaysWhere) {
   c.wait();
   EXPECT_EQ(c.exit_code(), 2);
   EXPECT_NE(all.find("QSIM_PAYMENT_SECRET"), std::string::npos) << all;
+}
+
+// Hand-off mode (a framework under test): the intake pays the order, then calls the framework's
+// hand-off server (here an httplib server standing in for it) and records the job id; a failed
+// hand-off answers 503 and the provider's retry hands the still-paid order off again; once the
+// job is recorded, a retry hands off nothing.
+TEST(PaymentIntakeHandoff, HandsOffOnceRecordsTheJobAndRetriesAFailedHandOff) {
+  QSIM_REQUIRE_REDIS();
+  const std::string tag = testkit::unique_queue_name();
+  std::atomic<int> calls{0};
+  std::atomic<bool> refuse{true};
+  httplib::Server fake;
+  fake.Post("/enqueue", [&](const httplib::Request& req, httplib::Response& res) {
+    ++calls;
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (refuse || !j.is_object() || !j.contains("order_id")) {
+      res.status = 503;
+      res.set_content(R"({"error":"broker down"})", "application/json");
+      return;
+    }
+    res.set_content(nlohmann::json{{"job_id", "fw-" + j["order_id"].get<std::string>()}}.dump(), "application/json");
+  });
+  const int handoff_port = fake.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { fake.listen_after_bind(); });
+  testkit::ServiceProcess proc(QSIM_PAYMENT_INTAKE_EXE,
+                               {"--redis", testkit::live_redis().endpoint().to_string(), "--queue", tag, "--mode",
+                                "handoff", "--handoff-port", std::to_string(handoff_port)},
+                               {{"QSIM_PAYMENT_SECRET", kSecret}});
+  redis::Connection conn(testkit::live_redis().endpoint());
+  store::TaskStore store(conn, tag, "test");
+  queue::Queue q(conn, tag);
+  ASSERT_TRUE(store.create({"o-h", "o-h@example.com", "https://courses.example/o-h", 100}).value);
+  httplib::Client client("127.0.0.1", proc.port());
+  auto pay = [&] {
+    const auto ts = components::unix_now();
+    const std::string body = payment("o-h", 100, "T-h");
+    httplib::Headers h{{std::string(security::kTimestampHeader), std::to_string(ts)},
+                       {std::string(security::kSignatureHeader), security::sign(kSecret, ts, body)}};
+    auto r = client.Post("/webhooks/payment", h, body, "application/json");
+    return r ? std::make_pair(r->status, nlohmann::json::parse(r->body).value("result", "")) : std::make_pair(0, std::string());
+  };
+  EXPECT_EQ(pay(), std::make_pair(503, std::string("handoff_failed")));
+  EXPECT_EQ(store.get("o-h").value->status, store::OrderStatus::paid) << "paid before the hand-off: not atomic";
+  EXPECT_EQ(store.get("o-h").value->job_id, "");
+  refuse = false;
+  EXPECT_EQ(pay(), std::make_pair(200, std::string("duplicate"))) << "the provider's retry hands the order off again";
+  EXPECT_EQ(store.get("o-h").value->job_id, "fw-o-h");
+  EXPECT_EQ(pay(), std::make_pair(200, std::string("duplicate")));
+  EXPECT_EQ(calls.load(), 2) << "a recorded job is not handed off again";
+  EXPECT_EQ(q.counters().value.enqueued, 0) << "hand-off mode never touches qsim's queue";
+  fake.stop();
+  server.join();
 }

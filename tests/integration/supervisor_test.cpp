@@ -7,6 +7,9 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -83,4 +86,47 @@ TEST(Supervisor, DestructorStopsEverything) {
 TEST(Supervisor, AStartFailureIsReported) {
   Supervisor s;
   EXPECT_ANY_THROW(s.add({"ghost", "/no/such/program", {}, {}, 10ms, true, {}}));
+}
+
+namespace {
+// Gone, or a zombie its parent has not reaped yet: either way it runs no more.
+bool stopped_running(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+int read_pid(const std::string& file) {
+  int pid = 0;
+  qsim::testkit::eventually([&] { return (std::ifstream(file) >> pid) && pid > 0; }, 5000ms);
+  return pid;
+}
+}  // namespace
+
+// A framework's worker runs its jobs in children, some in sessions of their own (RQ's work
+// horse calls setsid): a kill reaches the whole tree, and a job-only kill reaches the children
+// alone.
+TEST(Supervisor, AKillReachesChildrenInTheirOwnSessionAndAJobKillOnlyThem) {
+  const std::string file = "/tmp/qsim-supervisor-tree-" + std::to_string(::getpid());
+  Supervisor s;
+  const std::string script = "setsid sleep 30 & echo $! > " + file + "; while :; do sleep 0.05; done";
+  int h = s.add({"tree", "/bin/sh", {"-c", script}, {}, 60s, false, {}});
+  int child = read_pid(file);
+  ASSERT_GT(child, 0);
+  EXPECT_TRUE(s.signal_descendants(h, SIGKILL));
+  EXPECT_TRUE(qsim::testkit::eventually([&] { return stopped_running(child); }, 5000ms)) << "the job's process";
+  std::this_thread::sleep_for(100ms);
+  EXPECT_NE(s.pid(h), 0) << "a job-only kill leaves the worker running";
+
+  std::remove(file.c_str());
+  int h2 = s.add({"tree2", "/bin/sh", {"-c", script}, {}, 60s, false, {}});
+  int child2 = read_pid(file);
+  ASSERT_GT(child2, 0);
+  s.signal(h2, SIGKILL);
+  EXPECT_TRUE(qsim::testkit::eventually([&] { return s.pid(h2) == 0; }, 5000ms));
+  EXPECT_TRUE(qsim::testkit::eventually([&] { return stopped_running(child2); }, 5000ms))
+      << "a child in its own session dies with its worker";
+  std::remove(file.c_str());
 }

@@ -11,7 +11,7 @@
 # QSIM_SMOKE_KEEP=1 keeps the logs. The transition script: $QSIM_TRANSITION_FILE, else taken from system/src/store/task_store.cpp.
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
-BIN=$ROOT/build/bin PY=/usr/bin/python3 FW=${*:-rq celery}
+BIN=${QSIM_BIN:-$ROOT/build/bin} PY=/usr/bin/python3 FW=${*:-rq celery}
 TMP=$(mktemp -d /tmp/qsim-smoke.XXXXXX)
 PIDS=() FAILED=0
 port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

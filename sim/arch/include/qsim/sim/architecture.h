@@ -92,8 +92,8 @@ public:
   // It runs on qsim's queue engine (under the run's key tag): a worker's order is the job it
   // holds a lease on, poison jobs reach it, and the engine's counters and dead letters are its.
   virtual bool on_queue_engine() const { return false; }
-  // The payment intake's mode and options.
-  virtual std::vector<std::string> intake_args() const = 0;
+  // The payment intake's mode and options (a port it calls goes through env.via()).
+  virtual std::vector<std::string> intake_args(ArchEnv& env) const = 0;
   // Starts the workers (before the probe).
   virtual void start(ArchEnv& env) = 0;
   virtual ProbePlan probe_plan(int probe_orders) const = 0;

@@ -43,6 +43,7 @@ public:
   // Listens on a free loopback port that forwards to 127.0.0.1:upstream_port; returns the port.
   int add_link(const std::string& name, int upstream_port);
   void set(const std::string& link, LinkFaults faults);
+  bool has_link(const std::string& link) const;
   void reset_all(const std::string& link);  // RST to every open connection of the link
   std::map<std::string, LinkCounters> counters() const;
 

@@ -33,6 +33,9 @@ struct InjectorContext {
   // The architecture runs on qsim's queue engine: a worker's order is the job it holds a lease
   // on, and poison jobs reach it. Else a worker's order is the in-flight one stamped with its id.
   bool leases = false;
+  // The payment intake hands paid orders to a framework's client in a second step (the
+  // kill_process stage "handoff" applies).
+  bool handoff = false;
   Supervisor* supervisor = nullptr;
   RedisServer* server = nullptr;          // null with --redis: restart_redis is refused earlier
   std::function<void()> restart_redis;    // starts `server` again on a thread that outlives the run

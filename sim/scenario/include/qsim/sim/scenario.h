@@ -92,7 +92,8 @@ const std::vector<std::string>& framework_kinds();
 //             `count` caps the firings (0: no cap)
 //     stage   kill_process only: whenever a target is seen in the stage (download, upload:
 //             a worker; after_grant: finalize between the grant and the e-mail; after_effects:
-//             the worker whose order's grant and e-mail are done, before it acks), within
+//             the worker whose order's grant and e-mail are done, before it acks; handoff: the
+//             payment intake while a paid order has no framework job recorded yet), within
 //             [from, until], each with `probability`, at most `count` (default 1)
 //   webhook faults act on each order's payment with `probability`, for arrivals in [from, until];
 //   world faults (fail_*, slow_world) and network faults hold within [from, until]
@@ -108,7 +109,7 @@ struct Fault {
   std::string name;           // the kind as written
   std::string target;         // kill/pause: worker | worker-<n> | payment_intake | finalize
   std::optional<double> at_s, every_s;
-  std::string stage;          // download | upload | after_grant | after_effects
+  std::string stage;          // download | upload | after_grant | after_effects | handoff
   // kill_process of a worker: "worker" (the process and everything it started, as when its
   // machine or container dies) or "job" (only the processes it runs its jobs in: RQ's work horse,
   // Celery's pool children; the worker itself where it has none)
