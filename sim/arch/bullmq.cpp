@@ -10,12 +10,8 @@
 namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_bullmq(const Scenario& s) {
-  const FrameworkArch f = s.framework("bullmq");
   FrameworkSpec spec;
-  spec.name = "bullmq";
-  spec.workers = f.workers;
-  spec.restart_delay_s = f.restart_delay_s;
-  FrameworkOptions o(s, f, spec);
+  FrameworkOptions o(s, "bullmq", spec);
   const char* floor = "raised so that scheduling hiccups on a loaded machine do not stall healthy jobs";
   const double lock_s = o.wall_s("lock_duration", 30, 0.25, false, floor);
   const double stalled_s = o.wall_s("stalled_interval", 30, 0.25, false, floor);
@@ -44,8 +40,9 @@ std::unique_ptr<Architecture> make_bullmq(const Scenario& s) {
       {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
   };
   // The lock expires, then two stalled-jobs checks must see the job without one (one check per
-  // interval across the queue's workers: the stalled-check key).
-  spec.recovery_wall_ms = std::max(lock_s + stalled_s, 2 * stalled_s) * 1e3;
+  // interval across the queue's workers: the stalled-check key, which a killed worker may have
+  // just taken).
+  spec.recovery_wall_ms = std::max(lock_s + stalled_s, 3 * stalled_s) * 1e3;
   spec.handoff_command = {"node", frameworks_dir() + "/bullmq/qsim_bullmq.js", "handoff"};
   spec.worker_command = {"node", frameworks_dir() + "/bullmq/qsim_bullmq.js", "worker"};
   return make_framework_architecture(std::move(spec));

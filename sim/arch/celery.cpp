@@ -9,12 +9,8 @@
 namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_celery(const Scenario& s) {
-  const FrameworkArch f = s.framework("celery");
   FrameworkSpec spec;
-  spec.name = "celery";
-  spec.workers = f.workers;
-  spec.restart_delay_s = f.restart_delay_s;
-  FrameworkOptions o(s, f, spec);
+  FrameworkOptions o(s, "celery", spec);
   const bool acks_late = o.flag("acks_late", false);
   const double visibility_s = o.wall_s("visibility_timeout", 3600, 1, true,
                                        "kombu's Redis transport restores unacknowledged messages by whole seconds");
@@ -25,8 +21,10 @@ std::unique_ptr<Architecture> make_celery(const Scenario& s) {
       {"visibility_timeout_s", visibility_s},
       {"prefetch_multiplier", o.integer("prefetch_multiplier", 4)},
       {"max_retries", o.integer("max_retries", 3)},
-      {"retry_backoff_s", o.wall_s("retry_backoff", 0, 0, true, "Celery's retry countdown is whole seconds")},
-      {"retry_backoff_max_s", o.wall_s("retry_backoff_max", 600, 1, true)},
+      // The adapter retries with its own countdown in fractional seconds (Celery's autoretry
+      // would truncate retry_backoff to whole seconds); a countdown reaches the pool up to ~1 s late.
+      {"retry_backoff_s", o.wall_s("retry_backoff", 0, 0)},
+      {"retry_backoff_max_s", o.wall_s("retry_backoff_max", 600, 0.001)},
       {"retry_jitter", false},
   };
   spec.configuration["retry_jitter"] = "false (the harness's, for repeatable runs; Celery's default is true)";
@@ -35,7 +33,8 @@ std::unique_ptr<Architecture> make_celery(const Scenario& s) {
        acks_late ? "a late-acknowledged task whose worker was SIGKILLed stays unacknowledged in the broker; kombu "
                    "restores it once visibility_timeout has passed, but only when a consumer starts or on its restore "
                    "timer (about every 100 s of real time: QoS.restore_visible), after this run; the order stays "
-                   "where its worker left it"
+                   "where its worker left it; a task requeued after its pool child died waits behind the backlog and may "
+                   "still be on its way when the run ends"
                  : "Celery acknowledges a task when a worker receives it (task_acks_late is false by default), so a "
                    "task whose worker was SIGKILLed is gone and the order stays where the worker left it"},
       {"duplicate_deliveries",
@@ -45,9 +44,10 @@ std::unique_ptr<Architecture> make_celery(const Scenario& s) {
       {"failed_visible", "its retries were used up, or the error was permanent: the order is dead with its reason"},
       {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
   };
-  // An unacknowledged message comes back once its visibility timeout has passed and a worker's
-  // restore runs; the harness gives that a second of wall time.
-  if (acks_late) spec.recovery_wall_ms = (visibility_s + 1) * 1e3;
+  // An unacknowledged message comes back once its visibility timeout has passed and a restore
+  // runs: when a consumer starts, then about every 100 s of real time (kombu's QoS.restore_visible
+  // on every 10th run of a 10 s timer).
+  if (acks_late) spec.recovery_wall_ms = (visibility_s + 100) * 1e3;
   const std::string py = "/usr/bin/python3", script = frameworks_dir() + "/celery/qsim_celery.py";
   spec.handoff_command = {py, script, "handoff"};
   spec.worker_command = {py, script, "worker"};

@@ -10,13 +10,9 @@
 namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_external(const Scenario& s) {
-  const FrameworkArch f = s.framework("external");
   FrameworkSpec spec;
-  spec.name = "external";
-  spec.workers = f.workers;
-  spec.restart_delay_s = f.restart_delay_s;
-  FrameworkOptions o(s, f, spec);
-  if (!f.configured) o.fail("", "the external architecture needs its section: the worker's and hand-off's commands");
+  FrameworkOptions o(s, "external", spec);
+  if (!o.section().configured) o.fail("", "the external architecture needs its section: the worker's and hand-off's commands");
   const auto dir = std::filesystem::path(s.file).parent_path();
   auto command = [&](const char* key) {
     const auto* c = o.raw(key);

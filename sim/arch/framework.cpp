@@ -24,8 +24,12 @@ std::string seconds_text(double s) {
 
 }  // namespace
 
-FrameworkOptions::FrameworkOptions(const Scenario& s, const FrameworkArch& f, FrameworkSpec& spec)
-    : s_(s), f_(f), spec_(spec), speedup_(s.speedup_of(f.kind)) {}
+FrameworkOptions::FrameworkOptions(const Scenario& s, const std::string& kind, FrameworkSpec& spec)
+    : s_(s), f_(s.framework(kind)), spec_(spec), speedup_(s.speedup_of(kind)) {
+  spec.name = kind;
+  spec.workers = f_.workers;
+  spec.restart_delay_s = f_.restart_delay_s;
+}
 
 const nlohmann::json* FrameworkOptions::raw(const std::string& key) const {
   auto it = f_.options.find(key);
@@ -46,9 +50,9 @@ double FrameworkOptions::wall_s(const std::string& key, double fallback_s, doubl
   }
   double wall = sim_s / speedup_;
   double ran = std::max(wall, floor_wall_s);
-  if (whole_seconds) ran = std::max(1.0, std::ceil(ran - 1e-9));
+  if (whole_seconds && ran > 0) ran = std::max(1.0, std::ceil(ran - 1e-9));  // 0 stays 0: "at once"
   std::string text = fmt::format("{} simulated = {} wall", seconds_text(sim_s), seconds_text(wall));
-  if (ran > wall * (1 + 1e-9) && sim_s > 0) {
+  if (ran > wall * (1 + 1e-9) || ran < wall * (1 - 1e-9)) {
     text += fmt::format("; ran as {} wall = {} simulated", seconds_text(ran), seconds_text(ran * speedup_));
     spec_.notes.push_back(fmt::format("{}: {} {} of simulated time is {} of wall time at speedup {:g}; it ran as {} "
                                       "({} of simulated time){}",
@@ -161,9 +165,7 @@ public:
   // An order picked up again shows a later "processing".
   std::optional<double> redelivered_after(ArchEnv&, const KillRecovery& k, const OrderRecord& order,
                                           const std::string&) override {
-    const double* picked = order.stages_s.get("processing");
-    if (picked && *picked > k.kill_t_s) return *picked - k.kill_t_s;
-    return std::nullopt;
+    return picked_up_again_after(k, order);
   }
 
   std::vector<std::string> explain(const ArchResult& r) const override {

@@ -36,7 +36,10 @@ struct FrameworkSpec {
 // each recorded in the configuration with what really ran.
 class FrameworkOptions {
 public:
-  FrameworkOptions(const Scenario& s, const FrameworkArch& f, FrameworkSpec& spec);
+  // Also fills the spec's name, workers and restart delay from the scenario's section of `kind`
+  // (or its defaults).
+  FrameworkOptions(const Scenario& s, const std::string& kind, FrameworkSpec& spec);
+  const FrameworkArch& section() const { return f_; }
   // A duration option (simulated seconds, default `fallback_s`) in wall seconds, at least
   // `floor_wall_s`, rounded up to whole seconds if `whole_seconds`.
   double wall_s(const std::string& key, double fallback_s, double floor_wall_s, bool whole_seconds = false,
@@ -51,7 +54,7 @@ public:
 
 private:
   const Scenario& s_;
-  const FrameworkArch& f_;
+  const FrameworkArch f_;
   FrameworkSpec& spec_;
   double speedup_;
 };

@@ -60,9 +60,7 @@ public:
   // An order picked up again would show a later "processing".
   std::optional<double> redelivered_after(ArchEnv&, const KillRecovery& k, const OrderRecord& order,
                                           const std::string&) override {
-    const double* picked = order.stages_s.get("processing");
-    if (picked && *picked > k.kill_t_s) return *picked - k.kill_t_s;
-    return std::nullopt;
+    return picked_up_again_after(k, order);
   }
 
   std::vector<std::string> explain(const ArchResult& r) const override {

@@ -70,6 +70,12 @@ std::unique_ptr<Architecture> make_architecture(const std::string& name, const S
   return f(s);
 }
 
+std::optional<double> picked_up_again_after(const KillRecovery& k, const OrderRecord& order) {
+  const double* picked = order.stages_s.get("processing");
+  if (picked && *picked > k.kill_t_s) return *picked - k.kill_t_s;
+  return std::nullopt;
+}
+
 std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std::string, std::string>& why) {
   const auto& c = r.checker;
   long long never = 0;

@@ -10,12 +10,8 @@
 namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_rq(const Scenario& s) {
-  const FrameworkArch f = s.framework("rq");
   FrameworkSpec spec;
-  spec.name = "rq";
-  spec.workers = f.workers;
-  spec.restart_delay_s = f.restart_delay_s;
-  FrameworkOptions o(s, f, spec);
+  FrameworkOptions o(s, "rq", spec);
   const std::string worker_class = o.text("worker_class", "Worker");
   if (worker_class != "Worker" && worker_class != "SimpleWorker")
     o.fail("worker_class", "expected Worker or SimpleWorker, got \"" + worker_class + "\"");

@@ -7,12 +7,8 @@
 namespace qsim::sim {
 
 std::unique_ptr<Architecture> make_sidekiq(const Scenario& s) {
-  const FrameworkArch f = s.framework("sidekiq");
   FrameworkSpec spec;
-  spec.name = "sidekiq";
-  spec.workers = f.workers;
-  spec.restart_delay_s = f.restart_delay_s;
-  FrameworkOptions o(s, f, spec);
+  FrameworkOptions o(s, "sidekiq", spec);
   const long long retry = o.integer("retry", 25);
   spec.config = {
       {"concurrency", o.integer("concurrency", 1)},

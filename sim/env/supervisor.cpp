@@ -4,6 +4,7 @@
 
 #include <boost/process.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <deque>
 #include <filesystem>
@@ -50,11 +51,47 @@ std::vector<pid_t> process_tree(pid_t pid) {
   return out;
 }
 
+// The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), 0 if it is gone:
+// with its pid, it names one process even after the pid is reused.
+unsigned long long start_time(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i < 22 && rest >> field; ++i) {
+  }
+  unsigned long long t = 0;
+  rest >> t;
+  return t;
+}
+
+struct Snapshot {
+  std::vector<std::pair<pid_t, unsigned long long>> procs;
+  explicit Snapshot(const std::vector<pid_t>& pids) {
+    for (auto p : pids) procs.emplace_back(p, start_time(p));
+  }
+  Snapshot() = default;
+  void add(const Snapshot& o) { procs.insert(procs.end(), o.procs.begin(), o.procs.end()); }
+  // Only the processes that are still the ones seen (not a reused pid).
+  void signal(int sig) const {
+    for (const auto& [p, t] : procs)
+      if (t != 0 && start_time(p) == t) ::kill(p, sig);
+  }
+};
+
 // SIGKILL freezes the tree first, so that no process forks a replacement in between.
 void signal_tree(pid_t pid, int sig) {
   auto tree = process_tree(pid);
   if (sig == SIGKILL)
-    for (auto p : tree) ::kill(p, SIGSTOP);
+    for (int round = 0; round < 5; ++round) {  // a fork between the scan and the stop: scan again
+      for (auto p : tree) ::kill(p, SIGSTOP);
+      auto again = process_tree(pid);
+      if (again.size() == tree.size()) break;
+      tree = std::move(again);
+    }
   for (auto p : tree) ::kill(p, sig);
 }
 
@@ -179,17 +216,13 @@ void Supervisor::signal(int handle, int sig) {
   if (p.child && p.child->running()) signal_tree(static_cast<pid_t>(p.child->id()), sig);
 }
 
-bool Supervisor::signal_descendants(int handle, int sig) {
+bool Supervisor::signal_in_tree(int handle, int pid, int sig) {
   std::lock_guard lock(impl_->mu);
   auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
   if (!p.child || !p.child->running()) return false;
   auto tree = process_tree(static_cast<pid_t>(p.child->id()));
-  if (tree.size() == 1) {
-    ::kill(tree.front(), sig);
-    return true;
-  }
-  for (std::size_t i = 1; i < tree.size(); ++i) ::kill(tree[i], sig);
-  return true;
+  if (std::find(tree.begin(), tree.end(), static_cast<pid_t>(pid)) == tree.end()) return false;
+  return ::kill(static_cast<pid_t>(pid), sig) == 0;
 }
 
 std::vector<ProcessEvent> Supervisor::events() const {
@@ -208,33 +241,36 @@ void Supervisor::stop(int handle, std::chrono::milliseconds grace) {
     p.spec.restart = false;
     p.restart_at.reset();
   }
-  std::vector<pid_t> tree;
+  Snapshot tree;
   {
     std::lock_guard lock(impl_->mu);
     auto& p = impl_->procs.at(static_cast<std::size_t>(handle));
-    if (p.child && p.child->running()) tree = process_tree(static_cast<pid_t>(p.child->id()));
+    if (p.child && p.child->running()) {
+      tree = Snapshot(process_tree(static_cast<pid_t>(p.child->id())));
+      tree.signal(SIGCONT);  // a paused process cannot act on SIGTERM
+      ::kill(static_cast<pid_t>(p.child->id()), SIGTERM);  // the process stops its own children
+    }
   }
-  for (auto pid : tree) ::kill(pid, SIGCONT);  // a paused process cannot act on SIGTERM
-  if (!tree.empty()) ::kill(tree.front(), SIGTERM);  // the process stops its own children
   auto deadline = Steady::now() + grace;
   while (!down() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  for (auto pid : tree) ::kill(pid, SIGKILL);  // whatever is left of the tree
+  tree.signal(SIGKILL);  // whatever is left of the tree
   while (!down()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 void Supervisor::stop_all(std::chrono::milliseconds grace) {
-  std::vector<pid_t> pids, trees;
+  std::vector<pid_t> pids;
+  Snapshot trees;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
     for (auto& p : impl_->procs)
       if (p.child && p.child->running()) {
         pids.push_back(static_cast<pid_t>(p.child->id()));
-        for (auto pid : process_tree(pids.back())) trees.push_back(pid);
+        trees.add(Snapshot(process_tree(pids.back())));
       }
+    trees.signal(SIGCONT);  // a paused process cannot act on SIGTERM
+    for (auto pid : pids) ::kill(pid, SIGTERM);  // with mu held: none of them is reaped meanwhile
   }
-  for (auto pid : trees) ::kill(pid, SIGCONT);  // a paused process cannot act on SIGTERM
-  for (auto pid : pids) ::kill(pid, SIGTERM);
   auto deadline = Steady::now() + grace;
   auto any_running = [&] {
     std::lock_guard lock(impl_->mu);
@@ -245,7 +281,7 @@ void Supervisor::stop_all(std::chrono::milliseconds grace) {
   while (any_running() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   {
     std::lock_guard lock(impl_->mu);
-    for (auto pid : trees) ::kill(pid, SIGKILL);
+    trees.signal(SIGKILL);
   }
   while (any_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the loop reaps them
 }

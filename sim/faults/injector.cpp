@@ -16,6 +16,22 @@
 namespace qsim::sim::detail {
 
 namespace {
+
+// A worker stamps orders with its id, or (a framework's) "<id>#<pid of the job's process>".
+bool stamped_by(const std::string& stamp, const std::string& worker_id) {
+  return stamp == worker_id || (stamp.size() > worker_id.size() && stamp.compare(0, worker_id.size(), worker_id) == 0 &&
+                                stamp[worker_id.size()] == '#');
+}
+
+int pid_of_stamp(const std::string& stamp) {
+  auto hash = stamp.rfind('#');
+  if (hash == std::string::npos) return 0;
+  try {
+    return std::stoi(stamp.substr(hash + 1));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
 using Steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -118,7 +134,7 @@ std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::
       const long long ms = std::atoll(r.reply.elements[i + 1].str.c_str());
       if (ms <= best_ms) continue;
       auto o = st.get(id);
-      if (o && o.value && o.value->worker == worker_id) best = id, best_ms = ms;
+      if (o && o.value && stamped_by(o.value->worker, worker_id)) best = id, best_ms = ms;
     }
   }
   if (best.empty()) return {};
@@ -133,8 +149,23 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   if (h == c_.processes.end()) return;
   std::vector<std::string> held;
   if (auto id = c_.worker_ids.find(instance); id != c_.worker_ids.end()) held = held_by(id->second, c);
-  if (job_only) c_.supervisor->signal_descendants(h->second, SIGKILL);
-  else c_.supervisor->signal(h->second, SIGKILL);
+  std::string how;
+  if (job_only) {
+    // The process that runs the held order's job, from the order's stamp; where none is known
+    // (the job runs in the worker itself), the worker.
+    int pid = 0;
+    if (!held.empty())
+      if (auto w = c.command({"HGET", queue::Keys(c_.tag, c_.prefix).base() + "order:" + held.front(), "worker"}); w)
+        pid = pid_of_stamp(w.reply.str);
+    if (pid > 0 && pid != c_.supervisor->pid(h->second) && c_.supervisor->signal_in_tree(h->second, pid, SIGKILL)) {
+      how = fmt::format("its job's process (pid {})", pid);
+    } else {
+      c_.supervisor->signal(h->second, SIGKILL);
+      how = "the worker itself (its job runs in it)";
+    }
+  } else {
+    c_.supervisor->signal(h->second, SIGKILL);
+  }
   const double t = sim_now();
   if (c_.leases && !held.empty()) {
     // The read above and the kill are not one step: the worker may have acked or failed the
@@ -144,7 +175,7 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
     auto still = now_leased.find(held.front());
     if (still == now_leased.end() || still->second != c_.worker_ids.at(instance)) held.clear();
   }
-  std::string detail = job_only ? (why.empty() ? "its job's process" : why + ", its job's process") : why;
+  std::string detail = how.empty() ? why : (why.empty() ? how : why + ", " + how);
   for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;
   log("kill_process", instance, detail);
   std::lock_guard lock(mu_);
@@ -281,7 +312,7 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
         auto o = st.get(order);
         if (!o || !o.value) continue;
         for (const auto& [name, id] : c_.worker_ids)
-          if (id == o.value->worker) instance = name;
+          if (stamped_by(o.value->worker, id)) instance = name;
         if (instance.empty() || (f.target != "worker" && f.target != instance)) continue;
       }
       kill(instance, fmt::format("at stage {} of {}", f.stage, order), c, f.process == "job");

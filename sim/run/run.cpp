@@ -371,7 +371,7 @@ private:
     if (proxy_) redis.port = via(redis_link, env_.endpoint.port);
     if (!redis.unix_socket.empty()) throw ScenarioError("--redis", "$", "the frameworks under test need a TCP Redis URL");
     return {{"QSIM_REDIS_URL", redis.to_string()},
-            {"QSIM_QUEUE", tag_},
+            {"QSIM_QUEUE", env_.prefix + "-" + tag_},  // the run's own: leftovers of another run are not read
             {"QSIM_STORE_BASE", std::string(store_.base())},
             {"QSIM_STORE_TRANSITION", store::TaskStore::transition_script_text()},
             {"QSIM_WORLD_URL", fmt::format("http://127.0.0.1:{}", via("worker_world", world_port_))},
@@ -885,6 +885,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     s.speedup = *o.speedup;  // for every architecture
     if (s.polling) s.polling->speedup.reset();
     if (s.queue) s.queue->speedup.reset();
+    for (auto& [kind, f] : s.frameworks) f.speedup.reset();
   }
   const std::vector<std::string> archs = live_architectures(s, o.architectures);
   const bool side_by_side = o.side_by_side.value_or(s.side_by_side);

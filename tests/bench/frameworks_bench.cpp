@@ -136,7 +136,8 @@ long long counter(redis::Connection& c, const std::string& key) {
 
 double framework_drain_jobs_per_s(int port, const Framework& fw, const FrameworkConfig& cfg, int run,
                                   const std::string& log_dir) {
-  const std::string queue = fmt::format("bench-{}-drain-p{}-r{}-{}", fw.name, cfg.processes, run, cfg.config.dump().size());
+  static int drains = 0;  // one queue per drain: no counter or job of an earlier one is seen
+  const std::string queue = fmt::format("bench-{}-drain-{}-r{}", fw.name, ++drains, run);
   const auto env = bench_env(port, queue, cfg.config);
   run_to_end(fw, {"bench-fill", std::to_string(cfg.jobs)}, env, 300s,
              (std::filesystem::path(log_dir) / (fw.name + "-bench-fill.log")).string());

@@ -228,19 +228,24 @@ TEST(PaymentIntakeHandoff, HandsOffOnceRecordsTheJobAndRetriesAFailedHandOff) {
   queue::Queue q(conn, tag);
   ASSERT_TRUE(store.create({"o-h", "o-h@example.com", "https://courses.example/o-h", 100}).value);
   httplib::Client client("127.0.0.1", proc.port());
+  std::string last_job;
   auto pay = [&] {
     const auto ts = components::unix_now();
     const std::string body = payment("o-h", 100, "T-h");
     httplib::Headers h{{std::string(security::kTimestampHeader), std::to_string(ts)},
                        {std::string(security::kSignatureHeader), security::sign(kSecret, ts, body)}};
     auto r = client.Post("/webhooks/payment", h, body, "application/json");
-    return r ? std::make_pair(r->status, nlohmann::json::parse(r->body).value("result", "")) : std::make_pair(0, std::string());
+    if (!r) return std::make_pair(0, std::string());
+    auto j = nlohmann::json::parse(r->body);
+    last_job = j.value("job_id", "");
+    return std::make_pair(r->status, j.value("result", ""));
   };
   EXPECT_EQ(pay(), std::make_pair(503, std::string("handoff_failed")));
   EXPECT_EQ(store.get("o-h").value->status, store::OrderStatus::paid) << "paid before the hand-off: not atomic";
   EXPECT_EQ(store.get("o-h").value->job_id, "");
   refuse = false;
   EXPECT_EQ(pay(), std::make_pair(200, std::string("duplicate"))) << "the provider's retry hands the order off again";
+  EXPECT_EQ(last_job, "fw-o-h") << "the answer names the framework's job";
   EXPECT_EQ(store.get("o-h").value->job_id, "fw-o-h");
   EXPECT_EQ(pay(), std::make_pair(200, std::string("duplicate")));
   EXPECT_EQ(calls.load(), 2) << "a recorded job is not handed off again";

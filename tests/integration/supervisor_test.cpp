@@ -106,8 +106,8 @@ int read_pid(const std::string& file) {
 }  // namespace
 
 // A framework's worker runs its jobs in children, some in sessions of their own (RQ's work
-// horse calls setsid): a kill reaches the whole tree, and a job-only kill reaches the children
-// alone.
+// horse calls setsid): a kill reaches the whole tree, and a job-only kill reaches the job's
+// process alone, and only one inside the tree.
 TEST(Supervisor, AKillReachesChildrenInTheirOwnSessionAndAJobKillOnlyThem) {
   const std::string file = "/tmp/qsim-supervisor-tree-" + std::to_string(::getpid());
   Supervisor s;
@@ -115,7 +115,8 @@ TEST(Supervisor, AKillReachesChildrenInTheirOwnSessionAndAJobKillOnlyThem) {
   int h = s.add({"tree", "/bin/sh", {"-c", script}, {}, 60s, false, {}});
   int child = read_pid(file);
   ASSERT_GT(child, 0);
-  EXPECT_TRUE(s.signal_descendants(h, SIGKILL));
+  EXPECT_FALSE(s.signal_in_tree(h, ::getpid(), SIGKILL)) << "a process outside the tree is never signalled";
+  EXPECT_TRUE(s.signal_in_tree(h, child, SIGKILL));
   EXPECT_TRUE(qsim::testkit::eventually([&] { return stopped_running(child); }, 5000ms)) << "the job's process";
   std::this_thread::sleep_for(100ms);
   EXPECT_NE(s.pid(h), 0) << "a job-only kill leaves the worker running";

@@ -195,7 +195,8 @@ TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
       << "a gate that fails";
   EXPECT_EQ(read_json(out / "report.json")["passed"], false);
   EXPECT_EQ(run_sim({"run", kTiny, "--gate", "queue.makespam<=1s"}), 2) << "unknown metric";
-  EXPECT_EQ(run_sim({"run", kTiny, "--arch", "sidekiq"}), 2);
+  EXPECT_EQ(run_sim({"run", kTiny, "--arch", "kafka"}), 2) << "an unknown architecture";
+  EXPECT_EQ(run_sim({"run", kTiny, "--arch", "external"}), 2) << "external needs its commands from the scenario";
   EXPECT_EQ(run_sim({"run", kTiny, "--format", "pdf"}), 2);
   EXPECT_EQ(run_sim({"run", kTiny, "--redis", "redis://10.1.2.3:6379"}), 2) << "only loopback targets";
   EXPECT_EQ(run_sim({"run", (kRoot / "tests/scenario/malformed/13_arrival_unknown_kind.json").string()}), 2);

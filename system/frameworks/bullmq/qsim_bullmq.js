@@ -135,7 +135,7 @@ function worker() {
   store.defineCommand('qsimMove', { numberOfKeys: 2, lua: need('QSIM_STORE_TRANSITION') }); // EVALSHA, EVAL fallback
   const storeErr = (e) => { throw new Error(`store: ${e.message}`); };
   const move = (id, from, to, error = '') => store.qsimMove(`${BASE}order:${id}`, `${BASE}store_queries`,
-    BASE, COMPONENT, id, to, WORKER_ID, error, ...from).then((r) => r === 1, storeErr);
+    BASE, COMPONENT, id, to, `${WORKER_ID}#${process.pid}`, error, ...from).then((r) => r === 1, storeErr);
   const readStatus = (id) => store.multi().hget(`${BASE}order:${id}`, 'status').hincrby(`${BASE}store_queries`, COMPONENT, 1)
     .exec().then((r) => { if (r[0][0] || r[1][0]) throw r[0][0] || r[1][0]; return r[0][1]; }).catch(storeErr);
   const world = (api, id) => stage(api, WORLD, `/api/${api}`, JSON.stringify({ order_id: id, key: `${api}:${id}` }));

@@ -70,7 +70,7 @@ def _move(order_id, to, frm, error=""):
     r, script = _redis()
     base = os.environ["QSIM_STORE_BASE"]
     return script(keys=[f"{base}order:{order_id}", f"{base}store_queries"],
-                  args=[base, env("QSIM_COMPONENT", "worker"), order_id, to, env("QSIM_WORKER_ID", ""),
+                  args=[base, env("QSIM_COMPONENT", "worker"), order_id, to, env("QSIM_WORKER_ID", "") + "#" + str(os.getpid()),
                         error, *frm]) == 1
 
 

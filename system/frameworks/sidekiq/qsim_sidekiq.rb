@@ -40,7 +40,7 @@ module Qsim
   def move(id, to, from, error = "")
     src, sha = script
     keys = ["#{base}order:#{id}", "#{base}store_queries"]
-    argv = [base, env("QSIM_COMPONENT"), id, to, env("QSIM_WORKER_ID"), error.to_s[0, 500], *from]
+    argv = [base, env("QSIM_COMPONENT"), id, to, "#{env('QSIM_WORKER_ID')}##{Process.pid}", error.to_s[0, 500], *from]
     moved = Sidekiq.redis do |c|
       c.evalsha(sha, keys: keys, argv: argv)
     rescue Redis::CommandError => e
@@ -168,7 +168,8 @@ when "handoff"
   srv = Qsim.health_server(Qsim.env("QSIM_HANDOFF_PORT")) do |s|
     s.mount_proc("/enqueue") do |req, res|
       res["Content-Type"] = "application/json"
-      id = (JSON.parse(req.body.to_s)["order_id"] rescue nil)
+      body = (JSON.parse(req.body.to_s) rescue nil)
+      id = body.is_a?(Hash) ? body["order_id"] : nil
       if req.request_method != "POST" || !id.is_a?(String) || id.empty?
         res.status = 400
         res.body = JSON.generate(error: 'expected POST {"order_id": "<id>"}')

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 namespace qsim::components {
 
 namespace {
@@ -45,6 +47,8 @@ struct PaymentIntake::State {
   explicit State(const redis::Endpoint& ep, const PaymentIntakeOptions& o)
       : conn(ep), store(conn, o.queue, "payment_intake", o.prefix), queue(conn, o.queue, queue::QueueConfig{o.prefix}) {}
   std::mutex mu;  // guards conn, store, queue
+  std::mutex handoff_mu;  // guards handing_off: the orders whose hand-off is in flight here
+  std::set<std::string> handing_off;
   redis::Connection conn;
   store::TaskStore store;
   queue::Queue queue;
@@ -91,8 +95,20 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
       paid = o.value && o.value->status == store::OrderStatus::paid && o.value->job_id.empty();
     }
     if (paid) {
-      if (auto err = hand_off(r.value.order_id); !err.empty())
-        return counters_.answer(503, "handoff_failed", err, {{"order_id", r.value.order_id}});
+      // One hand-off of an order at a time: a copy of the webhook that arrives meanwhile (a
+      // duplicate, the provider's retry) is answered 503 and delivered again later.
+      {
+        std::lock_guard lock(state_->handoff_mu);
+        if (!state_->handing_off.insert(r.value.order_id).second)
+          return counters_.answer(503, "handoff_failed", "a hand-off of this order is in flight",
+                                  {{"order_id", r.value.order_id}});
+      }
+      auto err = hand_off(r.value.order_id, r.value.job_id);
+      {
+        std::lock_guard lock(state_->handoff_mu);
+        state_->handing_off.erase(r.value.order_id);
+      }
+      if (!err.empty()) return counters_.answer(503, "handoff_failed", err, {{"order_id", r.value.order_id}});
     }
   }
   const std::vector<std::pair<std::string, std::string>> ids{{"order_id", r.value.order_id}, {"job_id", r.value.job_id}};
@@ -108,15 +124,16 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
   return counters_.answer(503, "store_unavailable", "unknown outcome");
 }
 
-std::string PaymentIntake::hand_off(const std::string& order_id) {
+std::string PaymentIntake::hand_off(const std::string& order_id, std::string& job_id) {
   HttpClient client("127.0.0.1", options_.handoff_port, options_.handoff_timeout);
   auto r = client.post("/enqueue", nlohmann::json{{"order_id", order_id}}.dump());
   if (!r.ok()) return "hand-off: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error);
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (!j.is_object() || !j.contains("job_id") || !j["job_id"].is_string() || j["job_id"].get<std::string>().empty())
     return "hand-off: the answer has no job_id: " + r.body.substr(0, 200);
+  job_id = j["job_id"].get<std::string>();
   std::lock_guard lock(state_->mu);
-  auto set = state_->store.set_job(order_id, j["job_id"].get<std::string>());
+  auto set = state_->store.set_job(order_id, job_id);
   if (!set) return "store: recording the job id: " + set.error;
   return {};
 }

@@ -20,7 +20,8 @@ WebhookResponse WebhookCounters::answer(int status, std::string result, std::str
   if (!detail.empty()) j["detail"] = detail;
   for (auto& [k, v] : fields)
     if (!v.empty()) j[k] = v;
-  return {status, std::move(result), j.dump()};
+  // A detail may quote a peer's answer: invalid UTF-8 in it is replaced, never thrown on.
+  return {status, std::move(result), j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 std::map<std::string, long long> WebhookCounters::snapshot() const {

@@ -57,8 +57,9 @@ public:
   WebhookCounters& counters() { return counters_; }
 
 private:
-  // Hands a paid order to the framework's hand-off server; the error, or empty.
-  std::string hand_off(const std::string& order_id);
+  // Hands a paid order to the framework's hand-off server and records the job id it answers
+  // (set in `job_id`); the error, or empty.
+  std::string hand_off(const std::string& order_id, std::string& job_id);
   struct State;
   std::unique_ptr<State> state_;
   PaymentIntakeOptions options_;

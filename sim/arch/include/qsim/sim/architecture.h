@@ -131,6 +131,10 @@ public:
   }
 };
 
+// When an order held by a killed worker was picked up again, for an architecture without leases:
+// its "processing" stamp after the kill (simulated s after it), or none.
+std::optional<double> picked_up_again_after(const KillRecovery& k, const OrderRecord& order);
+
 // "stuck 4: <why>" for every checker category of `r` that is not zero and has a sentence in
 // `why` (keys: lost, stuck, failed_visible, duplicate_deliveries, duplicate_effect_calls,
 // duplicate_effects, missing_effects, orphaned_effects); kills that were never given back are

@@ -56,9 +56,9 @@ public:
   // SIGKILL, SIGSTOP, SIGCONT, ... to the process and every process descended from it (a
   // framework worker's job runs in its children); SIGKILL freezes the tree first.
   void signal(int handle, int sig);
-  // `sig` to the processes descended from it alone (a framework's work horse or pool children),
-  // or to the process itself if it has none; false if it is down.
-  bool signal_descendants(int handle, int sig);
+  // `sig` to `pid` if it is the process or one descended from it (a framework's work horse or
+  // pool child); false if it is not (or the process is down).
+  bool signal_in_tree(int handle, int pid, int sig);
   std::vector<ProcessEvent> events() const;
   // Stops one process for good (SIGTERM, SIGKILL after `grace`); it is not restarted.
   void stop(int handle, std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
