@@ -480,17 +480,21 @@ private:
 
 }  // namespace
 
-RunResult run_model(Scenario s, const ModelOptions& options) {
-  if (options.seed) s.seed = *options.seed;
-  // The model covers qsim's two architectures; a framework under test runs live only.
+std::vector<std::string> model_architectures(const Scenario& s, const std::vector<std::string>& requested) {
   std::vector<std::string> archs;
-  for (const auto& a : architectures_of(s, options.architectures)) {
+  for (const auto& a : architectures_of(s, requested)) {
     if (a == "polling" || a == "queue") archs.push_back(a);
-    else if (!options.architectures.empty())
+    else if (!requested.empty())
       throw ScenarioError("--arch", "$", "the model covers polling and queue, not " + a + " (a framework under test runs live only)");
   }
   if (archs.empty())
     throw ScenarioError(s.file, "$.architectures", "the model covers polling and queue, and this scenario has neither");
+  return archs;
+}
+
+RunResult run_model(Scenario s, const ModelOptions& options) {
+  if (options.seed) s.seed = *options.seed;
+  const std::vector<std::string> archs = model_architectures(s, options.architectures);
   RunResult result;
   result.kind = "model";
   result.scenario = s.name;

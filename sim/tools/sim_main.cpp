@@ -101,7 +101,9 @@ void add_report_options(CLI::App* c, RunArgs& a, const std::string& default_out)
   c->add_option("scenario", a.scenario, "scenario file")->required()->check(CLI::ExistingFile);
   c->add_option("--out", a.out, "report folder (default " + default_out + ")");
   c->add_option("--seed", a.seed, "override the scenario's seed");
-  c->add_option("--arch", a.arch, "architectures, e.g. polling,queue (default: every one in the scenario)");
+  c->add_option("--arch", a.arch,
+                "architectures: polling, queue, rq, celery, bullmq, sidekiq, external, e.g. queue,rq (default: every "
+                "one in the scenario; a framework it does not configure runs with its defaults)");
   c->add_option("--format", a.format, "report formats: md,json,html,junit")->capture_default_str();
   c->add_option("--baseline", a.baseline, "a previous report.json: headline metrics may not regress")
       ->check(CLI::ExistingFile);
@@ -128,7 +130,7 @@ int run(const RunArgs& a, bool model) {
     for (const auto& g : a.gates) cli_gates.push_back(sim::parse_gate(g));
     o.architectures = split_list(a.arch);
     const std::vector<std::string> archs =
-        model ? sim::architectures_of(s, o.architectures) : sim::live_architectures(s, o.architectures);
+        model ? sim::model_architectures(s, o.architectures) : sim::live_architectures(s, o.architectures);
     gates = sim::gate_set(s, archs, cli_gates);
     if (!a.baseline.empty()) verdict.baseline = sim::load_report(a.baseline);
     verdict.max_regression_pct = a.max_regression;

@@ -34,6 +34,10 @@ struct ModelOptions {
   bool keep_orders = true;                 // false: only summaries (sweeps)
 };
 
+// The architectures a model run covers: polling and queue (`requested`, or those the scenario
+// configures); a framework under test runs live only (ScenarioError if one is requested).
+std::vector<std::string> model_architectures(const Scenario& s, const std::vector<std::string>& requested);
+
 RunResult run_model(Scenario s, const ModelOptions& options = {});
 
 // The event engine, exposed for its benchmark: a binary heap of small events.
