@@ -36,6 +36,10 @@ const nlohmann::json* FrameworkOptions::raw(const std::string& key) const {
   return it == f_.options.end() ? nullptr : &*it;
 }
 
+void FrameworkOptions::record(const std::string& key, std::string text) {
+  spec_.configuration[key] = std::move(text) + (raw(key) ? "" : " (default)");
+}
+
 void FrameworkOptions::fail(const std::string& key, const std::string& why) const {
   throw ScenarioError(s_.file, "$.architectures." + f_.kind + "." + key, why);
 }
@@ -60,8 +64,7 @@ double FrameworkOptions::wall_s(const std::string& key, double fallback_s, doubl
                                       seconds_text(ran), seconds_text(ran * speedup_),
                                       why_floor.empty() ? "" : ": " + why_floor));
   }
-  if (!raw(key)) text += " (default)";
-  spec_.configuration[key] = text;
+  record(key, std::move(text));
   return ran;
 }
 
@@ -71,7 +74,7 @@ long long FrameworkOptions::integer(const std::string& key, long long fallback) 
     if (!j->is_number_integer()) fail(key, "expected an integer");
     v = j->get<long long>();
   }
-  spec_.configuration[key] = std::to_string(v) + (raw(key) ? "" : " (default)");
+  record(key, std::to_string(v));
   return v;
 }
 
@@ -81,7 +84,7 @@ bool FrameworkOptions::flag(const std::string& key, bool fallback) {
     if (!j->is_boolean()) fail(key, "expected true or false");
     v = j->get<bool>();
   }
-  spec_.configuration[key] = std::string(v ? "true" : "false") + (raw(key) ? "" : " (default)");
+  record(key, v ? "true" : "false");
   return v;
 }
 
@@ -91,7 +94,7 @@ std::string FrameworkOptions::text(const std::string& key, const std::string& fa
     if (!j->is_string()) fail(key, "expected a string");
     v = j->get<std::string>();
   }
-  spec_.configuration[key] = v + (raw(key) ? "" : " (default)");
+  record(key, v);
   return v;
 }
 
@@ -108,6 +111,7 @@ public:
   std::vector<std::string> intake_args(ArchEnv& env) const override {
     return {"--mode", "handoff", "--handoff-port", std::to_string(env.via("intake_handoff", handoff_port_))};
   }
+  bool hands_off() const override { return true; }
 
   void start(ArchEnv& env) override {
     auto with = [&](std::map<std::string, std::string> e, const std::string& component, int health_port) {

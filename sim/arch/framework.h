@@ -53,6 +53,9 @@ public:
   double speedup() const { return speedup_; }
 
 private:
+  // The configuration entry of `key`: what ran, marked when it is the framework's default.
+  void record(const std::string& key, std::string text);
+
   const Scenario& s_;
   const FrameworkArch f_;
   FrameworkSpec& spec_;

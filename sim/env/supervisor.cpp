@@ -23,6 +23,29 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
+// The fields of /proc/<pid>/stat the supervisor needs; none if the process is gone.
+struct ProcStat {
+  pid_t ppid = 0;
+  unsigned long long start_time = 0;  // clock ticks since boot (field 22)
+};
+
+std::optional<ProcStat> read_stat(const std::filesystem::path& stat_file) {
+  std::ifstream stat(stat_file);
+  std::string line;
+  if (!std::getline(stat, line)) return std::nullopt;
+  auto close = line.rfind(')');  // the command may hold spaces and parentheses
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(line.substr(close + 1));
+  ProcStat s;
+  char state = 0;
+  rest >> state >> s.ppid;  // fields 3 and 4
+  std::string skip;
+  for (int field = 5; field < 22 && rest >> skip; ++field) {
+  }
+  rest >> s.start_time;
+  return s;
+}
+
 // `pid` and every process descended from it, parents first (read from /proc). A framework's
 // worker runs its jobs in children (RQ's work horse, Celery's pool), some in sessions of their
 // own, so a process group does not reach them all.
@@ -32,16 +55,7 @@ std::vector<pid_t> process_tree(pid_t pid) {
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = e.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    auto close = line.rfind(')');  // the command may hold spaces and parentheses
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    children.emplace(ppid, static_cast<pid_t>(std::stol(name)));
+    if (auto s = read_stat(e.path() / "stat")) children.emplace(s->ppid, static_cast<pid_t>(std::stol(name)));
   }
   std::vector<pid_t> out{pid};
   for (std::size_t i = 0; i < out.size(); ++i) {
@@ -51,21 +65,11 @@ std::vector<pid_t> process_tree(pid_t pid) {
   return out;
 }
 
-// The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), 0 if it is gone:
-// with its pid, it names one process even after the pid is reused.
+// The process's start time, 0 if it is gone: with its pid, it names one process even after the
+// pid is reused.
 unsigned long long start_time(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return 0;
-  auto close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  for (int i = 3; i < 22 && rest >> field; ++i) {
-  }
-  unsigned long long t = 0;
-  rest >> t;
-  return t;
+  auto s = read_stat("/proc/" + std::to_string(pid) + "/stat");
+  return s ? s->start_time : 0;
 }
 
 struct Snapshot {

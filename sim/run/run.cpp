@@ -707,10 +707,7 @@ private:
     c.plan = &faults_;
     c.arch = arch_;
     c.leases = arch_impl_->on_queue_engine();
-    {
-      const auto args = arch_impl_->intake_args(*this);
-      c.handoff = std::find(args.begin(), args.end(), "handoff") != args.end();
-    }
+    c.handoff = arch_impl_->hands_off();
     c.supervisor = &sup_;
     c.server = env_.server.get();
     c.restart_redis = [this] { env_.forks.run([this] { env_.server->start(); }); };

@@ -115,10 +115,5 @@ def worker():
                      "--without-mingle", "--without-gossip", "--without-heartbeat"])
 
 
-COMMANDS = {"handoff": (handoff, 0), "worker": (worker, 0), "bench-fill": (bench, 1), "bench-pickup": (bench, 2)}
-
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) != 2 + COMMANDS[sys.argv[1]][1]:
-        sys.exit("usage: qsim_celery.py handoff | worker | bench-fill N | bench-pickup N RATE")
-    qsim_order.setup_logging(os.environ.get("QSIM_WORKER_ID", "celery-" + sys.argv[1]))
-    COMMANDS[sys.argv[1]][0]()
+    qsim_order.main("celery", handoff, worker, bench)

@@ -42,6 +42,16 @@ def setup_logging(tag):
                         format=f"%(asctime)s {tag} %(name)s %(levelname)s: %(message)s")
 
 
+def main(framework, handoff, worker, bench):
+    """The adapter's command line: handoff | worker | bench-fill N | bench-pickup N RATE."""
+    commands = {"handoff": (handoff, 0), "worker": (worker, 0), "bench-fill": (bench, 1), "bench-pickup": (bench, 2)}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands or len(sys.argv) != 2 + commands[sys.argv[1]][1]:
+        sys.exit(f"usage: qsim_{framework}.py handoff | worker | bench-fill N | bench-pickup N RATE")
+    # A handler on the root logger also keeps RQ from adding its own (which writes INFO to stdout).
+    setup_logging(os.environ.get("QSIM_WORKER_ID", f"{framework}-{sys.argv[1]}"))
+    commands[sys.argv[1]][0]()
+
+
 def finalize_secret():
     if env("QSIM_FINALIZE_SECRET"):
         return env("QSIM_FINALIZE_SECRET")

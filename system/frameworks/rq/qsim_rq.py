@@ -89,11 +89,5 @@ def worker():
     sys.exit(0 if signal.getsignal(signal.SIGTERM) == w.request_force_stop else 1)
 
 
-COMMANDS = {"handoff": (handoff, 0), "worker": (worker, 0), "bench-fill": (bench, 1), "bench-pickup": (bench, 2)}
-
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) != 2 + COMMANDS[sys.argv[1]][1]:
-        sys.exit("usage: qsim_rq.py handoff | worker | bench-fill N | bench-pickup N RATE")
-    # A handler on the root logger keeps RQ from adding its own (which writes INFO to stdout).
-    qsim_order.setup_logging(os.environ.get("QSIM_WORKER_ID", "rq-" + sys.argv[1]))
-    COMMANDS[sys.argv[1]][0]()
+    qsim_order.main("rq", handoff, worker, bench)

@@ -94,6 +94,9 @@ public:
   virtual bool on_queue_engine() const { return false; }
   // The payment intake's mode and options (a port it calls goes through env.via()).
   virtual std::vector<std::string> intake_args(ArchEnv& env) const = 0;
+  // The intake hands a paid order to the architecture in a second step, not in the store's
+  // payment script (a framework's client): the kill_process stage "handoff" applies.
+  virtual bool hands_off() const { return false; }
   // Starts the workers (before the probe).
   virtual void start(ArchEnv& env) = 0;
   virtual ProbePlan probe_plan(int probe_orders) const = 0;
