@@ -35,33 +35,7 @@ int pid_of_stamp(const std::string& stamp) {
 using Steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-bool is_world_fault(Fault::Kind k) {
-  return k == Fault::Kind::fail_download || k == Fault::Kind::fail_upload || k == Fault::Kind::fail_grant ||
-         k == Fault::Kind::fail_mail || k == Fault::Kind::slow_world;
-}
-
-// Payloads no order job can make sense of; each must end in the dead-letter queue with a
-// reason, never kill the worker that meets it.
-std::string poison_payload(long long n) {
-  switch (n % 4) {
-    case 0: return "";
-    case 1: return "{\"order_id\": 42, \"not\": \"an order id\"";
-    case 2: return std::string("\xff\xfe\x00\x01 binary", 10);
-    default: return std::string(2 * 1024 * 1024, 'x');  // over the queue's payload limit
-  }
-}
 }  // namespace
-
-std::vector<bool> world_faults_active(const Scenario& s, double sim_t, const std::vector<int>& stage_fired) {
-  std::vector<bool> active(s.faults.size(), false);
-  for (std::size_t i = 0; i < s.faults.size(); ++i) {
-    const auto& f = s.faults[i];
-    if (is_world_fault(f.kind)) active[i] = sim_t >= f.from_s && sim_t < f.until_s;
-    if (f.stage == "after_grant" || f.stage == "after_effects")
-      active[i] = sim_t >= f.from_s && sim_t < f.until_s && (i >= stage_fired.size() || stage_fired[i] < f.count);
-  }
-  return active;
-}
 
 Injector::Injector(InjectorContext c)
     : c_(std::move(c)), stage_fired_(c_.scenario->faults.size(), 0), stage_seen_(c_.scenario->faults.size()) {}
@@ -182,72 +156,65 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   for (const auto& o : held) kills.push_back({t, instance, o, std::nullopt});
 }
 
-void Injector::fire(const Firing& f, redis::Connection& c) {
-  using K = Fault::Kind;
-  auto instances = [&] {
+class Injector::Live final : public LiveTarget {
+public:
+  Live(Injector& in, redis::Connection& c) : in_(in), c_(c) {}
+
+  std::vector<std::string> instances(const std::string& target) override {
     std::vector<std::string> out;
-    for (const auto& [name, h] : c_.processes) {
-      const bool worker = c_.worker_ids.count(name) > 0;
-      if (name == f.target || (f.target == "worker" && worker)) out.push_back(name);
+    for (const auto& [name, h] : in_.c_.processes) {
+      const bool worker = in_.c_.worker_ids.count(name) > 0;
+      if (name == target || (target == "worker" && worker)) out.push_back(name);
     }
     return out;
-  };
-  switch (f.kind) {
-    case K::kill_process:
-    case K::pause_process: {
-      auto names = instances();
-      if (names.empty()) {
-        log(f.kind == K::kill_process ? "kill_process" : "pause_process", f.target, "skipped: no such process here");
-        return;
-      }
-      for (int k = 0; k < std::min<int>(f.count, static_cast<int>(names.size())); ++k) {
-        const auto& victim = names[(f.pick + static_cast<std::uint64_t>(k)) % names.size()];
-        if (f.kind == K::kill_process) {
-          kill(victim, "", c, c_.scenario->faults[f.fault].process == "job");
-        } else {
-          const auto& fault = c_.scenario->faults[f.fault];
-          int h = c_.processes.at(victim);
-          c_.supervisor->signal(h, SIGSTOP);
-          resume_.push_back({Steady::now() + wall(fault.for_s), h});
-          log("pause_process", victim, fmt::format("for {:g} s", fault.for_s));
-        }
-      }
-      return;
-    }
-    case K::restart_redis: {
-      const auto& fault = c_.scenario->faults[f.fault];
-      if (!c_.server) return;
-      c_.server->kill();
-      log("restart_redis", "redis", fmt::format("killed; persistence {}; down for {:g} s", fault.persistence, fault.for_s));
-      auto until = Steady::now() + wall(fault.for_s);
-      while (!stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
-      try {
-        c_.restart_redis();
-      } catch (const std::exception& e) {
-        log("restart_redis", "redis", std::string("did not come back: ") + e.what());
-      }
-      return;
-    }
-    case K::reset_connections:
-      if (c_.proxy) c_.proxy->reset_all(f.target);
-      log("reset_connections", f.target, "every open connection reset");
-      return;
-    case K::poison_job: {
-      if (!c_.leases) {
-        log("poison_job", "queue", "n/a: " + c_.arch + " reads no queue of qsim's engine");
-        return;
-      }
-      queue::Queue q(c, c_.tag, queue::QueueConfig{c_.prefix});
-      for (int k = 0; k < f.count; ++k) {
-        auto r = q.enqueue(poison_payload(poison_enqueued));
-        if (r) ++poison_enqueued;
-      }
-      log("poison_job", "queue", fmt::format("{} malformed jobs enqueued", f.count));
-      return;
-    }
-    default:
-      return;
   }
+  void kill(const std::string& instance, const std::string& why, bool job_only) override {
+    in_.kill(instance, why, c_, job_only);
+  }
+  void pause(const std::string& instance, double for_s) override {
+    int h = in_.c_.processes.at(instance);
+    in_.c_.supervisor->signal(h, SIGSTOP);
+    in_.resume_.push_back({Steady::now() + in_.wall(for_s), h});
+    in_.log("pause_process", instance, fmt::format("for {:g} s", for_s));
+  }
+  void restart_redis(double down_s, const std::string& persistence) override {
+    if (!in_.c_.server) return;
+    in_.c_.server->kill();
+    in_.log("restart_redis", "redis", fmt::format("killed; persistence {}; down for {:g} s", persistence, down_s));
+    auto until = Steady::now() + in_.wall(down_s);
+    while (!in_.stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
+    try {
+      in_.c_.restart_redis();
+    } catch (const std::exception& e) {
+      in_.log("restart_redis", "redis", std::string("did not come back: ") + e.what());
+    }
+  }
+  void reset_connections(const std::string& link) override {
+    if (in_.c_.proxy) in_.c_.proxy->reset_all(link);
+    in_.log("reset_connections", link, "every open connection reset");
+  }
+  void enqueue_jobs(int count, std::string (*payload)(long long nth)) override {
+    if (!in_.c_.leases) {
+      in_.log("poison_job", "queue", "n/a: " + in_.c_.arch + " reads no queue of qsim's engine");
+      return;
+    }
+    queue::Queue q(c_, in_.c_.tag, queue::QueueConfig{in_.c_.prefix});
+    for (int k = 0; k < count; ++k)
+      if (q.enqueue(payload(in_.poison_enqueued))) ++in_.poison_enqueued;
+    in_.log("poison_job", "queue", fmt::format("{} malformed jobs enqueued", count));
+  }
+  void log(const std::string& kind, const std::string& target, const std::string& detail) override {
+    in_.log(kind, target, detail);
+  }
+
+private:
+  Injector& in_;
+  redis::Connection& c_;
+};
+
+void Injector::fire(const Firing& f, redis::Connection& c) {
+  Live live(*this, c);
+  fire_live(c_.scenario->faults[f.fault], f, live);
 }
 
 void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
@@ -257,7 +224,8 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
   const std::string base = queue::Keys(c_.tag, c_.prefix).base();
   nlohmann::json new_calls = nlohmann::json::array();
   bool need_calls = false;
-  for (const auto& f : faults) need_calls = need_calls || f.stage == "after_grant" || f.stage == "after_effects";
+  for (const auto& f : faults)
+    if (auto* p = f.stage_kill()) need_calls = need_calls || p->stage == "after_grant" || p->stage == "after_effects";
   if (need_calls) {
     components::HttpClient world("127.0.0.1", c_.world_port, 2000ms);
     auto r = world.get("/calls?since=" + std::to_string(calls_seen));
@@ -271,20 +239,22 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
   }
   for (std::size_t i = 0; i < faults.size(); ++i) {
     const auto& f = faults[i];
-    if (f.kind != Fault::Kind::kill_process || f.stage.empty() || now < f.from_s || now >= f.until_s) continue;
+    const ProcessFault* p = f.stage_kill();
+    if (!p || !f.window_holds(now)) continue;
+    const std::string& stage = p->stage;
     {
       std::lock_guard lock(mu_);
       if (stage_fired_[i] >= f.count) continue;
     }
     std::vector<std::string> candidates;
-    if (f.stage == "after_grant" || f.stage == "after_effects") {
+    if (stage == "after_grant" || stage == "after_effects") {
       // the world's call log since the last look; the world holds its answer a moment, so the
       // caller is still waiting when we see the call
-      const std::string api = f.stage == "after_grant" ? "grant" : "mail";
+      const std::string api = stage == "after_grant" ? "grant" : "mail";
       for (const auto& call : new_calls)
         if (call.value("api", "") == api && call.value("status", 0) == 200 && call.value("effect", false))
           candidates.push_back(call.value("order", ""));
-    } else if (f.stage == "handoff") {
+    } else if (stage == "handoff") {
       // paid, and no job recorded yet: the intake is between the store's paid and the
       // framework's enqueue (a network delay on intake_handoff widens that window)
       if (!c_.handoff) continue;
@@ -295,7 +265,7 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
         if (job && (job.reply.is_nil() || job.reply.str.empty())) candidates.push_back(e.str);
       }
     } else {
-      auto r = c.command({"ZRANGE", base + "status:" + (f.stage == "download" ? "downloading" : "uploading"), "0", "-1"});
+      auto r = c.command({"ZRANGE", base + "status:" + (stage == "download" ? "downloading" : "uploading"), "0", "-1"});
       if (!r) continue;
       for (const auto& e : r.reply.elements) candidates.push_back(e.str);
     }
@@ -304,63 +274,50 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
       stage_seen_[i][order] = true;
       if (keyed_draw(c_.scenario->seed, "stage-kill", order, static_cast<int>(i)) >= f.probability) continue;
       std::string instance;
-      if (f.stage == "after_grant") {
+      if (stage == "after_grant") {
         instance = "finalize";
-      } else if (f.stage == "handoff") {
+      } else if (stage == "handoff") {
         instance = "payment_intake";
       } else {
         auto o = st.get(order);
         if (!o || !o.value) continue;
         for (const auto& [name, id] : c_.worker_ids)
           if (stamped_by(o.value->worker, id)) instance = name;
-        if (instance.empty() || (f.target != "worker" && f.target != instance)) continue;
+        if (instance.empty() || (p->target != "worker" && p->target != instance)) continue;
       }
-      kill(instance, fmt::format("at stage {} of {}", f.stage, order), c, f.process == "job");
+      kill(instance, fmt::format("at stage {} of {}", stage, order), c, p->process == "job");
       std::lock_guard lock(mu_);
       if (++stage_fired_[i] >= f.count) break;
     }
   }
 }
 
-// Each link's faults are the sum of the network faults holding on it now; the proxy is told
-// when that changes, and every window's opening and closing is logged.
+// Each link's faults are the sum of the network faults holding on it now (link_states); the
+// proxy is told when that changes, and every window's opening and closing is logged.
 void Injector::network_faults(double now) {
   if (!c_.proxy) return;
   const auto& faults = c_.scenario->faults;
-  std::map<std::string, std::pair<LinkFaults, std::vector<bool>>> links;
-  for (const auto& l : network_links()) links[l] = {LinkFaults{}, std::vector<bool>(faults.size(), false)};
-  for (std::size_t i = 0; i < faults.size(); ++i) {
-    const auto& f = faults[i];
-    if (f.link.empty() || f.at_s || now < f.from_s || now >= f.until_s) continue;
-    auto& [lf, active] = links[f.link];
-    active[i] = true;
-    switch (f.kind) {
-      case Fault::Kind::delay_network:
-        lf.latency += wall(f.latency_s);
-        lf.jitter += wall(f.jitter_s);
-        break;
-      case Fault::Kind::limit_bandwidth: {
-        const double wall_rate = f.bytes_per_s * c_.speedup;  // simulated bytes per simulated second
-        lf.bytes_per_s = lf.bytes_per_s > 0 ? std::min(lf.bytes_per_s, wall_rate) : wall_rate;
-        break;
-      }
-      case Fault::Kind::blackhole: lf.blackhole = true; break;
-      case Fault::Kind::reset_connections: lf.reset_probability = std::max(lf.reset_probability, f.probability); break;
-      default: break;
-    }
-  }
-  for (auto& [link, state] : links) {
+  for (auto& [link, state] : link_states(faults, now)) {
     auto& before = network_active_[link];
     if (before.empty()) before.assign(faults.size(), false);
     if (state.second == before) continue;
     const bool used = c_.proxy->has_link(link);  // e.g. intake_handoff: frameworks only
     for (std::size_t i = 0; i < faults.size(); ++i)
       if (state.second[i] != before[i])
-        log(faults[i].name, link,
+        log(faults[i].kind, link,
             !used ? "n/a: nothing in " + c_.arch + " uses this link"
                   : state.second[i] ? "window opens" : "window closes",
             state.second[i] && used);
-    if (used) c_.proxy->set(link, state.first);
+    if (used) {
+      const LinkState& sim = state.first;  // simulated units; the proxy works in wall time
+      LinkFaults lf;
+      lf.latency = wall(sim.latency_s);
+      lf.jitter = wall(sim.jitter_s);
+      lf.bytes_per_s = sim.bytes_per_s * c_.speedup;  // simulated bytes per simulated second
+      lf.blackhole = sim.blackhole;
+      lf.reset_probability = sim.reset_probability;
+      c_.proxy->set(link, lf);
+    }
     before = state.second;
   }
 }
@@ -369,9 +326,10 @@ void Injector::faults_loop() {
   redis::Connection c(c_.endpoint);
   const auto& firings = c_.plan->firings;
   std::size_t next = 0, calls_seen = 0;
-  std::vector<bool> world = world_faults_active(*c_.scenario, 0, stage_fired());
+  const auto& faults = c_.scenario->faults;
+  std::vector<bool> world = world_faults_active(faults, 0, stage_fired());
   bool has_stage = false;
-  for (const auto& f : c_.scenario->faults) has_stage = has_stage || !f.stage.empty();
+  for (const auto& f : faults) has_stage = has_stage || f.stage_kill();
   while (!stop_) {
     try {
       const double now = sim_now();
@@ -384,11 +342,11 @@ void Injector::faults_loop() {
           ++it;
         }
       }
-      auto active = world_faults_active(*c_.scenario, now, stage_fired());
+      auto active = world_faults_active(faults, now, stage_fired());
       if (active != world) {
         for (std::size_t i = 0; i < active.size(); ++i)
-          if (active[i] != world[i] && c_.scenario->faults[i].stage.empty())
-            log(c_.scenario->faults[i].name, "world", active[i] ? "window opens" : "window closes", active[i]);
+          if (active[i] != world[i] && !faults[i].stage_kill())
+            log(faults[i].kind, "world", active[i] ? "window opens" : "window closes", active[i]);
         c_.reconfigure_world(now, stage_fired());
         world = active;
       }

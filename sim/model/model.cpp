@@ -3,7 +3,6 @@
 #include "qsim/queue/backoff.h"
 
 #include "qsim/sim/checker.h"
-#include "qsim/sim/faults.h"
 #include "qsim/sim/stats.h"
 #include "qsim/sim/workload.h"
 
@@ -84,7 +83,7 @@ struct OrderState {
   bool accepted = false;
 };
 
-class Model {
+class Model final : public ModelTarget {
 public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders),
@@ -92,6 +91,7 @@ public:
     o_.resize(plan.arrivals_s.size());
     counted_.assign(plan.arrivals_s.size(), false);
     stage_fired_.assign(s.faults.size(), 0);
+    for (const auto& f : s.faults) has_stage_kills_ = has_stage_kills_ || f.stage_kill();
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     gen_.assign(static_cast<std::size_t>(workers_), 0);
     up_.assign(static_cast<std::size_t>(workers_), true);
@@ -140,17 +140,6 @@ private:
                                 grows ? queue::kBackoffCapFactor * q.backoff_base_s : q.backoff_base_s, attempt);
   }
 
-  bool fault_active(Fault::Kind k, double t, double* p = nullptr, bool* transient = nullptr) const {
-    bool any = false;
-    for (const auto& f : s_.faults)
-      if (f.kind == k && t >= f.from_s && t < f.until_s) {
-        any = true;
-        if (p) *p = f.kind == Fault::Kind::slow_world ? (*p) * f.factor : f.probability;
-        if (transient) *transient = f.transient;
-      }
-    return any;
-  }
-
   // One attempt at order i on worker w: its duration and whether (and how) it fails.
   void start(int w, std::uint32_t i) {
     auto& o = o_[i];
@@ -158,65 +147,50 @@ private:
     o.pick = now;
     o.status = St::processing;
     o.attempts++;
-    double slow = 1;
-    fault_active(Fault::Kind::slow_world, now, &slow);
-    o.dl = plan_.download_s[i] * slow;
-    o.ul = plan_.upload_s[i] * slow;
-    struct Stage {
-      Fault::Kind kind;
-      double base, at;
-    };
-    const Stage stages[] = {{Fault::Kind::fail_download, s_.fail_download, o.dl},
-                            {Fault::Kind::fail_upload, s_.fail_upload, o.dl + o.ul},
-                            {Fault::Kind::fail_grant, s_.fail_grant, o.dl + o.ul},
-                            {Fault::Kind::fail_mail, s_.fail_mail, o.dl + o.ul}};
+    // the windowed faults (slow_world, fail_*) holding now shape the attempt; the draws are the
+    // model's, in the stages' order
+    ModelAttempt& a = attempt_;
+    a.slow = 1;
+    a.stages[0] = {s_.fail_download, true};
+    a.stages[1] = {s_.fail_upload, true};
+    a.stages[2] = {s_.fail_grant, true};
+    a.stages[3] = {s_.fail_mail, true};
+    a.start_s = now;
+    if (!s_.faults.empty()) shape_attempt(s_.faults, a);  // (a sweep has none: no loop at all)
+    o.dl = plan_.download_s[i] * a.slow;
+    o.ul = plan_.upload_s[i] * a.slow;
+    const double at[] = {o.dl, o.dl + o.ul, o.dl + o.ul, o.dl + o.ul};  // when each stage's failure shows
     double end = now + o.dl + o.ul;
     Kind outcome = kDone;
-    for (const auto& st : stages) {
-      double p = st.base;
-      bool transient = true;
-      fault_active(st.kind, now, &p, &transient);
-      if (rng_.uniform() < p && outcome == kDone) {
-        outcome = transient ? kFailTransient : kFailPermanent;
-        end = now + st.at;
-        if (st.kind != Fault::Kind::fail_download) o.downloads_ok++;
+    for (int st = 0; st < 4; ++st) {
+      if (rng_.uniform() < a.stages[st].fail_probability && outcome == kDone) {
+        outcome = a.stages[st].transient ? kFailTransient : kFailPermanent;
+        end = now + at[st];
+        if (st != 0) o.downloads_ok++;
       }
     }
     if (outcome == kDone) o.downloads_ok++;
-    // kill_process after_grant: finalize dies between the grant and the e-mail, so the worker's
-    // finalize call fails (transient) and the attempt is retried; after_effects: the worker dies
-    // once the effects are done, before its ack (the order is complete; the worker restarts)
-    std::vector<std::size_t> late_kills;
-    for (std::size_t f = 0; f < s_.faults.size() && outcome == kDone; ++f) {
-      const auto& fault = s_.faults[f];
-      if (fault.kind != Fault::Kind::kill_process || (fault.stage != "after_grant" && fault.stage != "after_effects"))
-        continue;
-      if (end < fault.from_s || end >= fault.until_s || stage_fired_[f] >= fault.count) continue;
-      if (keyed_draw(s_.seed, "stage-kill", order_id(i), static_cast<int>(f)) >= fault.probability) continue;
-      stage_fired_[f]++;
-      if (fault.stage == "after_grant") outcome = kFailTransient;
-      late_kills.push_back(f);
+    // stage kills that land on this attempt
+    a.kills.clear();
+    if (has_stage_kills_) {
+      a.order = order_id(i);
+      a.worker = w;
+      a.download_s = o.dl;
+      a.end_s = end;
+      a.succeeds = outcome == kDone;
+      kill_attempt(s_.seed, s_.faults, a, stage_fired_);
+      if (outcome == kDone && !a.succeeds) outcome = kFailTransient;  // finalize died between grant and e-mail
     }
     busy_[static_cast<std::size_t>(w)] = static_cast<int>(i);
     e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[static_cast<std::size_t>(w)]);
-    for (auto f : late_kills) {  // after the attempt's own end event: the effects come first
-      stage_kills_.push_back({end, f, Fault::Kind::kill_process,
-                              s_.faults[f].stage == "after_grant" ? "finalize" : fmt::format("worker-{}", w), 0, 1});
-      e_.at(end, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
-    }
-    // kill_process at a stage: the live injector sees the worker in the stage within moments
-    for (std::size_t f = 0; f < s_.faults.size(); ++f) {
-      const auto& fault = s_.faults[f];
-      if (fault.kind != Fault::Kind::kill_process || (fault.stage != "download" && fault.stage != "upload")) continue;
-      const double at = fault.stage == "download" ? now : now + o.dl;
-      if (at < fault.from_s || at >= fault.until_s || stage_fired_[f] >= fault.count || at >= end) continue;
-      if (fault.target != "worker" && fault.target != fmt::format("worker-{}", w)) continue;
-      if (keyed_draw(s_.seed, "stage-kill", order_id(i), static_cast<int>(f)) >= fault.probability) continue;
-      stage_fired_[f]++;
-      Firing kill{at, f, Fault::Kind::kill_process, fmt::format("worker-{}", w), 0, 1};
-      stage_kills_.push_back(kill);
-      e_.at(at, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
-    }
+    // those after the attempt's end come after its own end event (the effects come first), then
+    // those during it
+    for (bool after_end : {true, false})
+      for (const auto& k : a.kills)
+        if (k.after_end == after_end) {
+          stage_kills_.push_back({k.t_s, k.fault, s_.faults[k.fault].kind, k.target, 0, 1});
+          e_.at(k.t_s, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
+        }
   }
 
   void dispatch() {
@@ -254,73 +228,61 @@ private:
     else e_.at(now + s_.polling->poll_interval_s, kPoll, 0);  // the legacy loop sleeps after each task
   }
 
+  // A timed firing or a stage kill: its family decides, through the ModelTarget below.
   void fire(const Firing& f) {
-    const double now = e_.now();
-    const Fault& fault = s_.faults[f.fault];
-    auto log = [&](const std::string& target, const std::string& detail) {
-      r_.faults.push_back({now, fault.name, target, detail});
-      r_.fault_counts[fault.name]++;
-    };
-    switch (f.kind) {
-      case Fault::Kind::kill_process:
-      case Fault::Kind::pause_process: {
-        if (f.target == "payment_intake" || f.target == "finalize") {
-          log(f.target, fault.stage == "after_grant" ? "between the grant and the e-mail: the worker's call fails"
-                                                     : "not modelled: the provider and the worker retry through it");
-          return;
-        }
-        for (int k = 0; k < f.count; ++k) {
-          int w = f.target == "worker" ? static_cast<int>((f.pick + static_cast<std::uint64_t>(k)) % static_cast<std::uint64_t>(workers_))
-                                       : std::atoi(f.target.c_str() + 7);
-          if (w >= workers_) continue;
-          const auto uw = static_cast<std::size_t>(w);
-          const bool kill = f.kind == Fault::Kind::kill_process;
-          const double down = kill ? s_.queue ? s_.queue->restart_delay_s : 10 : fault.for_s;
-          const int held = busy_[uw];
-          log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
-          if (held >= 0 && (kill || (queue_ && fault.for_s > s_.queue->lease_s))) {
-            gen_[uw]++;
-            busy_[uw] = -1;
-            if (queue_) {
-              const double back = s_.queue->lease_s + reaper_tick() / 2;
-              r_.kills.push_back({now, fmt::format("worker-{}", w), order_id(static_cast<std::size_t>(held)), back});
-              r_.recoveries++;
-              e_.at(now + back, kRedeliver, static_cast<std::uint32_t>(held));
-            } else {
-              r_.kills.push_back({now, "worker-0", order_id(static_cast<std::size_t>(held)), std::nullopt});
-              settle(static_cast<std::uint32_t>(held));  // stuck for good: nothing will ever move it
-            }
-          }
-          up_[uw] = false;
-          e_.at(now + down, kWorkerUp, static_cast<std::uint32_t>(w));
-        }
-        return;
-      }
-      case Fault::Kind::restart_redis:
-        redis_down_until_ = std::max(redis_down_until_, now + fault.for_s);
-        log("redis", "persistence " + fault.persistence);
-        if (fault.persistence == "none") {  // everything not finished is forgotten
-          for (std::size_t i = 0; i < o_.size(); ++i)
-            if (!done(o_[i].status)) {
-              o_[i].status = St::missing;
-              settle(static_cast<std::uint32_t>(i));
-            }
-          ready_.clear();
-          for (std::size_t w = 0; w < busy_.size(); ++w)
-            if (busy_[w] >= 0) gen_[w]++, busy_[w] = -1;
-          wiped_ = true;
-        }
-        e_.at(redis_down_until_, kRedisUp, 0);
-        return;
-      case Fault::Kind::poison_job:
-        if (queue_) r_.dead_letters += f.count;
-        log("queue", queue_ ? fmt::format("{} malformed jobs dead-lettered", f.count) : "n/a: no queue");
-        return;
-      default:
-        log(f.target, "not modelled");
-        return;
-    }
+    firing_ = &f;
+    fire_model(s_.faults[f.fault], f, *this);
   }
+
+  int workers() const override { return workers_; }
+  bool queue() const override { return queue_; }
+
+  void log(const std::string& target, const std::string& detail) override {
+    const auto& kind = s_.faults[firing_->fault].kind;
+    r_.faults.push_back({e_.now(), kind, target, detail});
+    r_.fault_counts[kind]++;
+  }
+
+  void stop_worker(int w, bool kill, double for_s) override {
+    const double now = e_.now();
+    const auto uw = static_cast<std::size_t>(w);
+    const double down = kill ? s_.queue ? s_.queue->restart_delay_s : 10 : for_s;
+    const int held = busy_[uw];
+    log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
+    if (held >= 0 && (kill || (queue_ && for_s > s_.queue->lease_s))) {
+      gen_[uw]++;
+      busy_[uw] = -1;
+      if (queue_) {
+        const double back = s_.queue->lease_s + reaper_tick() / 2;
+        r_.kills.push_back({now, fmt::format("worker-{}", w), order_id(static_cast<std::size_t>(held)), back});
+        r_.recoveries++;
+        e_.at(now + back, kRedeliver, static_cast<std::uint32_t>(held));
+      } else {
+        r_.kills.push_back({now, "worker-0", order_id(static_cast<std::size_t>(held)), std::nullopt});
+        settle(static_cast<std::uint32_t>(held));  // stuck for good: nothing will ever move it
+      }
+    }
+    up_[uw] = false;
+    e_.at(now + down, kWorkerUp, static_cast<std::uint32_t>(w));
+  }
+
+  void redis_down(double down_s, bool wipe) override {
+    redis_down_until_ = std::max(redis_down_until_, e_.now() + down_s);
+    if (wipe) {  // everything not finished is forgotten
+      for (std::size_t i = 0; i < o_.size(); ++i)
+        if (!done(o_[i].status)) {
+          o_[i].status = St::missing;
+          settle(static_cast<std::uint32_t>(i));
+        }
+      ready_.clear();
+      for (std::size_t w = 0; w < busy_.size(); ++w)
+        if (busy_[w] >= 0) gen_[w]++, busy_[w] = -1;
+      wiped_ = true;
+    }
+    e_.at(redis_down_until_, kRedisUp, 0);
+  }
+
+  void dead_letter(int jobs) override { r_.dead_letters += jobs; }
 
   void settle(std::uint32_t i) {
     if (!counted_[i]) counted_[i] = true, ++settled_;
@@ -474,7 +436,10 @@ private:
   std::size_t settled_ = 0;    // orders that will not change any more
   std::vector<bool> counted_;  // ... each counted once
   std::vector<int> stage_fired_;
+  bool has_stage_kills_ = false;
+  ModelAttempt attempt_;  // reused: an attempt allocates nothing
   std::vector<Firing> stage_kills_;
+  const Firing* firing_ = nullptr;  // the one being fired
   ArchResult r_;
 };
 

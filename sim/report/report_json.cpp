@@ -142,7 +142,7 @@ json report_json(const RunResult& r, const Scenario& s) {
               {"arrivals_s", r.arrivals_s}};
   json firings = json::array();
   for (const auto& f : r.fault_plan.firings)
-    firings.push_back({{"t_s", f.t_s}, {"fault", f.fault}, {"kind", s.faults.size() > f.fault ? s.faults[f.fault].name : ""},
+    firings.push_back({{"t_s", f.t_s}, {"fault", f.fault}, {"kind", s.faults.size() > f.fault ? s.faults[f.fault].kind : ""},
                        {"target", f.target}, {"pick", f.pick}, {"count", f.count}});
   std::map<std::string, long long> extras;
   for (const auto& w : r.fault_plan.webhooks) extras[to_string(w.kind)]++;

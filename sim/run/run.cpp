@@ -10,7 +10,6 @@
 #include "qsim/queue/keys.h"
 #include "qsim/queue/queue.h"
 #include "qsim/sim/fault_proxy.h"
-#include "qsim/sim/faults.h"
 #include "qsim/security/signature.h"
 #include "qsim/sim/redis_server.h"
 #include "qsim/sim/supervisor.h"
@@ -416,7 +415,7 @@ private:
 
   void start_services(ArchResult& r) {
     for (const auto& f : s_.faults)
-      if (!f.link.empty() && !proxy_) {
+      if (!link_of(f).empty() && !proxy_) {
         if (!env_.endpoint.unix_socket.empty()) throw ScenarioError("--redis", "$", "network faults need a TCP Redis URL");
         proxy_ = std::make_unique<FaultProxy>(s_.seed);
         r.notes.push_back("network faults: every link between processes runs through the harness's TCP fault proxy");
@@ -445,9 +444,7 @@ private:
     // A call to the world or to finalize that hangs (a network fault) must fail within a time
     // that scales with the job, as 30 s would for an hour-long download: four times the longest
     // planned stage, slowed as much as the scenario slows the world, and at least 2 s.
-    double slow = 1;
-    for (const auto& f : s_.faults)
-      if (f.kind == Fault::Kind::slow_world) slow = std::max(slow, f.factor);
+    const double slow = max_latency_factor(s_.faults);
     stage_timeout_ms_ = static_cast<long>(std::max(2'000.0, 4 * slow * longest_stage_wall_ms()));
     arch_impl_->start(*this);
   }
@@ -468,23 +465,15 @@ private:
       c["upload"]["fail_probability"] = s_.fail_upload;
       c["grant"]["fail_probability"] = s_.fail_grant;
       c["mail"]["fail_probability"] = s_.fail_mail;
-      auto active = detail::world_faults_active(s_, sim_t, stage_fired_);
-      double factor = 1;
-      for (std::size_t i = 0; i < s_.faults.size(); ++i) {
-        if (!active[i]) continue;
-        const auto& f = s_.faults[i];
-        const std::string api = f.name.substr(5);  // fail_<api>
-        if (f.kind == Fault::Kind::slow_world) {
-          factor *= f.factor;
-        } else if (f.stage == "after_grant" || f.stage == "after_effects") {
-          // long enough for the injector to see the call and kill its caller's caller
-          c[f.stage == "after_grant" ? "grant" : "mail"]["hold_us"] = 50'000;
-        } else {
-          c[api]["fail_probability"] = f.probability;
-          c[api]["fail_kind"] = f.transient ? "transient" : "permanent";
+      const WorldState w = world_state(s_.faults, world_faults_active(s_.faults, sim_t, stage_fired_));
+      for (const auto& [api, a] : w.apis) {
+        if (a.hold) c[api]["hold_us"] = 50'000;  // long enough for the injector to see the call
+        if (a.fail_probability) {
+          c[api]["fail_probability"] = *a.fail_probability;
+          c[api]["fail_kind"] = a.transient ? "transient" : "permanent";
         }
       }
-      c["latency_factor"] = factor;
+      c["latency_factor"] = w.latency_factor;
     }
     components::HttpClient admin("127.0.0.1", world_port_, 10'000ms);
     auto r = admin.post("/config", c.dump());
@@ -900,9 +889,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   result.arrivals_s = plan.arrivals_s;
   const FaultPlan fault_plan = plan_faults(s, plan);
   result.fault_plan = fault_plan;
-  std::string persistence;
-  for (const auto& f : s.faults)
-    if (f.kind == Fault::Kind::restart_redis) persistence = f.persistence;
+  const std::string persistence = redis_persistence(s.faults);
 
   // The component logs: the given folder, or a temporary one removed afterwards.
   fs::path log_dir;

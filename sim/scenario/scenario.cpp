@@ -13,96 +13,7 @@ namespace qsim::sim {
 namespace {
 
 using nlohmann::json;
-
-std::string describe(const json& v) {
-  std::string s = v.dump();
-  return s.size() > 40 ? s.substr(0, 37) + "..." : s;
-}
-
-// Reads one JSON object field by field; whatever was not asked for is an unknown key.
-class Reader {
-public:
-  Reader(const json& j, std::string path, const std::string& file) : j_(j), path_(std::move(path)), file_(file) {
-    if (!j_.is_object()) fail(path_, "expected an object, got " + describe(j_));
-  }
-  [[noreturn]] void fail(const std::string& path, const std::string& expected) const {
-    throw ScenarioError(file_, path, expected);
-  }
-  std::string at(const std::string& key) const { return path_ + "." + key; }
-  // Whether the key is there, without reading it (a read key is no longer an unknown one).
-  bool has(const std::string& key) const { return j_.contains(key); }
-  const json* get(const std::string& key, bool required) {
-    seen_.insert(key);
-    auto it = j_.find(key);
-    if (it == j_.end()) {
-      if (required) fail(at(key), "missing (required)");
-      return nullptr;
-    }
-    return &*it;
-  }
-  std::string str(const std::string& key, bool required = true, const std::string& fallback = "") {
-    auto* v = get(key, required);
-    if (!v) return fallback;
-    if (!v->is_string() || v->get<std::string>().empty()) fail(at(key), "expected a non-empty string, got " + describe(*v));
-    return *v;
-  }
-  std::string one_of(const std::string& key, const std::vector<std::string>& allowed) {
-    auto s = str(key);
-    for (auto& a : allowed)
-      if (s == a) return s;
-    std::string list;
-    for (auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    fail(at(key), "expected one of " + list + "; got \"" + s + "\"");
-  }
-  double number(const std::string& key, double lo, double hi, bool required = true, double fallback = 0,
-                bool lo_open = false) {
-    auto* v = get(key, required);
-    if (!v) return fallback;
-    if (!v->is_number()) fail(at(key), "expected a number, got " + describe(*v));
-    double d = v->get<double>();
-    if (!std::isfinite(d) || d < lo || d > hi || (lo_open && d == lo))
-      fail(at(key), "expected a number in " + std::string(lo_open ? "(" : "[") + fmt(lo) + ", " + fmt(hi) + "], got " +
-                        describe(*v));
-    return d;
-  }
-  int integer(const std::string& key, long long lo, long long hi, bool required = true, int fallback = 0) {
-    auto* v = get(key, required);
-    if (!v) return fallback;
-    if (!v->is_number_integer()) fail(at(key), "expected an integer, got " + describe(*v));
-    auto i = v->get<long long>();
-    if (i < lo || i > hi) fail(at(key), "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + describe(*v));
-    return static_cast<int>(i);
-  }
-  double duration(const std::string& key, bool required = true, double fallback = 0, bool positive = false) {
-    auto* v = get(key, required);
-    if (!v) return fallback;
-    std::optional<double> d = v->is_string() ? parse_duration_s(v->get<std::string>()) : std::nullopt;
-    if (!d) fail(at(key), "expected a duration like \"250ms\", \"10s\", \"55m\" or \"1h\", got " + describe(*v));
-    if (positive && *d <= 0) fail(at(key), "expected a duration greater than 0, got " + describe(*v));
-    return *d;
-  }
-  Reader object(const std::string& key) {
-    auto* v = get(key, true);
-    return Reader(*v, at(key), file_);
-  }
-  void done() const {
-    for (auto it = j_.begin(); it != j_.end(); ++it)
-      if (!seen_.count(it.key())) fail(at(it.key()), "unknown key (not in scenarios/schema.json)");
-  }
-  const std::string& path() const { return path_; }
-  const std::string& file() const { return file_; }
-
-private:
-  static std::string fmt(double d) {
-    std::ostringstream o;
-    o << d;
-    return o.str();
-  }
-  const json& j_;
-  std::string path_;
-  const std::string& file_;
-  std::set<std::string> seen_;
-};
+using Reader = JsonReader;
 
 // A framework's own options, by kind: the loader's copy of scenarios/schema.json's (a test keeps
 // the two agreeing). The architectures in arch/ read them; here they are only checked.
@@ -237,192 +148,7 @@ Gate read_gate(const Reader& r, const std::string& metric, const json& v) {
   return parse_gate_condition(metric, v.get<std::string>(), r.file(), path);
 }
 
-Fault read_fault(Reader r, const Scenario& s) {
-  Fault f;
-  static const std::vector<std::pair<std::string, Fault::Kind>> kinds{
-      {"kill_process", Fault::Kind::kill_process},       {"pause_process", Fault::Kind::pause_process},
-      {"restart_redis", Fault::Kind::restart_redis},     {"duplicate_webhook", Fault::Kind::duplicate_webhook},
-      {"replay_webhook", Fault::Kind::replay_webhook},   {"forge_webhook", Fault::Kind::forge_webhook},
-      {"late_webhook", Fault::Kind::late_webhook},       {"fail_download", Fault::Kind::fail_download},
-      {"fail_upload", Fault::Kind::fail_upload},         {"fail_grant", Fault::Kind::fail_grant},
-      {"fail_mail", Fault::Kind::fail_mail},             {"slow_world", Fault::Kind::slow_world},
-      {"poison_job", Fault::Kind::poison_job},           {"delay_network", Fault::Kind::delay_network},
-      {"reset_connections", Fault::Kind::reset_connections}, {"blackhole", Fault::Kind::blackhole},
-      {"limit_bandwidth", Fault::Kind::limit_bandwidth}};
-  std::vector<std::string> names;
-  for (const auto& [n, k] : kinds) names.push_back(n);
-  f.name = r.one_of("kind", names);
-  for (const auto& [n, k] : kinds)
-    if (n == f.name) f.kind = k;
-  using K = Fault::Kind;
-  auto window = [&] {
-    f.from_s = r.duration("from", false, 0);
-    f.until_s = r.duration("until", false, 1e300);
-    if (f.until_s <= f.from_s) r.fail(r.at("until"), "expected a time after \"from\"");
-  };
-  auto probability = [&] { f.probability = r.number("probability", 0, 1, false, 1); };
-  // at | every | (kill_process) stage: exactly one
-  auto when = [&](bool stage_allowed) {
-    if (!stage_allowed && r.get("stage", false))
-      r.fail(r.at("stage"), "no \"stage\" here: only kill_process fires at a stage");
-    int given = (r.get("at", false) != nullptr) + (r.get("every", false) != nullptr) +
-                (stage_allowed && r.get("stage", false) != nullptr);
-    if (given != 1)
-      r.fail(r.path(), stage_allowed ? "exactly one of \"at\", \"every\" or \"stage\"" : "exactly one of \"at\" or \"every\"");
-    if (r.get("at", false)) f.at_s = r.duration("at");
-    if (r.get("every", false)) {
-      f.every_s = r.duration("every", true, 0, true);
-      window();
-      probability();
-    }
-    if (stage_allowed && r.get("stage", false)) {
-      f.stage = r.one_of("stage", {"download", "upload", "after_grant", "after_effects", "handoff"});
-      window();
-      probability();
-    }
-    f.count = r.integer("count", 1, 1'000'000, false, f.every_s ? 0 : 1);
-  };
-  switch (f.kind) {
-    case K::kill_process:
-    case K::pause_process: {
-      f.target = r.str("target");
-      const bool instance = f.target.rfind("worker-", 0) == 0;
-      if (f.target != "worker" && f.target != "payment_intake" && f.target != "finalize" && !instance)
-        r.fail(r.at("target"), "expected worker, worker-<n>, payment_intake or finalize; got \"" + f.target + "\"");
-      if (instance) {
-        const std::string n = f.target.substr(7);
-        int workers = s.queue ? s.queue->workers : 1;  // the most any architecture of the scenario has
-        for (const auto& [kind, fw] : s.frameworks) workers = std::max(workers, fw.workers);
-        if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6 || std::stoi(n) >= workers)
-          r.fail(r.at("target"), "a worker that exists: worker-0 .. worker-" + std::to_string(workers - 1) + "; got \"" +
-                                     f.target + "\"");
-      }
-      when(f.kind == K::kill_process);
-      if (f.stage == "after_grant" && f.target != "finalize")
-        r.fail(r.at("target"), "finalize (it is finalize that stands between the grant and the e-mail)");
-      if (f.stage == "handoff" && f.target != "payment_intake")
-        r.fail(r.at("target"), "payment_intake (it is the intake that hands a paid order to a framework)");
-      if ((f.stage == "download" || f.stage == "upload" || f.stage == "after_effects") && f.target != "worker" &&
-          !instance)
-        r.fail(r.at("target"), "a worker (only workers download, upload and wait for finalize)");
-      if (f.kind == K::pause_process) f.for_s = r.duration("for", true, 0, true);
-      if (f.kind == K::kill_process && r.get("process", false)) {
-        f.process = r.one_of("process", {"worker", "job"});
-        if (f.target == "payment_intake" || f.target == "finalize")
-          r.fail(r.at("process"), "only a worker's kill chooses its process (worker or job)");
-      }
-      break;
-    }
-    case K::restart_redis:
-      when(false);
-      f.for_s = r.duration("down_for", false, 0);
-      f.persistence = r.get("persistence", false) ? r.one_of("persistence", {"none", "everysec", "always"}) : "none";
-      break;
-    case K::poison_job:
-      when(false);
-      break;
-    case K::duplicate_webhook: {
-      probability();
-      window();
-      if (auto* c = r.get("copies", false)) {
-        const std::string what = "expected [min, max] extra copies, 1 <= min <= max <= 100, got ";
-        if (!c->is_array() || c->size() != 2) r.fail(r.at("copies"), what + describe(*c));
-        for (std::size_t i = 0; i < 2; ++i)  // a bad bound is named itself, as the schema names it
-          if (!(*c)[i].is_number_integer() || (*c)[i].get<long long>() < 1 || (*c)[i].get<long long>() > 100)
-            r.fail(r.at("copies") + "[" + std::to_string(i) + "]", "expected an integer in [1, 100], got " + describe((*c)[i]));
-        if ((*c)[1].get<int>() < (*c)[0].get<int>()) r.fail(r.at("copies"), what + describe(*c));
-        f.copies_min = (*c)[0];
-        f.copies_max = (*c)[1];
-      }
-      f.spread_s = r.duration("spread", false, 0);
-      break;
-    }
-    case K::replay_webhook:
-      probability();
-      window();
-      f.after_s = r.duration("after", false, 360);
-      if (f.after_s <= 300) r.fail(r.at("after"), "a time past the receivers' 5-minute window (more than 5m)");
-      break;
-    case K::forge_webhook:
-      probability();
-      window();
-      f.how = r.get("how", false) ? r.one_of("how", {"bad_signature", "tampered_body"}) : "bad_signature";
-      break;
-    case K::late_webhook: {
-      probability();
-      window();
-      f.skew_s = r.duration("skew", false, 600);
-      if (f.skew_s <= 300) r.fail(r.at("skew"), "a skew past the receivers' 5-minute window (more than 5m)");
-      if (r.get("future", false)) {
-        auto* v = r.get("future", false);
-        if (!v->is_boolean()) r.fail(r.at("future"), "expected true or false");
-        if (v->get<bool>()) f.skew_s = -f.skew_s;
-      }
-      break;
-    }
-    case K::fail_download:
-    case K::fail_upload:
-    case K::fail_grant:
-    case K::fail_mail:
-      f.probability = r.number("probability", 0, 1);
-      window();
-      if (auto* t = r.get("transient", false)) {
-        if (!t->is_boolean()) r.fail(r.at("transient"), "expected true or false, got " + describe(*t));
-        f.transient = *t;
-      }
-      break;
-    case K::slow_world:
-      f.factor = r.number("factor", 0, 1000, true, 1, true);
-      window();
-      break;
-    case K::delay_network:
-    case K::reset_connections:
-    case K::blackhole:
-    case K::limit_bandwidth: {
-      f.link = r.one_of("link", network_links());
-      if (f.kind == K::delay_network) {
-        f.latency_s = r.duration("latency");
-        f.jitter_s = r.duration("jitter", false, 0);
-        window();
-      } else if (f.kind == K::limit_bandwidth) {
-        f.bytes_per_s = r.number("bytes_per_s", 1, 1e12);
-        window();
-      } else if (f.kind == K::blackhole) {
-        // A blackhole must lift: at + for, or a window with an end. Named at the fault, as the
-        // schema's oneOf does.
-        const bool span = r.has("at") && r.has("for");
-        if (span == r.has("until"))
-          r.fail(r.path(), "exactly one of \"at\" and \"for\", or \"until\" (when the blackhole lifts)");
-        if (span) {
-          f.from_s = r.duration("at");
-          f.until_s = f.from_s + r.duration("for", true, 0, true);
-        } else {
-          window();
-        }
-      } else {
-        if (r.has("at") == r.has("probability")) r.fail(r.path(), "exactly one of \"at\" or \"probability\"");
-        if (r.has("at")) {
-          f.at_s = r.duration("at");
-          f.count = 1;
-        } else {
-          f.probability = r.number("probability", 0, 1);
-          window();
-        }
-      }
-      break;
-    }
-  }
-  r.done();
-  return f;
-}
-
 }  // namespace
-
-const std::vector<std::string>& network_links() {
-  static const std::vector<std::string> links{"worker_redis",    "intake_redis",   "finalize_redis", "worker_world",
-                                              "worker_finalize", "finalize_world", "provider_intake", "intake_handoff"};
-  return links;
-}
 
 Gate parse_gate_condition(const std::string& metric, const std::string& condition, const std::string& file,
                           const std::string& path) {
@@ -445,19 +171,6 @@ Gate parse_gate_condition(const std::string& metric, const std::string& conditio
       throw ScenarioError(file, path, "expected a number or a duration after the operator, got \"" + condition + "\"");
   }
   return g;
-}
-
-std::optional<double> parse_duration_s(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0 || i == text.size()) return std::nullopt;
-  std::string number(text.substr(0, i));
-  if (number.find('.') != number.rfind('.') || number.front() == '.' || number.back() == '.') return std::nullopt;
-  double n = std::strtod(number.c_str(), nullptr);
-  auto unit = text.substr(i);
-  double mult = unit == "ms" ? 0.001 : unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
-  if (mult < 0) return std::nullopt;
-  return n * mult;
 }
 
 Scenario parse_scenario(const json& j, const std::string& file) {
@@ -562,17 +275,20 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
 
   if (auto* f = r.get("faults", false)) {
     if (!f->is_array()) r.fail(r.at("faults"), "expected an array, got " + describe(*f));
+    FaultReadContext ctx;
+    ctx.workers = s.queue ? s.queue->workers : 1;  // the most any architecture of the scenario has
+    for (const auto& [kind, fw] : s.frameworks) ctx.workers = std::max(ctx.workers, fw.workers);
     for (std::size_t i = 0; i < f->size(); ++i)
-      s.faults.push_back(read_fault(Reader((*f)[i], r.at("faults") + "[" + std::to_string(i) + "]", file), s));
+      s.faults.push_back(read_fault(Reader((*f)[i], r.at("faults") + "[" + std::to_string(i) + "]", file), ctx));
     std::string persistence;
     for (std::size_t i = 0; i < s.faults.size(); ++i) {
-      const auto& fault = s.faults[i];
-      if (fault.kind != Fault::Kind::restart_redis) continue;
-      if (!persistence.empty() && fault.persistence != persistence)
+      const auto* redis = s.faults[i].as<RedisFault>();
+      if (!redis) continue;
+      if (!persistence.empty() && redis->persistence != persistence)
         r.fail(r.at("faults") + "[" + std::to_string(i) + "].persistence",
                "the same persistence as the other restart_redis faults (one server, one configuration): \"" +
                    persistence + "\"");
-      persistence = fault.persistence;
+      persistence = redis->persistence;
     }
   }
   if (r.get("plan", false)) {

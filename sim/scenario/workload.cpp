@@ -1,6 +1,5 @@
 #include "qsim/sim/workload.h"
 
-#include "qsim/sim/hash.h"
 #include "qsim/queue/backoff.h"
 
 #include <cstdio>
@@ -9,21 +8,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <numbers>
 
 namespace qsim::sim {
 
-
-Stream::Stream(std::uint64_t seed, std::string_view name) : engine_(seed ^ (detail::fnv1a(name) * 0x9e3779b97f4a7c15ULL)) {}
-
-double Stream::uniform() { return queue::unit_uniform(engine_); }
-
-double Stream::exponential(double rate) { return -std::log1p(-uniform()) / rate; }
-
-double Stream::normal() {
-  double u1 = uniform(), u2 = uniform();
-  return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * std::numbers::pi * u2);
-}
 
 double sample_s(const Distribution& d, Stream& rng) {
   switch (d.kind) {
@@ -122,11 +109,14 @@ std::string order_id(std::size_t i) {
   return buf;
 }
 
-double keyed_draw(std::uint64_t seed, std::string_view what, std::string_view key, int nth) {
-  using detail::fnv1a;
-  using detail::splitmix64;
-  std::uint64_t x = splitmix64(seed ^ splitmix64(fnv1a(what) ^ splitmix64(fnv1a(key) + static_cast<std::uint64_t>(nth))));
-  return static_cast<double>(x >> 11) * 0x1.0p-53;
+FaultPlan plan_faults(const Scenario& s, const std::vector<double>& arrivals_s, double horizon_s) {
+  return plan_faults(s.seed, s.faults, arrivals_s, horizon_s);
+}
+
+FaultPlan plan_faults(const Scenario& s, const Plan& plan) {
+  double longest = 0;
+  for (std::size_t i = 0; i < plan.download_s.size(); ++i) longest = std::max(longest, plan.download_s[i] + plan.upload_s[i]);
+  return plan_faults(s, plan.arrivals_s, plan.arrivals_s.back() + 2 * longest);
 }
 
 }  // namespace qsim::sim

@@ -1,5 +1,4 @@
 // The fault schedule is a pure function of the scenario and its seed.
-#include "qsim/sim/faults.h"
 #include "qsim/sim/workload.h"
 
 #include <gtest/gtest.h>

@@ -3,7 +3,7 @@
 // Every report format is made from these (through report_json). Plain values; no behaviour.
 #pragma once
 
-#include "qsim/sim/faults.h"
+#include "qsim/sim/fault.h"
 
 #include <array>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The fault injector: carries out a FaultPlan against one architecture's running processes,
-// from outside the components — signals through the Supervisor, the private redis-server's
+// from outside the components, as the fault families (fault.h) direct — signals through the Supervisor, the private redis-server's
 // process, the simulated world's configuration, the queue (poison jobs) and extra webhook
 // requests from the payment provider. Every fault it fires is logged with its simulated time.
 //
@@ -10,9 +10,10 @@
 
 #include "qsim/redis/connection.h"
 #include "qsim/sim/fault_proxy.h"
-#include "qsim/sim/faults.h"
+#include "qsim/sim/fault.h"
 #include "qsim/sim/redis_server.h"
 #include "qsim/sim/results.h"
+#include "qsim/sim/scenario.h"
 #include "qsim/sim/supervisor.h"
 
 #include <atomic>
@@ -54,9 +55,6 @@ struct InjectorContext {
   std::function<std::string(std::size_t)> payment_body;
 };
 
-// Whether each world fault (fail_*, slow_world) and the after_grant hold is active at sim_t.
-std::vector<bool> world_faults_active(const Scenario& s, double sim_t, const std::vector<int>& stage_fired);
-
 class Injector {
 public:
   explicit Injector(InjectorContext c);
@@ -74,6 +72,7 @@ public:
   long long forged_accepted = 0, poison_enqueued = 0;
 
 private:
+  class Live;  // the families' LiveTarget over this injector and one connection
   double sim_now() const;
   std::chrono::microseconds wall(double sim_s) const;  // a simulated duration in wall time
   void log(const std::string& kind, const std::string& target, const std::string& detail, bool count = true);

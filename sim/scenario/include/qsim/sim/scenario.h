@@ -8,31 +8,19 @@
 // simulated time; `speedup` maps them onto wall time.
 #pragma once
 
+#include "qsim/sim/fault.h"
+#include "qsim/sim/json_reader.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace qsim::sim {
-
-class ScenarioError : public std::runtime_error {
-public:
-  ScenarioError(const std::string& file, const std::string& path, const std::string& expected)
-      : std::runtime_error(file + ": " + path + ": " + expected), file_(file), path_(path) {}
-  const std::string& file() const { return file_; }
-  const std::string& path() const { return path_; }
-
-private:
-  std::string file_, path_;
-};
-
-// "55m" -> 3300.0 seconds. nullopt if not "<non-negative number><ms|s|m|h>".
-std::optional<double> parse_duration_s(std::string_view text);
 
 struct Distribution {
   enum class Kind { constant, uniform, normal, lognormal, exponential, empirical } kind = Kind::constant;
@@ -83,57 +71,7 @@ struct FrameworkArch {
 // The frameworks an architecture section may name, in report order.
 const std::vector<std::string>& framework_kinds();
 
-// One entry of the scenario's `faults` list. Which fields apply depends on the kind; the loader
-// refuses the others. Times are simulated seconds from the workload's start.
-//
-//   when, for kill_process / pause_process / restart_redis / poison_job:
-//     at      one moment; `count` victims (processes, poison jobs) at that moment
-//     every   one firing per period within [from, until], each with `probability`;
-//             `count` caps the firings (0: no cap)
-//     stage   kill_process only: whenever a target is seen in the stage (download, upload:
-//             a worker; after_grant: finalize between the grant and the e-mail; after_effects:
-//             the worker whose order's grant and e-mail are done, before it acks; handoff: the
-//             payment intake while a paid order has no framework job recorded yet), within
-//             [from, until], each with `probability`, at most `count` (default 1)
-//   webhook faults act on each order's payment with `probability`, for arrivals in [from, until];
-//   world faults (fail_*, slow_world) and network faults hold within [from, until]
-//   (blackhole also takes at + for; reset_connections at a time resets every open connection).
-struct Fault {
-  enum class Kind {
-    kill_process, pause_process, restart_redis,
-    duplicate_webhook, replay_webhook, forge_webhook, late_webhook,
-    fail_download, fail_upload, fail_grant, fail_mail, slow_world,
-    poison_job,
-    delay_network, reset_connections, blackhole, limit_bandwidth
-  } kind = Kind::kill_process;
-  std::string name;           // the kind as written
-  std::string target;         // kill/pause: worker | worker-<n> | payment_intake | finalize
-  std::optional<double> at_s, every_s;
-  std::string stage;          // download | upload | after_grant | after_effects | handoff
-  // kill_process of a worker: "worker" (the process and everything it started, as when its
-  // machine or container dies) or "job" (only the processes it runs its jobs in: RQ's work horse,
-  // Celery's pool children; the worker itself where it has none)
-  std::string process = "worker";
-  double from_s = 0, until_s = 1e300;
-  double probability = 1;
-  int count = 0;
-  double for_s = 0;           // pause_process: how long; restart_redis: how long Redis is down
-  std::string persistence = "none";  // restart_redis: none | everysec | always
-  bool transient = true;      // fail_*
-  double factor = 1;          // slow_world: latency multiplier
-  int copies_min = 1, copies_max = 1;  // duplicate_webhook
-  double spread_s = 0;        // duplicate_webhook: copies within this long after the original
-  double after_s = 360;       // replay_webhook: re-sent this long after (past the 5-minute window)
-  double skew_s = 600;        // late_webhook: timestamp this far off (negative: in the future)
-  std::string how = "bad_signature";  // forge_webhook: bad_signature | tampered_body
-  // network faults, on one link through the fault proxy, within [from, until]
-  std::string link;           // worker_redis intake_redis finalize_redis worker_world worker_finalize
-                              // finalize_world provider_intake
-  double latency_s = 0, jitter_s = 0, bytes_per_s = 0;
-};
-
-// The links a run can route through its fault proxy.
-const std::vector<std::string>& network_links();
+// The `faults` list's entries: fault.h, their families: sim/faults/.
 
 struct Gate {
   std::string metric;

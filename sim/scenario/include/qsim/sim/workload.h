@@ -1,33 +1,19 @@
 // The workload a scenario describes, made concrete and replayable: arrival times and stage
 // durations, all from the scenario's seed.
 //
-// One seed is forked per stream ("arrivals", "durations", later "faults"...), so that drawing
-// more from one stream never shifts another: adding a fault does not move the arrival trace.
-// The engine is std::mt19937_64 and every distribution is our own code over it (the standard
-// library's distributions are not portable across implementations), so a seed replays
-// everywhere.
+// The "arrivals" and "durations" streams (random.h) are this file's own: adding a fault does not
+// move the arrival trace.
 #pragma once
 
+#include "qsim/sim/random.h"
 #include "qsim/sim/scenario.h"
 
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace qsim::sim {
-
-class Stream {
-public:
-  Stream(std::uint64_t seed, std::string_view name);
-  double uniform();                 // [0, 1)
-  double exponential(double rate);  // mean 1/rate
-  double normal();                  // standard normal (Box-Muller)
-
-private:
-  std::mt19937_64 engine_;
-};
 
 // Simulated arrival times in seconds, sorted, one per order. A trace file is read relative to
 // the scenario's directory: one arrival time per line, a duration ("90s") or plain seconds.
@@ -46,9 +32,9 @@ struct Plan {
 Plan make_plan(const Scenario& s);
 std::string order_id(std::size_t i);  // "order-00042"
 
-// A uniform draw in [0, 1) keyed by (seed, what, key, nth) rather than taken from a stream:
-// the world's failure decisions and stage-triggered kills, which live runs and the model must
-// make alike whatever order the calls come in.
-double keyed_draw(std::uint64_t seed, std::string_view what, std::string_view key, int nth);
+// The scenario's fault plan (fault.h) over its arrivals; `horizon_s` bounds `every` without an
+// `until`. For a planned workload, that horizon is two of the longest jobs after the last arrival.
+FaultPlan plan_faults(const Scenario& s, const std::vector<double>& arrivals_s, double horizon_s);
+FaultPlan plan_faults(const Scenario& s, const Plan& plan);
 
 }  // namespace qsim::sim

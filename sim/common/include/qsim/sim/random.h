@@ -1,0 +1,30 @@
+// The seeded randomness every part draws from. One seed is forked per stream ("arrivals",
+// "durations", "faults", ...), so that drawing more from one stream never shifts another. The
+// engine is std::mt19937_64 and every distribution is our own code over it (the standard
+// library's distributions are not portable across implementations), so a seed replays
+// everywhere.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string_view>
+
+namespace qsim::sim {
+
+class Stream {
+public:
+  Stream(std::uint64_t seed, std::string_view name);
+  double uniform();                 // [0, 1)
+  double exponential(double rate);  // mean 1/rate
+  double normal();                  // standard normal (Box-Muller)
+
+private:
+  std::mt19937_64 engine_;
+};
+
+// A uniform draw in [0, 1) keyed by (seed, what, key, nth) rather than taken from a stream:
+// the world's failure decisions and stage-triggered kills, which live runs and the model must
+// make alike whatever order the calls come in.
+double keyed_draw(std::uint64_t seed, std::string_view what, std::string_view key, int nth);
+
+}  // namespace qsim::sim
