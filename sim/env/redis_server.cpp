@@ -11,6 +11,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -22,7 +24,8 @@ struct RedisServer::Process {
   bp::child child;
 };
 
-int free_loopback_port() {
+namespace {
+int bind_any_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw RedisStartError("socket(): cannot pick a free port");
   sockaddr_in addr{};
@@ -38,6 +41,20 @@ int free_loopback_port() {
   int port = ntohs(addr.sin_port);
   ::close(fd);
   return port;
+}
+}  // namespace
+
+// The kernel may hand a port that was just closed to the next bind(0): two architectures side by
+// side could be given the same one, and the second's health check would reach the first's
+// server. Within this process a port is handed out once.
+int free_loopback_port() {
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard lock(mu);
+  for (int attempt = 0;; ++attempt) {
+    const int port = bind_any_loopback_port();
+    if (given.insert(port).second || attempt >= 1000) return port;
+  }
 }
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {}

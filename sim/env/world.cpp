@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include <unistd.h>
+
 namespace qsim::sim {
 
 namespace {
@@ -176,7 +178,7 @@ void World::mount(components::HttpService& http) {
       return components::HttpResponse{400, nlohmann::json{{"result", "bad_config"}, {"detail", e.what()}}.dump()};
     }
   });
-  http.get("/health", [](const components::HttpRequest&) { return components::HttpResponse{200, R"({"status":"ok"})"}; });
+  http.get("/health", [](const components::HttpRequest&) { return components::HttpResponse{200, R"({"status":"ok","pid":)" + std::to_string(::getpid()) + "}"}; });
 }
 
 }  // namespace qsim::sim

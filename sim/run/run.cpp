@@ -331,6 +331,15 @@ private:
     const std::string name = spec.name;
     const int h = supervise(std::move(spec));
     wait_healthy(name, port, 10);
+    // Our components' health answers carry their pid: a port answered by another process (one
+    // that took the port between its choice and our component's bind) is an error, never a
+    // silent detour of this run's calls to someone else's server.
+    components::HttpClient client("127.0.0.1", port, 1000ms);
+    auto r = client.get("/health");
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_object() && j.contains("pid") && j["pid"].is_number_integer() && j["pid"].get<int>() != sup_.pid(h))
+      throw InfraError(fmt::format("{}: port {} is answered by another process (pid {}), not by {} (pid {}); its log: {}",
+                                   name, port, j["pid"].get<int>(), name, sup_.pid(h), tail_of(log_path(name))));
     return h;
   }
 

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <thread>
 
 namespace qsim::components {
@@ -37,7 +39,8 @@ void QueueWorkerService::run(int http_port) {
     long long since = now - st.worker.stats().last_redis_ok_ms.load();
     bool healthy = st.worker.stats().last_redis_ok_ms.load() > 0 && since <= st.options.unhealthy_after.count();
     nlohmann::json j{{"worker", st.worker.id()}, {"current_job", st.worker.current_job()},
-                     {"last_redis_contact_ms", since}, {"status", healthy ? "ok" : "redis_unreachable"}};
+                     {"last_redis_contact_ms", since}, {"status", healthy ? "ok" : "redis_unreachable"},
+                     {"pid", ::getpid()}};
     return HttpResponse{healthy ? 200 : 503, j.dump()};
   });
   st.http.get("/metrics", [&st](const HttpRequest&) {

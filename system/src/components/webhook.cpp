@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 namespace qsim::components {
 
 WebhookCounters::WebhookCounters(std::vector<std::string> results) {
@@ -72,7 +74,7 @@ void mount_signed_webhook(HttpService& http, const std::string& path, WebhookCou
     auto r = handle(req.header(security::kTimestampHeader), req.header(security::kSignatureHeader), req.body, unix_now());
     return HttpResponse{r.status, r.body};
   });
-  http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok"})"}; });
+  http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok","pid":)" + std::to_string(::getpid()) + "}"}; });
   http.get("/metrics", [&counters, metric, help](const HttpRequest&) {
     return HttpResponse{200, counters.prometheus(metric, help), "text/plain; version=0.0.4"};
   });
