@@ -23,9 +23,11 @@ std::optional<double> parse_duration_s(std::string_view text) {
   std::string number(text.substr(0, i));
   if (number.find('.') != number.rfind('.') || number.front() == '.' || number.back() == '.') return std::nullopt;
   double n = std::strtod(number.c_str(), nullptr);
+  if (!std::isfinite(n)) return std::nullopt;  // 400 digits are not a duration
   auto unit = text.substr(i);
   double mult = unit == "ms" ? 0.001 : unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
   if (mult < 0) return std::nullopt;
+  if (!std::isfinite(n * mult)) return std::nullopt;
   return n * mult;
 }
 

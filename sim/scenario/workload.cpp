@@ -25,6 +25,34 @@ double sample_s(const Distribution& d, Stream& rng) {
   return 0;
 }
 
+std::vector<double> read_trace(std::istream& in, std::size_t n, const std::string& scenario_file,
+                               const std::string& trace_name) {
+  std::vector<double> out;
+  std::string line;
+  int lineno = 0;
+  while (out.size() < n && std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    auto d = parse_duration_s(line);
+    if (!d) {
+      char* end = nullptr;
+      double v = std::strtod(line.c_str(), &end);
+      // strtod also reads "nan", "inf" and hex floats: an arrival is a finite, non-negative time
+      // in decimal seconds
+      if (end == line.c_str() || *end != '\0' || line.find_first_not_of("0123456789.eE+-") != std::string::npos ||
+          !std::isfinite(v) || v < 0)
+        throw ScenarioError(scenario_file, "$.orders.arrival.file",
+                            trace_name + " line " + std::to_string(lineno) + ": expected seconds or a duration");
+      d = v;
+    }
+    if (!std::isfinite(*d))
+      throw ScenarioError(scenario_file, "$.orders.arrival.file",
+                          trace_name + " line " + std::to_string(lineno) + ": expected a finite time");
+    out.push_back(*d);
+  }
+  return out;
+}
+
 std::vector<double> arrival_times_s(const Scenario& s) {
   const Arrival& a = s.arrival;
   Stream rng(s.seed, "arrivals");
@@ -65,22 +93,7 @@ std::vector<double> arrival_times_s(const Scenario& s) {
       if (path.is_relative()) path = std::filesystem::path(s.file).parent_path() / path;
       std::ifstream in(path);
       if (!in) throw ScenarioError(s.file, "$.orders.arrival.file", "cannot read the trace '" + path.string() + "'");
-      std::string line;
-      int lineno = 0;
-      while (out.size() < n && std::getline(in, line)) {
-        ++lineno;
-        if (line.empty() || line[0] == '#') continue;
-        auto d = parse_duration_s(line);
-        if (!d) {
-          char* end = nullptr;
-          double v = std::strtod(line.c_str(), &end);
-          if (end == line.c_str() || *end != '\0' || v < 0)
-            throw ScenarioError(s.file, "$.orders.arrival.file",
-                                path.string() + " line " + std::to_string(lineno) + ": expected seconds or a duration");
-          d = v;
-        }
-        out.push_back(*d);
-      }
+      out = read_trace(in, n, s.file, path.string());
       if (out.size() < n)
         throw ScenarioError(s.file, "$.orders.count",
                             "the trace '" + path.string() + "' has " + std::to_string(out.size()) + " arrivals, fewer than " +

@@ -84,4 +84,8 @@ TEST(HandedJob, DecodesInboxEntriesAndRejectsMalformedOnes) {
   EXPECT_FALSE(queue::decode_handed_job("17\n17:3\n2\n5\n"));
   EXPECT_FALSE(queue::decode_handed_job("17\n17:3\nx\n5\nhigh\n"));
   EXPECT_FALSE(queue::decode_handed_job("17\n17:3\n2\n5\nurgent\n"));
+  // found by fuzz_handed_job (tests/fuzz/regressions/handed_job/): no id, no token, negative counts
+  EXPECT_FALSE(queue::decode_handed_job("\n717\n1\n3\nhigh\n28\n7\n"));
+  EXPECT_FALSE(queue::decode_handed_job("17\n\n1\n3\nhigh\n"));
+  EXPECT_FALSE(queue::decode_handed_job("17\n17:3\n-1\n3\nhigh\n"));
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 
 using namespace qsim::sim;
 
@@ -131,4 +132,25 @@ TEST(Workload, StageDurationDistributions) {
   std::nth_element(logs.begin(), logs.begin() + 10'000, logs.end());
   EXPECT_NEAR(logs[10'000], 60, 2) << "lognormal median";
   EXPECT_EQ(seen, (std::set<double>{1, 2, 3}));
+}
+
+// Found while writing the fuzz targets (tests/fuzz/): strtod reads "nan" and "inf", and 400
+// digits overflow to infinity; neither is a time.
+TEST(Trace, ATimeIsFiniteAndNotNegative) {
+  auto read = [](const std::string& text) {
+    std::istringstream in(text);
+    return read_trace(in, 100, "s.json", "t.txt");
+  };
+  EXPECT_EQ(read("0\n1.5\n90s\n# comment\n\n2m\n"), (std::vector<double>{0, 1.5, 90, 120}));
+  for (const char* bad : {"nan\n", "inf\n", "-1\n", "0x10\n", "1e400\n", "x\n"}) {
+    try {
+      read(std::string("1\n") + bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const ScenarioError& e) {
+      EXPECT_NE(std::string(e.what()).find("t.txt line 2"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_FALSE(parse_duration_s(std::string(400, '9') + "s"));
+  EXPECT_FALSE(parse_duration_s("1" + std::string(306, '0') + "h"));  // finite seconds, infinite hours
+  EXPECT_EQ(*parse_duration_s("1.5m"), 90);
 }

@@ -32,17 +32,23 @@ FinalizeService::FinalizeService(redis::Endpoint redis, FinalizeOptions options,
 
 FinalizeService::~FinalizeService() = default;
 
+std::optional<std::string> parse_finalize_body(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto it = j.find("order_id");
+  if (it == j.end() || !it->is_string() || it->get<std::string>().empty()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 WebhookResponse FinalizeService::handle(std::optional<std::string_view> timestamp,
                                         std::optional<std::string_view> signature, std::string_view body,
                                         std::int64_t now) {
   if (auto rejected = guard_signed_request(counters_, secret_, timestamp, signature, body, now, options_.window,
                                            options_.max_body_bytes))
     return *rejected;
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("order_id") || !j["order_id"].is_string() ||
-      j["order_id"].get<std::string>().empty())
-    return counters_.answer(400, "malformed_body", "$.order_id: expected a non-empty string");
-  const std::string order = j["order_id"];
+  auto parsed = parse_finalize_body(body);
+  if (!parsed) return counters_.answer(400, "malformed_body", "$.order_id: expected a non-empty string");
+  const std::string order = *parsed;
   const std::vector<std::pair<std::string, std::string>> ids{{"order_id", order}};
 
   auto load = [&] {

@@ -11,15 +11,7 @@
 
 namespace qsim::components {
 
-namespace {
-
-// The shape the provider must send; the error says where and why.
-struct Payment {
-  std::string order_id, txn_id;
-  long long amount = 0;
-};
-
-std::optional<Payment> parse_payment(std::string_view body, std::string& why) {
+std::optional<Payment> parse_payment_body(std::string_view body, std::string& why) {
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return why = "body is not valid JSON", std::nullopt;
   if (!j.is_object()) return why = "body must be a JSON object", std::nullopt;
@@ -40,8 +32,6 @@ std::optional<Payment> parse_payment(std::string_view body, std::string& why) {
   p.amount = a->get<long long>();
   return p;
 }
-
-}  // namespace
 
 struct PaymentIntake::State {
   explicit State(const redis::Endpoint& ep, const PaymentIntakeOptions& o)
@@ -75,7 +65,7 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
                                            options_.max_body_bytes))
     return *rejected;
   std::string why;
-  auto p = parse_payment(body, why);
+  auto p = parse_payment_body(body, why);
   if (!p) return counters_.answer(400, "malformed_body", why);
 
   queue::Expected<store::PaymentResult> r;

@@ -127,6 +127,9 @@ std::optional<Job> decode_handed_job(std::string_view e) {
     field = e.substr(0, nl);
     e.remove_prefix(nl + 1);
   }
+  // an entry is the engine's own, but it comes back from Redis: one that does not hold together
+  // (found by fuzz_handed_job: no id) is refused, never run
+  if (f[0].empty() || f[1].empty()) return std::nullopt;
   Job j;
   j.id = std::string(f[0]);
   j.lease_token = std::string(f[1]);
@@ -134,7 +137,7 @@ std::optional<Job> decode_handed_job(std::string_view e) {
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     return ec == std::errc() && p == v.data() + v.size();
   };
-  if (!num(f[2], j.attempt) || !num(f[3], j.max_attempts)) return std::nullopt;
+  if (!num(f[2], j.attempt) || !num(f[3], j.max_attempts) || j.attempt < 0 || j.max_attempts < 0) return std::nullopt;
   try {
     j.priority = priority_from_string(f[4]);
   } catch (const std::invalid_argument&) {

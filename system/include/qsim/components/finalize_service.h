@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace qsim::components {
@@ -34,6 +35,9 @@ struct FinalizeOptions {
   int world_port = 8890;
   std::chrono::milliseconds world_timeout{10'000};
 };
+
+// The order id of a finalize webhook's body ({"order_id": non-empty string}); nullopt otherwise.
+std::optional<std::string> parse_finalize_body(std::string_view body);
 
 class FinalizeService {
 public:

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace qsim::components {
@@ -43,6 +44,13 @@ struct PaymentIntakeOptions {
   std::size_t max_body_bytes = 64 * 1024;
   int max_attempts = 3;
 };
+
+// The body the provider must send, parsed; nullopt with `why` saying where and why (a JSON path).
+struct Payment {
+  std::string order_id, txn_id;
+  long long amount = 0;
+};
+std::optional<Payment> parse_payment_body(std::string_view body, std::string& why);
 
 class PaymentIntake {
 public:

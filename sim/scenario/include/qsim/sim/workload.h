@@ -9,6 +9,7 @@
 #include "qsim/sim/scenario.h"
 
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,10 @@ namespace qsim::sim {
 // the scenario's directory: one arrival time per line, a duration ("90s") or plain seconds.
 // Throws ScenarioError for an unreadable or malformed trace.
 std::vector<double> arrival_times_s(const Scenario& s);
+// A trace's arrivals (at most n), from its text: one per line, a duration or plain seconds; blank
+// lines and '#' comments skipped. ScenarioError names the trace and the line.
+std::vector<double> read_trace(std::istream& in, std::size_t n, const std::string& scenario_file,
+                               const std::string& trace_name);
 
 // One draw of a stage duration in seconds (never negative).
 double sample_s(const Distribution& d, Stream& rng);
