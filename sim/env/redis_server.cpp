@@ -59,16 +59,21 @@ int free_loopback_port() {
   static const int lo = ephemeral_low();
   constexpr int kFirst = 10'000;
   std::lock_guard lock(mu);
-  const int span = lo - 1 - kFirst;
+  const int span = lo - kFirst;  // the ports kFirst .. lo - 1
   if (span > 1000) {
     static int next = kFirst + static_cast<int>((static_cast<unsigned>(::getpid()) * 2654435761u) % static_cast<unsigned>(span));
-    for (int tries = 0; tries < span; ++tries) {
-      const int port = next;
-      next = next + 1 >= lo ? kFirst : next + 1;
-      if (!given.count(port) && loopback_port_free(port)) {
-        given.insert(port);
-        return port;
+    // A process that runs many scenarios (an embedder) goes round the range: once every port has
+    // been handed out, the oldest are long closed and may be handed out again.
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int tries = 0; tries < span; ++tries) {
+        const int port = next;
+        next = next + 1 >= lo ? kFirst : next + 1;
+        if (!given.count(port) && loopback_port_free(port)) {
+          given.insert(port);
+          return port;
+        }
       }
+      given.clear();
     }
   }
   // no room below the range: whatever bind(0) gives, once
