@@ -118,11 +118,26 @@ private:
 
   void check_string(const json& s, const json& v, const std::string& path, Problems& out) {
     const auto& str = v.get_ref<const std::string&>();
+    auto chars = [&] {
+      return std::count_if(str.begin(), str.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+    };
     if (auto m = s.find("minLength"); m != s.end()) {
       // JSON Schema counts characters: UTF-8 continuation bytes are not characters.
-      auto chars = std::count_if(str.begin(), str.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
-      if (chars < m->get<long long>())
+      if (chars() < m->get<long long>())
         out.push_back({path, "expected a string of at least " + m->dump() + " character(s), got " + describe(v)});
+    }
+    if (auto m = s.find("maxLength"); m != s.end() && chars() > m->get<long long>()) {
+      out.push_back({path, "expected a string of at most " + m->dump() + " character(s), got " + describe(v)});
+      return;  // and no pattern over it
+    }
+    // std::regex recurses once per character: a pattern is never run over a string this long
+    // (found by fuzz_scenario: a 47 KB name overflowed the stack). The schema bounds every
+    // patterned string with maxLength; this is the guard for one that does not.
+    constexpr std::size_t kLongestMatched = 4096;
+    if (auto p = s.find("pattern"); p != s.end() && str.size() > kLongestMatched) {
+      out.push_back({path, "expected a string matching " + p->get<std::string>() + " of at most " +
+                               std::to_string(kLongestMatched) + " bytes, got " + describe(v)});
+      return;
     }
     if (auto p = s.find("pattern"); p != s.end() && !std::regex_search(str, regex(*p))) {
       std::string what = "expected a string matching " + p->get<std::string>();

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using nlohmann::json;
 using qsim::sim::check_schema;
 using qsim::sim::ScenarioError;
@@ -144,4 +146,24 @@ TEST(SchemaCheck, CrossFieldRulesAreStillTheLoaders) {
   } catch (const ScenarioError& e) {
     EXPECT_EQ(e.path(), "$.job.download.max");
   }
+}
+
+// Found by fuzz_scenario (tests/fuzz/regressions/scenario/long_name): std::regex recurses once
+// per character, and a 47 KB scenario name overflowed the stack. Patterned strings are bounded
+// by maxLength in the schema, and the checker never runs a pattern over a very long string.
+TEST(SchemaCheck, ALongStringIsRefusedWithoutRunningItsPattern) {
+  auto j = nlohmann::json::parse(R"({"name": "x", "orders": {"count": 1, "arrival": {"kind": "burst"}},
+    "job": {"download": {"dist": "constant", "value": "1s"}, "upload": {"dist": "constant", "value": "1s"}},
+    "architectures": {"queue": {"workers": 1}}})");
+  j["name"] = std::string(50'000, 'a');
+  auto problems = check_schema(qsim::sim::scenario_schema(), j);
+  auto name = std::find_if(problems.begin(), problems.end(), [](const auto& p) { return p.path == "$.name"; });
+  ASSERT_NE(name, problems.end());
+  EXPECT_NE(name->message.find("at most 256"), std::string::npos) << name->message;
+
+  auto schema = nlohmann::json::parse(R"({"type": "string", "pattern": "^a+$"})");  // no maxLength
+  auto unbounded = check_schema(schema, std::string(100'000, 'a'));
+  ASSERT_EQ(unbounded.size(), 1u);
+  EXPECT_NE(unbounded.front().message.find("at most 4096 bytes"), std::string::npos);
+  EXPECT_TRUE(check_schema(schema, std::string(4096, 'a')).empty());
 }
