@@ -25,71 +25,39 @@ struct RedisServer::Process {
 };
 
 namespace {
-// Whether 127.0.0.1:port can be bound now (nothing listens there, nothing connects from it).
-bool loopback_port_free(int port) {
+int bind_any_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw RedisStartError("socket(): cannot pick a free port");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw RedisStartError("bind(127.0.0.1:0): cannot pick a free port");
+  }
+  int port = ntohs(addr.sin_port);
   ::close(fd);
-  return ok;
-}
-
-// The lowest local port the kernel gives outgoing connections.
-int ephemeral_low() {
-  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
-  int lo = 32768;
-  f >> lo;
-  return lo;
+  return port;
 }
 }  // namespace
 
-// A port from bind(0) comes from the ephemeral range, which every outgoing connection draws its
-// local port from: between our choice and the component's bind, a connection (there are
-// thousands in a run, HTTP without keep-alive) may take it, and the component cannot listen.
-// So ports come from below that range, where no connection ever lands, starting at a point
-// drawn from this process's pid and handed out once per process (architectures side by side
-// never share one).
+// The kernel may hand a port that was just closed to the next bind(0): two architectures side by
+// side could be given the same one, and the second's health check would reach the first's
+// server. Within this process a port is handed out once (start_http also checks that the answer
+// on a port comes from the process it started). Ports from below the ephemeral range, handed out
+// in sequence, were tried and failed more often (a component could not listen, for a cause not
+// yet found), so the kernel's choice stays.
 int free_loopback_port() {
   static std::mutex mu;
   static std::set<int> given;
-  static const int lo = ephemeral_low();
-  constexpr int kFirst = 10'000;
   std::lock_guard lock(mu);
-  const int span = lo - kFirst;  // the ports kFirst .. lo - 1
-  if (span > 1000) {
-    static int next = kFirst + static_cast<int>((static_cast<unsigned>(::getpid()) * 2654435761u) % static_cast<unsigned>(span));
-    // A process that runs many scenarios (an embedder) goes round the range: once every port has
-    // been handed out, the oldest are long closed and may be handed out again.
-    for (int pass = 0; pass < 2; ++pass) {
-      for (int tries = 0; tries < span; ++tries) {
-        const int port = next;
-        next = next + 1 >= lo ? kFirst : next + 1;
-        if (!given.count(port) && loopback_port_free(port)) {
-          given.insert(port);
-          return port;
-        }
-      }
-      given.clear();
-    }
+  for (int attempt = 0;; ++attempt) {
+    const int port = bind_any_loopback_port();
+    if (given.insert(port).second || attempt >= 1000) return port;
   }
-  // no room below the range: whatever bind(0) gives, once
-  for (int tries = 0; tries < 1000; ++tries) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) throw RedisStartError("socket(): cannot pick a free port");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-    ::close(fd);
-    if (ok && given.insert(ntohs(addr.sin_port)).second) return ntohs(addr.sin_port);
-  }
-  throw RedisStartError("bind(127.0.0.1:0): cannot pick a free port");
 }
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {}
