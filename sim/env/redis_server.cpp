@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -25,9 +26,25 @@ struct RedisServer::Process {
 };
 
 namespace {
-int bind_any_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A port picked by bind(127.0.0.1:0) and then closed is free only until the next outgoing
+// connection on this host: connect() takes its local port from the same ephemeral range, and a
+// run makes thousands of connections. When one of them took the port before the component bound
+// it, the component could not listen (seen as "qsim-world: cannot listen on 127.0.0.1:P" in about
+// one run in six). So the port stays reserved: the socket that picked it stays bound, with
+// SO_REUSEADDR and never listening. connect() skips a port that a bind() holds, bind(0) elsewhere
+// does too, and the component, which binds with SO_REUSEADDR (httplib here, redis-server, the
+// frameworks' Python, Node and Ruby servers), may still listen on it, and listen again after a
+// restart. The socket is close-on-exec, so no child inherits it.
+struct Reserved {
+  int fd;
+  int port;
+};
+
+Reserved reserve_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw RedisStartError("socket(): cannot pick a free port");
+  int yes = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -38,25 +55,32 @@ int bind_any_loopback_port() {
     ::close(fd);
     throw RedisStartError("bind(127.0.0.1:0): cannot pick a free port");
   }
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+  return {fd, ntohs(addr.sin_port)};
 }
 }  // namespace
 
-// The kernel may hand a port that was just closed to the next bind(0): two architectures side by
-// side could be given the same one, and the second's health check would reach the first's
-// server. Within this process a port is handed out once (start_http also checks that the answer
-// on a port comes from the process it started). Ports from below the ephemeral range, handed out
-// in sequence, were tried and failed more often (a component could not listen, for a cause not
-// yet found), so the kernel's choice stays.
+// Within this process a port is handed out once (start_http also checks that the answer on a
+// port comes from the process it started), and stays reserved (above). A process that runs many
+// scenarios keeps the latest kMaxReserved reservations; older ones, of runs long finished, are
+// released.
 int free_loopback_port() {
+  constexpr std::size_t kMaxReserved = 512;
   static std::mutex mu;
   static std::set<int> given;
+  static std::deque<Reserved> held;
   std::lock_guard lock(mu);
   for (int attempt = 0;; ++attempt) {
-    const int port = bind_any_loopback_port();
-    if (given.insert(port).second || attempt >= 1000) return port;
+    Reserved r = reserve_loopback_port();
+    if (!given.insert(r.port).second && attempt < 1000) {
+      ::close(r.fd);
+      continue;
+    }
+    held.push_back(r);
+    if (held.size() > kMaxReserved) {
+      ::close(held.front().fd);
+      held.pop_front();
+    }
+    return r.port;
   }
 }
 

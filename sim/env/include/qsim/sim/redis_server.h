@@ -55,7 +55,9 @@ private:
   std::unique_ptr<Process> proc_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+// A TCP port on 127.0.0.1 that no other socket holds, reserved for this process: a socket bound
+// to it with SO_REUSEADDR (never listening) stays open, so that no outgoing connection takes it
+// before the component that is given it listens there (with SO_REUSEADDR, as all ours do).
 int free_loopback_port();
 
 }  // namespace qsim::sim
