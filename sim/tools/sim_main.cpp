@@ -191,15 +191,35 @@ int run(const RunArgs& a, bool model) {
                        : g.value("no_data", false) ? "no data" : "n/a",
                        g["op"].get<std::string>(), g["threshold"].get<double>());
   };
+  // A failed claims gate names the claims that failed, and the host's share of the CPU time, so
+  // that a CI log tells a slow host from a wrong result.
+  auto failed_claims = [&report] {
+    std::string text;
+    for (const auto& c : report.value("claims", json::array()))
+      if (c["holds"] == false)
+        text += fmt::format("  claim failed: {} ({}): measured {}, expected {} {}\n", c["claim"].get<std::string>(),
+                            c["architecture"].get<std::string>(), c["measured"].get<std::string>(),
+                            c["expected"].get<std::string>(), c["tolerance"].get<std::string>());
+    if (!text.empty())
+      text += fmt::format("  (host steal during the run: {:.1f} % of CPU time)\n",
+                          report.value("host_steal_share", 0.0) * 100);
+    return text;
+  };
   if (a.quiet) {  // quiet, but a CI log must still say why it failed
     for (const auto& g : report["gates"])
-      if (!g["passed"].get<bool>()) std::cerr << gate_line(g);
+      if (!g["passed"].get<bool>()) {
+        std::cerr << gate_line(g);
+        if (g["name"] == "claims_failed") std::cerr << failed_claims();
+      }
   } else {
     for (const auto& c : report["comparison"])
       if (c["metric"] == "makespan_s" && c["ratio"].is_number())
         std::cout << fmt::format("makespan: polling {:.1f} min, queue {:.1f} min ({:.2f}x)\n",
                                  c["polling"].get<double>() / 60, c["queue"].get<double>() / 60, c["ratio"].get<double>());
-    for (const auto& g : report["gates"]) std::cout << gate_line(g);
+    for (const auto& g : report["gates"]) {
+      std::cout << gate_line(g);
+      if (g["name"] == "claims_failed" && !g["passed"].get<bool>()) std::cout << failed_claims();
+    }
     std::cout << (report["passed"].get<bool>() ? "all gates passed\n" : "a gate failed\n");
   }
   return report["passed"].get<bool>() ? 0 : 1;
