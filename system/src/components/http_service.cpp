@@ -6,6 +6,8 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <thread>
 
@@ -74,6 +76,9 @@ bool HttpService::listen(const std::string& host, int port) {
   impl_->server.set_socket_options([&fd](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    // Accepted sockets inherit it: an answer's headers and body are two writes, and with
+    // Nagle's algorithm the second waits for the client's delayed ACK.
+    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     fd = sock;
   });
   if (!impl_->server.bind_to_port(host.c_str(), port)) return false;
