@@ -163,14 +163,18 @@ double busiest_steal_share(const json& report) {
   return share;
 }
 
-bool disturbed_run(const json& report) {
+bool only_timing_gates_failed(const json& report) {
   bool failed = false;
   for (const auto& g : report.value("gates", json::array()))
     if (!g["passed"].get<bool>()) {
       if (!timing_gate(g, report)) return false;
       failed = true;
     }
-  return failed && busiest_steal_share(report) >= kDisturbedStealShare;
+  return failed;
+}
+
+bool disturbed_run(const json& report) {
+  return only_timing_gates_failed(report) && busiest_steal_share(report) >= kDisturbedStealShare;
 }
 
 }  // namespace qsim::sim

@@ -30,8 +30,8 @@ Document report_document(const json& rep) {
               true);
   d.paragraph("Replay: `" + rep["replay_command"].get<std::string>() + "`", true);
   for (const auto& a : rep.value("disturbed_attempts", json::array()))
-    d.paragraph(fmt::format("Run again (`--rerun-if-disturbed`): an earlier attempt failed only timing gates ({}) while "
-                            "the host took {:.0f} % of this machine's CPU time.",
+    d.paragraph(fmt::format("Run again: an earlier attempt failed only timing gates ({}); the host took {:.0f} % of this "
+                            "machine's CPU time during it.",
                             fmt::join(a["failed_gates"].get<std::vector<std::string>>(), ", "),
                             a["host_steal_share"].get<double>() * 100));
   d.paragraph("All times are simulated.");

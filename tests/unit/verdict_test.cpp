@@ -99,6 +99,43 @@ TEST(Verdict, ADisturbedRunRunsAgainOnlyForTimingGates) {
   EXPECT_EQ(report["disturbed_attempts"].size(), 1u);
 }
 
+TEST(Verdict, RerunIfSlowRunsAgainForTimingGatesWhateverTheSteal) {
+  auto s = two_architectures();
+  s.gates = {parse_gate("queue.makespan <= 5s")};
+  VerdictOptions o;
+  o.rerun_if_slow = 2;
+  int n = 0;
+  auto report = run_judged([&] {
+    ++n;
+    auto r = report_of(s, {"queue"}, true);
+    r["host_steal_share"] = 0.0;
+    r["results"]["queue"]["makespan_s"] = n < 3 ? 10.0 : 4.0;
+    return r;
+  }, gate_set(s, {"queue"}, {}), o);
+  EXPECT_EQ(n, 3);
+  EXPECT_TRUE(report["passed"].get<bool>());
+  EXPECT_EQ(report["disturbed_attempts"].size(), 2u);
+
+  n = 0;  // a timing figure that fails every attempt fails
+  report = run_judged([&] {
+    ++n;
+    auto r = report_of(s, {"queue"}, true);
+    r["results"]["queue"]["makespan_s"] = 10.0;
+    return r;
+  }, gate_set(s, {"queue"}, {}), o);
+  EXPECT_EQ(n, 3);
+  EXPECT_FALSE(report["passed"].get<bool>());
+
+  n = 0;  // a correctness gate is never run again
+  s.gates = {parse_gate("queue.stuck >= 1")};
+  report = run_judged([&] {
+    ++n;
+    return report_of(s, {"queue"}, true);
+  }, gate_set(s, {"queue"}, {}), o);
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(report["passed"].get<bool>());
+}
+
 TEST(Verdict, AGateWithNoDataIsNeverRunAgain) {
   auto s = two_architectures();
   s.gates = {parse_gate("queue.recovery.max <= 75s")};

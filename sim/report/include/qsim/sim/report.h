@@ -69,8 +69,11 @@ bool timing_gate(const nlohmann::json& gate, const nlohmann::json& report);
 // looks calm).
 double busiest_steal_share(const nlohmann::json& report);
 
-// A report (with its gates) worth running again: a gate failed, every failed gate is a timing
-// gate, and the host took at least kDisturbedStealShare of the CPU time.
+// A gate failed and every failed gate is a timing gate.
+bool only_timing_gates_failed(const nlohmann::json& report);
+
+// A report (with its gates) worth running again: only timing gates failed, and the host took at
+// least kDisturbedStealShare of the CPU time.
 bool disturbed_run(const nlohmann::json& report);
 
 // An inline SVG line chart (steps if `step`), with optional shaded x marks and a dashed

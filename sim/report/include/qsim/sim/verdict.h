@@ -18,6 +18,10 @@ struct VerdictOptions {
   nlohmann::json baseline;            // a previous report (null: none): headline metrics may not regress
   double max_regression_pct = 10;
   int rerun_if_disturbed = 0;         // run again up to N times when only timing gates failed on a busy host
+  // Run again up to N times when only timing gates failed, whatever the steal: timing noise on a
+  // shared machine only ever adds time (a slower neighbour shows no steal), so a timing figure
+  // that holds in one attempt of several holds; a correctness gate is never run again.
+  int rerun_if_slow = 0;
 };
 
 struct GateSet {
@@ -35,8 +39,9 @@ GateSet gate_set(const Scenario& s, const std::vector<std::string>& archs, const
 bool judge(nlohmann::json& report, const GateSet& gates, const VerdictOptions& options);
 
 // Runs `attempt` (a live run or the model, returning its report without gates) and judges it;
-// while it fails only timing gates on a disturbed host (disturbed_run) and reruns are left, runs
-// it again, listing the earlier attempts in "disturbed_attempts". `note` hears why, in a line.
+// while it fails only timing gates on a disturbed host (disturbed_run), or only timing gates at
+// all (rerun_if_slow), and reruns are left, runs it again, listing the earlier attempts in
+// "disturbed_attempts" (each with its steal share and failed gates). `note` hears why, in a line.
 nlohmann::json run_judged(const std::function<nlohmann::json()>& attempt, const GateSet& gates,
                           const VerdictOptions& options, const std::function<void(const std::string&)>& note = {});
 
