@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <mutex>
 
 namespace qsim::sim {
@@ -78,8 +79,14 @@ std::optional<double> picked_up_again_after(const KillRecovery& k, const OrderRe
 
 std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std::string, std::string>& why) {
   const auto& c = r.checker;
+  // Kills whose order never came back and was still in flight at the end (stuck) or is gone
+  // (lost): the rest of the stuck or lost orders were not held by a killed worker.
   long long never = 0;
-  for (const auto& k : r.kills) never += !k.redelivered_after_s;
+  for (const auto& k : r.kills) {
+    if (k.redelivered_after_s) continue;
+    for (const auto& o : r.orders)
+      if (o.id == k.order && o.status != "completed" && o.status != "failed" && o.status != "dead") ++never;
+  }
   const std::vector<std::pair<std::string, long long>> counts{
       {"lost", c.lost},
       {"stuck", c.stuck},
@@ -96,7 +103,7 @@ std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std:
     if (it == why.end()) continue;
     std::string held;
     if ((name == "stuck" || name == "lost") && never > 0)
-      held = fmt::format(" ({} of the kills hit a worker holding an order that never came back)", never);
+      held = fmt::format(" ({} held by a worker when it was killed, and never picked up again)", std::min(never, n));
     out.push_back(fmt::format("{} {}{}: {}", name, n, held, it->second));
   }
   return out;
