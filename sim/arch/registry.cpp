@@ -1,9 +1,9 @@
 #include "qsim/sim/architecture.h"
+#include "qsim/sim/checker.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <algorithm>
 #include <mutex>
 
 namespace qsim::sim {
@@ -79,13 +79,17 @@ std::optional<double> picked_up_again_after(const KillRecovery& k, const OrderRe
 
 std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std::string, std::string>& why) {
   const auto& c = r.checker;
-  // Kills whose order never came back and was still in flight at the end (stuck) or is gone
-  // (lost): the rest of the stuck or lost orders were not held by a killed worker.
-  long long never = 0;
+  // Kills whose order never came back and ended stuck (still in flight) or gone (neither in
+  // flight nor finished), in the checker's terms: the rest of the stuck or lost orders were not
+  // held by a killed worker.
+  long long held_stuck = 0, held_lost = 0;
   for (const auto& k : r.kills) {
     if (k.redelivered_after_s) continue;
-    for (const auto& o : r.orders)
-      if (o.id == k.order && o.status != "completed" && o.status != "failed" && o.status != "dead") ++never;
+    for (const auto& o : r.orders) {
+      if (o.id != k.order) continue;
+      if (in_flight(o.status)) ++held_stuck;
+      else if (!finished(o.status)) ++held_lost;
+    }
   }
   const std::vector<std::pair<std::string, long long>> counts{
       {"lost", c.lost},
@@ -102,8 +106,9 @@ std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std:
     auto it = why.find(name);
     if (it == why.end()) continue;
     std::string held;
-    if ((name == "stuck" || name == "lost") && never > 0)
-      held = fmt::format(" ({} held by a worker when it was killed, and never picked up again)", std::min(never, n));
+    const long long held_by_killed = name == "stuck" ? held_stuck : name == "lost" ? held_lost : 0;
+    if (held_by_killed > 0)
+      held = fmt::format(" ({} held by a worker when it was killed, and never picked up again)", held_by_killed);
     out.push_back(fmt::format("{} {}{}: {}", name, n, held, it->second));
   }
   return out;
