@@ -181,15 +181,20 @@ public:
                             {{std::string(security::kTimestampHeader), std::to_string(ts)},
                              {std::string(security::kSignatureHeader), security::sign(secret_, ts, body)}});
       if (r.ok()) return {attempt, true};
+      last_refusal_ = r.answered() ? fmt::format("HTTP {} {}", r.status, r.body.substr(0, 300)) : "no answer: " + r.error;
       if (attempt >= 10) return {attempt, false};
       sleep_until(Steady::now() + backoff, o);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
     }
   }
 
+  // what the intake said to the latest refused attempt
+  const std::string& last_refusal() const { return last_refusal_; }
+
 private:
   components::HttpClient client_;
   std::string secret_;
+  std::string last_refusal_;
 };
 
 // A thread that outlives every fault: processes forked from it are tied to its life (their
@@ -532,7 +537,9 @@ private:
       auto id = fmt::format("probe-{:03d}", i);
       create_order(id);
       sleep_until(Steady::now() + std::chrono::microseconds(static_cast<long long>(rng.uniform() * gap_max_s * 1e6)), o_);
-      if (!provider.pay(id, o_).second) throw InfraError("probe: the payment intake did not accept " + id);
+      if (auto [attempts, ok] = provider.pay(id, o_); !ok)
+        throw InfraError(fmt::format("probe: the payment intake did not accept {} in {} attempts; the last: {}; its log: {}",
+                                     id, attempts, provider.last_refusal(), tail_of(log_path("payment_intake"))));
       auto deadline = Steady::now() + 10s;
       std::optional<store::Order> order;
       while (Steady::now() < deadline) {
