@@ -2,6 +2,7 @@
 // QSIM_FINALIZE_SECRET or the file named by QSIM_FINALIZE_SECRET_FILE, never from argv.
 #include "qsim/components/finalize_service.h"
 #include "qsim/security/signature.h"
+#include "http_limits_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -19,12 +20,15 @@ int main(int argc, char** argv) {
   app.add_option("--prefix", o.prefix, "key prefix");
   app.add_option("--world-port", o.world_port, "the simulated world's port on 127.0.0.1")->check(CLI::Range(1, 65535));
   app.add_option("--window-s", window_s, "accepted timestamp skew, seconds, both directions")->check(CLI::Range(1, 86400));
+  qsim::tools::HttpLimitOptions limits;
+  limits.add_to(app);
   CLI11_PARSE(app, argc, argv);
   o.window = std::chrono::seconds(window_s);
   try {
     qsim::components::FinalizeService service(qsim::redis::Endpoint::parse(redis_url), o,
                                               qsim::security::load_secret("finalize"));
     qsim::components::HttpService http;
+    http.set_limits(limits.limits());
     service.mount(http);
     return qsim::components::serve_until_signal(http, port, "qsim-finalize");
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // QSIM_PAYMENT_SECRET or the file named by QSIM_PAYMENT_SECRET_FILE, never from argv.
 #include "qsim/components/payment_intake.h"
 #include "qsim/security/signature.h"
+#include "http_limits_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-body", o.max_body_bytes, "largest accepted body, bytes");
   app.add_option("--max-attempts", o.max_attempts, "attempts of each enqueued job before it is dead-lettered")
       ->check(CLI::Range(1, 100));
+  qsim::tools::HttpLimitOptions limits;
+  limits.add_to(app);
   CLI11_PARSE(app, argc, argv);
   o.queue_mode = mode == "queue";
   if (mode == "handoff" && o.handoff_port == 0) {
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
     qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o,
                                            qsim::security::load_secret("payment"));
     qsim::components::HttpService http;
+    http.set_limits(limits.limits());
     intake.mount(http);
     return qsim::components::serve_until_signal(http, port, "qsim-payment-intake");
   } catch (const std::exception& e) {

@@ -1,9 +1,18 @@
-// A small HTTP server for the components (cpp-httplib underneath, not exposed): routes by
-// method and path, a hook for bodies over the hard size cap, listen on a loopback port, stop
-// from any thread. Handlers run on the server's thread pool.
+// A small HTTP/1.1 server for the components (Boost.Beast on Asio underneath, not exposed):
+// routes by method and exact path, a hook for bodies over the hard size cap, listen on a
+// loopback port, stop from any thread.
+//
+// One I/O thread reads and writes every connection; handlers run on a thread pool, so a slow
+// handler (the world sleeps its latency in one) never holds up reading other requests, and a
+// connection that sends nothing, or its headers a byte at a time, costs a few kilobytes and no
+// thread. Each request's headers must arrive within `header_timeout` (counted from the
+// connection's opening, or from the end of the previous answer on a kept-alive one) and its
+// body within `body_timeout`, or the connection is closed. Headers over `header_limit` are
+// answered 431, a malformed request 400, and both close the connection.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +34,15 @@ struct HttpResponse {
   std::string content_type = "application/json";
 };
 
+struct HttpLimits {
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};  // a client that does not read its answer
+  std::size_t header_limit = 16 * 1024;             // request line and headers, bytes
+  std::size_t max_connections = 10'000;             // beyond it a new connection is closed at once
+  int handler_threads = 64;
+};
+
 class HttpService {
 public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
@@ -37,6 +55,8 @@ public:
   void get(const std::string& path, Handler h);
   // Bodies above `hard_cap` are refused by the server itself; `h` answers (and counts) them.
   void on_too_large(std::size_t hard_cap, std::function<HttpResponse(std::size_t bytes)> h);
+  void set_limits(const HttpLimits& limits);  // before listen()
+  std::size_t open_connections() const;
 
   bool listen(const std::string& host, int port);  // blocks until stop(); false if it cannot bind
   // Waits (up to `limit`) until listen() is accepting; false if it did not get there.
