@@ -1,5 +1,6 @@
-// The Worker runtime in-process against a live Redis: handler outcomes, malformed payloads,
-// graceful shutdown with and without a deadline hand-back.
+// The Worker runtime in-process against a live Redis: handler outcomes (an unavailable store
+// not counted as an attempt), malformed payloads, graceful shutdown with and without a
+// deadline hand-back.
 #include "eventually.h"
 #include "live_redis.h"
 #include "qsim/queue/worker.h"
@@ -87,6 +88,45 @@ TEST_F(WorkerTest, TransientErrorsAreRetriedWithBackoffUntilSuccess) {
   // backoff 20ms then 40ms (no jitter): each retry waited at least its delay
   EXPECT_GE(s.history[3].at_ms - s.history[2].at_ms, 20);
   EXPECT_GE(s.history[6].at_ms - s.history[5].at_ms, 40);
+}
+
+TEST_F(WorkerTest, AnUnavailableStoreDoesNotUseTheJobsAttempts) {
+  queue::Worker w(testkit::live_redis().endpoint(), name, options());
+  std::atomic<int> calls{0};
+  std::thread t([&] {
+    w.run([&](const queue::Job&, queue::JobContext&) {
+      if (++calls <= 5) throw queue::Unavailable("store: OOM command not allowed when used memory > 'maxmemory'");
+    });
+  });
+  queue::EnqueueOptions once;
+  once.max_attempts = 2;  // five refusals of its store would have killed it twice over
+  auto e = q->enqueue("x", once);
+  ASSERT_TRUE(testkit::eventually([&] { return status(e.value.id).state == queue::JobState::done; }, 10s));
+  w.request_stop();
+  t.join();
+  auto s = status(e.value.id);
+  EXPECT_EQ(s.attempts, 1);
+  EXPECT_EQ(w.stats().unavailable.load(), 5);
+  EXPECT_EQ(q->counters().value.retried, 0) << "not retries of the job";
+  int unavailable = 0;
+  for (auto& h : s.history) unavailable += h.state == "unavailable";
+  EXPECT_EQ(unavailable, 5);
+}
+
+TEST_F(WorkerTest, UncountedFailuresAreCappedThenCountAsTransient) {
+  queue::EnqueueOptions once;
+  once.max_attempts = 1;
+  auto e = q->enqueue("x", once);
+  for (int i = 0; i <= queue::kMaxUncountedFailures; ++i) {
+    auto r = q->reserve(1, "test-worker", 5s);
+    ASSERT_TRUE(r) << r.error;
+    ASSERT_EQ(r.value.jobs.size(), 1u) << "reservation " << i;
+    auto f = q->fail(r.value.jobs[0], "store down", queue::FailKind::unavailable, 0ms);
+    ASSERT_TRUE(f) << f.error;
+    EXPECT_EQ(f.value, i < queue::kMaxUncountedFailures ? queue::FailOutcome::retry_scheduled : queue::FailOutcome::dead)
+        << "failure " << i;
+  }
+  EXPECT_EQ(status(e.value.id).state, queue::JobState::dead);
 }
 
 TEST_F(WorkerTest, GracefulShutdownFinishesTheCurrentJob) {

@@ -33,14 +33,17 @@ void OrderJob::finalize(const std::string& order_id) {
   auto r = finalize_.post("/webhooks/finalize", body,
                           {{std::string(security::kTimestampHeader), std::to_string(ts)},
                            {std::string(security::kSignatureHeader), security::sign(endpoints_.finalize_secret, ts, body)}});
-  if (!r.ok())
-    throw StageError(r.transient(), "finalize: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error));
+  if (r.ok()) return;
+  std::string why = "finalize: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error);
+  auto answer = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status == 503 && answer.is_object() && answer.value("result", "") == "store_unavailable") throw StoreUnavailable(why);
+  throw StageError(r.transient(), why);
 }
 
 StageTimes OrderJob::run(const std::string& order_id) {
   auto move = [&](std::vector<OrderStatus> from, OrderStatus to) {
     auto r = store_->transition(order_id, std::move(from), to, worker_id_);
-    if (!r) throw StageError(true, "store: " + r.error);
+    if (!r) throw StoreUnavailable("store: " + r.error);
     return r.value;
   };
   // A stage that another delivery of the same order moved on meanwhile (this one was paused past
@@ -58,7 +61,7 @@ StageTimes OrderJob::run(const std::string& order_id) {
                                                     OrderStatus::downloading, OrderStatus::uploading};
   for (int look = 0;; ++look) {
     auto order = store_->get(order_id);
-    if (!order) throw StageError(true, "store: " + order.error);
+    if (!order) throw StoreUnavailable("store: " + order.error);
     if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");
     if (order.value->status == OrderStatus::completed) return {};  // redelivered after finalize: done
     if (order.value->status == OrderStatus::finalizing) {

@@ -82,11 +82,17 @@ void QueueWorkerService::run(int http_port) {
     } catch (const Superseded&) {
       st.failed++;
       throw;  // transient: retried only if this delivery still holds its lease; the order stays as it is
+    } catch (const StoreUnavailable& e) {
+      st.failed++;
+      throw queue::Unavailable(e.what());  // the order stays as it is; the attempt does not count
     } catch (const StageError& e) {
       st.failed++;
       bool last = !e.transient() || j.attempt >= j.max_attempts;
       if (last) {
-        (void)store.transition(j.payload, in_flight_statuses(), store::OrderStatus::dead, st.worker.id(), e.what());
+        // The job goes dead only with its order: if the store cannot record that, the attempt is
+        // handed back (not counted) and made again later, never a dead job beside a live order.
+        auto dead = store.transition(j.payload, in_flight_statuses(), store::OrderStatus::dead, st.worker.id(), e.what());
+        if (!dead) throw queue::Unavailable(std::string(e.what()) + "; the store could not mark the order dead: " + dead.error);
       }
       if (!e.transient()) throw queue::PermanentError(e.what());
       throw;

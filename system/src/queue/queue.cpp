@@ -212,11 +212,12 @@ Expected<std::vector<bool>> Queue::heartbeat(const std::vector<Job>& jobs, std::
 }
 
 Expected<FailOutcome> Queue::fail(const Job& job, std::string_view reason, FailKind kind, std::chrono::milliseconds retry_delay) {
-  auto r = run(scripts::fail(), {job.lease_token, std::string(reason), kind == FailKind::permanent ? "1" : "0",
-                                 join_int(retry_delay.count())});
+  const char* how = kind == FailKind::permanent ? "1" : kind == FailKind::unavailable ? "2" : "0";
+  auto r = run(scripts::fail(), {job.lease_token, std::string(reason), how, join_int(retry_delay.count()),
+                                 join_int(kMaxUncountedFailures)});
   if (!r) return {r.status, r.error, FailOutcome::lease_lost};
   auto code = to_ll(r.value.at(0));
-  return {redis::Status::ok, {}, code == 2 ? FailOutcome::dead : code == 1 ? FailOutcome::retry_scheduled : FailOutcome::lease_lost};
+  return {redis::Status::ok, {}, code == 2 ? FailOutcome::dead : code >= 1 ? FailOutcome::retry_scheduled : FailOutcome::lease_lost};
 }
 
 Expected<bool> Queue::release(const Job& job) {

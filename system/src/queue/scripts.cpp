@@ -269,7 +269,8 @@ return out
   return s;
 }
 
-// ARGV: base token reason permanent(0|1) delay_ms -> 0 lease lost | 1 retry scheduled | 2 dead
+// ARGV: base token reason how(0 transient|1 permanent|2 unavailable) delay_ms max_uncounted
+//   -> 0 lease lost | 1 retry scheduled | 2 dead | 3 retry scheduled, attempt not counted
 const redis::Script& fail() {
   static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::token_id}, R"lua(
 local tok, reason, permanent, delay = ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
@@ -280,6 +281,14 @@ local now = now_ms()
 local f = redis.call('HMGET', jk, 'attempts', 'max')
 local attempts, maxa = tonumber(f[1]) or 0, tonumber(f[2]) or 1
 redis.call('HSET', jk, 'error', reason)
+-- unavailable (ARGV[4] == '2'): the attempt is handed back, up to ARGV[6] times per job
+if ARGV[4] == '2' and redis.call('HINCRBY', jk, 'uncounted', 1) <= tonumber(ARGV[6]) then
+  redis.call('HSET', jk, 'state', 'failed', 'attempts', fmt('%d', math.max(0, attempts - 1)))
+  redis.call('ZADD', KEYS[4], fmt('%d', now + delay), id)
+  redis.call('HINCRBY', KEYS[7], 'uncounted', 1)
+  hist(id, 'unavailable@' .. fmt('%d', now))
+  return 3
+end
 if permanent then
   bury(id, now, 'permanent failure: ' .. reason)
   return 2

@@ -109,12 +109,15 @@ void Worker::run(const Handler& handler) {
       }
       stats_.started++;
       JobContext ctx(&stop_, &current_lost_);
-      enum class Result { ok, transient, permanent } result = Result::ok;
+      enum class Result { ok, transient, permanent, unavailable } result = Result::ok;
       std::string reason;
       try {
         handler(job, ctx);
       } catch (const PermanentError& e) {
         result = Result::permanent;
+        reason = e.what();
+      } catch (const Unavailable& e) {
+        result = Result::unavailable;
         reason = e.what();
       } catch (const std::exception& e) {
         result = Result::transient;
@@ -142,10 +145,13 @@ void Worker::run(const Handler& handler) {
         continue;
       }
       auto delay = options_.backoff.jittered(job.attempt, rng);
-      auto f = queue.fail(job, reason, result == Result::permanent ? FailKind::permanent : FailKind::transient, delay);
+      const FailKind kind = result == Result::permanent     ? FailKind::permanent
+                            : result == Result::unavailable ? FailKind::unavailable
+                                                            : FailKind::transient;
+      auto f = queue.fail(job, reason, kind, delay);
       if (!f) stats_.redis_errors++;  // lease will expire and the reaper redelivers: still at-least-once
       else if (f.value == FailOutcome::dead) stats_.dead++;
-      else if (f.value == FailOutcome::retry_scheduled) stats_.retried++;
+      else if (f.value == FailOutcome::retry_scheduled) (kind == FailKind::unavailable ? stats_.unavailable : stats_.retried)++;
       else stats_.lease_lost++;
       drop_held(job.id);
     }

@@ -35,6 +35,13 @@ private:
 
 // Another delivery of the same order has moved it on meanwhile: transient, and not the order's
 // failure (a stale delivery must not mark the order dead under the one that holds it now).
+// The task store, or finalize's, refused or could not be reached (Redis out of memory, down):
+// it says nothing about the order, and the queue worker retries it without counting an attempt.
+class StoreUnavailable : public StageError {
+public:
+  explicit StoreUnavailable(const std::string& what) : StageError(true, what) {}
+};
+
 class Superseded : public StageError {
 public:
   explicit Superseded(const std::string& what) : StageError(true, what) {}

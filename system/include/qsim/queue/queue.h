@@ -3,6 +3,7 @@
 // Lifecycle of a job (key layout in keys.h):
 //   enqueue -> ready (or delayed) -> reserve -> active (leased) -> ack -> done
 //                                                  |-> fail(transient) -> delayed (backoff) -> ready
+//                                                  |-> fail(unavailable) -> delayed, attempt not counted
 //                                                  |-> fail(permanent) / attempts used up -> dead
 //                                                  |-> lease expires -> reaper -> ready (front)
 //                                                  |                          or dead (crash loop)
@@ -79,7 +80,11 @@ struct IdleRegistration {
   std::chrono::milliseconds ttl{0};  // 0: do not register
 };
 
-enum class FailKind { transient, permanent };
+// unavailable: the job could not reach something it cannot do without (its store refused or was
+// down), which says nothing about the job; retried like a transient failure but without counting
+// the attempt, up to kMaxUncountedFailures times per job, and transient after that.
+enum class FailKind { transient, permanent, unavailable };
+inline constexpr int kMaxUncountedFailures = 100;
 enum class FailOutcome { lease_lost, retry_scheduled, dead };
 enum class JobState { ready, delayed, active, done, failed, dead, unknown };
 std::string_view to_string(JobState s);

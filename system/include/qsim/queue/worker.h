@@ -8,7 +8,8 @@
 // workers run it).
 //
 // Handler outcomes: return normally -> ack; throw PermanentError (MalformedPayload is one) ->
-// dead-letter with the message; throw anything else -> transient failure, retried after
+// dead-letter with the message; throw Unavailable -> retried after the backoff without counting
+// the attempt (FailKind::unavailable); throw anything else -> transient failure, retried after
 // BackoffPolicy::jittered(attempt) until max_attempts, then dead-lettered. A handler never kills
 // the worker.
 //
@@ -34,6 +35,13 @@
 namespace qsim::queue {
 
 class PermanentError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+// The job could not reach something it cannot do without (its store refused: Redis out of
+// memory, or down): not the job's fault, so not one of its attempts.
+class Unavailable : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
@@ -75,7 +83,7 @@ using Handler = std::function<void(const Job&, JobContext&)>;
 
 struct WorkerStats {
   std::atomic<long long> started{0}, acked{0}, retried{0}, dead{0}, lease_lost{0}, released{0},
-      reaped{0}, redis_errors{0};
+      reaped{0}, redis_errors{0}, unavailable{0};
   // Clock time (ms since the clock's epoch) of the last Redis call that got an answer; an idle
   // worker's blocking wait answers at least every idle_wait.
   std::atomic<long long> last_redis_ok_ms{0};
