@@ -37,7 +37,6 @@ std::unique_ptr<Architecture> make_bullmq(const Scenario& s) {
       {"failed_visible",
        "its attempts were used up, or it stalled more than maxStalledCount times (\"job stalled more than allowable "
        "limit\", moveStalledJobsToWait): the worker's failed handler moved the order to dead"},
-      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
   };
   // The lock expires, then two stalled-jobs checks must see the job without one (one check per
   // interval across the queue's workers: the stalled-check key, which a killed worker may have

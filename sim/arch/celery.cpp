@@ -42,7 +42,6 @@ std::unique_ptr<Architecture> make_celery(const Scenario& s) {
        "first worker is only paused, and both run it; or a retry ran after an error that struck once the work was "
        "done"},
       {"failed_visible", "its retries were used up, or the error was permanent: the order is dead with its reason"},
-      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
   };
   // An unacknowledged message comes back once its visibility timeout has passed and a restore
   // runs: when a consumer starts, then about every 100 s of real time (kombu's QoS.restore_visible

@@ -67,8 +67,6 @@ public:
     return explain_counts(
         r, {{"stuck", "nothing gives a killed poller's order back: it stays in the status the poller left it in, as "
                       "the seed documents describe"},
-            {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without "
-                     "persistence)"},
             {"duplicate_effect_calls", "a restarted poller called the world again for an order it had started; the "
                                        "world's idempotency keys kept the effect single"}});
   }

@@ -87,8 +87,6 @@ public:
             {"duplicate_effect_calls",
              "a redelivered job called the world again with the same idempotency key; the world applied nothing twice"},
             {"stuck", "still in flight when the workload ended: a retry's backoff or a lease outlasted the run"},
-            {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without "
-                     "persistence)"},
             {"failed_visible", "its attempts were used up; the order is dead with its reason, and the job is in the "
                                "dead-letter queue"}});
   }

@@ -99,12 +99,28 @@ std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std:
       {"duplicate_effect_calls", c.duplicate_effect_calls},
       {"duplicate_effects", c.duplicate_effects},
       {"missing_effects", c.missing_effects},
-      {"orphaned_effects", c.orphaned_effects}};
+      {"orphaned_effects", c.orphaned_effects},
+      {"undelivered_payments", c.undelivered_payments}};
+  // Lost is the same for every architecture: the store forgot an order whose payment it had
+  // acknowledged, and only Redis forgets.
+  auto reasons = why;
+  if (!reasons.count("lost"))
+    reasons["lost"] = r.redis_evicted_keys > 0
+                          ? fmt::format("the payment was acknowledged but the store forgot the order (Redis evicted {} "
+                                        "keys while its memory was full)",
+                                        r.redis_evicted_keys)
+                          : "the payment was acknowledged but the store forgot the order (a Redis restart without "
+                            "persistence)";
+  if (!reasons.count("undelivered_payments"))
+    reasons["undelivered_payments"] =
+        r.redis_evicted_keys > 0 ? "the payment provider gave up after 10 deliveries the intake did not accept: an order "
+                                   "evicted before its payment came is unknown to the intake"
+                                 : "the payment provider gave up after 10 deliveries the intake did not accept";
   std::vector<std::string> out;
   for (const auto& [name, n] : counts) {
     if (n == 0) continue;
-    auto it = why.find(name);
-    if (it == why.end()) continue;
+    auto it = reasons.find(name);
+    if (it == reasons.end()) continue;
     std::string held;
     const long long held_by_killed = name == "stuck" ? held_stuck : name == "lost" ? held_lost : 0;
     if (held_by_killed > 0)

@@ -35,7 +35,6 @@ std::unique_ptr<Architecture> make_rq(const Scenario& s) {
        "retries left: RQ failed the job and the adapter moved the order to dead"},
       {"duplicate_deliveries",
        "with Retry, RQ enqueued the job again after its work horse died or it raised, and it ran again"},
-      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
   };
   spec.notes.push_back(
       "rq: a job held by a worker killed with its work horse is recovered only by RQ's registry clean-up, which "

@@ -28,7 +28,6 @@ std::unique_ptr<Architecture> make_sidekiq(const Scenario& s) {
        "Sidekiq has no lease, so a paused process keeps its job; a second run comes from a retry after an error that "
        "struck after the work was done, or from a second hand-off of the same order"},
       {"failed_visible", "its retries were used up (sidekiq_retries_exhausted): the order is dead with the last error"},
-      {"lost", "the payment was acknowledged but the store forgot the order (a Redis restart without persistence)"},
   };
   spec.handoff_command = {"ruby", frameworks_dir() + "/sidekiq/qsim_sidekiq.rb", "handoff"};
   spec.worker_command = {"ruby", frameworks_dir() + "/sidekiq/qsim_sidekiq.rb", "worker"};

@@ -53,6 +53,27 @@ void Injector::stop() {
   if (webhooks_thread_.joinable()) webhooks_thread_.join();
   for (auto& [at, h] : resume_) c_.supervisor->signal(h, SIGCONT);
   resume_.clear();
+  if (!later_.empty()) {
+    try {
+      redis::Connection c(c_.endpoint);
+      run_due(c, true);
+    } catch (const std::exception&) {
+      later_.clear();  // Redis gone: nothing left to undo on it
+    }
+  }
+}
+
+// Undoes what a fault window did, once the window ends (all of them: the run is over).
+void Injector::run_due(redis::Connection& c, bool all) {
+  for (auto it = later_.begin(); it != later_.end();) {
+    if (all || Steady::now() >= it->first) {
+      auto undo = std::move(it->second);
+      it = later_.erase(it);
+      undo(c);
+    } else {
+      ++it;
+    }
+  }
 }
 
 std::vector<int> Injector::stage_fired() const {
@@ -188,6 +209,43 @@ public:
     } catch (const std::exception& e) {
       in_.log("restart_redis", "redis", std::string("did not come back: ") + e.what());
     }
+  }
+  void fill_redis_memory(double full_s, const std::string& policy) override {
+    if (!in_.c_.server) return;
+    auto config = [this](const std::string& key) {
+      auto r = c_.command({"CONFIG", "GET", key});
+      return r && r.reply.elements.size() == 2 ? r.reply.elements[1].str : std::string();
+    };
+    const std::string was_max = config("maxmemory"), was_policy = config("maxmemory-policy");
+    auto info = c_.command({"INFO", "memory"});
+    long long used = 0;
+    if (info)
+      if (auto at = info.reply.str.find("used_memory:"); at != std::string::npos)
+        used = std::atoll(info.reply.str.c_str() + at + 12);
+    if (used <= 0 || was_max.empty() || was_policy.empty()) {
+      in_.log("fill_redis_memory", "redis", "not filled: Redis did not say how much memory it uses");
+      return;
+    }
+    auto set = [](redis::Connection& c, const std::string& key, const std::string& value) {
+      auto r = c.command({"CONFIG", "SET", key, value});
+      return r ? std::string() : r.error;
+    };
+    auto err = set(c_, "maxmemory-policy", policy);
+    if (err.empty()) err = set(c_, "maxmemory", std::to_string(used));
+    if (!err.empty()) {
+      in_.log("fill_redis_memory", "redis", "not filled: CONFIG SET: " + err);
+      return;
+    }
+    in_.log("fill_redis_memory", "redis",
+            fmt::format("maxmemory {} bytes (all in use), policy {}, for {:g} s", used, policy, full_s));
+    in_.later_.push_back({Steady::now() + in_.wall(full_s), [this, set, was_max, was_policy](redis::Connection& c) {
+                            auto e = set(c, "maxmemory", was_max);
+                            if (e.empty()) e = set(c, "maxmemory-policy", was_policy);
+                            in_.log("fill_redis_memory", "redis",
+                                    e.empty() ? "memory free again: maxmemory " + was_max + ", policy " + was_policy
+                                              : "could not free the memory: CONFIG SET: " + e,
+                                    false);
+                          }});
   }
   void reset_connections(const std::string& link) override {
     if (in_.c_.proxy) in_.c_.proxy->reset_all(link);
@@ -342,6 +400,7 @@ void Injector::faults_loop() {
           ++it;
         }
       }
+      run_due(c, false);
       auto active = world_faults_active(faults, now, stage_fired());
       if (active != world) {
         for (std::size_t i = 0; i < active.size(); ++i)

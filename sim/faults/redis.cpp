@@ -1,5 +1,9 @@
-// The redis family: restart_redis. The run's private redis-server is SIGKILLed and started
-// again after a while, with the persistence the scenario asks for (none: everything is gone).
+// The redis family, faults of the run's private redis-server itself.
+//   restart_redis      SIGKILLed and started again after a while, with the persistence the
+//                      scenario asks for (none: everything is gone)
+//   fill_redis_memory  its memory full for a while: maxmemory set to what is in use, with a
+//                      policy (noeviction: every write that needs memory fails with OOM; an
+//                      evicting policy: keys go, whichever the policy picks), then restored
 #include "family.h"
 
 #include <fmt/format.h>
@@ -10,13 +14,20 @@ namespace {
 
 class Redis final : public Family {
 public:
-  std::vector<std::string> kinds() const override { return {"restart_redis"}; }
+  std::vector<std::string> kinds() const override { return {"restart_redis", "fill_redis_memory"}; }
 
-  void read(const std::string&, JsonReader& r, const FaultReadContext&, Fault& f) const override {
+  void read(const std::string& kind, JsonReader& r, const FaultReadContext&, Fault& f) const override {
     RedisFault p;
     read_when(r, f);
-    p.down_s = r.duration("down_for", false, 0);
-    p.persistence = r.get("persistence", false) ? r.one_of("persistence", {"none", "everysec", "always"}) : "none";
+    if (kind == "fill_redis_memory") {
+      p.full_s = r.duration("for", true, 0, true);
+      p.policy = r.get("policy", false) ? r.one_of("policy", {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                                                              "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"})
+                                        : "noeviction";
+    } else {
+      p.down_s = r.duration("down_for", false, 0);
+      p.persistence = r.get("persistence", false) ? r.one_of("persistence", {"none", "everysec", "always"}) : "none";
+    }
     f.params = std::move(p);
   }
 
@@ -26,11 +37,18 @@ public:
 
   void fire(const Fault& f, const Firing&, LiveTarget& live) const override {
     const auto& p = std::get<RedisFault>(f.params);
+    if (f.kind == "fill_redis_memory") return live.fill_redis_memory(p.full_s, p.policy);
     live.restart_redis(p.down_s, p.persistence);
   }
 
   void fire(const Fault& f, const Firing&, ModelTarget& model) const override {
     const auto& p = std::get<RedisFault>(f.params);
+    if (f.kind == "fill_redis_memory") {
+      // Writes fail while it is full, so nothing moves: as for a Redis that is down and keeps
+      // its data. Which keys an evicting policy drops, the model does not say.
+      model.log("redis", "memory full, policy " + p.policy + (p.policy == "noeviction" ? "" : " (evictions not modelled)"));
+      return model.redis_down(p.full_s, false);
+    }
     model.log("redis", "persistence " + p.persistence);
     model.redis_down(p.down_s, p.persistence == "none");  // without persistence, whatever was not done is gone
   }
@@ -50,8 +68,14 @@ namespace qsim::sim {
 std::string redis_persistence(const std::vector<Fault>& faults) {
   std::string persistence;
   for (const auto& f : faults)
-    if (auto* p = f.as<RedisFault>()) persistence = p->persistence;
+    if (auto* p = f.as<RedisFault>(); p && f.kind == "restart_redis") persistence = p->persistence;
   return persistence;
+}
+
+std::string private_redis_fault(const std::vector<Fault>& faults) {
+  for (const auto& f : faults)
+    if (f.as<RedisFault>()) return f.kind;
+  return {};
 }
 
 }  // namespace qsim::sim

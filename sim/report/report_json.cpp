@@ -76,6 +76,8 @@ json arch_json(const ArchResult& a) {
           {"redis_commands", a.redis_commands},
           {"redis_commands_per_idle_day", a.redis_commands_per_idle_day},
           {"redis_commands_by_name", a.redis_commands_by_name},
+          {"redis_oom_errors", a.redis_oom_errors},
+          {"redis_evicted_keys", a.redis_evicted_keys},
           {"harness_commands", a.harness_commands},
           {"idle_window_s", a.idle_window_s},
           {"retries", a.retries},

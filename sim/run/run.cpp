@@ -136,6 +136,18 @@ std::map<std::string, long long> commandstats(redis::Connection& c) {
   return out;
 }
 
+// A counter of INFO `section`: "<key>:<n>" or "<key>:count=<n>" (errorstats); 0 when absent
+// (INFO errorstats lists only the errors that happened).
+long long info_count(redis::Connection& c, const char* section, const std::string& key) {
+  auto r = c.command({"INFO", section});
+  if (!r) return 0;
+  auto at = r.reply.str.find(key + ":");
+  if (at == std::string::npos) return 0;
+  at += key.size() + 1;
+  if (r.reply.str.compare(at, 6, "count=") == 0) at += 6;
+  return std::atoll(r.reply.str.c_str() + at);
+}
+
 double server_ms(redis::Connection& c) {
   auto r = c.command({"TIME"});
   if (!r || r.reply.elements.size() != 2) throw InfraError("Redis: TIME: " + r.error);
@@ -566,6 +578,8 @@ private:
     auto queries0 = must("store query counts", [&] { return store_.query_counts(); });
     auto counters0 = must("queue counters", [&] { return queue_.counters(); });
     auto cmd0 = commandstats(conn_);
+    const long long oom0 = info_count(conn_, "errorstats", "errorstat_OOM"),
+                    evicted0 = info_count(conn_, "stats", "evicted_keys");
     double sum_work = 0, max_work = 0;
     for (std::size_t i = 0; i < n; ++i) {
       sum_work += plan_.download_s[i] + plan_.upload_s[i];
@@ -684,6 +698,13 @@ private:
     harness_commands_ += 1;  // the INFO above
     r.redis_commands_by_name = delta(cmd1, cmd0);
     r.redis_commands = std::max(0LL, sum_of(r.redis_commands_by_name) - harness_commands_);
+    r.redis_oom_errors = std::max(0LL, info_count(conn_, "errorstats", "errorstat_OOM") - oom0);
+    r.redis_evicted_keys = std::max(0LL, info_count(conn_, "stats", "evicted_keys") - evicted0);
+    harness_commands_ += 2;
+    if (r.redis_oom_errors || r.redis_evicted_keys)
+      r.notes.push_back(fmt::format("Redis's memory was full: it refused {} commands for want of memory (OOM) and evicted "
+                                    "{} keys",
+                                    r.redis_oom_errors, r.redis_evicted_keys));
     if (r.fault_counts.count("restart_redis"))
       r.notes.push_back("Redis restarted during the workload: INFO commandstats starts again from zero with the "
                         "server, so the Redis command counts cover only the time since the last restart");
@@ -938,8 +959,8 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     }
     if (external->unix_socket.empty() && !loopback(external->host))
       throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + external->host + "'");
-    if (!persistence.empty())
-      throw ScenarioError("--redis", "$", "restart_redis needs the private redis-server (run without --redis)");
+    if (auto kind = private_redis_fault(s.faults); !kind.empty())
+      throw ScenarioError("--redis", "$", kind + " needs the private redis-server (run without --redis)");
     if (side_by_side && archs.size() > 1)
       throw ScenarioError("--redis", "$", "side by side, each architecture needs its own private redis-server (run "
                                           "without --redis)");

@@ -283,7 +283,7 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
     std::string persistence;
     for (std::size_t i = 0; i < s.faults.size(); ++i) {
       const auto* redis = s.faults[i].as<RedisFault>();
-      if (!redis) continue;
+      if (!redis || s.faults[i].kind != "restart_redis") continue;
       if (!persistence.empty() && redis->persistence != persistence)
         r.fail(r.at("faults") + "[" + std::to_string(i) + "].persistence",
                "the same persistence as the other restart_redis faults (one server, one configuration): \"" +

@@ -1,4 +1,5 @@
 // The checker over hand-written histories: one per category, then several combined.
+#include "qsim/sim/architecture.h"
 #include "qsim/sim/checker.h"
 
 #include <gtest/gtest.h>
@@ -138,6 +139,26 @@ TEST(Checker, TallyCountsForTheReport) {
   EXPECT_EQ(o.downloads_ok, 1);
   EXPECT_EQ(o.grants, 1);
   EXPECT_EQ(o.mails, 1);
+}
+
+TEST(Explanations, LostAndUndeliveredPaymentsNameWhatForgotThem) {
+  ArchResult r;
+  r.checker.lost = 2;
+  r.checker.undelivered_payments = 3;
+  auto restart = explain_counts(r, {});
+  ASSERT_EQ(restart.size(), 2u);
+  EXPECT_NE(restart[0].find("lost 2: "), std::string::npos);
+  EXPECT_NE(restart[0].find("a Redis restart without persistence"), std::string::npos) << restart[0];
+  EXPECT_NE(restart[1].find("undelivered_payments 3: the payment provider gave up"), std::string::npos) << restart[1];
+
+  r.redis_evicted_keys = 67;
+  auto evicted = explain_counts(r, {{"stuck", "never said: stuck is 0"}});
+  ASSERT_EQ(evicted.size(), 2u);
+  EXPECT_NE(evicted[0].find("Redis evicted 67 keys while its memory was full"), std::string::npos) << evicted[0];
+  EXPECT_NE(evicted[1].find("evicted before its payment came"), std::string::npos) << evicted[1];
+
+  auto own = explain_counts(r, {{"lost", "an architecture's own sentence"}});
+  EXPECT_EQ(own[0], "lost 2: an architecture's own sentence");
 }
 
 }  // namespace

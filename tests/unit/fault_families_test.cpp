@@ -36,6 +36,9 @@ struct FakeLive final : LiveTarget {
   void restart_redis(double down_s, const std::string& p) override {
     calls.push_back("restart " + std::to_string(int(down_s)) + " " + p);
   }
+  void fill_redis_memory(double full_s, const std::string& policy) override {
+    calls.push_back("fill " + std::to_string(int(full_s)) + " " + policy);
+  }
   void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
   void enqueue_jobs(int count, std::string (*payload)(long long)) override {
     for (int k = 0; k < count; ++k) payloads.push_back(payload(sent++));
@@ -105,6 +108,25 @@ TEST(FaultFamilies, TheLiveActionIsTheFamilys) {
   fire_live(redis, Firing{60, 0, redis.kind, "", 0, 1}, live);
   EXPECT_EQ(live.calls, (std::vector<std::string>{"restart 20 always"}));
 
+  live.calls.clear();
+  auto full = fault(R"({"kind": "fill_redis_memory", "at": "1m", "for": "45s"})");
+  fire_live(full, Firing{60, 0, full.kind, "", 0, 1}, live);
+  auto evicting = fault(R"({"kind": "fill_redis_memory", "every": "10m", "for": "1m", "policy": "allkeys-lru"})");
+  fire_live(evicting, Firing{600, 0, evicting.kind, "", 0, 1}, live);
+  EXPECT_EQ(live.calls, (std::vector<std::string>{"fill 45 noeviction", "fill 60 allkeys-lru"}));
+  EXPECT_EQ(redis_persistence({redis, full}), "always") << "only restart_redis has a persistence";
+  EXPECT_EQ(private_redis_fault({kill, full}), "fill_redis_memory");
+  EXPECT_EQ(private_redis_fault({kill}), "");
+  for (const char* bad : {R"({"kind": "fill_redis_memory", "at": "1m"})",
+                          R"({"kind": "fill_redis_memory", "at": "1m", "for": "1m", "policy": "lru"})",
+                          R"({"kind": "fill_redis_memory", "at": "1m", "for": "1m", "down_for": "1m"})"}) {
+    try {
+      fault(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ScenarioError&) {
+    }
+  }
+
   auto poison = fault(R"({"kind": "poison_job", "at": "1m", "count": 4})");
   fire_live(poison, Firing{60, 0, poison.kind, "", 0, 4}, live);
   ASSERT_EQ(live.payloads.size(), 4u);
@@ -159,11 +181,14 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
   fire_model(poison, Firing{60, 0, poison.kind, "", 0, 3}, model);
   auto reset = fault(R"({"kind": "reset_connections", "link": "intake_redis", "at": "1m"})");
   fire_model(reset, Firing{60, 0, reset.kind, "intake_redis", 0, 1}, model);
+  auto full = fault(R"({"kind": "fill_redis_memory", "at": "1m", "for": "40s", "policy": "allkeys-lru"})");
+  fire_model(full, Firing{60, 0, full.kind, "", 0, 1}, model);
   EXPECT_EQ(model.calls, (std::vector<std::string>{
                              "kill 2 0", "kill 0 0", "pause 1 300",
                              "log payment_intake: not modelled: the provider and the worker retry through it",
                              "log redis: persistence none", "down 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
-                             "log intake_redis: not modelled"}));
+                             "log intake_redis: not modelled",
+                             "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40"}));
 
   // an attempt: world faults before the draws, stage kills after them
   std::vector<Fault> faults{fault(R"({"kind": "fail_upload", "probability": 0.5, "transient": false})"),

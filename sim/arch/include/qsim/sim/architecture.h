@@ -140,8 +140,9 @@ std::optional<double> picked_up_again_after(const KillRecovery& k, const OrderRe
 
 // "stuck 4: <why>" for every checker category of `r` that is not zero and has a sentence in
 // `why` (keys: lost, stuck, failed_visible, duplicate_deliveries, duplicate_effect_calls,
-// duplicate_effects, missing_effects, orphaned_effects); kills that were never given back are
-// counted beside stuck and lost.
+// duplicate_effects, missing_effects, orphaned_effects, undelivered_payments); kills that were
+// never given back are counted beside stuck and lost. Lost and undelivered payments have a
+// sentence of their own that names Redis's evictions when there were any.
 std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std::string, std::string>& why);
 
 using ArchitectureFactory = std::function<std::unique_ptr<Architecture>(const Scenario&)>;

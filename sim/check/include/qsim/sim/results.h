@@ -138,6 +138,8 @@ struct ArchResult {
   double idle_window_s = 0;              // simulated
   double store_queries_per_idle_day = 0, redis_commands_per_idle_day = 0;
   long long redis_commands = 0;          // INFO commandstats delta, the harness's own excluded
+  long long redis_oom_errors = 0;        // commands Redis refused with OOM (INFO errorstats), workload
+  long long redis_evicted_keys = 0;      // keys Redis evicted to make room (INFO stats), workload
   long long harness_commands = 0;
   std::map<std::string, long long> redis_commands_by_name;
   long long retries = 0, dead_letters = 0, recoveries = 0;

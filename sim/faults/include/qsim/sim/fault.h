@@ -6,14 +6,14 @@
 // scenarios/schema.json, nothing else.
 //
 //   process  kill_process, pause_process                       process.cpp
-//   redis    restart_redis                                      redis.cpp
+//   redis    restart_redis, fill_redis_memory                   redis.cpp
 //   poison   poison_job                                         poison.cpp
 //   webhook  duplicate_webhook, replay_webhook, forge_webhook, late_webhook   webhook.cpp
 //   world    fail_download, fail_upload, fail_grant, fail_mail, slow_world   world.cpp
 //   network  delay_network, reset_connections, blackhole, limit_bandwidth    network.cpp
 //
 // Times are simulated seconds from the workload's start.
-//   when, for kill_process / pause_process / restart_redis / poison_job:
+//   when, for kill_process / pause_process / restart_redis / fill_redis_memory / poison_job:
 //     at      one moment; `count` victims (processes, poison jobs) at that moment
 //     every   one firing per period within [from, until], each with `probability`;
 //             `count` caps the firings (0: no cap)
@@ -51,10 +51,12 @@ struct ProcessFault {
   double for_s = 0;           // pause: how long
 };
 
-// restart_redis
+// restart_redis, fill_redis_memory
 struct RedisFault {
-  double down_s = 0;                 // how long Redis is down
-  std::string persistence = "none";  // none | everysec | always
+  double down_s = 0;                 // restart: how long Redis is down
+  std::string persistence = "none";  // restart: none | everysec | always
+  double full_s = 0;                 // fill_redis_memory: how long the memory stays full
+  std::string policy = "noeviction"; // fill_redis_memory: Redis's maxmemory-policy meanwhile
 };
 
 // poison_job
@@ -159,6 +161,8 @@ public:
   virtual void kill(const std::string& instance, const std::string& why, bool job_only) = 0;
   virtual void pause(const std::string& instance, double for_s) = 0;  // SIGSTOP, SIGCONT after for_s
   virtual void restart_redis(double down_s, const std::string& persistence) = 0;
+  // Redis's maxmemory set to the memory in use, with `policy`, for full_s; then as it was.
+  virtual void fill_redis_memory(double full_s, const std::string& policy) = 0;
   virtual void reset_connections(const std::string& link) = 0;
   // Jobs onto qsim's queue (the nth of the run's: payload(nth)); n/a where the architecture
   // reads none of its queues.
@@ -199,6 +203,9 @@ std::map<std::string, std::pair<LinkState, std::vector<bool>>> link_states(const
 
 // The persistence restart_redis faults ask of the one server ("" when there are none).
 std::string redis_persistence(const std::vector<Fault>& faults);
+// The first fault that acts on the redis-server itself (restart_redis, fill_redis_memory), so
+// needs the private one; "" when there is none.
+std::string private_redis_fault(const std::vector<Fault>& faults);
 
 // ---- what a fault does in the model ---------------------------------------------------------
 

@@ -85,6 +85,7 @@ private:
   std::map<std::string, std::string> leased(redis::Connection& c);
   void stage_faults(redis::Connection& c, std::size_t& calls_seen);
   void network_faults(double now);
+  void run_due(redis::Connection& c, bool all);
 
   InjectorContext c_;
   std::atomic<bool> stop_{false}, webhooks_done_{false};
@@ -93,6 +94,8 @@ private:
   std::map<std::string, std::vector<bool>> network_active_;  // link -> which network faults hold
   std::vector<std::map<std::string, bool>> stage_seen_;
   std::vector<std::pair<std::chrono::steady_clock::time_point, int>> resume_;  // SIGCONT due, handle
+  // what ends a fault window on Redis (fill_redis_memory), and when; faults thread only
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::function<void(redis::Connection&)>>> later_;
   std::thread faults_thread_, webhooks_thread_;
 };
 
