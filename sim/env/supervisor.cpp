@@ -120,8 +120,7 @@ struct Supervisor::Impl {
   // Called with `mu` held, on the supervisor thread.
   void start(int h) {
     auto& p = procs[static_cast<std::size_t>(h)];
-    auto env = boost::this_process::environment();
-    for (auto& [k, v] : p.spec.env) env[k] = v;
+    auto env = child_environment(p.spec.env);
     if (p.spec.stderr_path.empty())
       p.child.emplace(p.spec.exe, bp::args(p.spec.args), env, bp::std_out > bp::null, bp::std_err > bp::null,
                       die_with_parent);

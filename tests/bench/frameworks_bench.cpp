@@ -78,8 +78,7 @@ std::map<std::string, std::string> bench_env(int port, const std::string& queue,
 // Runs `<adapter> args...` to its end (a fill or a paced enqueue).
 void run_to_end(const Framework& fw, std::vector<std::string> args, const std::map<std::string, std::string>& env,
                 std::chrono::seconds limit, const std::string& log) {
-  auto e = boost::this_process::environment();
-  for (const auto& [k, v] : env) e[k] = v;
+  auto e = sim::child_environment(env);
   std::vector<std::string> all(fw.command.begin() + 1, fw.command.end());
   all.insert(all.end(), args.begin(), args.end());
   bp::child c(exe_of(fw.command.front()), bp::args(all), e, bp::std_out > bp::null,

@@ -184,9 +184,7 @@ TEST_F(PaymentIntakeProcess, NoSecretInTheCommandLine) {
 
 TEST(PaymentIntakeStartup, RefusesToStartWithoutASecretAndSaysWhere) {
   QSIM_REQUIRE_REDIS();
-  auto env = boost::this_process::environment();
-  env.erase("QSIM_PAYMENT_SECRET");
-  env.erase("QSIM_PAYMENT_SECRET_FILE");
+  auto env = sim::child_environment({}, {"QSIM_PAYMENT_SECRET", "QSIM_PAYMENT_SECRET_FILE"});
   bp::ipstream err;
   bp::child c(QSIM_PAYMENT_INTAKE_EXE, "--redis", testkit::live_redis().endpoint().to_string(), "--port",
               std::to_string(sim::free_loopback_port()), env, bp::std_out > bp::null, bp::std_err > err);

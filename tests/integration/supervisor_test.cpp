@@ -1,14 +1,17 @@
 // The supervisor with real processes: restart after the delay, no restart when disabled or
-// stopping, nothing left running after stop_all, start failures reported.
+// stopping, nothing left running after stop_all, start failures reported; each child gets its
+// own environment, and the harness's stays untouched.
 #include "eventually.h"
 #include "qsim/sim/supervisor.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <unistd.h>
 #include <thread>
 
@@ -35,6 +38,39 @@ TEST(Supervisor, RestartsAKilledProcessAfterItsDelay) {
   auto down_for = ev[2].at - ev[1].at;
   EXPECT_GE(down_for, 300ms) << "not before its restart delay";
   EXPECT_LT(down_for, 1500ms) << "generous: the delay plus a loaded machine";
+}
+
+TEST(Supervisor, EachChildGetsItsOwnSecretAndTheHarnessKeepsNone) {
+  // Two supervisors starting at once, as two architectures side by side do: each child must see
+  // its own secret. Written into the harness's own environment, one lane's intake once got the
+  // other's payment secret.
+  ASSERT_EQ(std::getenv("QSIM_TEST_SECRET"), nullptr);
+  const std::string dir = ::testing::TempDir();
+  auto lane = [&](char which) {
+    Supervisor s;
+    for (int i = 0; i < 20; ++i) {
+      const std::string file = dir + "/secret-" + which + std::to_string(i);
+      s.add({"child", "/bin/sh", {"-c", "printf %s \"$QSIM_TEST_SECRET\" > " + file}, {{"QSIM_TEST_SECRET", std::string(40, which)}},
+             1s, false, {}});
+    }
+    EXPECT_TRUE(qsim::testkit::eventually(
+        [&] {
+          auto ev = s.events();
+          return std::count_if(ev.begin(), ev.end(), [](const ProcessEvent& e) { return e.kind == ProcessEvent::Kind::exited; }) == 20;
+        },
+        5000ms));
+    s.stop_all();
+  };
+  std::thread a(lane, 'a'), b(lane, 'b');
+  a.join();
+  b.join();
+  for (char which : {'a', 'b'})
+    for (int i = 0; i < 20; ++i) {
+      std::ifstream in(dir + "/secret-" + which + std::to_string(i));
+      std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      EXPECT_EQ(got, std::string(40, which)) << "child " << which << i;
+    }
+  EXPECT_EQ(std::getenv("QSIM_TEST_SECRET"), nullptr) << "a child's secret reached the harness's environment";
 }
 
 TEST(Supervisor, NoRestartWhenDisabled) {

@@ -31,8 +31,7 @@ public:
   ~ServiceProcess() { stop(); }
 
   void start() {
-    auto env = boost::this_process::environment();
-    for (auto& [k, v] : env_) env[k] = v;
+    auto env = sim::child_environment(env_);
     auto args = args_;
     if (!port_flag_.empty()) args.insert(args.end(), {port_flag_, std::to_string(port_)});
     child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
