@@ -24,6 +24,8 @@ QSIM_PACKAGES=(
 # The queue frameworks under test (issue #11) run their real workers: Debian's RQ, Celery and
 # Sidekiq, and Node.js for BullMQ (installed from npm with its lockfile: install_bullmq).
 QSIM_PACKAGES+=(python3 python3-rq python3-celery python3-redis ruby ruby-sidekiq ruby-redis)
+# skew_clock runs a component's wall clock through libfaketime.
+QSIM_PACKAGES+=(faketime)
 command -v node >/dev/null 2>&1 || QSIM_PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || QSIM_PACKAGES+=(npm)
 # Only the test suite needs these: the HTML report is rendered in headless Chromium.

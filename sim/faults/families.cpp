@@ -10,8 +10,8 @@ namespace faults {
 namespace {
 // In the order of Fault::params' alternatives.
 const std::vector<const Family*>& families() {
-  static const std::vector<const Family*> all{&process_family(), &redis_family(),  &poison_family(),
-                                              &webhook_family(), &world_family(), &network_family()};
+  static const std::vector<const Family*> all{&process_family(), &redis_family(), &poison_family(), &webhook_family(),
+                                              &world_family(),   &network_family(), &clock_family()};
   return all;
 }
 }  // namespace
@@ -44,6 +44,21 @@ void read_when(JsonReader& r, Fault& f, std::string* stage) {
     read_probability(r, f);
   }
   f.count = r.integer("count", 1, 1'000'000, false, f.every_s ? 0 : 1);
+}
+
+std::string read_process_target(JsonReader& r, const FaultReadContext& ctx) {
+  std::string target = r.str("target");
+  const bool instance = target.rfind("worker-", 0) == 0;
+  if (target != "worker" && target != "payment_intake" && target != "finalize" && !instance)
+    r.fail(r.at("target"), "expected worker, worker-<n>, payment_intake or finalize; got \"" + target + "\"");
+  if (instance) {
+    const std::string n = target.substr(7);
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6 ||
+        std::stoi(n) >= ctx.workers)
+      r.fail(r.at("target"), "a worker that exists: worker-0 .. worker-" + std::to_string(ctx.workers - 1) +
+                                 "; got \"" + target + "\"");
+  }
+  return target;
 }
 
 void plan_at_or_every(const Fault& f, std::size_t index, const std::string& target, Stream& rng, double horizon_s,
@@ -145,6 +160,20 @@ std::map<std::string, std::pair<LinkState, std::vector<bool>>> link_states(const
     family_of(faults[i]).shape_link(faults[i], state);
   }
   return links;
+}
+
+std::map<std::string, double> clock_offsets(const std::vector<Fault>& faults, double t) {
+  std::map<std::string, double> out;
+  for (const auto& f : faults)
+    if (auto* c = f.as<ClockFault>()) out[c->target] += f.window_holds(t) ? c->offset_s : 0;
+  return out;
+}
+
+bool clock_skewed(const std::vector<Fault>& faults, const std::string& instance) {
+  for (const auto& f : faults)
+    if (auto* c = f.as<ClockFault>())
+      if (c->target == instance || (c->target == "worker" && instance.rfind("worker-", 0) == 0)) return true;
+  return false;
 }
 
 void fire_model(const Fault& f, const Firing& firing, ModelTarget& model) { family_of(f).fire(f, firing, model); }

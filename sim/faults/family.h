@@ -43,6 +43,7 @@ const Family& poison_family();
 const Family& webhook_family();
 const Family& world_family();
 const Family& network_family();
+const Family& clock_family();
 
 // The family of a fault: the one whose parameters it holds.
 const Family& family_of(const Fault& f);
@@ -52,6 +53,8 @@ void read_window(JsonReader& r, Fault& f);       // from, until
 void read_probability(JsonReader& r, Fault& f);  // probability, default 1
 // exactly one of at | every (| stage, where `stage` is given), then count
 void read_when(JsonReader& r, Fault& f, std::string* stage = nullptr);
+// "target": worker | worker-<n> (one that exists) | payment_intake | finalize
+std::string read_process_target(JsonReader& r, const FaultReadContext& ctx);
 
 // Planning shared by the timed kinds: `at` fires once with `count` victims; `every` draws each
 // opportunity from `rng`, fired or not, so that one fault's outcome never shifts another's.

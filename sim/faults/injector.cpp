@@ -11,7 +11,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 
 namespace qsim::sim::detail {
 
@@ -247,6 +250,24 @@ public:
                                     false);
                           }});
   }
+  void skew_clock(const std::string& instance, double offset_s) override {
+    auto file = in_.c_.clock_files.find(instance);
+    if (file == in_.c_.clock_files.end()) {
+      in_.log("skew_clock", instance, "n/a: " + in_.c_.arch + " did not start it with libfaketime", false);
+      return;
+    }
+    {  // libfaketime reads the file on every call: replace it whole, never half-written
+      std::ofstream out(file->second + ".new");
+      out << fmt::format("{:+.0f}\n", offset_s);
+    }
+    std::error_code ec;
+    std::filesystem::rename(file->second + ".new", file->second, ec);
+    if (ec) return in_.log("skew_clock", instance, "could not set the clock: " + ec.message(), false);
+    in_.log("skew_clock", instance,
+            offset_s == 0 ? "clock on time again"
+                          : fmt::format("clock {:g} s {}", std::abs(offset_s), offset_s > 0 ? "ahead" : "behind"),
+            offset_s != 0);
+  }
   void reset_connections(const std::string& link) override {
     if (in_.c_.proxy) in_.c_.proxy->reset_all(link);
     in_.log("reset_connections", link, "every open connection reset");
@@ -350,6 +371,20 @@ void Injector::stage_faults(redis::Connection& c, std::size_t& calls_seen) {
   }
 }
 
+// Each skew_clock target's offset follows its windows (clock_offsets); every instance the target
+// names gets the new offset when it changes.
+void Injector::clock_faults(double now, redis::Connection& c) {
+  auto offsets = clock_offsets(c_.scenario->faults, now);
+  if (offsets.empty()) return;
+  Live live(*this, c);
+  for (const auto& [target, offset] : offsets) {
+    auto before = clock_now_.find(target);
+    if ((before == clock_now_.end() && offset == 0) || (before != clock_now_.end() && before->second == offset)) continue;
+    clock_now_[target] = offset;
+    for (const auto& instance : live.instances(target)) live.skew_clock(instance, offset);
+  }
+}
+
 // Each link's faults are the sum of the network faults holding on it now (link_states); the
 // proxy is told when that changes, and every window's opening and closing is logged.
 void Injector::network_faults(double now) {
@@ -411,6 +446,7 @@ void Injector::faults_loop() {
       }
       if (has_stage) stage_faults(c, calls_seen);
       network_faults(now);
+      clock_faults(now, c);
     } catch (const std::exception&) {
       // Redis restarting, a process gone: try again on the next tick
     }

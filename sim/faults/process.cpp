@@ -22,17 +22,8 @@ public:
   void read(const std::string& kind, JsonReader& r, const FaultReadContext& ctx, Fault& f) const override {
     ProcessFault p;
     p.kill = kind == "kill_process";
-    p.target = r.str("target");
+    p.target = read_process_target(r, ctx);
     const bool instance = p.target.rfind("worker-", 0) == 0;
-    if (p.target != "worker" && p.target != "payment_intake" && p.target != "finalize" && !instance)
-      r.fail(r.at("target"), "expected worker, worker-<n>, payment_intake or finalize; got \"" + p.target + "\"");
-    if (instance) {
-      const std::string n = p.target.substr(7);
-      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6 ||
-          std::stoi(n) >= ctx.workers)
-        r.fail(r.at("target"), "a worker that exists: worker-0 .. worker-" + std::to_string(ctx.workers - 1) +
-                                   "; got \"" + p.target + "\"");
-    }
     read_when(r, f, p.kill ? &p.stage : nullptr);
     if (p.stage == "after_grant" && p.target != "finalize")
       r.fail(r.at("target"), "finalize (it is finalize that stands between the grant and the e-mail)");

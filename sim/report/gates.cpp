@@ -45,8 +45,10 @@ std::optional<double> metric_value(const json& report, const std::string& name) 
   if (!report.contains("results") || !report["results"].contains(parts[0])) return std::nullopt;
   const json& r = report["results"][parts[0]];
   if (parts.size() == 2 && checker_field) return lookup(r, {"checker", parts[1]});
-  // <arch>.fault_counts.<kind>: how often a fault kind fired (0 if never)
-  if (parts.size() == 3 && parts[1] == "fault_counts") return r.contains("fault_counts") ? r["fault_counts"].value(parts[2], 0.0) : 0.0;
+  // Counts by name, 0 for a name never counted: <arch>.fault_counts.<kind> (how often a fault
+  // kind fired), <arch>.payment_refusals.<result> (deliveries the intake refused, by its answer)
+  if (parts.size() == 3 && (parts[1] == "fault_counts" || parts[1] == "payment_refusals"))
+    return r.contains(parts[1]) ? r[parts[1]].value(parts[2], 0.0) : 0.0;
   std::vector<std::string> path{field_of(r, parts[1])};
   for (std::size_t i = 2; i < parts.size(); ++i) path.push_back(parts[i]);
   return lookup(r, path);

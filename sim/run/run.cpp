@@ -194,6 +194,11 @@ public:
                              {std::string(security::kSignatureHeader), security::sign(secret_, ts, body)}});
       if (r.ok()) return {attempt, true};
       last_refusal_ = r.answered() ? fmt::format("HTTP {} {}", r.status, r.body.substr(0, 300)) : "no answer: " + r.error;
+      auto answer = nlohmann::json::parse(r.body, nullptr, false);
+      refusals_[!r.answered()                                     ? "no_answer"
+                : answer.is_object() && answer.contains("result") && answer["result"].is_string()
+                    ? answer["result"].get<std::string>()
+                    : "http_" + std::to_string(r.status)]++;
       if (attempt >= 10) return {attempt, false};
       sleep_until(Steady::now() + backoff, o);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
@@ -202,12 +207,23 @@ public:
 
   // what the intake said to the latest refused attempt
   const std::string& last_refusal() const { return last_refusal_; }
+  // every refused attempt by the intake's "result" (no_answer, or http_<status> without one)
+  const std::map<std::string, long long>& refusals() const { return refusals_; }
 
 private:
   components::HttpClient client_;
   std::string secret_;
   std::string last_refusal_;
+  std::map<std::string, long long> refusals_;
 };
+
+// Debian's libfaketime, multithreaded flavour (skew_clock preloads it); empty when not installed.
+std::string libfaketime() {
+  std::error_code ec;
+  for (const char* dir : {"/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime"})
+    if (fs::exists(fs::path(dir) / "libfaketimeMT.so.1", ec)) return (fs::path(dir) / "libfaketimeMT.so.1").string();
+  return {};
+}
 
 // A thread that outlives every fault: processes forked from it are tied to its life (their
 // parent-death signal fires when the forking *thread* exits), so a Redis restarted by the
@@ -426,6 +442,24 @@ private:
     args.insert(args.begin(), common.begin(), common.end());
     p.args = std::move(args);
     p.env = {{"QSIM_PAYMENT_SECRET", payment_secret_}, {"QSIM_FINALIZE_SECRET", finalize_secret_}};
+    if (clock_skewed(s_.faults, name)) {
+      // skew_clock: its wall clock goes through libfaketime, which reads the offset from a file
+      // on every call (the injector rewrites it as windows open and close); steady time is left
+      // alone, so its timeouts and sleeps stay true.
+      const std::string lib = libfaketime();
+      if (lib.empty())
+        throw InfraError("skew_clock needs libfaketime (the Debian package faketime; scripts/sim installs it)");
+      const std::string file = (env_.log_dir / (arch_ + "-" + name + ".faketime")).string();
+      std::ofstream(file) << "+0\n";
+      const char* asan = std::getenv("ASAN_OPTIONS");
+      p.env.insert({{"LD_PRELOAD", lib},
+                    {"FAKETIME_TIMESTAMP_FILE", file},
+                    {"FAKETIME_NO_CACHE", "1"},
+                    {"FAKETIME_DONT_FAKE_MONOTONIC", "1"},
+                    // a sanitized build: libfaketime is preloaded ahead of the ASan runtime
+                    {"ASAN_OPTIONS", std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "verify_asan_link_order=0"}});
+      clock_files_[name] = file;
+    }
     p.restart_delay = std::max<std::chrono::milliseconds>(
         1ms, std::chrono::duration_cast<std::chrono::milliseconds>(
                  wall_of(s_.queue ? s_.queue->restart_delay_s : 10, s_.speedup)));
@@ -614,6 +648,8 @@ private:
             attempts_[i] = attempts;
             (ok ? delivered : refused)++;
           }
+          std::lock_guard lock(failure_mu);
+          for (const auto& [why, count] : provider.refusals()) r.payment_refusals[why] += count;
         } catch (...) {
           std::lock_guard lock(failure_mu);
           if (!failure) failure = std::current_exception();
@@ -701,6 +737,14 @@ private:
     r.redis_oom_errors = std::max(0LL, info_count(conn_, "errorstats", "errorstat_OOM") - oom0);
     r.redis_evicted_keys = std::max(0LL, info_count(conn_, "stats", "evicted_keys") - evicted0);
     harness_commands_ += 2;
+    if (!r.payment_refusals.empty()) {
+      std::vector<std::string> parts;
+      long long total = 0;
+      for (const auto& [why, count] : r.payment_refusals) parts.push_back(fmt::format("{} {}", why, count)), total += count;
+      r.notes.push_back(fmt::format("the payment intake refused {} deliveries of payment webhooks ({}); the provider "
+                                    "delivered each again, up to 10 times",
+                                    total, fmt::join(parts, ", ")));
+    }
     if (r.redis_oom_errors || r.redis_evicted_keys)
       r.notes.push_back(fmt::format("Redis's memory was full: it refused {} commands for want of memory (OOM) and evicted "
                                     "{} keys",
@@ -747,6 +791,7 @@ private:
     c.world_port = world_port_;
     c.intake_port = provider_port_;
     c.proxy = proxy_.get();
+    c.clock_files = clock_files_;
     c.payment_secret = payment_secret_;
     c.t0 = t0_;
     c.speedup = s_.speedup;
@@ -884,6 +929,7 @@ private:
   std::unique_ptr<FaultProxy> proxy_;  // declared before the supervisor: outlives the processes
   std::map<std::string, int> link_ports_;
   int provider_port_ = 0;
+  std::map<std::string, std::string> clock_files_;  // instance -> its libfaketime offset file (skew_clock)
   Supervisor sup_;
   int world_port_ = 0, finalize_port_ = 0, intake_port_ = 0, finalize_h_ = -1, intake_h_ = -1;
   std::unique_ptr<Architecture> arch_impl_;

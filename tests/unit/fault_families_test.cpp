@@ -40,6 +40,9 @@ struct FakeLive final : LiveTarget {
     calls.push_back("fill " + std::to_string(int(full_s)) + " " + policy);
   }
   void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
+  void skew_clock(const std::string& instance, double offset_s) override {
+    calls.push_back("skew " + instance + " " + std::to_string(int(offset_s)));
+  }
   void enqueue_jobs(int count, std::string (*payload)(long long)) override {
     for (int k = 0; k < count; ++k) payloads.push_back(payload(sent++));
   }
@@ -165,6 +168,30 @@ TEST(FaultFamilies, WindowsShapeTheWorldAndTheLinks) {
   FakeLive live;
   fire_live(faults[9], Firing{300, 9, faults[9].kind, "worker_world", 0, 1}, live);
   EXPECT_EQ(live.calls, (std::vector<std::string>{"reset worker_world"}));
+}
+
+TEST(FaultFamilies, ClockWindowsGiveEachTargetItsOffset) {
+  std::vector<Fault> faults{
+      fault(R"({"kind": "skew_clock", "target": "payment_intake", "ahead": "10m", "from": "1m", "until": "3m"})"),
+      fault(R"({"kind": "skew_clock", "target": "worker", "behind": "6m", "from": "2m", "until": "4m"})"),
+      fault(R"({"kind": "kill_process", "target": "worker", "at": "1m"})")};
+  EXPECT_EQ(clock_offsets(faults, 30), (std::map<std::string, double>{{"payment_intake", 0}, {"worker", 0}}));
+  EXPECT_EQ(clock_offsets(faults, 150), (std::map<std::string, double>{{"payment_intake", 600}, {"worker", -360}}));
+  EXPECT_EQ(clock_offsets(faults, 200), (std::map<std::string, double>{{"payment_intake", 0}, {"worker", -360}}));
+  EXPECT_TRUE(clock_skewed(faults, "payment_intake"));
+  EXPECT_TRUE(clock_skewed(faults, "worker-2"));
+  EXPECT_FALSE(clock_skewed(faults, "finalize"));
+  EXPECT_FALSE(clock_skewed({faults[2]}, "worker-0"));
+  for (const char* bad : {R"({"kind": "skew_clock", "target": "payment_intake"})",
+                          R"({"kind": "skew_clock", "target": "payment_intake", "ahead": "1m", "behind": "1m"})",
+                          R"({"kind": "skew_clock", "target": "redis", "ahead": "1m"})",
+                          R"({"kind": "skew_clock", "target": "finalize", "ahead": "1m", "at": "1m"})"}) {
+    try {
+      fault(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ScenarioError&) {
+    }
+  }
 }
 
 TEST(FaultFamilies, TheModelActionIsTheFamilys) {

@@ -36,14 +36,19 @@ void OrderJob::finalize(const std::string& order_id) {
   if (r.ok()) return;
   std::string why = "finalize: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error);
   auto answer = nlohmann::json::parse(r.body, nullptr, false);
-  if (r.status == 503 && answer.is_object() && answer.value("result", "") == "store_unavailable") throw StoreUnavailable(why);
+  const std::string result = answer.is_object() && answer.contains("result") && answer["result"].is_string()
+                                 ? answer["result"].get<std::string>()
+                                 : "";
+  if ((r.status == 503 && result == "store_unavailable") ||
+      (r.status == 401 && (result == "stale_timestamp" || result == "future_timestamp")))
+    throw Unavailable(why);
   throw StageError(r.transient(), why);
 }
 
 StageTimes OrderJob::run(const std::string& order_id) {
   auto move = [&](std::vector<OrderStatus> from, OrderStatus to) {
     auto r = store_->transition(order_id, std::move(from), to, worker_id_);
-    if (!r) throw StoreUnavailable("store: " + r.error);
+    if (!r) throw Unavailable("store: " + r.error);
     return r.value;
   };
   // A stage that another delivery of the same order moved on meanwhile (this one was paused past
@@ -61,7 +66,7 @@ StageTimes OrderJob::run(const std::string& order_id) {
                                                     OrderStatus::downloading, OrderStatus::uploading};
   for (int look = 0;; ++look) {
     auto order = store_->get(order_id);
-    if (!order) throw StoreUnavailable("store: " + order.error);
+    if (!order) throw Unavailable("store: " + order.error);
     if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");
     if (order.value->status == OrderStatus::completed) return {};  // redelivered after finalize: done
     if (order.value->status == OrderStatus::finalizing) {

@@ -82,7 +82,7 @@ void QueueWorkerService::run(int http_port) {
     } catch (const Superseded&) {
       st.failed++;
       throw;  // transient: retried only if this delivery still holds its lease; the order stays as it is
-    } catch (const StoreUnavailable& e) {
+    } catch (const Unavailable& e) {
       st.failed++;
       throw queue::Unavailable(e.what());  // the order stays as it is; the attempt does not count
     } catch (const StageError& e) {

@@ -35,11 +35,13 @@ private:
 
 // Another delivery of the same order has moved it on meanwhile: transient, and not the order's
 // failure (a stale delivery must not mark the order dead under the one that holds it now).
-// The task store, or finalize's, refused or could not be reached (Redis out of memory, down):
-// it says nothing about the order, and the queue worker retries it without counting an attempt.
-class StoreUnavailable : public StageError {
+// Something the job cannot do without refused it for a reason that says nothing about the order:
+// the task store, or finalize's, refused or could not be reached (Redis out of memory, or down),
+// or finalize found the signature's time outside its window (one of the two clocks is wrong).
+// The queue worker retries it without counting an attempt.
+class Unavailable : public StageError {
 public:
-  explicit StoreUnavailable(const std::string& what) : StageError(true, what) {}
+  explicit Unavailable(const std::string& what) : StageError(true, what) {}
 };
 
 class Superseded : public StageError {

@@ -140,6 +140,9 @@ struct ArchResult {
   long long redis_commands = 0;          // INFO commandstats delta, the harness's own excluded
   long long redis_oom_errors = 0;        // commands Redis refused with OOM (INFO errorstats), workload
   long long redis_evicted_keys = 0;      // keys Redis evicted to make room (INFO stats), workload
+  // the payment provider's deliveries the intake refused, by the intake's "result" (stale_timestamp,
+  // store_unavailable, ...; no_answer when nothing came back); each was delivered again
+  std::map<std::string, long long> payment_refusals;
   long long harness_commands = 0;
   std::map<std::string, long long> redis_commands_by_name;
   long long retries = 0, dead_letters = 0, recoveries = 0;

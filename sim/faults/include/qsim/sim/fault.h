@@ -11,6 +11,7 @@
 //   webhook  duplicate_webhook, replay_webhook, forge_webhook, late_webhook   webhook.cpp
 //   world    fail_download, fail_upload, fail_grant, fail_mail, slow_world   world.cpp
 //   network  delay_network, reset_connections, blackhole, limit_bandwidth    network.cpp
+//   clock    skew_clock                                          clock.cpp
 //
 // Times are simulated seconds from the workload's start.
 //   when, for kill_process / pause_process / restart_redis / fill_redis_memory / poison_job:
@@ -23,7 +24,7 @@
 //             payment intake while a paid order has no framework job recorded yet), within
 //             [from, until], each with `probability`, at most `count` (default 1)
 //   webhook faults act on each order's payment with `probability`, for arrivals in [from, until];
-//   world faults (fail_*, slow_world) and network faults hold within [from, until]
+//   world faults (fail_*, slow_world), network faults and skew_clock hold within [from, until]
 //   (blackhole also takes at + for; reset_connections at a time resets every open connection).
 #pragma once
 
@@ -84,13 +85,22 @@ struct NetworkFault {
   double latency_s = 0, jitter_s = 0, bytes_per_s = 0;
 };
 
+// skew_clock: one component's wall clock off by offset_s while the window holds, through
+// libfaketime (Debian faketime) preloaded into the process; its steady clock is left alone.
+// The offset is real seconds, not scaled by speedup: a clock is wrong by real time, and the
+// webhook signatures' 5-minute window is real time too.
+struct ClockFault {
+  std::string target;   // worker | worker-<n> | payment_intake | finalize
+  double offset_s = 0;  // ahead (+) or behind (-)
+};
+
 struct Fault {
   std::string kind;  // as written: kill_process, restart_redis, ...
   std::optional<double> at_s, every_s;
   double from_s = 0, until_s = 1e300;
   double probability = 1;
   int count = 0;
-  std::variant<ProcessFault, RedisFault, PoisonFault, WebhookFault, WorldFault, NetworkFault> params;
+  std::variant<ProcessFault, RedisFault, PoisonFault, WebhookFault, WorldFault, NetworkFault, ClockFault> params;
 
   template <class T>
   const T* as() const { return std::get_if<T>(&params); }
@@ -164,6 +174,8 @@ public:
   // Redis's maxmemory set to the memory in use, with `policy`, for full_s; then as it was.
   virtual void fill_redis_memory(double full_s, const std::string& policy) = 0;
   virtual void reset_connections(const std::string& link) = 0;
+  // Sets the wall-clock offset of an instance started with libfaketime (clock_skewed).
+  virtual void skew_clock(const std::string& instance, double offset_s) = 0;
   // Jobs onto qsim's queue (the nth of the run's: payload(nth)); n/a where the architecture
   // reads none of its queues.
   virtual void enqueue_jobs(int count, std::string (*payload)(long long nth)) = 0;
@@ -200,6 +212,12 @@ struct LinkState {
 std::string link_of(const Fault& f);  // the link a network fault acts on; empty for other kinds
 // Each link's state at `t` (every link of network_links()), and which faults hold on it.
 std::map<std::string, std::pair<LinkState, std::vector<bool>>> link_states(const std::vector<Fault>& faults, double t);
+
+// The clock offset (real seconds, + ahead) of each skew_clock target at `t`; 0 outside windows.
+std::map<std::string, double> clock_offsets(const std::vector<Fault>& faults, double t);
+// Whether a skew_clock names this instance (payment_intake, finalize, worker-3, ...): it is then
+// started with libfaketime preloaded.
+bool clock_skewed(const std::vector<Fault>& faults, const std::string& instance);
 
 // The persistence restart_redis faults ask of the one server ("" when there are none).
 std::string redis_persistence(const std::vector<Fault>& faults);

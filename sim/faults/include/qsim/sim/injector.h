@@ -46,6 +46,7 @@ struct InjectorContext {
   std::map<std::string, std::string> worker_ids;  // instance name -> the worker id it stamps on orders
   int world_port = 0, intake_port = 0;  // intake_port: the provider's way in (through the proxy, if any)
   FaultProxy* proxy = nullptr;           // set when the scenario has network faults
+  std::map<std::string, std::string> clock_files;  // instance -> the offset file its libfaketime reads
   std::string payment_secret;
   std::chrono::steady_clock::time_point t0;
   double speedup = 1;
@@ -86,12 +87,14 @@ private:
   void stage_faults(redis::Connection& c, std::size_t& calls_seen);
   void network_faults(double now);
   void run_due(redis::Connection& c, bool all);
+  void clock_faults(double now, redis::Connection& c);
 
   InjectorContext c_;
   std::atomic<bool> stop_{false}, webhooks_done_{false};
   mutable std::mutex mu_;
   std::vector<int> stage_fired_;
   std::map<std::string, std::vector<bool>> network_active_;  // link -> which network faults hold
+  std::map<std::string, double> clock_now_;                  // skew_clock target -> offset now, s
   std::vector<std::map<std::string, bool>> stage_seen_;
   std::vector<std::pair<std::chrono::steady_clock::time_point, int>> resume_;  // SIGCONT due, handle
   // what ends a fault window on Redis (fill_redis_memory), and when; faults thread only
