@@ -4,9 +4,10 @@
 // intake (and, separately, finalize) while 200 genuine signed webhooks are timed; then the
 // header and body timeouts close every one of them. Oversized headers, header floods,
 // pipelined junk and an oversized body are answered and closed, and a genuine webhook still
-// goes through afterwards.
+// goes through afterwards. And a stop lets the answers of running handlers out first.
 #include "live_redis.h"
 #include "qsim/components/http_client.h"
+#include "qsim/components/http_service.h"
 #include "qsim/components/webhook.h"
 #include "qsim/security/signature.h"
 #include "qsim/store/task_store.h"
@@ -36,7 +37,9 @@ namespace {
 
 constexpr int kHostile = 1000;
 constexpr int kGenuine = 200;
-constexpr double kTimeoutS = 5;  // the services' header and body timeouts in this test
+// The services' timeouts in this test: apart, so that each is seen to close its own clients.
+constexpr double kHeaderTimeoutS = 5;
+constexpr double kBodyTimeoutS = 8;
 
 int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -70,8 +73,8 @@ bool closed_by_peer(int fd) {
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-// Everything the server sends until it closes (or `limit` passes).
-std::string read_until_closed(int fd, std::chrono::milliseconds limit) {
+// Everything the server sends until it closes, and whether it closed within `limit`.
+std::pair<std::string, bool> read_until_closed(int fd, std::chrono::milliseconds limit) {
   std::string out;
   auto end = Steady::now() + limit;
   char buf[4096];
@@ -79,10 +82,10 @@ std::string read_until_closed(int fd, std::chrono::milliseconds limit) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
     auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n <= 0) return {out, true};  // end of stream, or reset
     out.append(buf, static_cast<std::size_t>(n));
   }
-  return out;
+  return {out, false};
 }
 
 long rss_kb(int pid) {
@@ -99,12 +102,15 @@ long rss_kb(int pid) {
   return -1;
 }
 
-void raise_descriptor_limit() {
+// The soft limit raised to the hard one; returns the limit now in force.
+rlim_t raise_descriptor_limit() {
   rlimit l{};
-  if (::getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
+  if (::getrlimit(RLIMIT_NOFILE, &l) != 0) return 0;
+  if (l.rlim_cur < l.rlim_max) {
     l.rlim_cur = l.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &l);
   }
+  return l.rlim_cur;
 }
 
 struct Hostile {
@@ -147,6 +153,13 @@ public:
   int still_open() const {
     return static_cast<int>(std::count_if(crowd_.begin(), crowd_.end(), [](const Hostile& h) { return !closed_by_peer(h.fd); }));
   }
+  int still_open(Hostile::Kind kind) const {
+    return static_cast<int>(std::count_if(crowd_.begin(), crowd_.end(),
+                                          [kind](const Hostile& h) { return h.kind == kind && !closed_by_peer(h.fd); }));
+  }
+  int count(Hostile::Kind kind) const {
+    return static_cast<int>(std::count_if(crowd_.begin(), crowd_.end(), [kind](const Hostile& h) { return h.kind == kind; }));
+  }
 
 private:
   std::vector<Hostile> crowd_;
@@ -162,13 +175,15 @@ class HostileClients : public ::testing::TestWithParam<std::string> {
 protected:
   void SetUp() override {
     QSIM_REQUIRE_REDIS();
-    raise_descriptor_limit();
+    // this process holds the crowd and the service another 1,000 of them; both raise their limit
+    ASSERT_GE(raise_descriptor_limit(), rlim_t{1200})
+        << "1,000 held connections need a descriptor limit over 1,200 (ulimit -n)";
     tag = testkit::unique_queue_name();
     conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
     store = std::make_unique<store::TaskStore>(*conn, tag, "test");
     const std::string redis_url = testkit::live_redis().endpoint().to_string();
-    const std::vector<std::string> limits{"--header-timeout", std::to_string(kTimeoutS), "--body-timeout",
-                                          std::to_string(kTimeoutS)};
+    const std::vector<std::string> limits{"--header-timeout", std::to_string(kHeaderTimeoutS), "--body-timeout",
+                                          std::to_string(kBodyTimeoutS)};
     if (intake()) {
       std::vector<std::string> args{"--redis", redis_url, "--queue", tag, "--mode", "polling"};
       args.insert(args.end(), limits.begin(), limits.end());
@@ -221,8 +236,9 @@ TEST_P(HostileClients, AThousandHeldConnectionsDoNotDelaySignedWebhooks) {
   const long rss_before = rss_kb(service->pid());
   ASSERT_GT(rss_before, 0);
 
-  HostileCrowd crowd(service->port(), path());
+  // Each connection's deadline starts when the server accepts it: from before the first one.
   const auto opened = Steady::now();
+  HostileCrowd crowd(service->port(), path());
   ASSERT_EQ(crowd.failed_to_connect(), 0) << "the server must accept every connection";
 
   std::vector<double> ms;
@@ -234,7 +250,8 @@ TEST_P(HostileClients, AThousandHeldConnectionsDoNotDelaySignedWebhooks) {
   const double measured_s = std::chrono::duration<double>(Steady::now() - opened).count();
   const long rss_held = rss_kb(service->pid());
   const int open_during = crowd.still_open();
-  ASSERT_LT(measured_s, kTimeoutS) << "the measurement took longer than the timeouts: the crowd was not all held";
+  ASSERT_LT(measured_s, kHeaderTimeoutS) << "the crowd and the measurement took longer than the header timeout: the "
+                                            "crowd was not all held while the webhooks were timed";
   EXPECT_EQ(open_during, kHostile) << "every hostile connection is still held while the genuine ones are timed";
 
   std::sort(ms.begin(), ms.end());
@@ -248,16 +265,31 @@ TEST_P(HostileClients, AThousandHeldConnectionsDoNotDelaySignedWebhooks) {
   EXPECT_LT(p99, 100.0) << "p99 of genuine webhooks under " << kHostile << " hostile connections";
   EXPECT_LT(rss_held - rss_before, 64 * 1024) << "memory grows by more than 64 MiB for 1,000 connections";
 
-  // The timeouts close every hostile connection: idle and slow headers after the header
-  // timeout, the trickled body after the body timeout.
-  const auto deadline = opened + std::chrono::duration<double>(kTimeoutS + 10);
-  int open_now = kHostile;
-  while (Steady::now() < deadline && (open_now = crowd.still_open()) > 0) std::this_thread::sleep_for(200ms);
-  const double closed_after_s = std::chrono::duration<double>(Steady::now() - opened).count();
-  EXPECT_EQ(open_now, 0) << "hostile connections still open " << closed_after_s << " s after they opened";
-  EXPECT_GE(closed_after_s, kTimeoutS - 0.5) << "closed before the timeout";
-  std::cout << GetParam() << ": all hostile connections closed by the server " << closed_after_s
-            << " s after opening (timeouts " << kTimeoutS << " s)\n";
+  // The header timeout closes the idle and slow-header connections, the body timeout (later)
+  // the trickled bodies; never one before its deadline.
+  auto wait_closed = [&](std::vector<Hostile::Kind> kinds, double limit_s) {
+    const auto deadline = opened + std::chrono::duration<double>(limit_s);
+    auto open = [&] {
+      int n = 0;
+      for (auto k : kinds) n += crowd.still_open(k);
+      return n;
+    };
+    while (Steady::now() < deadline && open() > 0) std::this_thread::sleep_for(100ms);
+    return std::pair{open(), std::chrono::duration<double>(Steady::now() - opened).count()};
+  };
+  auto [headers_open, headers_closed_s] = wait_closed({Hostile::idle, Hostile::slow_headers}, kHeaderTimeoutS + 10);
+  EXPECT_EQ(headers_open, 0) << "idle or slow-header connections still open " << headers_closed_s << " s after opening";
+  EXPECT_GE(headers_closed_s, kHeaderTimeoutS - 0.1) << "closed before the header timeout";
+  if (headers_closed_s < kBodyTimeoutS - 0.5) {
+    EXPECT_EQ(crowd.still_open(Hostile::slow_body), crowd.count(Hostile::slow_body))
+        << "a trickled body was cut off by the header timeout, not the body timeout";
+  }
+  auto [bodies_open, bodies_closed_s] = wait_closed({Hostile::slow_body}, kBodyTimeoutS + 10);
+  EXPECT_EQ(bodies_open, 0) << "trickled bodies still open " << bodies_closed_s << " s after opening";
+  EXPECT_GE(bodies_closed_s, kBodyTimeoutS - 0.1) << "closed before the body timeout";
+  std::cout << GetParam() << ": the server closed the idle and slow-header connections " << headers_closed_s
+            << " s after opening (header timeout " << kHeaderTimeoutS << " s), the trickled bodies " << bodies_closed_s
+            << " s (body timeout " << kBodyTimeoutS << " s)\n";
 
   auto [status, took] = genuine("o-0");  // a repeat delivery, answered again
   EXPECT_EQ(status, 200);
@@ -265,12 +297,14 @@ TEST_P(HostileClients, AThousandHeldConnectionsDoNotDelaySignedWebhooks) {
 }
 
 TEST_P(HostileClients, MalformedRequestsAreAnsweredThenClosed) {
+  // The answer to `bytes`; the server must close the connection after it.
   auto exchange = [&](const std::string& bytes) {
     int fd = connect_loopback(service->port());
     EXPECT_GE(fd, 0);
     if (fd < 0) return std::string();
     (void)send_all(fd, bytes);  // the server may stop reading midway: a failed send is expected
-    auto out = read_until_closed(fd, 5s);
+    auto [out, closed] = read_until_closed(fd, 5s);
+    EXPECT_TRUE(closed) << "the server did not close the connection after: " << out.substr(0, 200);
     ::close(fd);
     return out;
   };
@@ -289,6 +323,12 @@ TEST_P(HostileClients, MalformedRequestsAreAnsweredThenClosed) {
   std::string flood = head;
   for (int i = 0; i < 3000; ++i) flood += "X-Flood-" + std::to_string(i) + ": v\r\n";
   EXPECT_EQ(status_lines(exchange(flood + "\r\n")), std::vector<std::string>{"HTTP/1.1 431"});
+  // Many headers within the limit are read, then the request is judged like any other.
+  std::string many = head + "Connection: close\r\nContent-Length: 2\r\n";
+  for (int i = 0; i < 600; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  auto judged = exchange(many + "\r\n{}");
+  EXPECT_EQ(status_lines(judged), std::vector<std::string>{"HTTP/1.1 401"}) << judged.substr(0, 300);
+  EXPECT_NE(judged.find("missing_headers"), std::string::npos);
 
   auto junk = exchange("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\x01\x02 junk \xff\r\n\r\n");
   EXPECT_EQ(status_lines(junk), (std::vector<std::string>{"HTTP/1.1 200", "HTTP/1.1 400"})) << junk;
@@ -307,6 +347,30 @@ TEST_P(HostileClients, MalformedRequestsAreAnsweredThenClosed) {
 
   prepare("o-after");
   EXPECT_EQ(genuine("o-after").first, 200) << "a genuine webhook after the junk";
+}
+
+// A stop while a handler runs: the handler's effect took place, so its answer goes out (a
+// webhook answered with a reset would be delivered again), then the server stops.
+TEST(HttpServiceStop, AnswersTheRequestsItsHandlersAreRunning) {
+  components::HttpService http;
+  std::atomic<bool> entered{false};
+  http.post("/slow", [&](const components::HttpRequest&) {
+    entered = true;
+    std::this_thread::sleep_for(300ms);
+    return components::HttpResponse{200, R"({"result":"done"})"};
+  });
+  const int port = sim::free_loopback_port();
+  std::thread server([&] { EXPECT_TRUE(http.listen("127.0.0.1", port)); });
+  ASSERT_TRUE(http.wait_until_listening(5s));
+  components::HttpResult answer;
+  std::thread client([&] { answer = components::HttpClient("127.0.0.1", port, 5s).post("/slow", "{}"); });
+  while (!entered) std::this_thread::sleep_for(1ms);
+  http.stop();
+  client.join();
+  server.join();
+  EXPECT_EQ(answer.status, 200) << answer.error;
+  EXPECT_EQ(answer.body, R"({"result":"done"})");
+  EXPECT_FALSE(components::HttpClient("127.0.0.1", port, 500ms).get("/slow").answered()) << "stopped";
 }
 
 INSTANTIATE_TEST_SUITE_P(Services, HostileClients, ::testing::Values("intake", "finalize"),

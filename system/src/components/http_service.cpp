@@ -120,6 +120,7 @@ struct HttpService::Impl::Session : std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<Body>> parser;
   std::optional<Response> answer;
   bool closed = false;
+  bool in_handler = false;  // its request is on the pool: a stop lets the answer go out first
 
   void start() {
     impl.sessions[this] = weak_from_this();
@@ -171,20 +172,31 @@ struct HttpService::Impl::Session : std::enable_shared_from_this<Session> {
 
   void dispatch() {
     stream.expires_never();
+    in_handler = true;
     asio::post(*impl.pool, [self = shared_from_this(), req = parser->release()]() mutable {
-      auto res = self->impl.respond(req);
+      Response res;
+      try {
+        res = self->impl.respond(req);
+      } catch (...) {  // out of memory building the answer, say: a bare 500, never the process
+        res = Response{http::status::internal_server_error, req.version()};
+        res.keep_alive(false);
+        res.prepare_payload();
+      }
       asio::post(self->impl.io, [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     });
   }
 
   void write(Response res, bool refusal = false) {
+    in_handler = false;
     if (closed) return;
     answer = std::move(res);
+    if (impl.stopping) answer->keep_alive(false);
     stream.expires_after(impl.limits.write_timeout);
     http::async_write(stream, *answer, [self = shared_from_this(), refusal](beast::error_code ec, std::size_t) {
-      if (ec) return self->close();
-      if (refusal) return self->linger();
-      if (!self->answer->keep_alive()) return self->close();
+      if (ec || self->impl.stopping) return self->close();
+      // The client may have sent more (pipelined, or the rest of an oversized header): linger
+      // rather than reset the connection under the answer.
+      if (refusal || !self->answer->keep_alive()) return self->linger();
       self->answer.reset();
       self->read_header();
     });
@@ -218,8 +230,13 @@ struct HttpService::Impl::Session : std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) {
       std::size_t bytes = parser && parser->content_length() ? static_cast<std::size_t>(*parser->content_length())
                                                              : impl.body_limit + 1;
-      HttpResponse out = impl.too_large ? impl.too_large(bytes)
-                                        : HttpResponse{413, R"({"result":"body_too_large"})", "application/json"};
+      HttpResponse out{413, R"({"result":"body_too_large"})", "application/json"};
+      if (impl.too_large) {
+        try {
+          out = impl.too_large(bytes);
+        } catch (const std::exception&) {  // the hook's own failure must not end the I/O thread
+        }
+      }
       return refuse(http::status::payload_too_large, std::move(out.body), out.content_type);
     }
     const bool gone = ec == http::error::end_of_stream || ec == http::error::partial_message ||
@@ -268,7 +285,10 @@ void HttpService::Impl::close_all() {
   std::vector<std::shared_ptr<Session>> live;
   for (auto& [raw, weak] : sessions)
     if (auto s = weak.lock()) live.push_back(std::move(s));
-  for (auto& s : live) s->close();
+  // A request whose handler runs is answered (listen() writes it after the pool drains), as a
+  // webhook whose effect took place must not look refused to its sender.
+  for (auto& s : live)
+    if (!s->in_handler) s->close();
 }
 
 Response HttpService::Impl::respond(const Request& req) {
@@ -352,12 +372,17 @@ bool HttpService::listen(const std::string& host, int port) {
   // A burst of webhooks must not overflow the backlog: each dropped SYN comes back a whole
   // second later (TCP's retransmit timeout), which a run would report as latency.
   if (!ec) a.listen(1024, ec);
-  if (ec) return false;
+  if (ec) {
+    a.close(ec);
+    return false;
+  }
   impl_->pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(std::max(1, impl_->limits.handler_threads)));
   impl_->accept();
   impl_->listening = true;
   impl_->io.run();
-  impl_->pool->join();  // handlers in flight finish; their answers go nowhere
+  impl_->pool->join();  // handlers in flight finish...
+  impl_->io.restart();
+  impl_->io.run();      // ...and their answers go out, each connection closing after its own
   impl_->listening = false;
   return true;
 }
