@@ -104,18 +104,14 @@ std::vector<std::string> explain_counts(const ArchResult& r, const std::map<std:
   // Lost is the same for every architecture: the store forgot an order whose payment it had
   // acknowledged, and only Redis forgets.
   auto reasons = why;
-  if (!reasons.count("lost"))
-    reasons["lost"] = r.redis_evicted_keys > 0
-                          ? fmt::format("the payment was acknowledged but the store forgot the order (Redis evicted {} "
-                                        "keys while its memory was full)",
-                                        r.redis_evicted_keys)
-                          : "the payment was acknowledged but the store forgot the order (a Redis restart without "
-                            "persistence)";
-  if (!reasons.count("undelivered_payments"))
-    reasons["undelivered_payments"] =
-        r.redis_evicted_keys > 0 ? "the payment provider gave up after 10 deliveries the intake did not accept: an order "
-                                   "evicted before its payment came is unknown to the intake"
-                                 : "the payment provider gave up after 10 deliveries the intake did not accept";
+  const bool evicted = r.redis_evicted_keys > 0;
+  reasons.emplace("lost", "the payment was acknowledged but the store forgot the order (" +
+                              (evicted ? fmt::format("Redis evicted {} keys while its memory was full", r.redis_evicted_keys)
+                                       : std::string("a Redis restart without persistence")) +
+                              ")");
+  reasons.emplace("undelivered_payments",
+                  std::string("the payment provider gave up after 10 deliveries the intake did not accept") +
+                      (evicted ? ": an order evicted before its payment came is unknown to the intake" : ""));
   std::vector<std::string> out;
   for (const auto& [name, n] : counts) {
     if (n == 0) continue;

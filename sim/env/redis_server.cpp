@@ -84,6 +84,17 @@ int free_loopback_port() {
   }
 }
 
+long long redis_info_number(redis::Connection& c, const char* section, const std::string& key) {
+  auto r = c.command({"INFO", section});
+  if (!r) return 0;
+  const std::string& text = r.reply.str;  // "# Section\r\nkey:value\r\n...": a key starts a line
+  auto at = text.find("\n" + key + ":");
+  if (at == std::string::npos) return 0;
+  at += key.size() + 2;
+  if (text.compare(at, 6, "count=") == 0) at += 6;
+  return std::atoll(text.c_str() + at);
+}
+
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {}
 
 RedisServer::~RedisServer() {

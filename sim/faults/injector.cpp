@@ -220,11 +220,7 @@ public:
       return r && r.reply.elements.size() == 2 ? r.reply.elements[1].str : std::string();
     };
     const std::string was_max = config("maxmemory"), was_policy = config("maxmemory-policy");
-    auto info = c_.command({"INFO", "memory"});
-    long long used = 0;
-    if (info)
-      if (auto at = info.reply.str.find("used_memory:"); at != std::string::npos)
-        used = std::atoll(info.reply.str.c_str() + at + 12);
+    const long long used = redis_info_number(c_, "memory", "used_memory");
     if (used <= 0 || was_max.empty() || was_policy.empty()) {
       in_.log("fill_redis_memory", "redis", "not filled: Redis did not say how much memory it uses");
       return;

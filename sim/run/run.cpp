@@ -136,18 +136,6 @@ std::map<std::string, long long> commandstats(redis::Connection& c) {
   return out;
 }
 
-// A counter of INFO `section`: "<key>:<n>" or "<key>:count=<n>" (errorstats); 0 when absent
-// (INFO errorstats lists only the errors that happened).
-long long info_count(redis::Connection& c, const char* section, const std::string& key) {
-  auto r = c.command({"INFO", section});
-  if (!r) return 0;
-  auto at = r.reply.str.find(key + ":");
-  if (at == std::string::npos) return 0;
-  at += key.size() + 1;
-  if (r.reply.str.compare(at, 6, "count=") == 0) at += 6;
-  return std::atoll(r.reply.str.c_str() + at);
-}
-
 double server_ms(redis::Connection& c) {
   auto r = c.command({"TIME"});
   if (!r || r.reply.elements.size() != 2) throw InfraError("Redis: TIME: " + r.error);
@@ -194,11 +182,8 @@ public:
                              {std::string(security::kSignatureHeader), security::sign(secret_, ts, body)}});
       if (r.ok()) return {attempt, true};
       last_refusal_ = r.answered() ? fmt::format("HTTP {} {}", r.status, r.body.substr(0, 300)) : "no answer: " + r.error;
-      auto answer = nlohmann::json::parse(r.body, nullptr, false);
-      refusals_[!r.answered()                                     ? "no_answer"
-                : answer.is_object() && answer.contains("result") && answer["result"].is_string()
-                    ? answer["result"].get<std::string>()
-                    : "http_" + std::to_string(r.status)]++;
+      const std::string result = components::answer_result(r.body);
+      refusals_[!r.answered() ? "no_answer" : !result.empty() ? result : "http_" + std::to_string(r.status)]++;
       if (attempt >= 10) return {attempt, false};
       sleep_until(Steady::now() + backoff, o);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
@@ -612,8 +597,8 @@ private:
     auto queries0 = must("store query counts", [&] { return store_.query_counts(); });
     auto counters0 = must("queue counters", [&] { return queue_.counters(); });
     auto cmd0 = commandstats(conn_);
-    const long long oom0 = info_count(conn_, "errorstats", "errorstat_OOM"),
-                    evicted0 = info_count(conn_, "stats", "evicted_keys");
+    const long long oom0 = redis_info_number(conn_, "errorstats", "errorstat_OOM"),
+                    evicted0 = redis_info_number(conn_, "stats", "evicted_keys");
     double sum_work = 0, max_work = 0;
     for (std::size_t i = 0; i < n; ++i) {
       sum_work += plan_.download_s[i] + plan_.upload_s[i];
@@ -734,8 +719,8 @@ private:
     harness_commands_ += 1;  // the INFO above
     r.redis_commands_by_name = delta(cmd1, cmd0);
     r.redis_commands = std::max(0LL, sum_of(r.redis_commands_by_name) - harness_commands_);
-    r.redis_oom_errors = std::max(0LL, info_count(conn_, "errorstats", "errorstat_OOM") - oom0);
-    r.redis_evicted_keys = std::max(0LL, info_count(conn_, "stats", "evicted_keys") - evicted0);
+    r.redis_oom_errors = std::max(0LL, redis_info_number(conn_, "errorstats", "errorstat_OOM") - oom0);
+    r.redis_evicted_keys = std::max(0LL, redis_info_number(conn_, "stats", "evicted_keys") - evicted0);
     harness_commands_ += 2;
     if (!r.payment_refusals.empty()) {
       std::vector<std::string> parts;

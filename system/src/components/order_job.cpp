@@ -35,10 +35,7 @@ void OrderJob::finalize(const std::string& order_id) {
                            {std::string(security::kSignatureHeader), security::sign(endpoints_.finalize_secret, ts, body)}});
   if (r.ok()) return;
   std::string why = "finalize: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error);
-  auto answer = nlohmann::json::parse(r.body, nullptr, false);
-  const std::string result = answer.is_object() && answer.contains("result") && answer["result"].is_string()
-                                 ? answer["result"].get<std::string>()
-                                 : "";
+  const std::string result = answer_result(r.body);
   if ((r.status == 503 && result == "store_unavailable") ||
       (r.status == 401 && (result == "stale_timestamp" || result == "future_timestamp")))
     throw Unavailable(why);

@@ -26,6 +26,11 @@ WebhookResponse WebhookCounters::answer(int status, std::string result, std::str
   return {status, std::move(result), j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
+std::string answer_result(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  return j.is_object() && j.contains("result") && j["result"].is_string() ? j["result"].get<std::string>() : "";
+}
+
 std::map<std::string, long long> WebhookCounters::snapshot() const {
   std::lock_guard lock(mu_);
   return counts_;

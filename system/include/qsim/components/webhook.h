@@ -40,6 +40,9 @@ private:
   std::map<std::string, long long> counts_;
 };
 
+// The "result" of an answer built by WebhookCounters::answer; empty when the body is not one.
+std::string answer_result(std::string_view body);
+
 // The result labels the guard can produce.
 std::vector<std::string> guard_results();
 

@@ -60,4 +60,8 @@ private:
 // before the component that is given it listens there (with SO_REUSEADDR, as all ours do).
 int free_loopback_port();
 
+// A number of INFO `section` ("<key>:<n>", or "<key>:count=<n>" in errorstats); 0 when Redis does
+// not answer or does not list the key (INFO errorstats lists only the errors that happened).
+long long redis_info_number(redis::Connection& c, const char* section, const std::string& key);
+
 }  // namespace qsim::sim
