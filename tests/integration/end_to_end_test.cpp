@@ -187,6 +187,44 @@ TEST_F(EndToEnd, PermanentWorldFailureDeadLettersTheJobAndMarksTheOrderDeadWithT
   EXPECT_TRUE(effects("grant").empty());
 }
 
+TEST_F(EndToEnd, AWorkerKilledOnEveryAttemptLeavesTheOrderDeadNotInFlight) {
+  start_services(R"({"download":{"latency_ms":3000}})", 0);
+  auto start_worker = [&](int n) {
+    workers.push_back(std::make_unique<testkit::ServiceProcess>(
+        QSIM_QUEUE_WORKER_EXE,
+        std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--id", "crashed" + std::to_string(n), "--world-port",
+                                 std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port()),
+                                 "--lease-ms", "600", "--reaper-tick-ms", "100", "--backoff-ms", "50"},
+        std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
+  };
+  pay(1);
+  for (int attempt = 1; attempt <= 3; ++attempt) {  // the job's three attempts, each worker SIGKILLed mid-download
+    start_worker(attempt);
+    auto downloading = [&] {
+      auto o = store->get("order-0").value;
+      auto j = o ? queue->status(o->job_id).value : std::nullopt;
+      return o && o->status == store::OrderStatus::downloading && j && j->state == queue::JobState::active &&
+             j->attempts == attempt;
+    };
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!downloading() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(downloading()) << "attempt " << attempt << " never reached the download: order "
+                               << store::to_string(store->get("order-0").value->status);
+    workers.back()->kill();
+  }
+  start_worker(4);  // the job's burial: it marks the order dead and is not run again
+  ASSERT_TRUE(wait_until_settled(1, 30s)) << "the order stayed " << store::to_string(store->get("order-0").value->status);
+  auto o = store->get("order-0").value;
+  EXPECT_EQ(o->status, store::OrderStatus::dead);
+  EXPECT_EQ(o->last_error, "lease expired on attempt 3 of 3: worker lost (crash loop)");
+  auto job = queue->status(o->job_id).value;
+  EXPECT_EQ(job->state, queue::JobState::dead);
+  EXPECT_EQ(job->last_error, o->last_error);
+  std::this_thread::sleep_for(3500ms);  // a fourth download, had one started, would be counted by now
+  EXPECT_EQ(world_calls("download"), 3) << "a crash loop is not run a fourth time";
+  EXPECT_TRUE(effects("grant").empty());
+}
+
 TEST_F(EndToEnd, FiftyOrdersThroughTheLegacyPollingWorker) {
   start_services(R"({"download":{"latency_ms":20},"upload":{"latency_ms":10}})", 0, "polling");
   pay(50);

@@ -323,21 +323,53 @@ TEST_F(QueueTest, OneReaperActsPerTick) {
   EXPECT_TRUE(q->reap("b", 300ms).value.acted);
 }
 
-TEST_F(QueueTest, CrashLoopIsDeadLetteredAfterMaxAttempts) {
+TEST_F(QueueTest, ACrashLoopIsHandedOutOnceMoreForBurialNotForAnotherRun) {
   queue::EnqueueOptions o;
   o.max_attempts = 2;
   auto e = q->enqueue("kills its worker", o);
-  for (int i = 0; i < 2; ++i) {
-    (void)reserve_one(50ms);
+  auto expire = [&](int attempt) {
+    auto j = reserve_one(50ms);
+    EXPECT_EQ(j.attempt, attempt);
     std::this_thread::sleep_for(80ms);
     std::this_thread::sleep_for(60ms);  // past the previous reaper tick's lock
     auto r = q->reap("r", 50ms);
-    ASSERT_TRUE(r.value.acted);
+    EXPECT_TRUE(r.value.acted);
+    return r.value;
+  };
+  EXPECT_EQ(expire(1).redelivered, 1);
+  auto last = expire(2);
+  EXPECT_EQ(last.redelivered, 0);
+  EXPECT_EQ(last.sent_for_burial, 1);
+  EXPECT_EQ(last.dead, 0) << "not buried by the reaper, which cannot tell the job's owner";
+  auto burial = reserve_one(30s, "undertaker");
+  EXPECT_EQ(burial.id, e.value.id);
+  EXPECT_EQ(burial.attempt, 3);
+  EXPECT_TRUE(burial.for_burial());
+  auto f = q->fail(burial, "lease expired on attempt 2 of 2: worker lost (crash loop)", queue::FailKind::crash_loop, 0ms);
+  ASSERT_TRUE(f) << f.error;
+  EXPECT_EQ(f.value, queue::FailOutcome::dead);
+  auto s = status(e.value.id);
+  EXPECT_EQ(s.state, queue::JobState::dead);
+  EXPECT_EQ(s.last_error, "lease expired on attempt 2 of 2: worker lost (crash loop)") << "buried with its reason as given";
+  auto c = counters();
+  EXPECT_EQ(c.redelivered, 1);
+  EXPECT_EQ(c.burials, 1);
+  EXPECT_EQ(c.dead, 1);
+}
+
+TEST_F(QueueTest, ACrashLoopWhoseBurialDeliveryIsLostTooIsBuriedByTheReaper) {
+  queue::EnqueueOptions o;
+  o.max_attempts = 1;
+  auto e = q->enqueue("kills its worker", o);
+  for (int i = 0; i < 2; ++i) {  // its one attempt, then its burial delivery
+    auto j = reserve_one(50ms);
+    EXPECT_EQ(j.for_burial(), i == 1);
+    std::this_thread::sleep_for(140ms);
+    ASSERT_TRUE(q->reap("r", 50ms).value.acted);
   }
   auto s = status(e.value.id);
   EXPECT_EQ(s.state, queue::JobState::dead);
-  EXPECT_EQ(s.last_error, "lease expired on attempt 2 of 2: worker lost (crash loop)");
-  EXPECT_EQ(counters().redelivered, 1);
+  EXPECT_EQ(s.last_error, "lease expired on attempt 1 of 1: worker lost (crash loop); its burial delivery was lost too");
   EXPECT_EQ(counters().dead, 1);
 }
 

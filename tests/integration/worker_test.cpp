@@ -1,6 +1,6 @@
 // The Worker runtime in-process against a live Redis: handler outcomes (an unavailable store
-// not counted as an attempt), malformed payloads, graceful shutdown with and without a
-// deadline hand-back.
+// not counted as an attempt), malformed payloads, the burial of a crash loop, graceful shutdown
+// with and without a deadline hand-back.
 #include "eventually.h"
 #include "live_redis.h"
 #include "qsim/queue/worker.h"
@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <charconv>
+#include <mutex>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -127,6 +128,84 @@ TEST_F(WorkerTest, UncountedFailuresAreCappedThenCountAsTransient) {
         << "failure " << i;
   }
   EXPECT_EQ(status(e.value.id).state, queue::JobState::dead);
+}
+
+// Its one attempt's worker "died" holding it: reserved under a short lease that runs out.
+// Returns once the reaper has sent it for burial.
+static void lose_every_attempt(queue::Queue& q, const std::string& id, int attempts) {
+  for (int i = 0; i < attempts; ++i) {
+    auto r = q.reserve(1, "lost-worker", 50ms);
+    ASSERT_TRUE(r) << r.error;
+    ASSERT_EQ(r.value.jobs.size(), 1u);
+    ASSERT_EQ(r.value.jobs[0].id, id);
+    std::this_thread::sleep_for(150ms);  // lease and the previous reaper tick's lock both past
+    ASSERT_TRUE(q.reap("reaper", 50ms).value.acted);
+  }
+}
+
+TEST_F(WorkerTest, ACrashLoopIsBuriedThroughTheHookAndNeverRunAgain) {
+  queue::EnqueueOptions o;
+  o.max_attempts = 2;
+  auto e = q->enqueue("kills its worker", o);
+  lose_every_attempt(*q, e.value.id, 2);
+  queue::Worker w(testkit::live_redis().endpoint(), name, options());
+  std::atomic<int> runs{0};
+  std::mutex mu;
+  std::vector<std::string> hooked;
+  std::thread t([&] {
+    w.run([&](const queue::Job&, queue::JobContext&) { ++runs; },
+          [&](const queue::Job& job, const std::string& reason) {
+            std::lock_guard lock(mu);
+            hooked.push_back(job.payload + " | " + reason);
+          });
+  });
+  ASSERT_TRUE(testkit::eventually([&] { return status(e.value.id).state == queue::JobState::dead; }, 10s));
+  w.request_stop();
+  t.join();
+  EXPECT_EQ(runs.load(), 0) << "a crash loop is not run a third time";
+  EXPECT_EQ(hooked, (std::vector<std::string>{"kills its worker | lease expired on attempt 2 of 2: worker lost (crash loop)"}));
+  EXPECT_EQ(w.stats().buried.load(), 1);
+  EXPECT_EQ(status(e.value.id).last_error, "lease expired on attempt 2 of 2: worker lost (crash loop)");
+}
+
+TEST_F(WorkerTest, ABurialWhoseHookIsRefusedIsTriedAgainWithoutBuryingTheJob) {
+  queue::EnqueueOptions o;
+  o.max_attempts = 1;
+  auto e = q->enqueue("x", o);
+  lose_every_attempt(*q, e.value.id, 1);
+  queue::Worker w(testkit::live_redis().endpoint(), name, options());
+  std::atomic<int> calls{0};
+  std::atomic<bool> dead_while_refused{false};
+  std::thread t([&] {
+    w.run([](const queue::Job&, queue::JobContext&) {},
+          [&](const queue::Job&, const std::string&) {
+            if (status(e.value.id).state == queue::JobState::dead) dead_while_refused = true;
+            if (++calls <= 3) throw queue::Unavailable("store: OOM command not allowed when used memory > 'maxmemory'");
+          });
+  });
+  ASSERT_TRUE(testkit::eventually([&] { return status(e.value.id).state == queue::JobState::dead; }, 10s));
+  w.request_stop();
+  t.join();
+  EXPECT_EQ(calls.load(), 4);
+  EXPECT_FALSE(dead_while_refused.load()) << "the job stayed alive until its loss could be recorded";
+  EXPECT_EQ(w.stats().unavailable.load(), 3);
+  EXPECT_EQ(w.stats().buried.load(), 1);
+  EXPECT_EQ(status(e.value.id).last_error, "lease expired on attempt 1 of 1: worker lost (crash loop)");
+}
+
+TEST_F(WorkerTest, WithoutAHookACrashLoopIsBuriedAtOnce) {
+  queue::EnqueueOptions o;
+  o.max_attempts = 1;
+  auto e = q->enqueue("x", o);
+  lose_every_attempt(*q, e.value.id, 1);
+  queue::Worker w(testkit::live_redis().endpoint(), name, options());
+  std::atomic<int> runs{0};
+  std::thread t([&] { w.run([&](const queue::Job&, queue::JobContext&) { ++runs; }); });
+  ASSERT_TRUE(testkit::eventually([&] { return status(e.value.id).state == queue::JobState::dead; }, 10s));
+  w.request_stop();
+  t.join();
+  EXPECT_EQ(runs.load(), 0);
+  EXPECT_EQ(w.stats().buried.load(), 1);
 }
 
 TEST_F(WorkerTest, GracefulShutdownFinishesTheCurrentJob) {

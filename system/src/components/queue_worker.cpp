@@ -97,6 +97,11 @@ void QueueWorkerService::run(int http_port) {
       if (!e.transient()) throw queue::PermanentError(e.what());
       throw;
     }
+  }, [&](const queue::Job& j, const std::string& reason) {
+    // A crash loop: the order dies with its job. Not in flight (completed before the crash, say):
+    // nothing to record. The store refusing: the burial is tried again later.
+    auto dead = store.transition(j.payload, in_flight_statuses(), store::OrderStatus::dead, st.worker.id(), reason);
+    if (!dead) throw queue::Unavailable("the store could not mark the order dead: " + dead.error);
   });
   st.http.stop();
   if (http_thread.joinable()) http_thread.join();

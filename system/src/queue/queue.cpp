@@ -212,7 +212,10 @@ Expected<std::vector<bool>> Queue::heartbeat(const std::vector<Job>& jobs, std::
 }
 
 Expected<FailOutcome> Queue::fail(const Job& job, std::string_view reason, FailKind kind, std::chrono::milliseconds retry_delay) {
-  const char* how = kind == FailKind::permanent ? "1" : kind == FailKind::unavailable ? "2" : "0";
+  const char* how = kind == FailKind::permanent     ? "1"
+                    : kind == FailKind::unavailable ? "2"
+                    : kind == FailKind::crash_loop  ? "3"
+                                                    : "0";
   auto r = run(scripts::fail(), {job.lease_token, std::string(reason), how, join_int(retry_delay.count()),
                                  join_int(kMaxUncountedFailures)});
   if (!r) return {r.status, r.error, FailOutcome::lease_lost};
@@ -234,6 +237,7 @@ Expected<ReapResult> Queue::reap(std::string_view holder, std::chrono::milliseco
   out.acted = first >= 0;
   out.redelivered = out.acted ? static_cast<int>(first) : 0;
   out.dead = static_cast<int>(to_ll(r.value.at(1)));
+  if (r.value.size() > 2) out.sent_for_burial = static_cast<int>(to_ll(r.value.at(2)));
   return {redis::Status::ok, {}, out};
 }
 
@@ -281,6 +285,7 @@ Expected<Counters> Queue::counters() {
     else if (k == "redelivered") c.redelivered = v;
     else if (k == "released") c.released = v;
     else if (k == "dead") c.dead = v;
+    else if (k == "burials") c.burials = v;
   }
   return {redis::Status::ok, {}, c};
 }

@@ -269,7 +269,8 @@ return out
   return s;
 }
 
-// ARGV: base token reason how(0 transient|1 permanent|2 unavailable) delay_ms max_uncounted
+// ARGV: base token reason how(0 transient|1 permanent|2 unavailable|3 bury with the reason as
+//   given) delay_ms max_uncounted
 //   -> 0 lease lost | 1 retry scheduled | 2 dead | 3 retry scheduled, attempt not counted
 const redis::Script& fail() {
   static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::token_id}, R"lua(
@@ -288,6 +289,10 @@ if ARGV[4] == '2' and redis.call('HINCRBY', jk, 'uncounted', 1) <= tonumber(ARGV
   redis.call('HINCRBY', KEYS[7], 'uncounted', 1)
   hist(id, 'unavailable@' .. fmt('%d', now))
   return 3
+end
+if ARGV[4] == '3' then
+  bury(id, now, reason)
+  return 2
 end
 if permanent then
   bury(id, now, 'permanent failure: ' .. reason)
@@ -328,16 +333,17 @@ return 1
 
 // Once per tick (the lock makes it one reaper per queue): return expired leases to the front of
 // their ready list (without using an attempt when the job was never taken from a dead idle
-// worker's inbox) or dead-letter a crash loop, drop expired idle registrations, promote due
-// delayed jobs (busy workers do not promote on every ack).
-// ARGV: base holder tick_ms limit -> {redelivered, dead} or {-1, 0} when another reaper holds this tick
+// worker's inbox), send a crash loop (every attempt's worker lost) for burial, drop expired idle
+// registrations, promote due delayed jobs (busy workers do not promote on every ack).
+// ARGV: base holder tick_ms limit -> {redelivered, dead, sent_for_burial} or {-1, 0, 0} when
+// another reaper holds this tick
 const redis::Script& reap() {
   static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::promote, Part::token_id}, R"lua(
-if not redis.call('SET', KEYS[11], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1, 0} end
+if not redis.call('SET', KEYS[11], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1, 0, 0} end
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', '(' .. fmt('%d', now))
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. fmt('%d', now), 'LIMIT', 0, ARGV[4])
-local redelivered, dead = 0, 0
+local redelivered, dead, burials = 0, 0, 0
 for _, tok in ipairs(expired) do
   redis.call('ZREM', KEYS[5], tok)
   local id = token_id(tok)
@@ -365,8 +371,20 @@ for _, tok in ipairs(expired) do
     hist(id, 'released@' .. fmt('%d', now))
     push_ready(id, f[1], true, now)
   elseif attempts >= maxa then
-    bury(id, now, 'lease expired on attempt ' .. attempts .. ' of ' .. maxa .. ': worker lost (crash loop)')
-    dead = dead + 1
+    local why = 'lease expired on attempt ' .. math.min(attempts, maxa) .. ' of ' .. maxa .. ': worker lost (crash loop)'
+    if redis.call('HGET', jk, 'burial') then
+      -- its burial delivery (below) lost its worker too: nobody can record the loss, bury it here
+      bury(id, now, why .. '; its burial delivery was lost too')
+      dead = dead + 1
+    else
+      -- Not run again: delivered once more, with attempt > max, so that a worker records the
+      -- loss where the job's owner sees it (the order marked dead) before it dead-letters the job.
+      redis.call('HSET', jk, 'state', 'ready', 'burial', '1', 'error', why)
+      redis.call('HINCRBY', KEYS[7], 'burials', 1)
+      hist(id, 'burial@' .. fmt('%d', now))
+      push_ready(id, f[1], true, now)
+      burials = burials + 1
+    end
   else
     redis.call('HSET', jk, 'state', 'ready')
     redis.call('HINCRBY', KEYS[7], 'redelivered', 1)
@@ -376,7 +394,7 @@ for _, tok in ipairs(expired) do
   end
 end
 promote(now)
-return {redelivered, dead}
+return {redelivered, dead, burials}
 )lua");
   return s;
 }

@@ -46,7 +46,7 @@ void Worker::drop_held(const std::string& id) {
   held_.erase(std::remove_if(held_.begin(), held_.end(), [&](const Job& j) { return j.id == id; }), held_.end());
 }
 
-void Worker::run(const Handler& handler) {
+void Worker::run(const Handler& handler, const BurialHook& before_burial) {
   redis::Connection conn(endpoint_, options_.connection, *clock_);
   Queue queue(conn, queue_name_, options_.queue);
   std::mt19937_64 rng(options_.seed);
@@ -98,6 +98,11 @@ void Worker::run(const Handler& handler) {
       const Job& job = jobs[i];
       if (stop_.load()) {  // not started yet: hand back untouched
         if (auto rel = queue.release(job); rel && rel.value) stats_.released++;
+        drop_held(job.id);
+        continue;
+      }
+      if (job.for_burial()) {
+        bury(queue, job, before_burial, rng);
         drop_held(job.id);
         continue;
       }
@@ -175,6 +180,29 @@ void Worker::run(const Handler& handler) {
   keeper.join();
 }
 
+void Worker::bury(Queue& queue, const Job& job, const BurialHook& before_burial, std::mt19937_64& rng) {
+  const std::string reason = "lease expired on attempt " + std::to_string(job.max_attempts) + " of " +
+                             std::to_string(job.max_attempts) + ": worker lost (crash loop)";
+  std::string refused;
+  if (before_burial) {
+    try {
+      before_burial(job, reason);
+    } catch (const std::exception& e) {
+      refused = e.what();
+    } catch (...) {
+      refused = "unknown exception";
+    }
+  }
+  auto f = refused.empty()
+               ? queue.fail(job, reason, FailKind::crash_loop, milliseconds(0))
+               : queue.fail(job, reason + "; its burial could not be recorded: " + refused, FailKind::unavailable,
+                            options_.backoff.jittered(job.max_attempts, rng));
+  if (!f) stats_.redis_errors++;  // the lease expires and the reaper buries it (burial delivery lost)
+  else if (f.value == FailOutcome::dead) (refused.empty() ? stats_.buried : stats_.dead)++;
+  else if (f.value == FailOutcome::retry_scheduled) stats_.unavailable++;
+  else stats_.lease_lost++;
+}
+
 void Worker::keeper_loop() {
   redis::Connection conn(endpoint_, options_.connection, *clock_);
   Queue queue(conn, queue_name_, options_.queue);
@@ -211,7 +239,7 @@ void Worker::keeper_loop() {
     if (options_.run_reaper && now >= next_reap) {
       auto rr = queue.reap(options_.worker_id, options_.reaper_tick);
       if (!rr) stats_.redis_errors++;
-      else if (rr.value.acted) stats_.reaped += rr.value.redelivered + rr.value.dead;
+      else if (rr.value.acted) stats_.reaped += rr.value.redelivered + rr.value.dead + rr.value.sent_for_burial;
       next_reap = now + options_.reaper_tick;
     }
     if (stop_seen && now - *stop_seen >= options_.shutdown_deadline) {

@@ -6,7 +6,10 @@
 //                                                  |-> fail(unavailable) -> delayed, attempt not counted
 //                                                  |-> fail(permanent) / attempts used up -> dead
 //                                                  |-> lease expires -> reaper -> ready (front)
-//                                                  |                          or dead (crash loop)
+//                                                  |     on the last attempt (crash loop): ready
+//                                                  |     once more for burial, attempt > max ->
+//                                                  |     a worker records the loss -> dead
+//                                                  |     (burial delivery lost too -> dead)
 //                                                  '-> release (graceful hand-back) -> ready (front)
 //
 // Each arrow is one Lua script, so a job is always in Redis, never only in a worker's memory.
@@ -59,6 +62,9 @@ struct Job {
   int max_attempts = 0;
   Priority priority = Priority::normal;
   std::string lease_token;  // "<id>:<serial>": names this reservation
+
+  // Every attempt lost its worker: this delivery is the job's burial, not one more run.
+  bool for_burial() const { return max_attempts > 0 && attempt > max_attempts; }
 };
 
 // Decodes an inbox entry ("id\ntoken\nattempt\nmax\nprio\npayload"); nullopt if malformed.
@@ -83,7 +89,9 @@ struct IdleRegistration {
 // unavailable: the job could not reach something it cannot do without (its store refused or was
 // down), which says nothing about the job; retried like a transient failure but without counting
 // the attempt, up to kMaxUncountedFailures times per job, and transient after that.
-enum class FailKind { transient, permanent, unavailable };
+// crash_loop: the burial of a job whose every attempt lost its worker (delivered with attempt >
+// max_attempts); dead-lettered with the reason as given.
+enum class FailKind { transient, permanent, unavailable, crash_loop };
 inline constexpr int kMaxUncountedFailures = 100;
 enum class FailOutcome { lease_lost, retry_scheduled, dead };
 enum class JobState { ready, delayed, active, done, failed, dead, unknown };
@@ -110,12 +118,14 @@ struct JobStatus {
 
 struct Counters {
   long long enqueued = 0, reserved = 0, acked = 0, retried = 0, redelivered = 0, released = 0, dead = 0;
+  long long burials = 0;  // crash loops sent for burial (see reap)
 };
 
 struct ReapResult {
   bool acted = false;  // false: another reaper holds this tick
   int redelivered = 0;
-  int dead = 0;
+  int dead = 0;             // buried here: a crash loop whose burial delivery was lost too
+  int sent_for_burial = 0;  // crash loops handed to a worker once more, to be buried by it
 };
 
 struct QueueConfig {

@@ -13,6 +13,13 @@
 // BackoffPolicy::jittered(attempt) until max_attempts, then dead-lettered. A handler never kills
 // the worker.
 //
+// Crash loop: when the worker running a job's last attempt is lost (its lease expired), the
+// reaper hands the job out once more for burial (Job::for_burial()). The handler is not run
+// again; the worker calls the burial hook, so that the loss is recorded where the job's owner
+// looks (the order marked dead), then dead-letters the job. A hook that throws hands the attempt
+// back (FailKind::unavailable) and the burial is tried again after the backoff: never a dead job
+// beside work that still looks alive.
+//
 // Shutdown: request_stop() (async-signal-safe) stops reserving; the current job may finish
 // within shutdown_deadline, after which the keeper hands it back to the queue (release) and its
 // late result is dropped. run() then returns.
@@ -28,6 +35,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -80,10 +88,12 @@ private:
 };
 
 using Handler = std::function<void(const Job&, JobContext&)>;
+// Called before a crash loop is dead-lettered, with the reason it will be buried with.
+using BurialHook = std::function<void(const Job&, const std::string& reason)>;
 
 struct WorkerStats {
   std::atomic<long long> started{0}, acked{0}, retried{0}, dead{0}, lease_lost{0}, released{0},
-      reaped{0}, redis_errors{0}, unavailable{0};
+      reaped{0}, redis_errors{0}, unavailable{0}, buried{0};  // buried: crash loops this worker buried
   // Clock time (ms since the clock's epoch) of the last Redis call that got an answer; an idle
   // worker's blocking wait answers at least every idle_wait.
   std::atomic<long long> last_redis_ok_ms{0};
@@ -96,7 +106,7 @@ public:
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  void run(const Handler& handler);
+  void run(const Handler& handler, const BurialHook& before_burial = {});
   void request_stop() noexcept { stop_.store(true); }
   const WorkerStats& stats() const { return stats_; }
   const std::string& id() const { return options_.worker_id; }
@@ -106,6 +116,7 @@ private:
   void keeper_loop();
   void set_held(std::vector<Job> jobs);
   void drop_held(const std::string& id);
+  void bury(Queue& queue, const Job& job, const BurialHook& before_burial, std::mt19937_64& rng);
 
   redis::Endpoint endpoint_;
   std::string queue_name_;
