@@ -26,4 +26,10 @@ double keyed_draw(std::uint64_t seed, std::string_view what, std::string_view ke
   return static_cast<double>(x >> 11) * 0x1.0p-53;
 }
 
+std::uint64_t fork_seed(std::uint64_t seed, std::string_view what, int nth) {
+  using detail::fnv1a;
+  using detail::splitmix64;
+  return splitmix64(splitmix64(seed) ^ splitmix64(fnv1a(what) + static_cast<std::uint64_t>(nth)));
+}
+
 }  // namespace qsim::sim

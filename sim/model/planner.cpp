@@ -1,12 +1,20 @@
 #include "qsim/sim/planner.h"
 
+#include "qsim/sim/random.h"
 #include "qsim/sim/report.h"
+#include "qsim/sim/stats.h"
 #include "qsim/sim/workload.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace qsim::sim {
 
@@ -21,6 +29,66 @@ double slo_value(const ArchResult& r, const std::string& metric) {
 }
 
 std::string mins(double s) { return std::isfinite(s) ? fmt::format("{:.1f}", s / 60) : "∞"; }
+
+// One plan point's replications, summarised. Skipped: the offered load alone makes it unstable.
+struct PointRuns {
+  bool skipped = false;
+  bool stable = false;
+  Replicated slo, wait_p50, wait_p95, wait_p99, wait_mean, e2e_p50, e2e_p95, e2e_p99, p_wait, makespan;
+  int peak_backlog = 0;  // the largest of any replication
+};
+
+PointRuns run_point(const Scenario& scenario, const PlanSpec& spec, double rate, int workers, double utilisation) {
+  PointRuns out;
+  if (utilisation >= 0.99) {
+    out.skipped = true;
+    return out;
+  }
+  Scenario s = scenario;
+  s.polling.reset();
+  if (!s.queue) s.queue = QueueArch{};
+  s.queue->workers = workers;
+  s.faults.clear();
+  s.gates.clear();
+  s.arrival = Arrival{};
+  s.arrival.kind = Arrival::Kind::poisson;
+  s.arrival.rate_per_h = rate;
+  s.orders = spec.orders;
+  std::vector<double> slo, w50, w95, w99, wmean, e50, e95, e99, pw, mk;
+  out.stable = true;
+  for (int k = 0; k < spec.replications; ++k) {
+    ModelOptions o;
+    o.keep_orders = false;
+    // the same seeds at every point (common random numbers): worker counts are compared on the
+    // same arrivals and durations, so their difference is not sampling noise
+    o.seed = fork_seed(scenario.seed, "plan-replication", k);
+    const auto result = run_model(s, o);
+    const ArchResult& r = result.results.front();
+    out.stable = out.stable && r.peak_backlog < 0.05 * spec.orders;
+    out.peak_backlog = std::max(out.peak_backlog, r.peak_backlog);
+    slo.push_back(slo_value(r, spec.slo_metric));
+    w50.push_back(r.pickup_s.p50);
+    w95.push_back(r.pickup_s.p95);
+    w99.push_back(r.pickup_s.p99);
+    wmean.push_back(r.pickup_s.mean);
+    e50.push_back(r.e2e_s.p50);
+    e95.push_back(r.e2e_s.p95);
+    e99.push_back(r.e2e_s.p99);
+    pw.push_back(r.p_wait);
+    mk.push_back(r.makespan_s);
+  }
+  out.slo = replicated_95(slo);
+  out.wait_p50 = replicated_95(w50);
+  out.wait_p95 = replicated_95(w95);
+  out.wait_p99 = replicated_95(w99);
+  out.wait_mean = replicated_95(wmean);
+  out.e2e_p50 = replicated_95(e50);
+  out.e2e_p95 = replicated_95(e95);
+  out.e2e_p99 = replicated_95(e99);
+  out.p_wait = replicated_95(pw);
+  out.makespan = replicated_95(mk);
+  return out;
+}
 
 }  // namespace
 
@@ -40,64 +108,105 @@ json plan_capacity(const Scenario& scenario) {
   const bool failures = scenario.fail_download > 0 || scenario.fail_upload > 0 || scenario.fail_grant > 0 || scenario.fail_mail > 0;
   const bool mmc_like = exponential && !failures;
 
+  // every point's replications, on as many threads as the machine has (each model run is
+  // independent and deterministic, so the plan is the same whatever the thread count)
+  struct Point {
+    double rate;
+    int workers;
+    double utilisation;
+    PointRuns runs;
+  };
+  std::vector<Point> grid;
+  for (double rate : spec.rates_per_h)
+    for (int w : spec.workers) grid.push_back({rate, w, rate / 3600 * mean_service_s / w, {}});
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mu;
+  auto work = [&] {
+    for (std::size_t i; (i = next++) < grid.size();) {
+      try {
+        grid[i].runs = run_point(scenario, spec, grid[i].rate, grid[i].workers, grid[i].utilisation);
+      } catch (...) {
+        std::lock_guard lock(failure_mu);
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  for (unsigned t = 1; t < n_threads; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  auto interval = [](const Replicated& m) {
+    return json{{"mean", m.mean},
+                {"stddev", m.stddev},
+                {"mean_ci95", {m.ci_low, m.ci_high}},
+                {"prediction95", {m.pi_low, m.pi_high}}};
+  };
   json points = json::array(), recommendations = json::array(), knees = json::array();
   std::map<int, double> knee;
-  for (double rate : spec.rates_per_h) {
-    json best;
-    for (int w : spec.workers) {
-      Scenario s = scenario;
-      s.polling.reset();
-      if (!s.queue) s.queue = QueueArch{};
-      s.queue->workers = w;
-      s.faults.clear();
-      s.gates.clear();
-      s.arrival = Arrival{};
-      s.arrival.kind = Arrival::Kind::poisson;
-      s.arrival.rate_per_h = rate;
-      s.orders = spec.orders;
-      ModelOptions o;
-      o.keep_orders = false;
-      const auto result = run_model(s, o);
-      const ArchResult& r = result.results.front();
-      const double utilisation = rate / 3600 * mean_service_s / w;
-      const bool stable = utilisation < 0.99 && r.peak_backlog < 0.05 * spec.orders;
-      const double value = slo_value(r, spec.slo_metric);
-      const bool meets = stable && value <= spec.slo_max_s;
-      const auto ec = erlang_c(rate / 3600, 1 / mean_service_s, w);
-      json p{{"rate_per_h", rate},
-             {"workers", w},
-             {"utilisation", utilisation},
-             {"wait_s", {{"p50", r.pickup_s.p50}, {"p95", r.pickup_s.p95}, {"p99", r.pickup_s.p99}, {"mean", r.pickup_s.mean}}},
-             {"e2e_s", {{"p50", r.e2e_s.p50}, {"p95", r.e2e_s.p95}, {"p99", r.e2e_s.p99}}},
-             {"p_wait", r.p_wait},
-             {"peak_backlog", r.peak_backlog},
-             {"makespan_s", r.makespan_s},
-             {"stable", stable},
-             {"slo_value_s", value},
-             {"meets_slo", meets},
-             {"erlang_c",
-              {{"exact", mmc_like},
-               {"p_wait", ec.p_wait},
-               {"mean_wait_s", std::isfinite(ec.mean_wait_s) ? json(ec.mean_wait_s) : json(nullptr)}}}};
-      if (spec.cost_per_worker_hour) p["cost"] = *spec.cost_per_worker_hour * w * r.makespan_s / 3600;
-      if (stable) knee[w] = std::max(knee[w], rate);
-      if (meets && best.is_null())
-        best = {{"rate_per_h", rate}, {"workers", w}, {"slo_value_s", value}, {"headroom", 1 - value / spec.slo_max_s},
-                {"utilisation", utilisation}};
-      points.push_back(p);
+  std::map<double, json> best;
+  for (const auto& g : grid) {
+    const auto ec = erlang_c(g.rate / 3600, 1 / mean_service_s, g.workers);
+    const PointRuns& r = g.runs;
+    const bool stable = !r.skipped && r.stable && g.utilisation < 0.99;
+    // One more replication, a run on a fresh seed, falls under the prediction interval's upper
+    // bound 97.5 % of the time: a team provisioning this count meets its SLO that often. (The
+    // mean's interval is narrower and says only where the mean lies: near the threshold, half
+    // the runs under a mean just below the SLO miss it.)
+    const bool meets = stable && r.slo.pi_high <= spec.slo_max_s;
+    json p{{"rate_per_h", g.rate},
+           {"workers", g.workers},
+           {"utilisation", g.utilisation},
+           {"stable", stable},
+           {"meets_slo", meets},
+           {"erlang_c",
+            {{"exact", mmc_like},
+             {"p_wait", ec.p_wait},
+             {"mean_wait_s", std::isfinite(ec.mean_wait_s) ? json(ec.mean_wait_s) : json(nullptr)}}}};
+    if (r.skipped) {
+      p["modelled"] = false;
+      p["note"] = "not modelled: utilisation >= 0.99, the backlog grows without bound";
+    } else {
+      p["modelled"] = true;
+      p["wait_s"] = {{"p50", r.wait_p50.mean}, {"p95", r.wait_p95.mean}, {"p99", r.wait_p99.mean}, {"mean", r.wait_mean.mean}};
+      p["e2e_s"] = {{"p50", r.e2e_p50.mean}, {"p95", r.e2e_p95.mean}, {"p99", r.e2e_p99.mean}};
+      p["p_wait"] = r.p_wait.mean;
+      p["peak_backlog"] = r.peak_backlog;
+      p["makespan_s"] = r.makespan.mean;
+      p["slo_value_s"] = r.slo.mean;
+      p["slo_interval_s"] = interval(r.slo);
+      if (spec.cost_per_worker_hour) p["cost"] = *spec.cost_per_worker_hour * g.workers * r.makespan.mean / 3600;
     }
-    if (best.is_null()) best = {{"rate_per_h", rate}, {"workers", nullptr}, {"note", "no worker count in the plan meets the SLO"}};
-    recommendations.push_back(best);
+    if (stable) knee[g.workers] = std::max(knee[g.workers], g.rate);
+    if (meets && !best.count(g.rate))
+      best[g.rate] = {{"rate_per_h", g.rate},
+                      {"workers", g.workers},
+                      {"slo_value_s", r.slo.mean},
+                      {"slo_interval_s", interval(r.slo)},
+                      {"headroom", 1 - r.slo.pi_high / spec.slo_max_s},
+                      {"utilisation", g.utilisation}};
+    points.push_back(p);
   }
+  for (double rate : spec.rates_per_h)
+    recommendations.push_back(best.count(rate) ? best[rate]
+                                               : json{{"rate_per_h", rate},
+                                                      {"workers", nullptr},
+                                                      {"note", "no worker count in the plan meets the SLO"}});
   for (int w : spec.workers)
     knees.push_back({{"workers", w}, {"max_stable_rate_per_h", knee.count(w) ? json(knee[w]) : json(nullptr)},
                      {"capacity_per_h", 3600 / mean_service_s * w}});
-  return {{"schema_version", 1},
+  return {{"schema_version", 2},
           {"kind", "plan"},
           {"scenario", scenario.name},
           {"seed", scenario.seed},
           {"slo", {{"metric", spec.slo_metric}, {"max_s", spec.slo_max_s}}},
-          {"orders_per_point", spec.orders},
+          {"orders_per_point", static_cast<long long>(spec.orders) * spec.replications},
+          {"orders_per_replication", spec.orders},
+          {"replications", spec.replications},
+          {"confidence", 0.95},
           {"mean_service_s", mean_service_s},
           {"mmc_like", mmc_like},
           {"cost_per_worker_hour", spec.cost_per_worker_hour ? json(*spec.cost_per_worker_hour) : json(nullptr)},
@@ -106,7 +215,11 @@ json plan_capacity(const Scenario& scenario) {
           {"knees", knees},
           {"method",
            "discrete-event model of the queue architecture (sim model), Poisson arrivals at each rate, the scenario's "
-           "stage durations and failures, no faults; Erlang C " +
+           "stage durations and failures, no faults; " +
+               std::to_string(spec.replications) + " independent replications of " + std::to_string(spec.orders) +
+               " orders per point (seeds forked from the scenario's, the same at every point); a worker count meets "
+               "the SLO when the upper bound of the 95 % prediction interval of its SLO value (where a run on a fresh "
+               "seed falls) does, and is stable when every replication is; Erlang C " +
                std::string(mmc_like ? "exact (the service is exponential)"
                                     : "is the M/M/c approximation with the same mean service, not exact here")}};
 }
@@ -114,19 +227,29 @@ json plan_capacity(const Scenario& scenario) {
 std::string render_plan_markdown(const json& plan) {
   std::ostringstream md;
   md << "# Capacity plan: " << plan["scenario"].get<std::string>() << "\n\n";
-  md << fmt::format("SLO: {} ≤ {} min. Mean service {} min. {} simulated orders per point, seed {}.\n\n",
+  md << fmt::format("SLO: {} ≤ {} min. Mean service {} min. {} replications of {} simulated orders per point, seeds "
+                    "forked from {}.\n\n",
                     plan["slo"]["metric"].get<std::string>(), mins(plan["slo"]["max_s"]), mins(plan["mean_service_s"]),
-                    plan["orders_per_point"].get<int>(), plan["seed"].get<std::uint64_t>());
+                    plan["replications"].get<int>(), plan["orders_per_replication"].get<int>(),
+                    plan["seed"].get<std::uint64_t>());
   md << "Method: " << plan["method"].get<std::string>() << ".\n\n";
-  md << "## Smallest worker count meeting the SLO\n\n| orders per hour | workers | SLO value (min) | headroom | utilisation |\n"
-        "|---:|---:|---:|---:|---:|\n";
+  auto ci = [](const json& i) {
+    return fmt::format("{} ({}–{})", mins(i["mean"]), mins(i["mean_ci95"][0]), mins(i["mean_ci95"][1]));
+  };
+  auto pi = [](const json& i) { return fmt::format("{}–{}", mins(i["prediction95"][0]), mins(i["prediction95"][1])); };
+  md << "## Smallest worker count meeting the SLO\n\nA worker count meets the SLO when the upper bound of the 95 % "
+        "prediction interval of its SLO value (where a run on a fresh seed falls) does; the headroom is counted from "
+        "that bound.\n\n"
+        "| orders per hour | workers | SLO value: mean (95 % CI of the mean) | 95 % prediction interval | headroom | utilisation |\n"
+        "|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : plan["recommendations"]) {
     if (r["workers"].is_null()) {
-      md << "| " << r["rate_per_h"].get<double>() << " | none in the plan | | | |\n";
+      md << "| " << r["rate_per_h"].get<double>() << " | none in the plan | | | | |\n";
       continue;
     }
-    md << fmt::format("| {:g} | {} | {} | {:.0f} % | {:.2f} |\n", r["rate_per_h"].get<double>(), r["workers"].get<int>(),
-                      mins(r["slo_value_s"]), r["headroom"].get<double>() * 100, r["utilisation"].get<double>());
+    md << fmt::format("| {:g} | {} | {} | {} | {:.0f} % | {:.2f} |\n", r["rate_per_h"].get<double>(), r["workers"].get<int>(),
+                      ci(r["slo_interval_s"]), pi(r["slo_interval_s"]), r["headroom"].get<double>() * 100,
+                      r["utilisation"].get<double>());
   }
   md << "\n## Knee: the highest planned rate each worker count keeps up with\n\n| workers | capacity (orders/h) | "
         "highest stable planned rate |\n|---:|---:|---:|\n";
@@ -135,18 +258,29 @@ std::string render_plan_markdown(const json& plan) {
                       k["max_stable_rate_per_h"].is_null() ? std::string("none")
                                                            : fmt::format("{:g}", k["max_stable_rate_per_h"].get<double>()));
   const bool cost = !plan["cost_per_worker_hour"].is_null();
-  md << "\n## Every point\n\n| rate/h | workers | util. | wait p50 | wait p95 | wait p99 | e2e p95 | P(wait) | Erlang C "
+  md << "\n## Every point\n\nMeans over the replications; the SLO column gives the mean's 95 % confidence interval "
+        "and, after it, the 95 % prediction interval of one run.\n\n"
+        "| rate/h | workers | util. | wait p50 | wait p95 | wait p99 | e2e p95 | SLO value (CI; prediction) | P(wait) | Erlang C "
         "P(wait) | Erlang C mean wait | model mean wait | peak backlog | makespan (h) |"
      << (cost ? " cost |" : "") << " stable | SLO |\n"
-     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (cost ? "---:|" : "") << "---|---|\n";
+     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (cost ? "---:|" : "") << "---|---|\n";
   for (const auto& p : plan["points"]) {
     const auto& ec = p["erlang_c"];
-    md << fmt::format("| {:g} | {} | {:.2f} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} | {:.1f} |", p["rate_per_h"].get<double>(),
-                      p["workers"].get<int>(), p["utilisation"].get<double>(), mins(p["wait_s"]["p50"]),
-                      mins(p["wait_s"]["p95"]), mins(p["wait_s"]["p99"]), mins(p["e2e_s"]["p95"]), p["p_wait"].get<double>(),
-                      fmt::format("{:.3f}{}", ec["p_wait"].get<double>(), ec["exact"].get<bool>() ? "" : "≈"),
-                      ec["mean_wait_s"].is_null() ? "∞" : mins(ec["mean_wait_s"]) + (ec["exact"].get<bool>() ? "" : "≈"),
-                      mins(p["wait_s"]["mean"]), p["peak_backlog"].get<int>(), p["makespan_s"].get<double>() / 3600);
+    const std::string erlang = fmt::format(
+        "{:.3f}{} | {}", ec["p_wait"].get<double>(), ec["exact"].get<bool>() ? "" : "≈",
+        ec["mean_wait_s"].is_null() ? "∞" : mins(ec["mean_wait_s"]) + (ec["exact"].get<bool>() ? "" : "≈"));
+    if (!p["modelled"].get<bool>()) {
+      md << fmt::format("| {:g} | {} | {:.2f} | | | | | not modelled: utilisation ≥ 0.99 | | {} | | | |",
+                        p["rate_per_h"].get<double>(), p["workers"].get<int>(), p["utilisation"].get<double>(), erlang)
+         << (cost ? " |" : "") << " **no** | — |\n";
+      continue;
+    }
+    md << fmt::format("| {:g} | {} | {:.2f} | {} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {:.1f} |",
+                      p["rate_per_h"].get<double>(), p["workers"].get<int>(), p["utilisation"].get<double>(),
+                      mins(p["wait_s"]["p50"]), mins(p["wait_s"]["p95"]), mins(p["wait_s"]["p99"]), mins(p["e2e_s"]["p95"]),
+                      ci(p["slo_interval_s"]) + "; " + pi(p["slo_interval_s"]), p["p_wait"].get<double>(), erlang,
+                      mins(p["wait_s"]["mean"]),
+                      p["peak_backlog"].get<int>(), p["makespan_s"].get<double>() / 3600);
     if (cost) md << fmt::format(" {:.2f} |", p["cost"].get<double>());
     md << " " << (p["stable"].get<bool>() ? "yes" : "**no**") << " | " << (p["meets_slo"].get<bool>() ? "met" : "—") << " |\n";
   }

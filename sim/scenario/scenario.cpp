@@ -325,7 +325,11 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
     };
     for (double w : series("workers", 1, 1000, true)) plan.workers.push_back(static_cast<int>(w));
     plan.rates_per_h = series("rates_per_h", 1e-6, 1e7, false);
-    plan.orders = p.integer("orders", 100, 10'000'000, false, 20'000);
+    plan.orders = p.integer("orders", 100, 10'000'000, false, 5'000);
+    plan.replications = p.integer("replications", 2, 100, false, 10);
+    if (static_cast<double>(plan.orders) * plan.replications > 50'000'000)
+      p.fail(p.at("replications"), "at most 50,000,000 simulated orders per point (orders × replications), got " +
+                                       std::to_string(static_cast<long long>(plan.orders) * plan.replications));
     if (p.get("cost_per_worker_hour", false)) plan.cost_per_worker_hour = p.number("cost_per_worker_hour", 0, 1e9);
     p.done();
     s.plan = plan;

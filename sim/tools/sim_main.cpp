@@ -356,7 +356,12 @@ int main(int argc, char** argv) {
       for (const auto& rec : plan["recommendations"])
         std::cout << fmt::format("{:g} orders/h: ", rec["rate_per_h"].get<double>())
                   << (rec["workers"].is_null() ? std::string("no planned worker count meets the SLO")
-                                             : fmt::format("{} workers ({:.0f} % headroom)", rec["workers"].get<int>(),
+                                             : fmt::format("{} workers, {} mean {:.1f} min, a run on a fresh seed "
+                                                           "within {:.1f}-{:.1f} (95 %), {:.0f} % headroom",
+                                                           rec["workers"].get<int>(), plan["slo"]["metric"].get<std::string>(),
+                                                           rec["slo_interval_s"]["mean"].get<double>() / 60,
+                                                           rec["slo_interval_s"]["prediction95"][0].get<double>() / 60,
+                                                           rec["slo_interval_s"]["prediction95"][1].get<double>() / 60,
                                                            rec["headroom"].get<double>() * 100))
                   << "\n";
       return 0;

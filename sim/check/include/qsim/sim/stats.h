@@ -12,6 +12,20 @@ namespace qsim::sim {
 // Exact order statistics (nearest rank), never averaged across buckets.
 Percentiles percentiles(std::vector<double> values);
 
+// A value measured in independent replications: its mean with the two-sided 95 % confidence
+// interval of the mean, and the two-sided 95 % prediction interval of one more replication
+// (where the value of a run on a fresh seed falls), both with Student's t at n - 1 degrees of
+// freedom. One value: both intervals are the value itself (no spread known).
+struct Replicated {
+  std::size_t n = 0;
+  double mean = 0, stddev = 0;
+  double ci_low = 0, ci_high = 0;  // the mean's
+  double pi_low = 0, pi_high = 0;  // one more replication's
+};
+Replicated replicated_95(const std::vector<double>& values);
+// The 97.5 % quantile of Student's t with `df` degrees of freedom (df >= 1).
+double student_t_975(int df);
+
 // From r.orders (status, stage times, payment accepted): makespan, waits, latency
 // percentiles, throughput, p_wait, retry amplification (download calls per completed
 // order) and the depth/busy timeline. Shared by the live run and the

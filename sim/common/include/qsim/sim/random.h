@@ -27,4 +27,8 @@ private:
 // make alike whatever order the calls come in.
 double keyed_draw(std::uint64_t seed, std::string_view what, std::string_view key, int nth);
 
+// The seed of the nth independent replication (`what`: of what) forked from `seed`: replications
+// of one plan point share no stream, and a plan run again draws the same ones.
+std::uint64_t fork_seed(std::uint64_t seed, std::string_view what, int nth);
+
 }  // namespace qsim::sim

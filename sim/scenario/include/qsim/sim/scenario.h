@@ -86,7 +86,8 @@ struct PlanSpec {
   double slo_max_s = 0;
   std::vector<int> workers;
   std::vector<double> rates_per_h;
-  int orders = 20'000;                 // simulated orders per point
+  int orders = 5'000;                  // simulated orders per replication
+  int replications = 10;               // independent replications per point (seeds forked from the scenario's)
   std::optional<double> cost_per_worker_hour;
 };
 
