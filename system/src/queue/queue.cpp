@@ -286,8 +286,17 @@ Expected<Counters> Queue::counters() {
     else if (k == "released") c.released = v;
     else if (k == "dead") c.dead = v;
     else if (k == "burials") c.burials = v;
+    else if (k == "requeued") c.requeued = v;
+    else if (k == "purged") c.purged = v;
   }
   return {redis::Status::ok, {}, c};
+}
+
+Expected<bool> Queue::announce(std::string_view worker_id, std::string_view job_id, std::chrono::milliseconds interval,
+                               bool leaving) {
+  auto r = run(scripts::presence(), {std::string(worker_id), std::string(job_id), join_int(interval.count()), leaving ? "1" : "0"});
+  if (!r) return {r.status, r.error, false};
+  return {redis::Status::ok, {}, true};
 }
 
 Expected<long long> Queue::ready_count() {

@@ -221,6 +221,13 @@ if was_idle then
 end
 -- idle or fresh callers promote due delayed jobs; busy workers leave it to the reaper's tick
 if want > 0 and (was_idle or #ARGV < 8) then promote(now) end
+-- paused by an operator: acks and jobs already handed over go through, nothing new is reserved
+-- and nobody registers as idle (so nothing is handed over either)
+if want > 0 and redis.call('EXISTS', base .. 'paused') == 1 then
+  out[2] = got
+  if got > 0 then redis.call('HINCRBY', KEYS[7], 'reserved', got) end
+  return out
+end
 while got < want do
   local popped = redis.call('LMPOP', 3, KEYS[1], KEYS[2], KEYS[3], 'LEFT', 'COUNT', want - got)
   if not popped then break end
@@ -422,7 +429,101 @@ return {1, id, fmt('%d', now)}
   return s;
 }
 
+// The operator's scripts (admin.h). Each is counted in the stats hash and kept in the history.
+
+// Dead jobs back to the tail of their ready list, attempts and the uncounted budget reset.
+// ARGV: base id* -> {requeued id*} (an id not in the dead list is skipped: requeue is idempotent)
+const redis::Script& requeue_dead() {
+  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready}, R"lua(
+local now = now_ms()
+local out = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('LREM', KEYS[6], 1, id) == 1 then
+    local jk = base .. 'job:' .. id
+    local prio = redis.call('HGET', jk, 'prio')
+    if prio then
+      redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
+      redis.call('HDEL', jk, 'burial', 'finished')
+      redis.call('HINCRBY', KEYS[7], 'requeued', 1)
+      hist(id, 'requeued@' .. fmt('%d', now))
+      push_ready(id, prio, false, now)
+      out[#out + 1] = id
+    end
+  end
+end
+return out
+)lua");
+  return s;
+}
+
+// Waiting jobs (ready and delayed) deleted with their unique keys; in flight and dead stay.
+// ARGV: base -> purged count
+const redis::Script& purge() {
+  static const redis::Script s = compose({}, R"lua(
+local n = 0
+local function drop(id)
+  local jk = base .. 'job:' .. id
+  local u = redis.call('HGET', jk, 'unique')
+  if u and u ~= '' and redis.call('HGET', KEYS[9], u) == id then redis.call('HDEL', KEYS[9], u) end
+  redis.call('DEL', jk)
+  n = n + 1
+end
+for k = 1, 3 do
+  for _, id in ipairs(redis.call('LRANGE', KEYS[k], 0, -1)) do drop(id) end
+  redis.call('DEL', KEYS[k])
+end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do drop(id) end
+redis.call('DEL', KEYS[4])
+if n > 0 then redis.call('HINCRBY', KEYS[7], 'purged', n) end
+return n
+)lua");
+  return s;
+}
+
+// Pause: no reservation and no idle registration until resume (see reserve); registrations
+// already made are dropped so that nothing is handed over. ARGV: base 1|0
+const redis::Script& pause() {
+  static const redis::Script s = compose({Part::now}, R"lua(
+if ARGV[2] == '1' then
+  redis.call('SET', base .. 'paused', fmt('%d', now_ms()))
+  redis.call('DEL', KEYS[8])
+  return 1
+end
+return redis.call('DEL', base .. 'paused')
+)lua");
+  return s;
+}
+
+// A worker says it is alive: workers ZSET (id -> last beat, server ms) and worker:<id> HASH
+// (job, beat, interval, started). Registrations silent for an hour are dropped.
+// ARGV: base worker job interval_ms leaving(1|0)
+const redis::Script& presence() {
+  static const redis::Script s = compose({Part::now}, R"lua(
+local now = now_ms()
+local wk = base .. 'worker:' .. ARGV[2]
+if ARGV[5] == '1' then
+  redis.call('ZREM', base .. 'workers', ARGV[2])
+  redis.call('DEL', wk)
+  return 1
+end
+redis.call('ZADD', base .. 'workers', fmt('%d', now), ARGV[2])
+redis.call('HSET', wk, 'job', ARGV[3], 'beat', fmt('%d', now), 'interval', ARGV[4])
+redis.call('HSETNX', wk, 'started', fmt('%d', now))
+redis.call('PEXPIRE', wk, 3600000)
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', base .. 'workers', '-inf', '(' .. fmt('%d', now - 3600000), 'LIMIT', 0, 100)) do
+  redis.call('ZREM', base .. 'workers', w)
+  redis.call('DEL', base .. 'worker:' .. w)
+end
+return 1
+)lua");
+  return s;
+}
+
 std::size_t key_count(const redis::Script& script) {
+  if (&script == &requeue_dead() || &script == &purge()) return 9;  // up to unique
+  if (&script == &pause()) return 8;                                // up to idle
+  if (&script == &presence()) return 0;
   if (&script == &reserve() || &script == &release()) return 8;   // up to idle
   if (&script == &heartbeat()) return 5;                          // up to active
   if (&script == &fail()) return 7;                               // up to stats

@@ -16,6 +16,11 @@ const redis::Script& fail();
 const redis::Script& release();
 const redis::Script& reap();
 const redis::Script& periodic();
+// the operator's (admin.h)
+const redis::Script& requeue_dead();
+const redis::Script& purge();
+const redis::Script& pause();
+const redis::Script& presence();
 
 // How many of the leading KEYS `script` uses (not counting a key the caller appends).
 std::size_t key_count(const redis::Script& script);

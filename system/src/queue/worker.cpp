@@ -178,6 +178,7 @@ void Worker::run(const Handler& handler, const BurialHook& before_burial) {
   set_held({});
   done_ = true;
   keeper.join();
+  (void)queue.announce(options_.worker_id, {}, milliseconds(0), true);  // gone: best effort, the entry ages out
 }
 
 void Worker::bury(Queue& queue, const Job& job, const BurialHook& before_burial, std::mt19937_64& rng) {
@@ -209,6 +210,9 @@ void Worker::keeper_loop() {
   auto now = clock_->now();
   auto next_beat = now + options_.heartbeat_interval;
   auto next_reap = now;
+  // operators see the worker alive (admin.h) at most once a second, whatever the heartbeat
+  const milliseconds presence_interval = std::max(milliseconds(1000), options_.heartbeat_interval);
+  auto next_presence = now;
   std::optional<std::chrono::steady_clock::time_point> stop_seen;
   // Timer resolution of the keeper: fine enough that heartbeats and reaper ticks are on time.
   using Rep = milliseconds::rep;
@@ -235,6 +239,15 @@ void Worker::keeper_loop() {
         }
       }
       next_beat = now + options_.heartbeat_interval;
+    }
+    if (now >= next_presence) {
+      std::string job;
+      {
+        std::lock_guard lock(mu_);
+        job = running_;
+      }
+      if (!queue.announce(options_.worker_id, job, presence_interval)) stats_.redis_errors++;
+      next_presence = now + presence_interval;
     }
     if (options_.run_reaper && now >= next_reap) {
       auto rr = queue.reap(options_.worker_id, options_.reaper_tick);

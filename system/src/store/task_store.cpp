@@ -117,6 +117,57 @@ return {'accepted', id, job}
   return s;
 }
 
+// KEYS: the queue's first 10, order, queries. ARGV: base component order_id max_attempts mode(queue|polling)
+// -> {outcome, job_id}
+const redis::Script& requeue_script() {
+  static const redis::Script s = queue::scripts::compose(
+      {Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::enqueue}, R"lua(
+redis.call('HINCRBY', KEYS[12], ARGV[2], 1)
+local id, mode = ARGV[3], ARGV[5]
+local o = redis.call('HMGET', KEYS[11], 'status', 'job')
+local st, job = o[1], o[2] or ''
+if not st then return {'unknown_order', ''} end
+if st == 'completed' then return {'completed', job} end
+if st == 'created' then return {'not_paid', ''} end
+if st ~= 'paid' and st ~= 'failed' and st ~= 'dead' then return {'in_flight', job} end
+local jk = base .. 'job:' .. job
+local jstate = false
+if mode == 'queue' and job ~= '' then jstate = redis.call('HGET', jk, 'state') end
+if jstate and jstate ~= 'dead' and jstate ~= 'done' then
+  -- its job waits or runs: a paid order is on its way; a failed or dead one beside a live job
+  -- is being retried already
+  if st == 'paid' then return {'already_queued', job} end
+  return {'in_flight', job}
+end
+if mode ~= 'queue' and st == 'paid' then return {'already_queued', ''} end
+local now = now_ms()
+local now_s = fmt('%d', now)
+if st ~= 'paid' then
+  redis.call('HSET', KEYS[11], 'status', 'paid', 't_requeued', now_s)
+  redis.call('ZREM', base .. 'status:' .. st, id)
+  redis.call('ZADD', base .. 'status:paid', now_s, id)
+end
+redis.call('HINCRBY', KEYS[11], 'requeues', 1)
+if mode ~= 'queue' then return {'requeued', ''} end
+if jstate == 'dead' then
+  redis.call('LREM', KEYS[6], 1, job)
+  redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
+  redis.call('HDEL', jk, 'burial', 'finished')
+  redis.call('HINCRBY', KEYS[7], 'requeued', 1)
+  hist(job, 'requeued@' .. now_s)
+  push_ready(job, redis.call('HGET', jk, 'prio') or 'default', false, now)
+  return {'requeued', job}
+end
+-- no job (purged, or never enqueued) or a finished one: a new job, under the order's unique key
+local uniq = 'order:' .. id
+redis.call('HDEL', KEYS[9], uniq)
+job = enqueue_job(id, 'default', 0, uniq, ARGV[4], now)
+redis.call('HSET', KEYS[11], 'job', job)
+return {'requeued', job}
+)lua");
+  return s;
+}
+
 template <class T>
 queue::Expected<T> fail_with(const queue::Expected<redis::Reply>& r) {
   return {r.status, r.error, T{}};
@@ -253,6 +304,57 @@ queue::Expected<PaymentResult> TaskStore::accept_payment(std::string_view order_
   out.order_id = v.at(1).str;
   out.job_id = v.at(2).str;
   return {redis::Status::ok, {}, std::move(out)};
+}
+
+std::string_view to_string(RequeueOutcome o) {
+  switch (o) {
+    case RequeueOutcome::requeued: return "requeued";
+    case RequeueOutcome::already_queued: return "already_queued";
+    case RequeueOutcome::in_flight: return "in_flight";
+    case RequeueOutcome::completed: return "completed";
+    case RequeueOutcome::not_paid: return "not_paid";
+    case RequeueOutcome::unknown_order: return "unknown_order";
+  }
+  return "unknown";
+}
+
+queue::Expected<std::pair<RequeueOutcome, std::string>> TaskStore::requeue(std::string_view order_id, queue::Queue* q,
+                                                                          int max_attempts) {
+  using Out = std::pair<RequeueOutcome, std::string>;
+  if (q && q->keys().base() != base_) return {redis::Status::server_error, "the queue and the store must share prefix and tag", {}};
+  std::vector<std::string> keys{keys_.ready(queue::Priority::high), keys_.ready(queue::Priority::normal),
+                                keys_.ready(queue::Priority::low),  keys_.delayed(), keys_.active(), keys_.dead(),
+                                keys_.stats(), keys_.idle(), keys_.unique(), keys_.seq()};
+  keys.push_back(base_ + "order:" + std::string(order_id));
+  auto r = run(requeue_script(), std::move(keys),
+               {std::string(order_id), std::to_string(max_attempts), q ? "queue" : "polling"});
+  if (!r) return fail_with<Out>(r);
+  const auto& v = r.value.elements;
+  const std::string& what = v.at(0).str;
+  RequeueOutcome out = what == "requeued"         ? RequeueOutcome::requeued
+                       : what == "already_queued" ? RequeueOutcome::already_queued
+                       : what == "in_flight"      ? RequeueOutcome::in_flight
+                       : what == "completed"      ? RequeueOutcome::completed
+                       : what == "not_paid"       ? RequeueOutcome::not_paid
+                                                  : RequeueOutcome::unknown_order;
+  return {redis::Status::ok, {}, Out{out, v.at(1).str}};
+}
+
+queue::Expected<std::vector<OrderEntry>> TaskStore::list(OrderStatus status, std::size_t limit) {
+  redis::Result r = conn_->command({"ZRANGE", base_ + "status:" + std::string(to_string(status)), "0",
+                                    limit ? std::to_string(limit - 1) : "-1", "WITHSCORES"});
+  if (!r) return {r.status, r.error, {}};
+  std::vector<OrderEntry> out;
+  const auto& e = r.reply.elements;
+  for (std::size_t i = 0; i + 1 < e.size(); i += 2) out.push_back({e[i].str, e[i + 1].as_integer().value_or(0)});
+  return {redis::Status::ok, {}, std::move(out)};
+}
+
+queue::Expected<std::int64_t> TaskStore::server_time_ms() {
+  redis::Result r = conn_->command({"TIME"});
+  if (!r) return {r.status, r.error, 0};
+  return {redis::Status::ok, {}, r.reply.elements.at(0).as_integer().value_or(0) * 1000 +
+                                     r.reply.elements.at(1).as_integer().value_or(0) / 1000};
 }
 
 queue::Expected<std::map<std::string, long long>> TaskStore::query_counts() {

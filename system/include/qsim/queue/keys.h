@@ -8,6 +8,7 @@
 //   P:{Q}:dead                                       LIST   dead-lettered job ids, oldest first
 //   P:{Q}:stats                                      HASH   counters: enqueued reserved acked
 //                                                           retried redelivered released dead
+//                                                           burials requeued purged
 //   P:{Q}:unique                                     HASH   unique key -> job id
 //   P:{Q}:idle                                       ZSET   "<lease ms>|<max payload>|<worker>" -> registration
 //                                                           expiry (server ms): workers blocked on
@@ -23,6 +24,11 @@
 //                                                           "state@ms[@worker];..." (the final
 //                                                           "done" is the finished field)
 //   P:{Q}:periodic:<name>                            HASH   next: next fire time (server ms)
+//   P:{Q}:paused                                     STRING set while an operator has paused the
+//                                                           queue (admin.h): nothing is reserved
+//   P:{Q}:workers                                    ZSET   worker id -> last word (server ms)
+//   P:{Q}:worker:<id>                                HASH   job (current, empty: idle) beat interval
+//                                                           started; expires an hour after its last word
 //
 // A job is in exactly one of ready:*, delayed, active (by its token; an idle worker's inbox
 // holds only jobs that are also in active), or in none once done or dead (dead ids are listed

@@ -11,6 +11,7 @@
 //                                                  |     a worker records the loss -> dead
 //                                                  |     (burial delivery lost too -> dead)
 //                                                  '-> release (graceful hand-back) -> ready (front)
+//   dead -> requeue (an operator, admin.h) -> ready, attempts reset
 //
 // Each arrow is one Lua script, so a job is always in Redis, never only in a worker's memory.
 // A reservation is identified by a lease token; ack/heartbeat/fail/release with a stale token
@@ -119,6 +120,7 @@ struct JobStatus {
 struct Counters {
   long long enqueued = 0, reserved = 0, acked = 0, retried = 0, redelivered = 0, released = 0, dead = 0;
   long long burials = 0;  // crash loops sent for burial (see reap)
+  long long requeued = 0, purged = 0;  // by an operator (admin.h)
 };
 
 struct ReapResult {
@@ -164,6 +166,11 @@ public:
   Expected<bool> release(const Job& job);
   Expected<ReapResult> reap(std::string_view holder, std::chrono::milliseconds tick, int limit = 1000);
 
+  // A worker's presence for operators (admin.h): its current job (empty: idle) and how often it
+  // says so; `leaving` removes it (a clean stop).
+  Expected<bool> announce(std::string_view worker_id, std::string_view job_id, std::chrono::milliseconds interval,
+                          bool leaving = false);
+
   Expected<std::optional<JobStatus>> status(std::string_view id);
   Expected<Counters> counters();
   Expected<long long> ready_count();
@@ -175,6 +182,7 @@ public:
                                                   Priority priority, int max_attempts);
 
 private:
+  friend class QueueAdmin;
   Expected<std::vector<redis::Reply>> run(const redis::Script& script, std::vector<std::string> args,
                                           const std::string* extra_key = nullptr);
   std::vector<std::string> script_keys(const redis::Script& script, const std::string* extra_key) const;

@@ -64,6 +64,22 @@ struct PaymentResult {
   std::string job_id;  // queue mode
 };
 
+// What an operator's requeue of an order did (TaskStore::requeue).
+enum class RequeueOutcome {
+  requeued,        // back to paid, its job ready again (or, for the polling worker, waiting to be claimed)
+  already_queued,  // paid with a job that waits or runs: nothing to do (a second requeue lands here)
+  in_flight,       // a worker holds it: refused
+  completed,       // refused: the customer has the course
+  not_paid,        // refused: nobody paid for it
+  unknown_order,
+};
+std::string_view to_string(RequeueOutcome o);
+
+struct OrderEntry {
+  std::string id;
+  std::int64_t since_ms = 0;  // when it entered its status (server ms)
+};
+
 class TaskStore {
 public:
   // `tag` is the queue's name (shared hash tag); `component` names who asks, for the query count.
@@ -84,6 +100,16 @@ public:
                                                 queue::Queue* queue, int max_attempts = 3);
   // Records the job a framework's client enqueued for the order (the hand-off, issue #11).
   queue::Expected<bool> set_job(std::string_view id, std::string_view job_id);
+  // The runbook's manual re-enqueue, atomic and safe to run twice: a paid order without a live
+  // job, or a failed or dead one, goes back to paid (its payment time kept, t_requeued and a
+  // requeues count added) and its job is requeued from the dead letters or enqueued anew. With
+  // no queue (the polling architecture) the order only goes back to paid, where the poller
+  // claims it. Refuses completed, unpaid and in-flight orders.
+  queue::Expected<std::pair<RequeueOutcome, std::string>> requeue(std::string_view order_id, queue::Queue* queue,
+                                                                  int max_attempts = 3);
+  // Orders in `status`, longest there first, at most `limit` (0: all). An operator's read: not counted.
+  queue::Expected<std::vector<OrderEntry>> list(OrderStatus status, std::size_t limit = 0);
+  queue::Expected<std::int64_t> server_time_ms();  // Redis TIME, the clock every stored time is on
   // Store queries per component, as counted in Redis.
   queue::Expected<std::map<std::string, long long>> query_counts();
   // The transition script's Lua text, for workers written in other languages
