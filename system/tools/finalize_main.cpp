@@ -3,6 +3,7 @@
 #include "qsim/components/finalize_service.h"
 #include "qsim/security/signature.h"
 #include "http_limits_options.h"
+#include "log_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -22,9 +23,12 @@ int main(int argc, char** argv) {
   app.add_option("--window-s", window_s, "accepted timestamp skew, seconds, both directions")->check(CLI::Range(1, 86400));
   qsim::tools::HttpLimitOptions limits;
   limits.add_to(app);
+  qsim::tools::LogOptions log_options;
+  log_options.add_to(app);
   CLI11_PARSE(app, argc, argv);
   o.window = std::chrono::seconds(window_s);
   try {
+    log_options.setup("finalize");
     qsim::components::FinalizeService service(qsim::redis::Endpoint::parse(redis_url), o,
                                               qsim::security::load_secret("finalize"));
     qsim::components::HttpService http;

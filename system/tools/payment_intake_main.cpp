@@ -3,6 +3,7 @@
 #include "qsim/components/payment_intake.h"
 #include "qsim/security/signature.h"
 #include "http_limits_options.h"
+#include "log_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   qsim::tools::HttpLimitOptions limits;
   limits.add_to(app);
+  qsim::tools::LogOptions log_options;
+  log_options.add_to(app);
   CLI11_PARSE(app, argc, argv);
   o.queue_mode = mode == "queue";
   if (mode == "handoff" && o.handoff_port == 0) {
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   if (mode != "handoff") o.handoff_port = 0;
   o.window = std::chrono::seconds(window_s);
   try {
+    log_options.setup("intake");
     qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o,
                                            qsim::security::load_secret("payment"));
     qsim::components::HttpService http;

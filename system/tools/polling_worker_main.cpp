@@ -3,6 +3,8 @@
 #include "qsim/components/polling_worker.h"
 #include "qsim/security/signature.h"
 
+#include "log_options.h"
+
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -19,7 +21,8 @@ int main(int argc, char** argv) {
   CLI::App app{"qsim polling worker: the legacy architecture, one order at a time, polled"};
   std::string redis_url = "redis://127.0.0.1:6379";
   double poll_ms = 10'000;
-  long stage_timeout_ms = 30'000;
+  long stage_timeout_ms = 30'000, unhealthy_ms = 10'000;
+  int health_port = 0;
   qsim::components::PollingWorkerOptions o;
   app.add_option("--redis", redis_url, "Redis URL");
   app.add_option("--queue", o.queue, "the task store's tag");
@@ -31,17 +34,23 @@ int main(int argc, char** argv) {
   app.add_option("--finalize-port", o.stages.finalize_port, "the finalize service's port")->check(CLI::Range(1, 65535));
   app.add_option("--stage-timeout-ms", stage_timeout_ms, "timeout of each call to the world and to finalize")
       ->check(CLI::Range(1, 86'400'000));
+  app.add_option("--health-port", health_port, "HTTP port for /health and /metrics (0: none)")->check(CLI::Range(0, 65535));
+  app.add_option("--unhealthy-after-ms", unhealthy_ms, "/health says 503 after this long without Redis");
+  qsim::tools::LogOptions log_options;
+  log_options.add_to(app);
   CLI11_PARSE(app, argc, argv);
   try {
+    log_options.setup("polling-worker");
     o.redis = qsim::redis::Endpoint::parse(redis_url);
     o.poll_interval = std::chrono::microseconds(static_cast<long long>(poll_ms * 1000));
     o.stages.finalize_secret = qsim::security::load_secret("finalize");
     o.stages.timeout = std::chrono::milliseconds(stage_timeout_ms);
+    o.unhealthy_after = std::chrono::milliseconds(unhealthy_ms);
     qsim::components::PollingWorker worker(o);
     g_worker = &worker;
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
-    worker.run();
+    worker.run(health_port);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "qsim-polling-worker: " << e.what() << "\n";

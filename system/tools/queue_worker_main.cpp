@@ -4,6 +4,8 @@
 #include "qsim/queue/backoff.h"
 #include "qsim/security/signature.h"
 
+#include "log_options.h"
+
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -38,8 +40,11 @@ int main(int argc, char** argv) {
   app.add_option("--stage-timeout-ms", stage_timeout_ms, "timeout of each call to the world and to finalize")
       ->check(CLI::Range(1, 86'400'000));
   app.add_option("--unhealthy-after-ms", unhealthy_ms, "/health says 503 after this long without Redis");
+  qsim::tools::LogOptions log_options;
+  log_options.add_to(app);
   CLI11_PARSE(app, argc, argv);
   try {
+    log_options.setup("queue-worker");
     o.redis = qsim::redis::Endpoint::parse(redis_url);
     o.worker.lease = std::chrono::milliseconds(lease_ms);
     o.worker.reaper_tick = std::chrono::milliseconds(reaper_ms);

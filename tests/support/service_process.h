@@ -22,10 +22,11 @@ class ServiceProcess {
 public:
   // `port_flag`: the option that takes the HTTP port (the queue worker's is --health-port);
   // empty for a process without HTTP, which counts as ready once it is running.
+  // `stderr_path`: where its stderr (its log) goes; empty: nowhere.
   ServiceProcess(const std::string& exe, std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                 std::string port_flag = "--port")
+                 std::string port_flag = "--port", std::string stderr_path = {})
       : exe_(exe), args_(std::move(args)), env_(std::move(env)), port_flag_(std::move(port_flag)),
-        port_(sim::free_loopback_port()) {
+        stderr_path_(std::move(stderr_path)), port_(sim::free_loopback_port()) {
     start();
   }
   ~ServiceProcess() { stop(); }
@@ -34,8 +35,12 @@ public:
     auto env = sim::child_environment(env_);
     auto args = args_;
     if (!port_flag_.empty()) args.insert(args.end(), {port_flag_, std::to_string(port_)});
-    child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
-                                   boost::process::std_err > boost::process::null, sim::die_with_parent);
+    if (stderr_path_.empty())
+      child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
+                                     boost::process::std_err > boost::process::null, sim::die_with_parent);
+    else
+      child_ = boost::process::child(exe_, boost::process::args(args), env, boost::process::std_out > boost::process::null,
+                                     boost::process::std_err > stderr_path_, sim::die_with_parent);
     if (port_flag_.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (child_.running()) return;
@@ -73,6 +78,7 @@ private:
   std::vector<std::string> args_;
   std::map<std::string, std::string> env_;
   std::string port_flag_;
+  std::string stderr_path_;
   int port_;
   boost::process::child child_;
 };

@@ -1,5 +1,6 @@
 #include "qsim/components/webhook.h"
 
+#include "qsim/log.h"
 #include "qsim/security/signature.h"
 
 #include <nlohmann/json.hpp>
@@ -75,13 +76,32 @@ std::int64_t unix_now() {
 
 void mount_signed_webhook(HttpService& http, const std::string& path, WebhookCounters& counters,
                           const std::string& metric, const std::string& help, SignedHandler handle) {
-  http.post(path, [handle](const HttpRequest& req) {
+  http.post(path, [handle, path, &counters](const HttpRequest& req) {
+    const auto start = std::chrono::steady_clock::now();
     auto r = handle(req.header(security::kTimestampHeader), req.header(security::kSignatureHeader), req.body, unix_now());
+    counters.latency().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const log::Level level = r.status < 400 ? log::Level::info : log::Level::warn;
+    if (log::enabled(level)) {
+      // the verdict and whom it concerns, from the answer; never the headers or the body
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      auto field = [&](const char* k) {
+        return j.is_object() && j.contains(k) && j[k].is_string() ? j[k].get<std::string>().substr(0, 200) : std::string();
+      };
+      const std::string status = std::to_string(r.status), order = field("order_id"), detail = field("detail");
+      log::event(level, "webhook", {{"path", path}, {"status", status}, {"result", r.result}, {"order", order}, {"detail", detail}});
+    }
     return HttpResponse{r.status, r.body};
   });
   http.get("/health", [](const HttpRequest&) { return HttpResponse{200, R"({"status":"ok","pid":)" + std::to_string(::getpid()) + "}"}; });
-  http.get("/metrics", [&counters, metric, help](const HttpRequest&) {
-    return HttpResponse{200, counters.prometheus(metric, help), "text/plain; version=0.0.4"};
+  std::string histogram = metric;
+  if (histogram.size() > 7 && histogram.ends_with("s_total")) histogram.resize(histogram.size() - 7);
+  else if (histogram.ends_with("_total")) histogram.resize(histogram.size() - 6);
+  histogram += "_duration_seconds";
+  http.get("/metrics", [&counters, metric, help, histogram](const HttpRequest&) {
+    return HttpResponse{200,
+                        counters.prometheus(metric, help) +
+                            counters.latency().render(histogram, "Time to handle one delivery, from the request to its answer."),
+                        "text/plain; version=0.0.4"};
   });
   // Far past any accepted size: smaller bodies reach `handle`, which answers and counts them.
   http.on_too_large(16 * 1024 * 1024, [&counters](std::size_t bytes) {

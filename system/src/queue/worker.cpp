@@ -1,5 +1,7 @@
 #include "qsim/queue/worker.h"
 
+#include "qsim/log.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <condition_variable>
@@ -113,6 +115,9 @@ void Worker::run(const Handler& handler, const BurialHook& before_burial) {
         running_token_ = job.lease_token;
       }
       stats_.started++;
+      if (log::enabled(log::Level::debug))
+        log::event(log::Level::debug, "job_reserved",
+                   {{"job", job.id}, {"attempt", std::to_string(job.attempt)}, {"worker", options_.worker_id}});
       JobContext ctx(&stop_, &current_lost_);
       enum class Result { ok, transient, permanent, unavailable } result = Result::ok;
       std::string reason;
@@ -142,11 +147,13 @@ void Worker::run(const Handler& handler, const BurialHook& before_burial) {
       }
       if (lost) {  // handed back or taken over: the result is not ours to record
         stats_.lease_lost++;
+        log::event(log::Level::warn, "job_lease_lost", {{"job", job.id}, {"worker", options_.worker_id}});
         drop_held(job.id);
         continue;
       }
       if (result == Result::ok) {
         to_ack.push_back(job);  // stays held (heartbeated) until the ack lands
+        if (log::enabled(log::Level::debug)) log::event(log::Level::debug, "job_done", {{"job", job.id}, {"worker", options_.worker_id}});
         continue;
       }
       auto delay = options_.backoff.jittered(job.attempt, rng);
@@ -158,6 +165,14 @@ void Worker::run(const Handler& handler, const BurialHook& before_burial) {
       else if (f.value == FailOutcome::dead) stats_.dead++;
       else if (f.value == FailOutcome::retry_scheduled) (kind == FailKind::unavailable ? stats_.unavailable : stats_.retried)++;
       else stats_.lease_lost++;
+      log::event(f && f.value == FailOutcome::dead ? log::Level::error : log::Level::warn, "job_failed",
+                 {{"job", job.id},
+                  {"attempt", std::to_string(job.attempt)},
+                  {"of", std::to_string(job.max_attempts)},
+                  {"kind", kind == FailKind::permanent ? "permanent" : kind == FailKind::unavailable ? "unavailable" : "transient"},
+                  {"outcome", !f ? "unrecorded" : f.value == FailOutcome::dead ? "dead" : f.value == FailOutcome::retry_scheduled ? "retry" : "lease_lost"},
+                  {"worker", options_.worker_id},
+                  {"reason", reason}});
       drop_held(job.id);
     }
   }
@@ -198,6 +213,8 @@ void Worker::bury(Queue& queue, const Job& job, const BurialHook& before_burial,
                ? queue.fail(job, reason, FailKind::crash_loop, milliseconds(0))
                : queue.fail(job, reason + "; its burial could not be recorded: " + refused, FailKind::unavailable,
                             options_.backoff.jittered(job.max_attempts, rng));
+  log::event(log::Level::error, "job_buried",
+             {{"job", job.id}, {"worker", options_.worker_id}, {"reason", reason}, {"refused", refused}});
   if (!f) stats_.redis_errors++;  // the lease expires and the reaper buries it (burial delivery lost)
   else if (f.value == FailOutcome::dead) (refused.empty() ? stats_.buried : stats_.dead)++;
   else if (f.value == FailOutcome::retry_scheduled) stats_.unavailable++;
@@ -252,7 +269,15 @@ void Worker::keeper_loop() {
     if (options_.run_reaper && now >= next_reap) {
       auto rr = queue.reap(options_.worker_id, options_.reaper_tick);
       if (!rr) stats_.redis_errors++;
-      else if (rr.value.acted) stats_.reaped += rr.value.redelivered + rr.value.dead + rr.value.sent_for_burial;
+      else if (rr.value.acted) {
+        stats_.reaped += rr.value.redelivered + rr.value.dead + rr.value.sent_for_burial;
+        if (rr.value.redelivered + rr.value.dead + rr.value.sent_for_burial > 0)
+          log::event(log::Level::warn, "jobs_redelivered",
+                     {{"redelivered", std::to_string(rr.value.redelivered)},
+                      {"sent_for_burial", std::to_string(rr.value.sent_for_burial)},
+                      {"buried", std::to_string(rr.value.dead)},
+                      {"reaper", options_.worker_id}});
+      }
       next_reap = now + options_.reaper_tick;
     }
     if (stop_seen && now - *stop_seen >= options_.shutdown_deadline) {

@@ -1,5 +1,7 @@
 #include "qsim/redis/connection.h"
 
+#include "qsim/log.h"
+
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
@@ -123,7 +125,7 @@ Connection::~Connection() { drop(); }
 
 Connection::Connection(Connection&& o) noexcept
     : endpoint_(std::move(o.endpoint_)), options_(o.options_), clock_(o.clock_), ctx_(o.ctx_),
-      backoff_(o.backoff_), next_connect_(o.next_connect_), connects_(o.connects_) {
+      backoff_(o.backoff_), next_connect_(o.next_connect_), connects_(o.connects_), reported_down_(o.reported_down_) {
   o.ctx_ = nullptr;
 }
 
@@ -137,6 +139,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     backoff_ = o.backoff_;
     next_connect_ = o.next_connect_;
     connects_ = o.connects_;
+    reported_down_ = o.reported_down_;
     o.ctx_ = nullptr;
   }
   return *this;
@@ -162,12 +165,19 @@ Result Connection::ensure_connected() {
     backoff_ = backoff_.count() == 0 ? options_.reconnect_backoff_initial
                                      : std::min(backoff_ * 2, options_.reconnect_backoff_max);
     next_connect_ = now + backoff_;
+    if (!reported_down_) {  // once per outage, not once per retry
+      reported_down_ = true;
+      log::event(log::Level::warn, "redis_unreachable", {{"endpoint", endpoint_.to_string()}, {"error", why}});
+    }
     return {Status::connection_lost, {}, "connect to " + endpoint_.to_string() + ": " + why};
   }
   redisSetTimeout(c, to_timeval(options_.command_timeout));
   if (endpoint_.unix_socket.empty()) redisEnableKeepAlive(c);
   ctx_ = c;
   backoff_ = std::chrono::milliseconds{0};
+  if (connects_ > 0 || reported_down_)
+    log::event(log::Level::info, "redis_reconnected", {{"endpoint", endpoint_.to_string()}, {"connects", std::to_string(connects_ + 1)}});
+  reported_down_ = false;
   ++connects_;
   return {};
 }
@@ -180,6 +190,7 @@ Result Connection::transport_failure() {
                : ctx_->err == REDIS_ERR_PROTOCOL ? Status::protocol_error
                                                    : Status::connection_lost;
   res.error = timed_out ? "timed out waiting for " + endpoint_.to_string() : std::string(ctx_->errstr);
+  log::event(log::Level::warn, "redis_connection_lost", {{"endpoint", endpoint_.to_string()}, {"error", res.error}});
   drop();  // a context is dead after any error
   return res;
 }

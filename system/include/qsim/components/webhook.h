@@ -6,6 +6,7 @@
 #pragma once
 
 #include "qsim/components/http_service.h"
+#include "qsim/components/metrics.h"
 
 #include <chrono>
 #include <functional>
@@ -34,8 +35,11 @@ public:
   std::map<std::string, long long> snapshot() const;
   // Prometheus text for metric `name` with label result.
   std::string prometheus(std::string_view name, std::string_view help) const;
+  // Time from a request's arrival at the handler to its answer, every result together.
+  Histogram& latency() { return latency_; }
 
 private:
+  Histogram latency_{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   mutable std::mutex mu_;
   std::map<std::string, long long> counts_;
 };
@@ -56,8 +60,10 @@ std::optional<WebhookResponse> guard_signed_request(WebhookCounters& counters, s
 std::int64_t unix_now();
 
 // The routes every signed webhook receiver has: POST `path` (signature headers and body handed
-// to `handle` with the current Unix time), GET /health, GET /metrics (`metric` counter by
-// result), and bodies over the server's hard cap answered and counted as body_too_large.
+// to `handle` with the current Unix time; each verdict logged as a `webhook` event), GET
+// /health, GET /metrics (`metric` counter by result, and its `..._duration_seconds` histogram of
+// handling time: `payment_webhooks_total` -> `payment_webhook_duration_seconds`), and bodies
+// over the server's hard cap answered and counted as body_too_large.
 using SignedHandler = std::function<WebhookResponse(std::optional<std::string_view> timestamp,
                                                     std::optional<std::string_view> signature, std::string_view body,
                                                     std::int64_t now)>;

@@ -98,6 +98,7 @@ private:
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point next_connect_{};
   std::uint64_t connects_ = 0;
+  bool reported_down_ = false;  // the outage is logged once
 };
 
 }  // namespace qsim::redis
