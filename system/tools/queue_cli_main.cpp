@@ -63,7 +63,7 @@ int stats(queue::Queue& q, bool as_json) {
                       {"counters", counters_json(o.counters)},
                       {"in_flight_jobs", in_flight},
                       {"workers", workers}}
-                     .dump(2)
+                     .dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
     return 0;
   }
@@ -108,7 +108,7 @@ int job(queue::Queue& q, const std::string& id, bool as_json) {
                       {"payload", s->payload},
                       {"created_ms", s->created_ms},
                       {"history", history}}
-                     .dump(2)
+                     .dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
     return 0;
   }
@@ -130,7 +130,7 @@ int dead_list(queue::Queue& q, const std::string& reason, std::size_t limit, boo
     json out = json::array();
     for (const auto& d : dead)
       out.push_back({{"id", d.id}, {"reason", d.reason}, {"attempts", d.attempts}, {"died_ms", d.died_ms}, {"payload", d.payload}});
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     return 0;
   }
   if (dead.empty()) std::cout << "(no dead job" << (reason.empty() ? "" : " whose reason contains '" + reason + "'") << ")\n";
@@ -139,21 +139,40 @@ int dead_list(queue::Queue& q, const std::string& reason, std::size_t limit, boo
   return 0;
 }
 
-int dead_requeue(queue::Queue& q, std::vector<std::string> ids, bool all, const std::string& reason, bool as_json) {
+// A dead job whose payload is an order of the store goes back with its order (TaskStore::requeue):
+// requeued alone, it would meet its order dead and be buried again at once.
+int dead_requeue(queue::Queue& q, store::TaskStore& st, std::vector<std::string> ids, bool all, const std::string& reason,
+                 bool as_json) {
   queue::QueueAdmin admin(q);
+  const bool named = !ids.empty();
   if (all || !reason.empty()) {
-    if (!ids.empty()) throw CLI::ValidationError("dead requeue", "give ids or --all/--reason, not both");
+    if (named) throw CLI::ValidationError("dead requeue", "give ids or --all/--reason, not both");
     for (auto& d : need(admin.dead(reason), "dead list")) ids.push_back(d.id);
   }
-  if (ids.empty() && !all && reason.empty()) throw CLI::ValidationError("dead requeue", "give job ids, or --all, or --reason TEXT");
-  auto done = need(admin.requeue_dead(ids), "dead requeue");
+  if (!named && !all && reason.empty()) throw CLI::ValidationError("dead requeue", "give job ids, or --all, or --reason TEXT");
+  std::vector<std::string> plain, done;
+  json orders = json::array();
+  for (const auto& id : ids) {
+    auto s = need(q.status(id), "job " + id);
+    auto order = s && s->state == queue::JobState::dead ? need(st.get(s->payload), "order " + s->payload) : std::nullopt;
+    if (!order || order->job_id != id) {
+      plain.push_back(id);
+      continue;
+    }
+    auto [outcome, job] = need(st.requeue(s->payload, &q), "order requeue " + s->payload);
+    orders.push_back({{"job", id}, {"order", s->payload}, {"outcome", store::to_string(outcome)}});
+    if (outcome == store::RequeueOutcome::requeued && job == id) done.push_back(id);
+  }
+  for (auto& id : need(admin.requeue_dead(plain), "dead requeue")) done.push_back(std::move(id));
   if (as_json) {
-    std::cout << json{{"asked", ids.size()}, {"requeued", done}}.dump(2) << "\n";
+    std::cout << json{{"asked", ids.size()}, {"requeued", done}, {"orders", orders}}.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
   } else {
-    std::cout << fmt::format("requeued {} of {} job(s){}\n", done.size(), ids.size(),
+    std::cout << fmt::format("requeued {} of {} job(s){}{}\n", done.size(), ids.size(),
+                             orders.empty() ? "" : fmt::format(", {} with their order", orders.size()),
                              done.size() < ids.size() ? " (the others were not dead: already requeued, or unknown)" : "");
   }
-  return 0;
+  return named && done.size() < ids.size() ? 1 : 0;  // a named job that was not requeued: say so
 }
 
 int order_show(store::TaskStore& st, const std::string& id, bool as_json) {
@@ -167,7 +186,7 @@ int order_show(store::TaskStore& st, const std::string& id, bool as_json) {
                       {"course_url", o->fields.course_url}, {"amount", o->fields.amount}, {"txn", o->txn},
                       {"job", o->job_id},        {"worker", o->worker},      {"attempts", o->attempts},
                       {"last_error", o->last_error}, {"entered_ms", o->entered_ms}}
-                     .dump(2)
+                     .dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
     return 0;
   }
@@ -194,7 +213,7 @@ int orders(store::TaskStore& st, const std::string& status, std::size_t limit, b
   if (as_json) {
     json out = json::array();
     for (const auto& e : list) out.push_back({{"id", e.id}, {"since_ms", e.since_ms}});
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     return 0;
   }
   if (list.empty()) std::cout << "(no order is " << status << ")\n";
@@ -206,7 +225,7 @@ int order_requeue(store::TaskStore& st, queue::Queue& q, const std::string& id, 
   auto [outcome, job_id] = need(st.requeue(id, polling ? nullptr : &q), "order requeue " + id);
   const bool ok = outcome == store::RequeueOutcome::requeued || outcome == store::RequeueOutcome::already_queued;
   if (as_json) {
-    std::cout << json{{"order", id}, {"outcome", store::to_string(outcome)}, {"job", job_id}}.dump(2) << "\n";
+    std::cout << json{{"order", id}, {"outcome", store::to_string(outcome)}, {"job", job_id}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     return ok ? 0 : 1;
   }
   switch (outcome) {
@@ -296,21 +315,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string order_id = order_words.empty() ? "" : order_words.back();
+  std::string endpoint = "(unparsed)";  // as parsed: the URL as given could carry what it should not
   try {
     redis::ConnectionOptions co;
     co.connect_timeout = std::chrono::milliseconds(2000);
     co.command_timeout = std::chrono::milliseconds(10'000);
-    redis::Connection conn(redis::Endpoint::parse(redis_url), co);
+    const auto parsed = redis::Endpoint::parse(redis_url);
+    endpoint = parsed.to_string();
+    redis::Connection conn(parsed, co);
     queue::Queue q(conn, queue_name, queue::QueueConfig{prefix});
     store::TaskStore store(conn, queue_name, "operator", prefix);
     if (*st) return stats(q, as_json);
     if (*jb) return job(q, job_id, as_json);
     if (*dl) return dead_list(q, reason, limit, as_json);
-    if (*dr) return dead_requeue(q, ids, all, reason, as_json);
+    if (*dr) return dead_requeue(q, store, ids, all, reason, as_json);
     if (*pause || *resume) {
       const bool pausing = pause->parsed();
       need(queue::QueueAdmin(q).set_paused(pausing), pausing ? "pause" : "resume");
-      if (as_json) std::cout << json{{"queue", queue_name}, {"paused", pausing}}.dump() << "\n";
+      if (as_json) std::cout << json{{"queue", queue_name}, {"paused", pausing}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       else std::cout << "queue " << queue_name << (pausing ? " paused: workers reserve nothing until resume\n" : " resumed\n");
       return 0;
     }
@@ -320,7 +342,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       auto n = need(queue::QueueAdmin(q).purge(), "purge");
-      if (as_json) std::cout << json{{"queue", queue_name}, {"purged", n}}.dump() << "\n";
+      if (as_json) std::cout << json{{"queue", queue_name}, {"purged", n}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       else std::cout << "purged " << n << " waiting job(s)\n";
       return 0;
     }
@@ -331,10 +353,13 @@ int main(int argc, char** argv) {
     std::cerr << "qsim-queue: " << e.what() << "\n";
     return 2;
   } catch (const Infrastructure& e) {
-    std::cerr << "qsim-queue: Redis at " << redis_url << ": " << e.what() << "\n";
+    std::cerr << "qsim-queue: Redis at " << endpoint << ": " << e.what() << "\n";
     return 3;
   } catch (const std::invalid_argument& e) {
     std::cerr << "qsim-queue: " << e.what() << "\n";
     return 2;
+  } catch (const std::exception& e) {  // an answer that did not hold together
+    std::cerr << "qsim-queue: Redis at " << endpoint << ": unexpected answer: " << e.what() << "\n";
+    return 3;
   }
 }

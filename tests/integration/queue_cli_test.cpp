@@ -165,6 +165,33 @@ TEST_F(QueueCli, DeadJobsAreListedByReasonAndRequeuedOnceWithTheirHistory) {
   for (auto& h : requeued->history) states.push_back(h.state);
   EXPECT_EQ(states, (std::vector<std::string>{"ready", "active", "dead", "requeued", "active"})) << "history kept";
   EXPECT_EQ(cli({"dead", "requeue"}).code, 2) << "nothing named";
+  EXPECT_EQ(cli({"dead", "requeue", "99999"}).code, 1) << "a named job that was not dead";
+}
+
+TEST_F(QueueCli, ADeadOrderJobIsRequeuedWithItsOrderAndAStuckOrderBesideADeadJobIsRecovered) {
+  const std::string job = paid_order("o-1");
+  auto j = reserve_one();
+  ASSERT_TRUE(store->transition("o-1", {store::OrderStatus::paid}, store::OrderStatus::dead, "w1", "upload: HTTP 400").value);
+  ASSERT_EQ(q->fail(j, "upload: HTTP 400", queue::FailKind::permanent, 0ms).value, queue::FailOutcome::dead);
+  auto r = cli({"dead", "requeue", "--all", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["requeued"], nlohmann::json::array({job}));
+  EXPECT_EQ(r.j()["orders"][0]["order"], "o-1");
+  EXPECT_EQ(store->get("o-1").value->status, store::OrderStatus::paid) << "the order comes back with its job";
+
+  // an order left downloading beside a dead job (its burial never recorded): recovered
+  const std::string job2 = paid_order("o-2");
+  ASSERT_EQ(reserve_one().id, job) << "the requeued one first";
+  auto j2 = reserve_one();
+  ASSERT_EQ(j2.id, job2);
+  ASSERT_TRUE(store->transition("o-2", {store::OrderStatus::paid}, store::OrderStatus::downloading, "w1").value);
+  ASSERT_EQ(q->fail(j2, "lost", queue::FailKind::crash_loop, 0ms).value, queue::FailOutcome::dead);
+  auto stuck = cli({"order", "requeue", "o-2", "--json"});
+  ASSERT_EQ(stuck.code, 0) << stuck.err;
+  EXPECT_EQ(stuck.j()["outcome"], "requeued");
+  EXPECT_EQ(store->get("o-2").value->status, store::OrderStatus::paid);
+  EXPECT_EQ(q->status(job2).value->state, queue::JobState::ready);
+  EXPECT_EQ(cli({"order", "requeue", "o-2", "--polling"}).code, 0) << "paid: nothing to do for the poller either";
 }
 
 TEST_F(QueueCli, PausedWorkersReserveNothingUntilResumedAndPurgeKeepsWhatRunsAndDied) {
@@ -282,6 +309,9 @@ TEST_F(QueueCli, ExitCodesForBadUsageAndAnUnreachableRedis) {
   auto help = cli({"--help"});
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("Examples:"), std::string::npos);
+  auto secret = cli({"stats"}, "redis://:hunter2@127.0.0.1:6379");
+  EXPECT_EQ(secret.code, 2);
+  EXPECT_EQ(secret.err.find("hunter2"), std::string::npos) << secret.err;
   auto down = cli({"stats"}, "redis://127.0.0.1:1");
   EXPECT_EQ(down.code, 3) << down.err;
   EXPECT_NE(down.err.find("127.0.0.1:1"), std::string::npos) << down.err;

@@ -173,6 +173,8 @@ TEST_F(WorkerTest, ABurialWhoseHookIsRefusedIsTriedAgainWithoutBuryingTheJob) {
   o.max_attempts = 1;
   auto e = q->enqueue("x", o);
   lose_every_attempt(*q, e.value.id, 1);
+  // its uncounted budget already spent (an earlier store outage): a burial is handed back all the same
+  ASSERT_TRUE(conn->command({"HSET", q->keys().job(e.value.id), "uncounted", std::to_string(queue::kMaxUncountedFailures)}));
   queue::Worker w(testkit::live_redis().endpoint(), name, options());
   std::atomic<int> calls{0};
   std::atomic<bool> dead_while_refused{false};

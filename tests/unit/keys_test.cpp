@@ -51,6 +51,15 @@ TEST(Endpoint, ParsesUrls) {
   EXPECT_EQ(redis::Endpoint::parse("localhost:6390").port, 6390);
   EXPECT_EQ(redis::Endpoint::parse("unix:///tmp/r.sock").unix_socket, "/tmp/r.sock");
   EXPECT_THROW(redis::Endpoint::parse("redis://h:0"), std::invalid_argument);
+  EXPECT_THROW(redis::Endpoint::parse("redis://:hunter2@127.0.0.1:6379"), std::invalid_argument) << "no password in argv";
+  EXPECT_THROW(redis::Endpoint::parse("redis://user:pw@127.0.0.1:6379"), std::invalid_argument);
+  EXPECT_THROW(redis::Endpoint::parse("redis://127.0.0.1:6379/2"), std::invalid_argument) << "not silently database 0";
+  EXPECT_EQ(redis::Endpoint::parse("redis://127.0.0.1:6379/").port, 6379);
+  try {
+    (void)redis::Endpoint::parse("redis://:hunter2@127.0.0.1:6379");
+  } catch (const std::invalid_argument& refusal) {
+    EXPECT_EQ(std::string(refusal.what()).find("hunter2"), std::string::npos) << "the refusal does not repeat it";
+  }
   EXPECT_THROW(redis::Endpoint::parse("h:99999"), std::invalid_argument);
   EXPECT_THROW(redis::Endpoint::parse("h:12ab"), std::invalid_argument);
 }

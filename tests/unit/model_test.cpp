@@ -184,7 +184,7 @@ TEST(Planner, RecommendationsMeetTheSloOnFreshSeeds) {
   }
 }
 
-TEST(Planner, TheSamePlanWhateverTheThreadsAndAReplicationCountIsAParameter) {
+TEST(Planner, APlanIsTheSameRunAgainAndItsReplicationsAreAParameter) {
   auto j = nlohmann::json::parse(R"({
     "name": "plan", "seed": 5, "speedup": 1,
     "orders": {"count": 10, "arrival": {"kind": "poisson", "rate_per_h": 1}},
@@ -194,7 +194,7 @@ TEST(Planner, TheSamePlanWhateverTheThreadsAndAReplicationCountIsAParameter) {
              "rates_per_h": [2, 4], "orders": 1000, "replications": 4}})");
   auto a = plan_capacity(parse_scenario(j, "plan.json"));
   auto b = plan_capacity(parse_scenario(j, "plan.json"));
-  EXPECT_EQ(a.dump(), b.dump()) << "deterministic, though points run on several threads";
+  EXPECT_EQ(a.dump(), b.dump()) << "deterministic, though points run on every core in whatever order";
   EXPECT_EQ(a["replications"], 4);
   EXPECT_EQ(a["orders_per_point"], 4000);
   for (const auto& p : a["points"]) {

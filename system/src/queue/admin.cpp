@@ -127,9 +127,14 @@ Expected<bool> QueueAdmin::set_paused(bool paused) {
 }
 
 Expected<long long> QueueAdmin::purge() {
-  auto r = q_->run(scripts::purge(), {});
-  if (!r) return {r.status, r.error, 0};
-  return {redis::Status::ok, {}, as_ll(r.value.at(0))};
+  long long total = 0;
+  for (;;) {  // in steps of 1,000: Redis serves other clients between them
+    auto r = q_->run(scripts::purge(), {"1000"});
+    if (!r) return {r.status, r.error, total};
+    const long long n = as_ll(r.value.at(0));
+    total += n;
+    if (n == 0) return {redis::Status::ok, {}, total};
+  }
 }
 
 }  // namespace qsim::queue

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 namespace qsim::queue {
 
@@ -90,6 +91,8 @@ Expected<std::vector<redis::Reply>> Queue::run(const redis::Script& script, std:
 }
 
 Expected<Enqueued> Queue::enqueue(std::string_view payload, const EnqueueOptions& o) {
+  if (o.max_attempts < 1)  // a job of no attempts could never be run nor told from a crash loop
+    throw std::invalid_argument("max_attempts must be at least 1, not " + std::to_string(o.max_attempts));
   auto r = run(scripts::enqueue(), {std::string(payload), std::string(to_string(o.priority)),
                                     join_int(o.delay.count()), o.unique_key, join_int(o.max_attempts)});
   if (!r) return {r.status, r.error, {}};
@@ -97,6 +100,7 @@ Expected<Enqueued> Queue::enqueue(std::string_view payload, const EnqueueOptions
 }
 
 Expected<std::vector<Enqueued>> Queue::enqueue_many(const std::vector<std::string>& payloads, const EnqueueOptions& o) {
+  if (o.max_attempts < 1) throw std::invalid_argument("max_attempts must be at least 1, not " + std::to_string(o.max_attempts));
   std::vector<std::vector<std::string>> cmds;
   cmds.reserve(payloads.size() + 1);
   // Make sure the script is loaded before the pipeline (a NOSCRIPT inside it cannot be retried).
@@ -294,7 +298,9 @@ Expected<Counters> Queue::counters() {
 
 Expected<bool> Queue::announce(std::string_view worker_id, std::string_view job_id, std::chrono::milliseconds interval,
                                bool leaving) {
-  auto r = run(scripts::presence(), {std::string(worker_id), std::string(job_id), join_int(interval.count()), leaving ? "1" : "0"});
+  redis::Result r = conn_->eval(scripts::presence(), {keys_.base() + "workers", keys_.base() + "worker:" + std::string(worker_id)},
+                                {keys_.base(), std::string(worker_id), std::string(job_id), join_int(interval.count()),
+                                 leaving ? "1" : "0"});
   if (!r) return {r.status, r.error, false};
   return {redis::Status::ok, {}, true};
 }
@@ -322,6 +328,7 @@ Expected<std::vector<std::string>> Queue::dead_ids() {
 Expected<std::vector<std::string>> Queue::periodic_step(std::string_view name, std::string_view expected_next,
                                                         std::int64_t new_next, const std::string& payload,
                                                         Priority priority, int max_attempts) {
+  if (max_attempts < 1) throw std::invalid_argument("max_attempts must be at least 1, not " + std::to_string(max_attempts));
   std::string key = keys_.periodic(name);
   auto r = run(scripts::periodic(), {std::string(expected_next), std::to_string(new_next), payload,
                                      std::string(to_string(priority)), join_int(max_attempts)},

@@ -219,13 +219,14 @@ if was_idle then
     end
   end
 end
+-- a job collected from the inbox was counted as reserved when it was handed over
+local handed = got
 -- idle or fresh callers promote due delayed jobs; busy workers leave it to the reaper's tick
 if want > 0 and (was_idle or #ARGV < 8) then promote(now) end
 -- paused by an operator: acks and jobs already handed over go through, nothing new is reserved
 -- and nobody registers as idle (so nothing is handed over either)
 if want > 0 and redis.call('EXISTS', base .. 'paused') == 1 then
   out[2] = got
-  if got > 0 then redis.call('HINCRBY', KEYS[7], 'reserved', got) end
   return out
 end
 while got < want do
@@ -243,9 +244,8 @@ while got < want do
   end
 end
 out[2] = got
-if got > 0 then
-  redis.call('HINCRBY', KEYS[7], 'reserved', got)
-elseif want > 0 then
+if got > handed then redis.call('HINCRBY', KEYS[7], 'reserved', got - handed) end
+if got == 0 and want > 0 then
   if idle_ttl > 0 then
     redis.call('ZADD', KEYS[8], fmt('%d', now + idle_ttl), ARGV[3] .. '|' .. ARGV[5] .. '|' .. worker)
     out[4] = 1
@@ -289,8 +289,10 @@ local now = now_ms()
 local f = redis.call('HMGET', jk, 'attempts', 'max')
 local attempts, maxa = tonumber(f[1]) or 0, tonumber(f[2]) or 1
 redis.call('HSET', jk, 'error', reason)
--- unavailable (ARGV[4] == '2'): the attempt is handed back, up to ARGV[6] times per job
-if ARGV[4] == '2' and redis.call('HINCRBY', jk, 'uncounted', 1) <= tonumber(ARGV[6]) then
+-- unavailable (ARGV[4] == '2'): the attempt is handed back, up to ARGV[6] times per job; a
+-- burial (a crash loop whose loss could not be recorded yet) always, or its order would be
+-- left looking alive beside a dead job
+if ARGV[4] == '2' and (redis.call('HINCRBY', jk, 'uncounted', 1) <= tonumber(ARGV[6]) or redis.call('HGET', jk, 'burial')) then
   redis.call('HSET', jk, 'state', 'failed', 'attempts', fmt('%d', math.max(0, attempts - 1)))
   redis.call('ZADD', KEYS[4], fmt('%d', now + delay), id)
   redis.call('HINCRBY', KEYS[7], 'uncounted', 1)
@@ -439,17 +441,16 @@ local now = now_ms()
 local out = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
-  if redis.call('LREM', KEYS[6], 1, id) == 1 then
-    local jk = base .. 'job:' .. id
-    local prio = redis.call('HGET', jk, 'prio')
-    if prio then
-      redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
-      redis.call('HDEL', jk, 'burial', 'finished')
-      redis.call('HINCRBY', KEYS[7], 'requeued', 1)
-      hist(id, 'requeued@' .. fmt('%d', now))
-      push_ready(id, prio, false, now)
-      out[#out + 1] = id
-    end
+  local jk = base .. 'job:' .. id
+  local prio = redis.call('HGET', jk, 'prio')
+  -- a record without its priority stays dead (reserve would bury it again at once)
+  if prio and redis.call('LREM', KEYS[6], 1, id) == 1 then
+    redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
+    redis.call('HDEL', jk, 'burial', 'finished')
+    redis.call('HINCRBY', KEYS[7], 'requeued', 1)
+    hist(id, 'requeued@' .. fmt('%d', now))
+    push_ready(id, prio, false, now)
+    out[#out + 1] = id
   end
 end
 return out
@@ -457,10 +458,12 @@ return out
   return s;
 }
 
-// Waiting jobs (ready and delayed) deleted with their unique keys; in flight and dead stay.
-// ARGV: base -> purged count
+// Waiting jobs (ready and delayed) deleted with their unique keys; in flight and dead stay. At
+// most ARGV[2] per call, so that a large backlog never blocks Redis for long: the caller calls
+// again until 0. ARGV: base limit -> purged count
 const redis::Script& purge() {
   static const redis::Script s = compose({}, R"lua(
+local limit = tonumber(ARGV[2])
 local n = 0
 local function drop(id)
   local jk = base .. 'job:' .. id
@@ -470,11 +473,16 @@ local function drop(id)
   n = n + 1
 end
 for k = 1, 3 do
-  for _, id in ipairs(redis.call('LRANGE', KEYS[k], 0, -1)) do drop(id) end
-  redis.call('DEL', KEYS[k])
+  if n >= limit then break end
+  local ids = redis.call('LRANGE', KEYS[k], 0, limit - n - 1)
+  for _, id in ipairs(ids) do drop(id) end
+  if #ids > 0 then redis.call('LTRIM', KEYS[k], #ids, -1) end
 end
-for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do drop(id) end
-redis.call('DEL', KEYS[4])
+if n < limit then
+  local ids = redis.call('ZRANGE', KEYS[4], 0, limit - n - 1)
+  for _, id in ipairs(ids) do drop(id) end
+  if #ids > 0 then redis.call('ZREM', KEYS[4], unpack(ids)) end
+end
 if n > 0 then redis.call('HINCRBY', KEYS[7], 'purged', n) end
 return n
 )lua");
@@ -497,23 +505,23 @@ return redis.call('DEL', base .. 'paused')
 
 // A worker says it is alive: workers ZSET (id -> last beat, server ms) and worker:<id> HASH
 // (job, beat, interval, started). Registrations silent for an hour are dropped.
-// ARGV: base worker job interval_ms leaving(1|0)
+// KEYS (its own, not the queue's): workers, worker:<id>. ARGV: base worker job interval_ms leaving(1|0)
 const redis::Script& presence() {
   static const redis::Script s = compose({Part::now}, R"lua(
 local now = now_ms()
-local wk = base .. 'worker:' .. ARGV[2]
+local wk = KEYS[2]
 if ARGV[5] == '1' then
-  redis.call('ZREM', base .. 'workers', ARGV[2])
+  redis.call('ZREM', KEYS[1], ARGV[2])
   redis.call('DEL', wk)
   return 1
 end
-redis.call('ZADD', base .. 'workers', fmt('%d', now), ARGV[2])
+redis.call('ZADD', KEYS[1], fmt('%d', now), ARGV[2])
 redis.call('HSET', wk, 'job', ARGV[3], 'beat', fmt('%d', now), 'interval', ARGV[4])
 redis.call('HSETNX', wk, 'started', fmt('%d', now))
 redis.call('PEXPIRE', wk, 3600000)
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', base .. 'workers', '-inf', '(' .. fmt('%d', now - 3600000), 'LIMIT', 0, 100)) do
-  redis.call('ZREM', base .. 'workers', w)
-  redis.call('DEL', base .. 'worker:' .. w)
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. fmt('%d', now - 3600000), 'LIMIT', 0, 100)) do
+  redis.call('ZREM', KEYS[1], w)
+  redis.call('DEL', base .. 'worker:' .. w)  -- expired by now anyway (PEXPIRE above)
 end
 return 1
 )lua");
@@ -523,7 +531,7 @@ return 1
 std::size_t key_count(const redis::Script& script) {
   if (&script == &requeue_dead() || &script == &purge()) return 9;  // up to unique
   if (&script == &pause()) return 8;                                // up to idle
-  if (&script == &presence()) return 0;
+  if (&script == &presence()) return 0;  // its own KEYS: see Queue::announce
   if (&script == &reserve() || &script == &release()) return 8;   // up to idle
   if (&script == &heartbeat()) return 5;                          // up to active
   if (&script == &fail()) return 7;                               // up to stats

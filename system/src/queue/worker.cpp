@@ -103,16 +103,21 @@ void Worker::run(const Handler& handler, const BurialHook& before_burial) {
         drop_held(job.id);
         continue;
       }
-      if (job.for_burial()) {
-        bury(queue, job, before_burial, rng);
-        drop_held(job.id);
-        continue;
-      }
       current_lost_ = false;
       {
         std::lock_guard lock(mu_);
         running_ = job.id;
         running_token_ = job.lease_token;
+      }
+      if (job.for_burial()) {  // shown as this worker's job, and handed back at a shutdown deadline
+        bury(queue, job, before_burial, rng);
+        {
+          std::lock_guard lock(mu_);
+          running_.clear();
+          running_token_.clear();
+        }
+        drop_held(job.id);
+        continue;
       }
       stats_.started++;
       if (log::enabled(log::Level::debug))

@@ -86,7 +86,14 @@ Endpoint Endpoint::parse(std::string_view url) {
     return e;
   }
   if (url.rfind("redis://", 0) == 0) url.remove_prefix(8);
-  if (auto slash = url.find('/'); slash != std::string_view::npos) url = url.substr(0, slash);
+  // A password in a URL sits in argv, where any process can read it; a database number would be
+  // dropped silently (every key of a queue is in database 0).
+  if (url.find('@') != std::string_view::npos)
+    throw std::invalid_argument("redis url: a user or password in the URL is not accepted (it would be visible in argv)");
+  if (auto slash = url.find('/'); slash != std::string_view::npos) {
+    if (slash + 1 < url.size()) throw std::invalid_argument("redis url: a database number is not supported, only database 0");
+    url = url.substr(0, slash);
+  }
   auto colon = url.rfind(':');
   if (colon == std::string_view::npos) {
     if (!url.empty()) e.host = std::string(url);

@@ -129,11 +129,15 @@ local st, job = o[1], o[2] or ''
 if not st then return {'unknown_order', ''} end
 if st == 'completed' then return {'completed', job} end
 if st == 'created' then return {'not_paid', ''} end
-if st ~= 'paid' and st ~= 'failed' and st ~= 'dead' then return {'in_flight', job} end
 local jk = base .. 'job:' .. job
 local jstate = false
 if mode == 'queue' and job ~= '' then jstate = redis.call('HGET', jk, 'state') end
-if jstate and jstate ~= 'dead' and jstate ~= 'done' then
+local live = jstate and jstate ~= 'dead' and jstate ~= 'done'
+-- In flight (processing .. finalizing): refused while its job waits or runs, and always for the
+-- polling worker (nothing tells whether it still holds the order). With its job dead or gone
+-- (purged, or a crash loop whose burial could not be recorded) nothing will ever move it.
+if st ~= 'paid' and st ~= 'failed' and st ~= 'dead' and (mode ~= 'queue' or live) then return {'in_flight', job} end
+if live then
   -- its job waits or runs: a paid order is on its way; a failed or dead one beside a live job
   -- is being retried already
   if st == 'paid' then return {'already_queued', job} end

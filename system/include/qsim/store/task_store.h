@@ -101,10 +101,11 @@ public:
   // Records the job a framework's client enqueued for the order (the hand-off, issue #11).
   queue::Expected<bool> set_job(std::string_view id, std::string_view job_id);
   // The runbook's manual re-enqueue, atomic and safe to run twice: a paid order without a live
-  // job, or a failed or dead one, goes back to paid (its payment time kept, t_requeued and a
-  // requeues count added) and its job is requeued from the dead letters or enqueued anew. With
-  // no queue (the polling architecture) the order only goes back to paid, where the poller
-  // claims it. Refuses completed, unpaid and in-flight orders.
+  // job, a failed or dead one, or one left in flight beside a dead or missing job goes back to
+  // paid (its payment time kept, t_requeued and a requeues count added) and its job is requeued
+  // from the dead letters or enqueued anew. With no queue (the polling architecture) the order
+  // only goes back to paid, where the poller claims it. Refuses completed and unpaid orders,
+  // and in-flight ones whose job waits or runs (or, polling, any in flight).
   queue::Expected<std::pair<RequeueOutcome, std::string>> requeue(std::string_view order_id, queue::Queue* queue,
                                                                   int max_attempts = 3);
   // Orders in `status`, longest there first, at most `limit` (0: all). An operator's read: not counted.
