@@ -87,7 +87,7 @@ std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, dou
 }
 
 void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline) {
-  std::vector<double> e2e, pickup, overhead;
+  std::vector<double> e2e, pickup, overhead, download_stage, upload_stage, finalize_stage;
   e2e.reserve(r.orders.size());
   pickup.reserve(r.orders.size());
   double first_done = INFINITY, last_done = -INFINITY, last_end = 0;
@@ -107,6 +107,12 @@ void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, boo
       pickup.push_back(*picked - paid);
       overhead.push_back(end - *picked - o.download_plan_s - o.upload_plan_s);
     }
+    if (timeline) {
+      const double *dl = o.stages_s.get("downloading"), *ul = o.stages_s.get("uploading"), *fin = o.stages_s.get("finalizing");
+      if (dl && ul && *ul >= *dl) download_stage.push_back(*ul - *dl);
+      if (ul && fin && *fin >= *ul) upload_stage.push_back(*fin - *ul);
+      if (fin && end >= *fin) finalize_stage.push_back(end - *fin);
+    }
     if (end < first_done) {
       first_done = end;
       r.wait_first_s = end - paid;
@@ -121,6 +127,9 @@ void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, boo
   r.retry_amplification = completed ? static_cast<double>(download_calls) / static_cast<double>(completed) : 0;
   r.e2e_s = percentiles(e2e);
   r.pickup_s = percentiles(pickup);
+  r.download_stage_s = percentiles(std::move(download_stage));
+  r.upload_stage_s = percentiles(std::move(upload_stage));
+  r.finalize_stage_s = percentiles(std::move(finalize_stage));
   r.p_wait = pickup.empty() ? 0
                             : static_cast<double>(std::count_if(pickup.begin(), pickup.end(), [](double p) { return p > 1e-9; })) /
                                   static_cast<double>(pickup.size());

@@ -67,5 +67,6 @@ private:
 Document report_document(const nlohmann::json& rep);
 std::string to_markdown(const Document& d);
 std::string to_html(const Document& d);  // the blocks as HTML elements, without <html> and <body>
+std::string to_html(const Document& d, std::size_t from, std::size_t to);  // blocks [from, to)
 
 }  // namespace qsim::sim::report_detail

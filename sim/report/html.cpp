@@ -123,9 +123,12 @@ std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& 
 
 namespace report_detail {
 
-std::string to_html(const Document& d) {
+std::string to_html(const Document& d) { return to_html(d, 0, d.blocks().size()); }
+
+std::string to_html(const Document& d, std::size_t from, std::size_t to) {
   std::ostringstream h;
-  for (const auto& b : d.blocks()) {
+  for (std::size_t at = from; at < to && at < d.blocks().size(); ++at) {
+    const Block& b = d.blocks()[at];
     switch (b.kind) {
       case Block::Kind::heading:
         if (b.level > 1) h << "<h" << b.level << ">" << html_escape(b.text) << "</h" << b.level << ">";
@@ -174,7 +177,27 @@ std::string render_html(const json& rep) {
                                         rep["redis"].get<std::string>()))
     << "</p><p>Replay: <code>" << html_escape(rep["replay_command"]) << "</code></p>";
   // The same document as the Markdown, rendered from its blocks, not from the Markdown text.
-  h << to_html(report_document(rep));
+  // It shows before it tells: the verdict and the headline comparison, then the charts, then the
+  // tables behind them.
+  const Document doc = report_document(rep);
+  std::size_t split = doc.blocks().size();
+  for (std::size_t i = 0; i < doc.blocks().size(); ++i) {
+    const Block& b = doc.blocks()[i];
+    if (b.kind == Block::Kind::heading && b.level == 2 && b.text != "Polling vs queue") {
+      split = i;
+      break;
+    }
+  }
+  std::vector<std::string> failed;
+  for (const auto& g : rep.value("gates", json::array()))
+    if (g.is_object() && g.contains("passed") && !g["passed"].get<bool>())
+      failed.push_back(g.value("name", std::string("?")) + " " + g.value("text", std::string()));
+  if (!failed.empty()) {
+    std::string list;
+    for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
+    h << "<p class=\"no\">Failed gates: " << html_escape(list) << " (the Gates table below has the values).</p>";
+  }
+  h << to_html(doc, 0, split);
 
   h << "<h2>Charts</h2>";
   std::vector<ChartSeries> cdf;
@@ -213,6 +236,7 @@ std::string render_html(const json& rep) {
                    {depth, busy}, "simulated minutes", "count", marks);
     h << svg_timeline(arch, rep["results"][arch]["orders"], 120);
   }
+  h << to_html(doc, split, doc.blocks().size());
   h << "</body></html>\n";
   return h.str();
 }

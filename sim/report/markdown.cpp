@@ -84,8 +84,14 @@ Document report_document(const json& rep) {
     const auto& r = rep["results"][a];
     d.heading(3, fmt::format("{} ({} worker{})", a, r["workers"].get<int>(), r["workers"] == 1 ? "" : "s"));
     auto& dist = d.table({"distribution", "p50", "p90", "p95", "p99", "max"}, {false, true, true, true, true, true});
-    for (const char* name : {"e2e_s", "pickup_s", "probe_pickup_s", "overhead_s"}) {
-      const auto& p = r[name];
+    auto rows = std::vector<std::pair<std::string, const json*>>{
+        {"e2e_s", &r["e2e_s"]}, {"pickup_s", &r["pickup_s"]}, {"probe_pickup_s", &r["probe_pickup_s"]},
+        {"overhead_s", &r["overhead_s"]}};
+    if (r.contains("stages_s"))  // reports from before per-stage figures have none
+      for (const char* stage : {"download", "upload", "finalize"})
+        rows.emplace_back(std::string(stage) + " stage", &r["stages_s"][stage]);
+    for (const auto& [name, pp] : rows) {
+      const auto& p = *pp;
       dist.rows.push_back({{fmt::format("{} ({})", name, p["count"].get<long long>())},
                            {secs(p["p50"])},
                            {secs(p["p90"])},

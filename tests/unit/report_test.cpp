@@ -149,6 +149,13 @@ TEST(Report, RenderingsCarryTheNumbersAndOneTestCasePerGate) {
   EXPECT_NE(html.find("per-order timeline"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos) << "self-contained and static";
   EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg")) << "no external resources";
+  // it shows before it tells: verdict and headline comparison, then the charts, then the tables
+  const auto charts = html.find("<h2>Charts</h2>");
+  ASSERT_NE(charts, std::string::npos);
+  EXPECT_LT(html.find("<h2>Polling vs queue</h2>"), charts);
+  EXPECT_GT(html.find("<h2>Checker</h2>"), charts);
+  EXPECT_GT(html.find("<h2>Gates</h2>"), charts);
+  EXPECT_LT(html.find("Failed gates: speedup.makespan"), charts) << "a failed gate is named at the top";
   auto junit = render_junit(rep);
   EXPECT_NE(junit.find("tests=\"2\" failures=\"1\""), std::string::npos) << junit;
   std::size_t cases = 0;
@@ -211,4 +218,28 @@ TEST(Report, ARunIsRunAgainOnlyWhenTheHostTookTheCpuAndOnlyTimingGatesFailed) {
   rep = report_json(r, kNoScenario);
   rep["gates"] = evaluate_gates(rep, {parse_gate("queue.makespan<=30m")}, "t");
   EXPECT_FALSE(disturbed_run(rep)) << "a calm host: the failure stands";
+}
+
+// Per-stage latency of each completed order's last attempt, in the JSON and the Markdown.
+TEST(Report, PerStageLatencyForEveryArchitecture) {
+  RunResult r = result();
+  for (auto& a : r.results) {
+    for (auto& o : a.orders) {
+      const double picked = *o.stages_s.get("processing");
+      o.payment_accepted = true;
+      o.stages_s = {{"paid", 0}, {"processing", picked}, {"downloading", picked + 1}, {"uploading", picked + 3301},
+                    {"finalizing", picked + 3601}, {"completed", picked + 3603}};
+    }
+    summarize(a, 0, 0);
+  }
+  auto rep = report_json(r, kNoScenario);
+  for (const char* arch : {"polling", "queue"}) {
+    const auto& st = rep["results"][arch]["stages_s"];
+    EXPECT_EQ(st["download"]["count"], 3);
+    EXPECT_DOUBLE_EQ(st["download"]["p50"].get<double>(), 3300);
+    EXPECT_DOUBLE_EQ(st["upload"]["p95"].get<double>(), 300);
+    EXPECT_DOUBLE_EQ(st["finalize"]["max"].get<double>(), 2);
+    EXPECT_EQ(st["pickup"], rep["results"][arch]["pickup_s"]);
+  }
+  EXPECT_NE(render_markdown(rep).find("| download stage (3) |"), std::string::npos) << render_markdown(rep);
 }

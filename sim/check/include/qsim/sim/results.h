@@ -129,6 +129,9 @@ struct ArchResult {
   double host_steal_share = 0;           // CPU time the hypervisor took (/proc/stat steal), start to end
   double makespan_s = 0, wait_first_s = 0, wait_last_s = 0, throughput_per_h = 0;
   Percentiles e2e_s, pickup_s;
+  // Per stage, of each completed order's last attempt: downloading -> uploading -> finalizing ->
+  // completed (summarize() with its timeline; sweeps leave them empty).
+  Percentiles download_stage_s, upload_stage_s, finalize_stage_s;
   double p_wait = 0;                     // share of completed orders that waited for a worker
   Percentiles probe_pickup_s;
   double probe_speedup = 1, probe_resolution_s = 0;
