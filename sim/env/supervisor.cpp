@@ -260,14 +260,17 @@ void Supervisor::stop(int handle, std::chrono::milliseconds grace) {
   while (!down()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
-void Supervisor::stop_all(std::chrono::milliseconds grace) {
+void Supervisor::stop_all(std::chrono::milliseconds grace) { stop_all_except({}, grace); }
+
+void Supervisor::stop_all_except(const std::vector<int>& keep, std::chrono::milliseconds grace) {
   std::vector<pid_t> pids;
   Snapshot trees;
+  auto kept = [&](std::size_t i) { return std::find(keep.begin(), keep.end(), static_cast<int>(i)) != keep.end(); };
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
-    for (auto& p : impl_->procs)
-      if (p.child && p.child->running()) {
+    for (std::size_t i = 0; i < impl_->procs.size(); ++i)
+      if (auto& p = impl_->procs[i]; !kept(i) && p.child && p.child->running()) {
         pids.push_back(static_cast<pid_t>(p.child->id()));
         trees.add(Snapshot(process_tree(pids.back())));
       }
@@ -277,8 +280,8 @@ void Supervisor::stop_all(std::chrono::milliseconds grace) {
   auto deadline = Steady::now() + grace;
   auto any_running = [&] {
     std::lock_guard lock(impl_->mu);
-    for (auto& p : impl_->procs)
-      if (p.child) return true;
+    for (std::size_t i = 0; i < impl_->procs.size(); ++i)
+      if (!kept(i) && impl_->procs[i].child) return true;
     return false;
   };
   while (any_running() && Steady::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));

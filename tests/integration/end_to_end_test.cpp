@@ -46,13 +46,15 @@ protected:
     intake = std::make_unique<testkit::ServiceProcess>(
         QSIM_PAYMENT_INTAKE_EXE, std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--mode", mode},
         std::map<std::string, std::string>{{"QSIM_PAYMENT_SECRET", kPaymentSecret}});
-    for (int i = 0; i < worker_count; ++i)
-      workers.push_back(std::make_unique<testkit::ServiceProcess>(
-          QSIM_QUEUE_WORKER_EXE,
-          std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--id", "qw" + std::to_string(i), "--world-port",
-                                   std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port()),
-                                   "--lease-ms", "5000", "--reaper-tick-ms", "200", "--backoff-ms", "50"},
-          std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
+    for (int i = 0; i < worker_count; ++i) start_worker("qw" + std::to_string(i));
+  }
+  void start_worker(const std::string& id, const std::string& lease_ms = "5000", const std::string& reaper_ms = "200") {
+    workers.push_back(std::make_unique<testkit::ServiceProcess>(
+        QSIM_QUEUE_WORKER_EXE,
+        std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--id", id, "--world-port",
+                                 std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port()),
+                                 "--lease-ms", lease_ms, "--reaper-tick-ms", reaper_ms, "--backoff-ms", "50"},
+        std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
   }
   void start_poller(const std::string& poll_ms) {
     poller = std::make_unique<testkit::ServiceProcess>(
@@ -189,17 +191,10 @@ TEST_F(EndToEnd, PermanentWorldFailureDeadLettersTheJobAndMarksTheOrderDeadWithT
 
 TEST_F(EndToEnd, AWorkerKilledOnEveryAttemptLeavesTheOrderDeadNotInFlight) {
   start_services(R"({"download":{"latency_ms":3000}})", 0);
-  auto start_worker = [&](int n) {
-    workers.push_back(std::make_unique<testkit::ServiceProcess>(
-        QSIM_QUEUE_WORKER_EXE,
-        std::vector<std::string>{"--redis", redis_url, "--queue", tag, "--id", "crashed" + std::to_string(n), "--world-port",
-                                 std::to_string(world->port()), "--finalize-port", std::to_string(finalize->port()),
-                                 "--lease-ms", "600", "--reaper-tick-ms", "100", "--backoff-ms", "50"},
-        std::map<std::string, std::string>{{"QSIM_FINALIZE_SECRET", kFinalizeSecret}}, "--health-port"));
-  };
+  auto next_worker = [&](int n) { start_worker("crashed" + std::to_string(n), "600", "100"); };
   pay(1);
   for (int attempt = 1; attempt <= 3; ++attempt) {  // the job's three attempts, each worker SIGKILLed mid-download
-    start_worker(attempt);
+    next_worker(attempt);
     auto downloading = [&] {
       auto o = store->get("order-0").value;
       auto j = o ? queue->status(o->job_id).value : std::nullopt;
@@ -212,7 +207,7 @@ TEST_F(EndToEnd, AWorkerKilledOnEveryAttemptLeavesTheOrderDeadNotInFlight) {
                                << store::to_string(store->get("order-0").value->status);
     workers.back()->kill();
   }
-  start_worker(4);  // the job's burial: it marks the order dead and is not run again
+  next_worker(4);  // the job's burial: it marks the order dead and is not run again
   ASSERT_TRUE(wait_until_settled(1, 30s)) << "the order stayed " << store::to_string(store->get("order-0").value->status);
   auto o = store->get("order-0").value;
   EXPECT_EQ(o->status, store::OrderStatus::dead);

@@ -109,6 +109,23 @@ TEST(Supervisor, StopAllLeavesNothingRunningAndRestartsNothing) {
   for (int pid : pids) EXPECT_FALSE(alive(pid)) << pid;
 }
 
+// Before the history is read, every component stops but the world, whose call log is read.
+TEST(Supervisor, StopAllExceptKeepsTheNamedOnesRunning) {
+  Supervisor s;
+  std::vector<int> handles;
+  for (const char* name : {"world", "w1", "w2"}) handles.push_back(s.add({name, "/bin/sleep", {"30"}, {}, 10ms, true, {}}));
+  const int world_pid = s.pid(handles[0]);
+  s.stop_all_except({handles[0]}, 1000ms);
+  EXPECT_EQ(s.pid(handles[1]), 0);
+  EXPECT_EQ(s.pid(handles[2]), 0);
+  EXPECT_EQ(s.pid(handles[0]), world_pid);
+  EXPECT_TRUE(alive(world_pid));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(s.starts(handles[1]), 1) << "no restart of a stopped one";
+  s.stop_all(1000ms);
+  EXPECT_FALSE(alive(world_pid));
+}
+
 TEST(Supervisor, DestructorStopsEverything) {
   int pid = 0;
   {

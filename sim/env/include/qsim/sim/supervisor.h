@@ -64,6 +64,8 @@ public:
   void stop(int handle, std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // SIGTERM to all, wait up to `grace`, SIGKILL the rest; no restarts afterwards.
   void stop_all(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+  // The same for every process but those in `keep`, which go on running (never restarted).
+  void stop_all_except(const std::vector<int>& keep, std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
 
 private:
   struct Impl;
