@@ -44,16 +44,19 @@ std::string svg_timeline(const std::string& arch, const json& orders, std::size_
   // In the order work started, so that the chart reads as the schedule it was.
   std::sort(bars.begin(), bars.end(), [](const Bar& a, const Bar& b) { return std::tie(a.picked, a.paid) < std::tie(b.picked, b.paid); });
   if (bars.size() > limit) bars.resize(limit);
+  tmax = 0;  // the scale of the orders shown, not of the whole run
+  for (const auto& b : bars) tmax = std::max(tmax, b.end);
   if (tmax <= 0) tmax = 1;
-  const double W = 640, L = 60, R = 20, row = bars.size() > 60 ? 3 : 6, H = 50 + row * static_cast<double>(bars.size());
+  const double W = 900, L = 60, R = 20, row = bars.size() > 60 ? 3 : 6, H = 64 + row * static_cast<double>(bars.size());
   auto px = [&](double x) { return L + x / tmax * (W - L - R); };
   std::ostringstream o;
   o << fmt::format(R"~(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}">)~", W, H, W, H);
-  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}: per-order timeline (the first {} orders to start work; light: waiting, dark: in work)</text>)~",
+  o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}: per-order timeline, the first {} orders to start work</text>)~",
                    L, html_escape(arch), bars.size());
+  o << fmt::format(R"~(<text x="{}" y="34" font-size="11">light: waiting from payment to pickup; dark: in work (red: not completed)</text>)~", L);
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const auto& b = bars[i];
-    double y = 30 + row * static_cast<double>(i);
+    double y = 44 + row * static_cast<double>(i);
     o << fmt::format(R"~(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{}" fill="#9ecae1"/>)~", px(b.paid), y,
                      std::max(0.5, px(b.picked) - px(b.paid)), row - 1);
     o << fmt::format(R"~(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{}" fill="{}"/>)~", px(b.picked), y,
@@ -68,17 +71,48 @@ std::string svg_timeline(const std::string& arch, const json& orders, std::size_
 
 }  // namespace
 
+namespace {
+
+struct TimeAxis {
+  double minutes;     // one unit of the axis, in minutes
+  const char* label;
+};
+
+std::vector<double> nice_ticks(double max) {
+  if (!(max > 0)) max = 1;
+  // the smallest step of 1, 2, 2.5 or 5 times a power of ten giving at most 6 intervals
+  const double raw = max / 6, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = 10 * mag;
+  for (double f : {1.0, 2.0, 2.5, 5.0})
+    if (f * mag >= raw) {
+      step = f * mag;
+      break;
+    }
+  std::vector<double> ticks;
+  for (int k = 0; k * step < max + step * 0.999; ++k) ticks.push_back(k * step);
+  return ticks;
+}
+
+TimeAxis time_axis_for_minutes(double max_minutes) {
+  if (max_minutes > 3 * 24 * 60) return {24 * 60, "simulated days"};
+  if (max_minutes > 600) return {60, "simulated hours"};
+  return {1, "simulated minutes"};
+}
+
+}  // namespace
+
 std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& series, const std::string& xlabel,
                       const std::string& ylabel, const std::vector<double>& marks, std::optional<double> hline) {
-  const double W = 640, H = 300, L = 60, R = 20, T = 30, B = 45;
-  double xmax = 0, ymax = hline ? *hline * 1.2 : 0;
+  const double W = 900, H = 320, L = 60, R = 20, T = 30, B = 45;
+  double xdata = 0, ydata = hline ? *hline * 1.2 : 0;
   for (const auto& s : series) {
-    for (double v : s.x) xmax = std::max(xmax, v);
+    for (double v : s.x) xdata = std::max(xdata, v);
     for (double v : s.y)
-      if (std::isfinite(v)) ymax = std::max(ymax, v);
+      if (std::isfinite(v)) ydata = std::max(ydata, v);
   }
-  if (xmax <= 0) xmax = 1;
-  if (ymax <= 0) ymax = 1;
+  // axes end on a round tick, and every tick is a round number
+  const auto xticks = nice_ticks(xdata), yticks = nice_ticks(ydata);
+  const double xmax = xticks.back(), ymax = yticks.back();
   auto px = [&](double x) { return L + x / xmax * (W - L - R); };
   auto py = [&](double y) { return H - B - y / ymax * (H - T - B); };
   std::ostringstream o;
@@ -86,12 +120,12 @@ std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& 
   o << fmt::format(R"~(<text x="{}" y="18" font-size="14" font-weight="bold">{}</text>)~", L, html_escape(title));
   o << fmt::format(R"~(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/><line x1="{0}" y1="{3}" x2="{0}" y2="{1}" stroke="#333"/>)~",
                    L, H - B, W - R, T);
-  for (int k = 0; k <= 4; ++k) {
-    double xv = xmax * k / 4, yv = ymax * k / 4;
+  for (double xv : xticks)
     o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>)~", px(xv), H - B + 14,
-                     fmt_value(std::round(xv * 100) / 100));
+                     fmt::format("{:g}", xv));
+  for (double yv : yticks) {
     o << fmt::format(R"~(<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>)~", L - 4, py(yv) + 3,
-                     fmt_value(std::round(yv * 100) / 100));
+                     fmt::format("{:g}", yv));
     o << fmt::format(R"~(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#eee"/>)~", L, py(yv), W - R, py(yv));
   }
   o << fmt::format(R"~(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)~", (L + W - R) / 2, H - 8,
@@ -202,6 +236,7 @@ std::string render_html(const json& rep) {
   h << "<h2>Charts</h2>";
   std::vector<ChartSeries> cdf;
   int color = 0;
+  double max_wait_min = 0;
   for (const auto& a : rep["architectures"]) {
     const std::string arch = a;
     std::vector<double> waits;
@@ -211,6 +246,7 @@ std::string render_html(const json& rep) {
         waits.push_back((st["completed"].get<double>() - st["paid"].get<double>()) / 60);
     }
     std::sort(waits.begin(), waits.end());
+    max_wait_min = std::max(max_wait_min, waits.empty() ? 0.0 : waits.back());
     ChartSeries s{arch, kColors[color++ % 4], {}, {}, true};
     for (std::size_t i = 0; i < waits.size(); ++i) {
       s.x.push_back(waits[i]);
@@ -218,22 +254,28 @@ std::string render_html(const json& rep) {
     }
     cdf.push_back(s);
   }
-  h << svg_chart("Latency CDF: payment to completion", cdf, "simulated minutes", "fraction of orders");
+  const TimeAxis cdf_axis = time_axis_for_minutes(max_wait_min);
+  for (auto& series : cdf)
+    for (double& x : series.x) x /= cdf_axis.minutes;
+  h << svg_chart("Latency CDF: payment to completion", cdf, cdf_axis.label, "fraction of orders");
   for (const auto& a : rep["architectures"]) {
     const std::string arch = a;
     const auto& t = rep["results"][arch]["timeline"];
+    double end_min = 0;
+    for (double v : t["t_s"]) end_min = std::max(end_min, v / 60);
+    const TimeAxis axis = time_axis_for_minutes(end_min);
     std::vector<double> x;
-    for (double v : t["t_s"]) x.push_back(v / 60);
+    for (double v : t["t_s"]) x.push_back(v / 60 / axis.minutes);
     ChartSeries depth{"queue depth", kColors[0], x, t["depth"].get<std::vector<double>>(), true};
     ChartSeries busy{"busy workers", kColors[1], x, t["busy"].get<std::vector<double>>(), true};
     std::vector<double> marks;
     for (const auto& f : rep["results"][arch]["faults"]) {
       const std::string kind = f["kind"];
       if (kind.size() < 8 || kind.compare(kind.size() - 8, 8, "_webhook") != 0)  // per-order extras: too many to shade
-        marks.push_back(f["t_s"].get<double>() / 60);
+        marks.push_back(f["t_s"].get<double>() / 60 / axis.minutes);
     }
     h << svg_chart(arch + ": queue depth and busy workers over time" + (marks.empty() ? "" : " (faults shaded)"),
-                   {depth, busy}, "simulated minutes", "count", marks);
+                   {depth, busy}, axis.label, "count", marks);
     h << svg_timeline(arch, rep["results"][arch]["orders"], 120);
   }
   h << to_html(doc, split, doc.blocks().size());
