@@ -140,6 +140,23 @@ local function enqueue_job(payload, prio, delay, uniq, maxa, now)
 end
 )lua";
 
+// A dead job back to the tail of its ready list, attempts and the uncounted budget reset, its
+// history kept; counted as requeued. false (the job stays dead) when it is not in the dead list,
+// or its record has no priority (reserve would bury it again at once). Needs hist, push_ready.
+constexpr const char* kRevive = R"lua(
+local function revive(id, now)
+  local jk = base .. 'job:' .. id
+  local prio = redis.call('HGET', jk, 'prio')
+  if not prio or redis.call('LREM', KEYS[6], 1, id) == 0 then return false end
+  redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
+  redis.call('HDEL', jk, 'burial', 'finished')
+  redis.call('HINCRBY', KEYS[7], 'requeued', 1)
+  hist(id, 'requeued@' .. fmt('%d', now))
+  push_ready(id, prio, false, now)
+  return true
+end
+)lua";
+
 // "id:serial" -> id
 constexpr const char* kTokenId = R"lua(
 local function token_id(tok) return string.match(tok, '^(.*):%d+$') end
@@ -159,6 +176,7 @@ redis::Script compose(std::initializer_list<Part> parts, const char* body) {
       case Part::promote: src += kPromote; break;
       case Part::enqueue: src += kEnqueue; break;
       case Part::token_id: src += kTokenId; break;
+      case Part::revive: src += kRevive; break;
     }
   }
   src += body;
@@ -433,25 +451,15 @@ return {1, id, fmt('%d', now)}
 
 // The operator's scripts (admin.h). Each is counted in the stats hash and kept in the history.
 
-// Dead jobs back to the tail of their ready list, attempts and the uncounted budget reset.
-// ARGV: base id* -> {requeued id*} (an id not in the dead list is skipped: requeue is idempotent)
+// Dead jobs back to ready (revive). ARGV: base id* -> {requeued id*} (an id not in the dead
+// list is skipped: requeue is idempotent)
 const redis::Script& requeue_dead() {
-  static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready}, R"lua(
+  static const redis::Script s =
+      compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::revive}, R"lua(
 local now = now_ms()
 local out = {}
 for i = 2, #ARGV do
-  local id = ARGV[i]
-  local jk = base .. 'job:' .. id
-  local prio = redis.call('HGET', jk, 'prio')
-  -- a record without its priority stays dead (reserve would bury it again at once)
-  if prio and redis.call('LREM', KEYS[6], 1, id) == 1 then
-    redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
-    redis.call('HDEL', jk, 'burial', 'finished')
-    redis.call('HINCRBY', KEYS[7], 'requeued', 1)
-    hist(id, 'requeued@' .. fmt('%d', now))
-    push_ready(id, prio, false, now)
-    out[#out + 1] = id
-  end
+  if revive(ARGV[i], now) then out[#out + 1] = ARGV[i] end
 end
 return out
 )lua");

@@ -28,7 +28,7 @@ std::size_t key_count(const redis::Script& script);
 // For scripts of other modules that must change a job and their own keys atomically (payment
 // intake: the order becomes paid and its job is enqueued in one step). Such a script receives
 // the queue's first 10 KEYS, then its own from KEYS[11]; ARGV[1] is the queue's key base.
-enum class Part { now, hist, bury, lease, push_ready, promote, enqueue, token_id };
+enum class Part { now, hist, bury, lease, push_ready, promote, enqueue, token_id, revive };  // revive last
 redis::Script compose(std::initializer_list<Part> parts, const char* body);
 inline constexpr std::size_t kEnqueueKeyCount = 10;
 

@@ -121,7 +121,7 @@ return {'accepted', id, job}
 // -> {outcome, job_id}
 const redis::Script& requeue_script() {
   static const redis::Script s = queue::scripts::compose(
-      {Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::enqueue}, R"lua(
+      {Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::enqueue, Part::revive}, R"lua(
 redis.call('HINCRBY', KEYS[12], ARGV[2], 1)
 local id, mode = ARGV[3], ARGV[5]
 local o = redis.call('HMGET', KEYS[11], 'status', 'job')
@@ -153,16 +153,9 @@ if st ~= 'paid' then
 end
 redis.call('HINCRBY', KEYS[11], 'requeues', 1)
 if mode ~= 'queue' then return {'requeued', ''} end
-if jstate == 'dead' then
-  redis.call('LREM', KEYS[6], 1, job)
-  redis.call('HSET', jk, 'state', 'ready', 'attempts', '0', 'uncounted', '0')
-  redis.call('HDEL', jk, 'burial', 'finished')
-  redis.call('HINCRBY', KEYS[7], 'requeued', 1)
-  hist(job, 'requeued@' .. now_s)
-  push_ready(job, redis.call('HGET', jk, 'prio') or 'default', false, now)
-  return {'requeued', job}
-end
--- no job (purged, or never enqueued) or a finished one: a new job, under the order's unique key
+if jstate == 'dead' and revive(job, now) then return {'requeued', job} end
+-- no job (purged, or never enqueued), a finished one, or a dead one whose record cannot be
+-- revived: a new job, under the order's unique key
 local uniq = 'order:' .. id
 redis.call('HDEL', KEYS[9], uniq)
 job = enqueue_job(id, 'default', 0, uniq, ARGV[4], now)
@@ -283,14 +276,18 @@ queue::Expected<long long> TaskStore::count(OrderStatus s) {
   return {redis::Status::ok, {}, r.value.integer};
 }
 
+// The queue's first kEnqueueKeyCount keys, in its order, for the store's scripts that enqueue.
+std::vector<std::string> TaskStore::queue_keys() const {
+  return {keys_.ready(queue::Priority::high), keys_.ready(queue::Priority::normal), keys_.ready(queue::Priority::low),
+          keys_.delayed(), keys_.active(), keys_.dead(), keys_.stats(), keys_.idle(), keys_.unique(), keys_.seq()};
+}
+
 queue::Expected<PaymentResult> TaskStore::accept_payment(std::string_view order_id, std::string_view txn,
                                                          long long amount, queue::Queue* q, int max_attempts) {
   // The queue's first keys; in polling mode there is no queue and they are passed untouched.
   if (q && q->keys().base() != base_)
     return {redis::Status::server_error, "the queue and the store must share prefix and tag", {}};
-  std::vector<std::string> keys{keys_.ready(queue::Priority::high), keys_.ready(queue::Priority::normal),
-                                keys_.ready(queue::Priority::low),  keys_.delayed(), keys_.active(), keys_.dead(),
-                                keys_.stats(), keys_.idle(), keys_.unique(), keys_.seq()};
+  std::vector<std::string> keys = queue_keys();
   keys.push_back(base_ + "order:" + std::string(order_id));
   keys.push_back(base_ + "txn");
   auto r = run(accept_script(), std::move(keys),
@@ -326,9 +323,7 @@ queue::Expected<std::pair<RequeueOutcome, std::string>> TaskStore::requeue(std::
                                                                           int max_attempts) {
   using Out = std::pair<RequeueOutcome, std::string>;
   if (q && q->keys().base() != base_) return {redis::Status::server_error, "the queue and the store must share prefix and tag", {}};
-  std::vector<std::string> keys{keys_.ready(queue::Priority::high), keys_.ready(queue::Priority::normal),
-                                keys_.ready(queue::Priority::low),  keys_.delayed(), keys_.active(), keys_.dead(),
-                                keys_.stats(), keys_.idle(), keys_.unique(), keys_.seq()};
+  std::vector<std::string> keys = queue_keys();
   keys.push_back(base_ + "order:" + std::string(order_id));
   auto r = run(requeue_script(), std::move(keys),
                {std::string(order_id), std::to_string(max_attempts), q ? "queue" : "polling"});

@@ -120,6 +120,7 @@ public:
   std::string_view base() const { return base_; }
 
 private:
+  std::vector<std::string> queue_keys() const;
   queue::Expected<redis::Reply> run(const redis::Script& s, std::vector<std::string> keys, std::vector<std::string> args);
 
   redis::Connection* conn_;
