@@ -24,9 +24,10 @@ public:
   void start(ArchEnv&) override {}
 
   ProbePlan probe_plan(int probe_orders) const override {
-    // The pickup is the poll interval: compress it to 100 ms of wall time, fine enough to see
-    // 5-10 s, with payments at random phases of the poll cycle.
-    const double speedup = std::max(1.0, p_.poll_interval_s / 0.1);
+    // The pickup is the poll interval: compress it to 40 ms of wall time (a 10 s interval at
+    // speedup 250, 0.25 s per millisecond stamp), fine enough to see 5-10 s, with payments at
+    // random phases of the poll cycle. Each probe order costs about one interval of wall time.
+    const double speedup = std::max(1.0, p_.poll_interval_s / 0.04);
     return {speedup, p_.poll_interval_s / speedup,
             fmt::format("{} orders paid one at a time to the idle poller at speedup {:g} (poll interval {:g} ms of "
                         "wall time), each after a random pause so that payments fall at random phases of the poll "

@@ -9,7 +9,7 @@
 //   1. its processes: the simulated world, the finalize service, the payment intake and the
 //      workers, each an OS process under a Supervisor (restart after restart_delay);
 //   2. a probe: orders paid one at a time to idle workers, at a speedup low enough that the
-//      pickup is not inflated by scaling (queue: 1; polling: poll interval = 100 ms of wall time);
+//      pickup is not inflated by scaling (queue: 1; polling: poll interval = 40 ms of wall time);
 //   3. the workload: every order of the scenario's arrival trace, paid by the load generator
 //      (the payment provider: signed webhooks, retried on non-2xx or no answer) at its simulated
 //      time, until every order is completed, failed or dead, or a generous deadline passes;
