@@ -86,6 +86,51 @@ std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, dou
   return out;
 }
 
+std::vector<LoadPoint> load_series(const std::vector<LoadSample>& samples, const std::vector<OrderRecord>& orders,
+                                   int workers, std::size_t max_points) {
+  std::vector<LoadPoint> out;
+  if (samples.size() < 2 || max_points == 0) return out;
+  const std::size_t windows = samples.size() - 1;
+  const std::size_t group = (windows + max_points - 1) / max_points;
+  for (std::size_t a = 0; a < windows; a += group) {
+    const std::size_t b = std::min(windows, a + group);  // samples a..b
+    LoadPoint p;
+    p.t_s = samples[a].t_s;
+    p.dt_s = samples[b].t_s - samples[a].t_s;
+    bool commands_ok = true, queries_ok = true;
+    for (std::size_t i = a; i < b; ++i) {
+      commands_ok = commands_ok && samples[i + 1].redis_commands >= samples[i].redis_commands;
+      queries_ok = queries_ok && samples[i + 1].store_queries >= samples[i].store_queries;
+    }
+    if (p.dt_s > 0) {
+      if (commands_ok)
+        p.redis_commands_per_s = static_cast<double>(samples[b].redis_commands - samples[a].redis_commands) / p.dt_s;
+      if (queries_ok)
+        p.store_queries_per_s = static_cast<double>(samples[b].store_queries - samples[a].store_queries) / p.dt_s;
+    }
+    out.push_back(p);
+  }
+  // busy worker time per window: each order from its pickup to its end
+  const double last = samples.back().t_s;
+  std::vector<double> busy(out.size(), 0);
+  for (const auto& o : orders) {
+    const double* picked = o.stages_s.get("processing");
+    if (!picked) continue;
+    double end = last;
+    for (const char* st : {"completed", "failed", "dead"})
+      if (o.status == st)
+        if (const double* t = o.stages_s.get(st)) end = std::max(*picked, *t);
+    auto first = std::upper_bound(out.begin(), out.end(), *picked,
+                                  [](double t, const LoadPoint& p) { return t < p.t_s + p.dt_s; });
+    for (auto it = first; it != out.end() && it->t_s < end; ++it)
+      busy[static_cast<std::size_t>(it - out.begin())] +=
+          std::max(0.0, std::min(end, it->t_s + it->dt_s) - std::max(*picked, it->t_s));
+  }
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (out[i].dt_s > 0 && workers > 0) out[i].worker_utilisation = busy[i] / (out[i].dt_s * workers);
+  return out;
+}
+
 void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline) {
   std::vector<double> e2e, pickup, overhead, download_stage, upload_stage, finalize_stage;
   e2e.reserve(r.orders.size());

@@ -141,12 +141,21 @@ std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& 
                      W - R, py(*hline));
   int legend = 0;
   for (const auto& s : series) {
+    // a value that is not a number (not measured) breaks the line
     std::string pts;
+    auto flush = [&] {
+      if (!pts.empty()) o << fmt::format(R"~(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)~", s.color, pts);
+      pts.clear();
+    };
     for (std::size_t i = 0; i < s.x.size(); ++i) {
-      if (s.step && i > 0) pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i - 1]));
+      if (!std::isfinite(s.y[i])) {
+        flush();
+        continue;
+      }
+      if (s.step && i > 0 && std::isfinite(s.y[i - 1])) pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i - 1]));
       pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
     }
-    o << fmt::format(R"~(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)~", s.color, pts);
+    flush();
     o << fmt::format(R"~(<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}" font-size="11">{}</text>)~",
                      W - R - 150, T + legend * 16, s.color, W - R - 135, T + legend * 16 + 9, html_escape(s.name));
     ++legend;
@@ -156,6 +165,56 @@ std::string svg_chart(const std::string& title, const std::vector<ChartSeries>& 
 }
 
 namespace report_detail {
+
+namespace {
+
+// Redis commands, store queries and worker utilisation over time, the architectures together
+// (live runs; a model's report has no load series).
+std::string load_charts(const json& rep) {
+  double end_min = 0;
+  for (const auto& a : rep["architectures"]) {
+    const auto& r = rep["results"][a.get<std::string>()];
+    if (!r.contains("load")) continue;
+    const auto& l = r["load"];
+    for (std::size_t i = 0; i < l["t_s"].size(); ++i)
+      end_min = std::max(end_min, (l["t_s"][i].get<double>() + l["dt_s"][i].get<double>()) / 60);
+  }
+  if (!(end_min > 0)) return {};
+  const TimeAxis axis = time_axis_for_minutes(end_min);
+  struct Metric {
+    const char *key, *title, *ylabel;
+    double scale;
+  };
+  std::string out;
+  for (const Metric& m : {Metric{"redis_commands_per_s", "Redis commands per simulated second", "commands / s", 1},
+                          Metric{"store_queries_per_s", "Store queries per simulated second", "queries / s", 1},
+                          Metric{"worker_utilisation", "Worker utilisation", "% of worker time busy", 100}}) {
+    std::vector<ChartSeries> series;
+    int color = 0;
+    for (const auto& a : rep["architectures"]) {
+      const std::string arch = a;
+      const auto& r = rep["results"][arch];
+      if (!r.contains("load")) continue;
+      const auto& l = r["load"];
+      ChartSeries s{arch, kColors[color++ % 4], {}, {}, true};
+      for (std::size_t i = 0; i < l["t_s"].size(); ++i) {
+        const auto& v = l[m.key][i];
+        s.x.push_back(l["t_s"][i].get<double>() / 60 / axis.minutes);
+        s.y.push_back(v.is_null() ? std::nan("") : v.get<double>() * m.scale);
+      }
+      if (!s.x.empty()) {  // the last window's end
+        const std::size_t last = s.x.size() - 1;
+        s.x.push_back((l["t_s"][last].get<double>() + l["dt_s"][last].get<double>()) / 60 / axis.minutes);
+        s.y.push_back(s.y.back());
+      }
+      series.push_back(std::move(s));
+    }
+    out += svg_chart(m.title, series, axis.label, m.ylabel);
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string to_html(const Document& d) { return to_html(d, 0, d.blocks().size()); }
 
@@ -278,6 +337,7 @@ std::string render_html(const json& rep) {
                    {depth, busy}, axis.label, "count", marks);
     h << svg_timeline(arch, rep["results"][arch]["orders"], 120);
   }
+  h << load_charts(rep);
   h << to_html(doc, split, doc.blocks().size());
   h << "</body></html>\n";
   return h.str();

@@ -22,6 +22,41 @@ using namespace report_detail;
 
 namespace report_detail {
 
+namespace {
+
+// The load over time in at most ten rows: the run's windows merged, each rate weighted by its
+// window's length; a row with a window whose rate was not measured shows none.
+void load_table(Document& d, const json& load) {
+  d.paragraph("Load over time, per simulated second: what the same system would see at real speed, except for what a "
+              "component does on a period of wall time (a heartbeat, a blocking wait's timeout), which the speedup "
+              "thins out. The harness's own commands are not counted; - where Redis restarted inside the window. "
+              "Utilisation: the workers' share of time busy with an order, from its last pickup to its end.");
+  const std::size_t n = load["t_s"].size(), rows = std::min<std::size_t>(10, n), group = (n + rows - 1) / rows;
+  auto& t = d.table({"from (simulated)", "for", "Redis commands / s", "store queries / s", "worker utilisation"},
+                    {false, true, true, true, true});
+  for (std::size_t a = 0; a < n; a += group) {
+    double dt = 0, commands = 0, queries = 0, busy = 0;
+    bool commands_ok = true, queries_ok = true;
+    for (std::size_t i = a; i < std::min(n, a + group); ++i) {
+      const double w = load["dt_s"][i];
+      dt += w;
+      busy += load["worker_utilisation"][i].get<double>() * w;
+      const auto &c = load["redis_commands_per_s"][i], &q = load["store_queries_per_s"][i];
+      commands_ok = commands_ok && !c.is_null(), queries_ok = queries_ok && !q.is_null();
+      if (!c.is_null()) commands += c.get<double>() * w;
+      if (!q.is_null()) queries += q.get<double>() * w;
+    }
+    auto rate = [&](bool ok, double total) { return ok && dt > 0 ? fmt::format("{:.3g}", total / dt) : std::string("-"); };
+    t.rows.push_back({{minutes(load["t_s"][a].get<double>())},
+                      {minutes(dt)},
+                      {rate(commands_ok, commands)},
+                      {rate(queries_ok, queries)},
+                      {dt > 0 ? fmt::format("{:.0f} %", 100 * busy / dt) : std::string("-")}});
+  }
+}
+
+}  // namespace
+
 Document report_document(const json& rep) {
   Document d;
   d.heading(1, rep["scenario"].get<std::string>() + " — " + (rep["passed"].get<bool>() ? "all gates passed" : "GATES FAILED"));
@@ -106,6 +141,7 @@ Document report_document(const json& rep) {
                                       r["store_queries_per_idle_day"].get<double>(), r["redis_commands"].get<long long>(),
                                       r["redis_commands_per_idle_day"].get<double>(),
                                       r["harness_commands"].get<long long>()));
+    if (r.contains("load") && !r["load"]["t_s"].empty()) load_table(d, r["load"]);
     d.paragraph("Probe: " + r["probe"]["method"].get<std::string>() + ".");
     if (r.contains("explanations") && !r["explanations"].empty()) {
       d.paragraph("Why the losses and duplicates above happened:");

@@ -45,6 +45,20 @@ json arch_json(const ArchResult& a) {
     timeline["depth"].push_back(p.depth);
     timeline["busy"].push_back(p.busy);
   }
+  // null where a rate was not measured (a Redis restart inside the window)
+  auto rate = [](double v) { return v < 0 ? json() : json(v); };
+  json load{{"t_s", json::array()},
+            {"dt_s", json::array()},
+            {"redis_commands_per_s", json::array()},
+            {"store_queries_per_s", json::array()},
+            {"worker_utilisation", json::array()}};
+  for (const auto& p : a.load) {
+    load["t_s"].push_back(p.t_s);
+    load["dt_s"].push_back(p.dt_s);
+    load["redis_commands_per_s"].push_back(rate(p.redis_commands_per_s));
+    load["store_queries_per_s"].push_back(rate(p.store_queries_per_s));
+    load["worker_utilisation"].push_back(p.worker_utilisation);
+  }
   json orders = json::array();
   for (const auto& o : a.orders) orders.push_back(order_json(o));
   json faults = json::array();
@@ -56,7 +70,7 @@ json arch_json(const ArchResult& a) {
                      {"worker", k.worker},
                      {"order", k.order},
                      {"redelivered_after_s", k.redelivered_after_s ? json(*k.redelivered_after_s) : json(nullptr)}});
-  return {{"workers", a.workers},
+  json out{{"workers", a.workers},
           {"speedup", a.speedup},
           {"resolution_s", a.resolution_s},
           {"wall_s", a.wall_s},
@@ -123,6 +137,8 @@ json arch_json(const ArchResult& a) {
           {"configuration", a.configuration},
           {"explanations", a.explanations},
           {"orders", orders}};
+  if (!a.load.empty()) out["load"] = load;
+  return out;
 }
 
 }  // namespace

@@ -544,6 +544,24 @@ private:
     }
   }
 
+  // One reading of the load (about every 100 ms of wall time during the workload): Redis's
+  // commands so far less the harness's own, and the store queries so far by the architecture's
+  // components. No reading while Redis cannot answer (a restart).
+  void sample_load() {
+    auto info = conn_.command({"INFO", "stats"});
+    if (!info) return;
+    const long long harness = harness_commands_++;
+    const std::string key = "\ntotal_commands_processed:";
+    const auto at = info.reply.str.find(key);
+    if (at == std::string::npos) return;
+    const long long total = std::atoll(info.reply.str.c_str() + at + key.size());
+    auto queries = store_.query_counts();
+    if (!queries) return;
+    ++harness_commands_;
+    const double t = std::chrono::duration<double>(Steady::now() - t0_).count() * s_.speedup;
+    load_samples_.push_back({t, total - harness, sum_of(queries.value, kHarnessComponents)});
+  }
+
   long long finished_count() {
     long long n = 0;
     for (auto st : {OrderStatus::completed, OrderStatus::failed, OrderStatus::dead})
@@ -662,6 +680,8 @@ private:
           {5s, wall_of(3 * max_work, s_.speedup) + 2s,
            std::chrono::milliseconds(stage_timeout_ms_ + static_cast<long>(arch_impl_->recovery_wall_ms())) + 1s});
       long long last_done = -1;
+      sleep_until(t0_ - 1ms, o_);  // the load's first reading just before the first payment
+      sample_load();
       auto last_change = Steady::now();
       while (true) {
         check_cancel(o_);
@@ -680,6 +700,7 @@ private:
         if (done != last_done) last_change = Steady::now(), last_done = done;
         double sim_now = std::chrono::duration<double>(Steady::now() - t0_).count() * s_.speedup;
         progress("workload", std::max(0.0, sim_now), expected_s, std::max(0LL, done));
+        sample_load();
         const bool sent = delivered + refused >= n &&
                           injector.webhooks_done() && sim_now > last_firing_s();
         if (done >= static_cast<long long>(n) && sent) break;
@@ -709,6 +730,7 @@ private:
     injector.stop();
     join();
     if (failure) std::rethrow_exception(failure);
+    sample_load();
     long long exits = 0;
     for (const auto& e : sup_.events())
       if (e.kind == ProcessEvent::Kind::exited && e.at >= t0_) ++exits;
@@ -878,6 +900,7 @@ private:
     r.checker = check(history_of(r));
     r.checker.crashes = crashes;
     summarize(r, plan_.arrivals_s.front(), plan_.arrivals_s.back());
+    r.load = load_series(load_samples_, r.orders, r.workers);
     recovery(r);
     const auto& ck = r.checker;
     if (arch_impl_->on_queue_engine()) {
@@ -936,6 +959,7 @@ private:
   Steady::time_point t0_;
   double t0_server_ms_ = 0;
   long long harness_commands_ = 0;
+  std::vector<LoadSample> load_samples_;
   std::vector<std::atomic<int>> attempts_;
   std::vector<std::atomic<bool>> accepted_;
 };

@@ -243,3 +243,53 @@ TEST(Report, PerStageLatencyForEveryArchitecture) {
   }
   EXPECT_NE(render_markdown(rep).find("| download stage (3) |"), std::string::npos) << render_markdown(rep);
 }
+
+TEST(Report, LoadOverTimeFromCounterReadingsAndOrders) {
+  // readings every 100 simulated seconds; Redis restarted between the third and the fourth
+  std::vector<LoadSample> samples{{0, 0, 0}, {100, 500, 10}, {200, 1500, 30}, {300, 200, 40}, {400, 700, 50}};
+  std::vector<OrderRecord> orders(3);
+  orders[0].status = "completed";
+  orders[0].stages_s = {{"paid", 0}, {"processing", 50}, {"completed", 250}};
+  orders[1].status = "paid";  // never picked up: not busy
+  orders[1].stages_s = {{"paid", 0}};
+  orders[2].status = "processing";  // still in work at the end: busy to the last reading
+  orders[2].stages_s = {{"paid", 0}, {"processing", 300}};
+  auto load = load_series(samples, orders, 2);
+  ASSERT_EQ(load.size(), 4u);
+  EXPECT_DOUBLE_EQ(load[0].redis_commands_per_s, 5);
+  EXPECT_DOUBLE_EQ(load[1].redis_commands_per_s, 10);
+  EXPECT_LT(load[2].redis_commands_per_s, 0) << "the restart's window has no rate";
+  EXPECT_DOUBLE_EQ(load[3].redis_commands_per_s, 5);
+  EXPECT_DOUBLE_EQ(load[2].store_queries_per_s, 0.1);
+  EXPECT_DOUBLE_EQ(load[0].worker_utilisation, 0.25);  // one of two workers, half the window
+  EXPECT_DOUBLE_EQ(load[1].worker_utilisation, 0.5);
+  EXPECT_DOUBLE_EQ(load[2].worker_utilisation, 0.25);
+  EXPECT_DOUBLE_EQ(load[3].worker_utilisation, 0.5);
+
+  // merged into two windows: rates over the whole window, none where a part had none
+  auto merged = load_series(samples, orders, 2, 2);
+  ASSERT_EQ(merged.size(), 2u);
+  EXPECT_DOUBLE_EQ(merged[0].dt_s, 200);
+  EXPECT_DOUBLE_EQ(merged[0].redis_commands_per_s, 7.5);
+  EXPECT_LT(merged[1].redis_commands_per_s, 0);
+  EXPECT_DOUBLE_EQ(merged[1].worker_utilisation, 0.375);
+  EXPECT_TRUE(load_series({{0, 0, 0}}, orders, 2).empty()) << "one reading is no window";
+
+  RunResult r = result();
+  r.results[1].load = load;
+  auto rep = report_json(r, kNoScenario);
+  EXPECT_FALSE(rep["results"]["polling"].contains("load")) << "no readings, no series";
+  const auto& l = rep["results"]["queue"]["load"];
+  EXPECT_EQ(l["t_s"].size(), 4u);
+  EXPECT_TRUE(l["redis_commands_per_s"][2].is_null());
+  const std::string md = render_markdown(rep);
+  EXPECT_NE(md.find("| from (simulated) | for | Redis commands / s | store queries / s | worker utilisation |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| 1.7 min | 1.7 min | 10 | 0.2 | 50 % |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 3.3 min | 1.7 min | - | 0.1 | 25 % |"), std::string::npos) << md;
+  const std::string html = render_html(rep);
+  EXPECT_NE(html.find("Redis commands per simulated second"), std::string::npos);
+  EXPECT_NE(html.find("Worker utilisation"), std::string::npos);
+  EXPECT_EQ(html.find("nan"), std::string::npos) << "an unmeasured window breaks the line, it draws no NaN";
+}

@@ -121,6 +121,15 @@ struct SeriesPoint {
   int busy = 0;   // picked up, not finished
 };
 
+// Load over one window of a live workload (the model has no Redis). Rates are per simulated
+// second: what the same system would see at real speed. The harness's own commands are not
+// counted. A rate is absent (negative) in a window in which Redis restarted or could not be read.
+struct LoadPoint {
+  double t_s = 0, dt_s = 0;  // the window's start and length, simulated
+  double redis_commands_per_s = -1, store_queries_per_s = -1;
+  double worker_utilisation = 0;  // busy worker time / (workers x the window)
+};
+
 struct ArchResult {
   std::string name;
   int workers = 0;
@@ -152,6 +161,7 @@ struct ArchResult {
   Percentiles overhead_s;                // measured work time minus planned, per completed order
   CheckerResult checker;
   std::vector<SeriesPoint> timeline;
+  std::vector<LoadPoint> load;           // live runs: Redis commands, store queries, utilisation over time
   std::vector<OrderRecord> orders;
   std::vector<StrayCall> stray_calls;    // world calls for orders the workload never had
   std::vector<std::string> notes;        // how figures were obtained, clamped settings

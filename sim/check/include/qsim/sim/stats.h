@@ -34,6 +34,18 @@ double student_t_975(int df);
 void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline = true);
 // The longest time from a fault (or a spike's end) to an empty backlog, from r.timeline.
 void compute_drain(ArchResult& r, const Scenario& s);
+// One reading of a live run's counters during the workload: simulated time, and the cumulative
+// Redis commands and store queries made so far (the harness's own excluded). A counter that
+// goes down between readings was reset (a Redis restart): that window's rate is absent.
+struct LoadSample {
+  double t_s = 0;
+  long long redis_commands = 0, store_queries = 0;
+};
+// The windows between consecutive samples, merged into at most `max_points`, with each window's
+// worker utilisation from the orders: each order busy from its (last) pickup to its end, or to
+// the last sample while it has none.
+std::vector<LoadPoint> load_series(const std::vector<LoadSample>& samples, const std::vector<OrderRecord>& orders,
+                                   int workers, std::size_t max_points = 100);
 std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth);
 
 }  // namespace qsim::sim
