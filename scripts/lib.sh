@@ -28,8 +28,9 @@ QSIM_PACKAGES+=(python3 python3-rq python3-celery python3-redis ruby ruby-sideki
 QSIM_PACKAGES+=(faketime)
 command -v node >/dev/null 2>&1 || QSIM_PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || QSIM_PACKAGES+=(npm)
-# Only the test suite needs these: the HTML report is rendered in headless Chromium.
-QSIM_TEST_PACKAGES=(chromium)
+# Only the test suite needs these: the HTML report is rendered in headless Chromium, and the
+# dashboard is clicked through in it by ChromeDriver.
+QSIM_TEST_PACKAGES=(chromium chromium-driver)
 
 log() { printf '[qsim] %s\n' "$*" >&2; }
 

@@ -93,9 +93,13 @@ std::chrono::microseconds Injector::wall(double sim_s) const {
 }
 
 void Injector::log(const std::string& kind, const std::string& target, const std::string& detail, bool count) {
-  std::lock_guard lock(mu_);
-  events.push_back({sim_now(), kind, target, detail});
-  if (count) counts[kind]++;
+  FaultEvent e{sim_now(), kind, target, detail};
+  {
+    std::lock_guard lock(mu_);
+    events.push_back(e);
+    if (count) counts[kind]++;
+  }
+  if (c_.on_fault) c_.on_fault(e);
 }
 
 // Every job under a lease: its payload (the order id) -> the worker holding it.

@@ -1,5 +1,7 @@
 #include "internal.h"
 
+#include "qsim/html.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -98,19 +100,7 @@ std::string fmt_value(double v) {
   return fmt::format("{:.3g}", v);
 }
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string html_escape(const std::string& s) { return qsim::html_escape(s); }
 
 std::string xml_escape(const std::string& s) { return html_escape(s); }
 

@@ -311,6 +311,7 @@ public:
     r.resolution_s = s_.speedup / 1000.0;
     progress("starting", 0, 0, 0);
     start_services(r);
+    if (o_.on_services_up) o_.on_services_up(arch_, env_.endpoint, env_.prefix, tag_, arch_impl_->on_queue_engine());
     if (o_.probe) probe(r);
     arch_impl_->enter(*this, Phase::workload, s_.speedup);
     workload(r);
@@ -818,6 +819,7 @@ private:
     };
     c.order_id = [](std::size_t i) { return order_id(i); };
     c.payment_body = [](std::size_t i) { return payment_body(order_id(i)); };
+    if (o_.on_fault) c.on_fault = [this](const FaultEvent& e) { o_.on_fault(arch_, e); };
     return c;
   }
 

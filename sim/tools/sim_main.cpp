@@ -16,6 +16,8 @@
 #include "qsim/sim/scenario.h"
 #include "qsim/sim/verdict.h"
 #include "qsim/sim/architecture.h"
+#include "qsim/dashboard/dashboard.h"
+#include "qsim/security/signature.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -81,6 +83,7 @@ struct RunArgs {
   double max_regression = 10;
   std::vector<std::string> gates;
   int probe_orders = 50;
+  int dashboard = 0;  // a port: serve the live dashboard there during the run
   int rerun_if_disturbed = 0;
   int rerun_if_slow = 0;
   std::string logs;
@@ -167,6 +170,41 @@ int run(const RunArgs& a, bool model) {
   o.cancel = &g_cancel;
   const bool tty = ::isatty(STDOUT_FILENO) && ::isatty(STDERR_FILENO);
   if (tty && !a.quiet) o.on_progress = show_progress;
+  std::unique_ptr<qsim::dashboard::Dashboard> live;
+  if (!model && a.dashboard > 0) {
+    qsim::dashboard::Options d;
+    d.port = a.dashboard;
+    d.sample_every = std::chrono::milliseconds(250);  // a run's minutes are seconds of wall time
+    d.history = 1200;
+    try {
+      const char* v = std::getenv("QSIM_DASHBOARD_SECRET");
+      const char* f = std::getenv("QSIM_DASHBOARD_SECRET_FILE");
+      if ((v && *v) || (f && *f)) d.token = qsim::security::load_secret("dashboard");
+    } catch (const std::exception& e) {
+      std::cerr << "error: --dashboard: " << e.what() << "\n";
+      return 2;
+    }
+    live = std::make_unique<qsim::dashboard::Dashboard>(d);
+    live->set_run(s.name);
+    if (!live->start()) {
+      std::cerr << "error: --dashboard: " << live->error() << "\n";
+      return 3;
+    }
+    std::cerr << "dashboard: http://127.0.0.1:" << a.dashboard << "/" << (d.token.empty() ? " (read-only: no token)" : "")
+              << "\n";
+    auto* dash = live.get();
+    o.on_progress = [dash, shown = o.on_progress](const sim::Progress& p) {
+      dash->update_lane({p.arch, p.phase, p.sim_s, p.sim_expected_s, p.done, p.total});
+      if (shown) shown(p);
+    };
+    o.on_services_up = [dash](const std::string& arch, const qsim::redis::Endpoint& e, const std::string& prefix,
+                              const std::string& queue, bool engine) {
+      dash->add_queue({arch, e, prefix, queue, engine});
+    };
+    o.on_fault = [dash](const std::string& arch, const sim::FaultEvent& f) {
+      dash->add_fault({arch, f.t_s, f.kind, f.target, f.detail});
+    };
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
@@ -194,6 +232,7 @@ int run(const RunArgs& a, bool model) {
     std::cerr << "\ninfrastructure error: " << e.what() << "\n";
     return 3;
   }
+  if (live) live->set_outcome(report["passed"].get<bool>() ? "Finished: all gates passed." : "Finished: gates failed.");
   std::string out = a.out.empty() ? "reports/" + s.name + (model ? "-model" : "") : a.out;
   try {
     for (const auto& path : sim::write_reports(report, out, formats))
@@ -291,6 +330,11 @@ int main(int argc, char** argv) {
   r->add_option("--redis", ra.redis, "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server");
   r->add_option("--speedup", ra.speedup, "override the scenario's speedup (simulated seconds per wall second)");
   r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
+  r->add_option("--dashboard", ra.dashboard,
+                "serve a live dashboard of the run on 127.0.0.1:PORT: its progress, the faults as they fire, each "
+                "architecture's queue and orders; requeue needs a token (QSIM_DASHBOARD_SECRET or "
+                "QSIM_DASHBOARD_SECRET_FILE), without one it is read-only")
+      ->check(CLI::Range(1, 65535));
   r->add_flag("--side-by-side", ra.side_by_side,
               "run the architectures at the same time, each on its own private redis-server");
   r->add_flag("--one-at-a-time", ra.one_at_a_time,

@@ -150,20 +150,10 @@ int dead_requeue(queue::Queue& q, store::TaskStore& st, std::vector<std::string>
     for (auto& d : need(admin.dead(reason), "dead list")) ids.push_back(d.id);
   }
   if (!named && !all && reason.empty()) throw CLI::ValidationError("dead requeue", "give job ids, or --all, or --reason TEXT");
-  std::vector<std::string> plain, done;
+  auto r = need(store::requeue_dead_jobs(st, q, ids), "dead requeue");
+  const std::vector<std::string>& done = r.requeued;
   json orders = json::array();
-  for (const auto& id : ids) {
-    auto s = need(q.status(id), "job " + id);
-    auto order = s && s->state == queue::JobState::dead ? need(st.get(s->payload), "order " + s->payload) : std::nullopt;
-    if (!order || order->job_id != id) {
-      plain.push_back(id);
-      continue;
-    }
-    auto [outcome, job] = need(st.requeue(s->payload, &q), "order requeue " + s->payload);
-    orders.push_back({{"job", id}, {"order", s->payload}, {"outcome", store::to_string(outcome)}});
-    if (outcome == store::RequeueOutcome::requeued && job == id) done.push_back(id);
-  }
-  for (auto& id : need(admin.requeue_dead(plain), "dead requeue")) done.push_back(std::move(id));
+  for (const auto& o : r.orders) orders.push_back({{"job", o.job}, {"order", o.order}, {"outcome", store::to_string(o.outcome)}});
   if (as_json) {
     std::cout << json{{"asked", ids.size()}, {"requeued", done}, {"orders", orders}}.dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";

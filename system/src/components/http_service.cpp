@@ -337,6 +337,7 @@ Response HttpService::Impl::respond(const Request& req) {
   }
   Response res{static_cast<http::status>(out.status), req.version()};
   res.set(http::field::content_type, out.content_type);
+  for (const auto& [name, value] : out.headers) res.insert(name, value);
   res.keep_alive(req.keep_alive());
   res.body() = std::move(out.body);
   res.prepare_payload();

@@ -1,4 +1,5 @@
 #include "qsim/store/task_store.h"
+#include "qsim/queue/admin.h"
 
 #include "../queue/scripts.h"
 
@@ -362,6 +363,34 @@ queue::Expected<std::map<std::string, long long>> TaskStore::query_counts() {
   std::map<std::string, long long> out;
   for (std::size_t i = 0; i + 1 < r.reply.elements.size(); i += 2)
     out[r.reply.elements[i].str] = r.reply.elements[i + 1].as_integer().value_or(0);
+  return {redis::Status::ok, {}, std::move(out)};
+}
+
+queue::Expected<DeadRequeue> requeue_dead_jobs(TaskStore& store, queue::Queue& queue, const std::vector<std::string>& ids) {
+  DeadRequeue out;
+  std::vector<std::string> plain;
+  for (const auto& id : ids) {
+    auto s = queue.status(id);
+    if (!s) return {s.status, "job " + id + ": " + s.error, {}};
+    std::optional<Order> order;
+    if (s.value && s.value->state == queue::JobState::dead) {
+      auto o = store.get(s.value->payload);
+      if (!o) return {o.status, "order " + s.value->payload + ": " + o.error, {}};
+      order = std::move(o.value);
+    }
+    if (!order || order->job_id != id) {
+      plain.push_back(id);
+      continue;
+    }
+    auto r = store.requeue(s.value->payload, &queue);
+    if (!r) return {r.status, "order requeue " + s.value->payload + ": " + r.error, {}};
+    auto [outcome, job] = r.value;
+    out.orders.push_back({id, s.value->payload, outcome});
+    if (outcome == RequeueOutcome::requeued && job == id) out.requeued.push_back(id);
+  }
+  auto r = queue::QueueAdmin(queue).requeue_dead(plain);
+  if (!r) return {r.status, "dead requeue: " + r.error, {}};
+  for (auto& id : r.value) out.requeued.push_back(std::move(id));
   return {redis::Status::ok, {}, std::move(out)};
 }
 

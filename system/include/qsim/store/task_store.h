@@ -129,4 +129,18 @@ private:
   std::string component_;
 };
 
+// The operator's requeue of dead jobs (`qsim-queue dead requeue`, the dashboard's button): a job
+// that is its order's job goes back with its order (TaskStore::requeue: the order to paid), any
+// other straight back to ready (QueueAdmin::requeue_dead). Safe to run twice: a job no longer
+// dead is skipped.
+struct DeadRequeue {
+  struct WithOrder {
+    std::string job, order;
+    RequeueOutcome outcome;
+  };
+  std::vector<std::string> requeued;  // the jobs now ready again
+  std::vector<WithOrder> orders;      // the jobs that went back with their order
+};
+queue::Expected<DeadRequeue> requeue_dead_jobs(TaskStore& store, queue::Queue& queue, const std::vector<std::string>& ids);
+
 }  // namespace qsim::store

@@ -54,6 +54,7 @@ struct InjectorContext {
   std::function<void(double sim_t, const std::vector<int>& stage_fired)> reconfigure_world;
   std::function<std::string(std::size_t)> order_id;
   std::function<std::string(std::size_t)> payment_body;
+  std::function<void(const FaultEvent&)> on_fault;  // as each fires (from the injector's threads)
 };
 
 class Injector {

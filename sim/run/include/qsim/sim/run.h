@@ -25,6 +25,7 @@
 // by Redis in milliseconds, so the resolution is speedup / 1000 simulated seconds.
 #pragma once
 
+#include "qsim/redis/connection.h"
 #include "qsim/sim/results.h"
 #include "qsim/sim/scenario.h"
 
@@ -70,6 +71,12 @@ struct RunOptions {
   bool probe = true;
   int probe_orders = 50;
   std::function<void(const Progress&)> on_progress;
+  // An architecture's services are up: its Redis, key prefix and queue (the task store's tag);
+  // `queue_engine`: the queue is qsim's own (a framework's is its own format). For a dashboard.
+  std::function<void(const std::string& arch, const redis::Endpoint&, const std::string& prefix,
+                     const std::string& queue, bool queue_engine)>
+      on_services_up;
+  std::function<void(const std::string& arch, const FaultEvent&)> on_fault;  // as each fires
   const std::atomic<bool>* cancel = nullptr; // set it (e.g. from a signal handler) to stop
 };
 

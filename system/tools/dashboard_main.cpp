@@ -1,0 +1,81 @@
+// qsim-dashboard: the live web view of a queue and its task store, against any Redis (what
+// Sidekiq Web, bull-board and Flower are to theirs). See qsim/dashboard/dashboard.h.
+//
+// Exit codes: 0 stopped by SIGTERM or SIGINT; 2 bad usage or an unreadable token file; 3 the
+// port cannot be bound.
+#include "qsim/dashboard/dashboard.h"
+#include "qsim/security/signature.h"
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace qsim;
+  CLI::App app{"qsim-dashboard: a live web view of a qsim queue (depth, throughput, workers, in-flight jobs, dead\n"
+               "letters with a requeue button, orders by status).\n\n"
+               "Example:\n"
+               "  QSIM_DASHBOARD_SECRET_FILE=~/.qsim-token qsim-dashboard --redis redis://127.0.0.1:6380 --port 8090\n"
+               "  then open http://127.0.0.1:8090/ (sign in with the token to requeue)\n\n"
+               "The token comes from QSIM_DASHBOARD_SECRET or the file named by QSIM_DASHBOARD_SECRET_FILE, never\n"
+               "from the command line; without one the dashboard is read-only."};
+  std::string redis_url = "redis://127.0.0.1:6379", queue_name = "orders", prefix = "qsim", bind = "127.0.0.1";
+  int port = 8090;
+  bool any_address = false;
+  app.add_option("--redis", redis_url, "Redis URL (redis://host:port or unix:///path)")->capture_default_str();
+  app.add_option("--queue", queue_name, "queue name (also the task store's tag)")->capture_default_str();
+  app.add_option("--prefix", prefix, "key prefix")->capture_default_str();
+  app.add_option("--port", port, "port to serve on")->check(CLI::Range(1, 65535))->capture_default_str();
+  app.add_option("--bind", bind, "address to serve on (a non-loopback one needs --any-address)")->capture_default_str();
+  app.add_flag("--any-address", any_address, "allow --bind to name an address that is not loopback");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    (void)app.exit(e);
+    return 2;
+  }
+  if (!any_address && bind != "127.0.0.1" && bind != "::1" && bind != "localhost") {
+    std::cerr << "qsim-dashboard: --bind " << bind << " is not loopback; add --any-address to serve on it\n";
+    return 2;
+  }
+  dashboard::Options o;
+  o.bind = bind;
+  o.port = port;
+  const bool has_token = (std::getenv("QSIM_DASHBOARD_SECRET") && *std::getenv("QSIM_DASHBOARD_SECRET")) ||
+                         (std::getenv("QSIM_DASHBOARD_SECRET_FILE") && *std::getenv("QSIM_DASHBOARD_SECRET_FILE"));
+  dashboard::QueueSource source;
+  try {
+    if (has_token) o.token = security::load_secret("dashboard");
+    source.endpoint = redis::Endpoint::parse(redis_url);
+  } catch (const std::exception& e) {
+    std::cerr << "qsim-dashboard: " << e.what() << "\n";
+    return 2;
+  }
+  source.name = queue_name;
+  source.queue = queue_name;
+  source.prefix = prefix;
+  dashboard::Dashboard d(o);
+  d.add_queue(source);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  if (!d.start()) {
+    std::cerr << "qsim-dashboard: " << d.error() << "\n";
+    return 3;
+  }
+  std::cerr << "qsim-dashboard: http://" << (bind == "::1" ? "[::1]" : bind) << ":" << port << "/ for queue " << queue_name
+            << " on " << source.endpoint.to_string() << (o.token.empty() ? " (read-only: no token)" : "") << "\n";
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  d.stop();
+  return 0;
+}
