@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -44,6 +45,25 @@ std::map<std::string, double> StageTimes::to_map() const {
   return out;
 }
 
+namespace {
+
+// An order's time with a worker: from its (last) pickup to its end, when it has ended
+struct Busy {
+  double from;
+  std::optional<double> to;
+};
+std::optional<Busy> busy_of(const OrderRecord& o) {
+  const double* picked = o.stages_s.get("processing");
+  if (!picked) return std::nullopt;
+  Busy b{*picked, std::nullopt};
+  for (const char* st : {"completed", "failed", "dead"})
+    if (o.status == st)
+      if (const double* t = o.stages_s.get(st)) b.to = std::max(*picked, *t);
+  return b;
+}
+
+}  // namespace
+
 std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth) {
   struct Change {
     double t;
@@ -51,19 +71,12 @@ std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, dou
   };
   std::vector<Change> changes;
   for (const auto& o : orders) {
-    auto at = [&](const char* st) -> std::optional<double> {
-      const double* t = o.stages_s.get(st);
-      return t ? std::optional<double>(*t) : std::nullopt;
-    };
-    auto paid = at("paid"), picked = at("processing");
-    std::optional<double> end;
-    for (const char* st : {"completed", "failed", "dead"})
-      if (o.status == st) end = at(st);
+    const double* paid = o.stages_s.get("paid");
     if (!paid) continue;
     changes.push_back({*paid, +1, 0});
-    if (picked) {
-      changes.push_back({std::max(*paid, *picked), -1, +1});
-      if (end) changes.push_back({std::max(*picked, *end), 0, -1});
+    if (auto busy = busy_of(o)) {
+      changes.push_back({std::max(*paid, busy->from), -1, +1});
+      if (busy->to) changes.push_back({*busy->to, 0, -1});
     }
   }
   std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
@@ -114,17 +127,14 @@ std::vector<LoadPoint> load_series(const std::vector<LoadSample>& samples, const
   const double last = samples.back().t_s;
   std::vector<double> busy(out.size(), 0);
   for (const auto& o : orders) {
-    const double* picked = o.stages_s.get("processing");
-    if (!picked) continue;
-    double end = last;
-    for (const char* st : {"completed", "failed", "dead"})
-      if (o.status == st)
-        if (const double* t = o.stages_s.get(st)) end = std::max(*picked, *t);
-    auto first = std::upper_bound(out.begin(), out.end(), *picked,
+    const auto b = busy_of(o);
+    if (!b) continue;
+    const double end = b->to.value_or(last);
+    auto first = std::upper_bound(out.begin(), out.end(), b->from,
                                   [](double t, const LoadPoint& p) { return t < p.t_s + p.dt_s; });
     for (auto it = first; it != out.end() && it->t_s < end; ++it)
       busy[static_cast<std::size_t>(it - out.begin())] +=
-          std::max(0.0, std::min(end, it->t_s + it->dt_s) - std::max(*picked, it->t_s));
+          std::max(0.0, std::min(end, it->t_s + it->dt_s) - std::max(b->from, it->t_s));
   }
   for (std::size_t i = 0; i < out.size(); ++i)
     if (out[i].dt_s > 0 && workers > 0) out[i].worker_utilisation = busy[i] / (out[i].dt_s * workers);

@@ -6,10 +6,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -103,6 +108,7 @@ RedisServer::~RedisServer() {
   } catch (...) {
   }
   if (!dir_.empty()) {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
@@ -118,6 +124,17 @@ void RedisServer::start() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "qsim-redis-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw RedisStartError("cannot create a temporary directory for redis-server");
     dir_ = tmpl;
+  }
+  if (options_.disk_bytes > 0 && !mounted_) {
+    if (::geteuid() != 0)
+      throw RedisStartError(fmt::format("a full disk (fill_disk) needs Redis's directory on a {} MiB tmpfs, and mounting one "
+                                        "needs root: run it as root",
+                                        options_.disk_bytes >> 20));
+    const std::string opts = fmt::format("size={},mode=0700", options_.disk_bytes);
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts.c_str()) != 0)
+      throw RedisStartError(fmt::format("cannot mount a {} MiB tmpfs on {} for fill_disk: {}", options_.disk_bytes >> 20,
+                                        dir_.string(), std::strerror(errno)));
+    mounted_ = true;
   }
   auto exe = bp::search_path(options_.executable);
   if (exe.empty())

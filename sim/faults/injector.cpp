@@ -11,8 +11,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -247,6 +252,38 @@ public:
                             in_.log("fill_redis_memory", "redis",
                                     e.empty() ? "memory free again: maxmemory " + was_max + ", policy " + was_policy
                                               : "could not free the memory: CONFIG SET: " + e,
+                                    false);
+                          }});
+  }
+  void fill_disk(double full_s) override {
+    if (!in_.c_.server) return;
+    // Redis's directory is a size-limited tmpfs (redis_disk_bytes): a filler file takes what is
+    // left, so that Redis's next AOF write fails for want of space.
+    const auto filler = in_.c_.server->dir() / "qsim-disk-filler";
+    const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return in_.log("fill_disk", "redis", std::string("not filled: cannot create the filler: ") + std::strerror(errno));
+    std::vector<char> chunk(1 << 20, 'x');
+    long long written = 0;
+    int why = 0;
+    for (std::size_t size = chunk.size(); size >= 512;) {
+      const ssize_t n = ::write(fd, chunk.data(), size);
+      if (n > 0) written += n;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < static_cast<ssize_t>(size)) {  // full at this size: smaller writes take the rest
+        why = n < 0 ? errno : ENOSPC;
+        size /= 2;
+      }
+    }
+    ::close(fd);
+    if (why != ENOSPC) {
+      std::filesystem::remove(filler);
+      return in_.log("fill_disk", "redis", std::string("not filled: ") + std::strerror(why));
+    }
+    in_.log("fill_disk", "redis", fmt::format("disk full: {:.1f} MiB of filler, for {:g} s", written / 1048576.0, full_s));
+    in_.later_.push_back({Steady::now() + in_.wall(full_s), [this, filler](redis::Connection&) {
+                            std::error_code ec;
+                            std::filesystem::remove(filler, ec);
+                            in_.log("fill_disk", "redis", ec ? "could not free the disk: " + ec.message() : "disk free again",
                                     false);
                           }});
   }

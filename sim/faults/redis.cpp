@@ -4,6 +4,9 @@
 //   fill_redis_memory  its memory full for a while: maxmemory set to what is in use, with a
 //                      policy (noeviction: every write that needs memory fails with OOM; an
 //                      evicting policy: keys go, whichever the policy picks), then restored
+//   fill_disk          its disk full for a while: the AOF directory is a small tmpfs (root
+//                      only) that a filler file fills; Redis refuses writes (MISCONF) until
+//                      the filler is removed
 #include "family.h"
 
 #include <fmt/format.h>
@@ -14,12 +17,14 @@ namespace {
 
 class Redis final : public Family {
 public:
-  std::vector<std::string> kinds() const override { return {"restart_redis", "fill_redis_memory"}; }
+  std::vector<std::string> kinds() const override { return {"restart_redis", "fill_redis_memory", "fill_disk"}; }
 
   void read(const std::string& kind, JsonReader& r, const FaultReadContext&, Fault& f) const override {
     RedisFault p;
     read_when(r, f);
-    if (kind == "fill_redis_memory") {
+    if (kind == "fill_disk") {
+      p.full_s = r.duration("for", true, 0, true);
+    } else if (kind == "fill_redis_memory") {
       p.full_s = r.duration("for", true, 0, true);
       p.policy = r.get("policy", false) ? r.one_of("policy", {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
                                                               "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"})
@@ -38,6 +43,7 @@ public:
   void fire(const Fault& f, const Firing&, LiveTarget& live) const override {
     const auto& p = std::get<RedisFault>(f.params);
     if (f.kind == "fill_redis_memory") return live.fill_redis_memory(p.full_s, p.policy);
+    if (f.kind == "fill_disk") return live.fill_disk(p.full_s);
     live.restart_redis(p.down_s, p.persistence);
   }
 
@@ -47,6 +53,10 @@ public:
       // Writes fail while it is full, so nothing moves: as for a Redis that is down and keeps
       // its data. Which keys an evicting policy drops, the model does not say.
       model.log("redis", "memory full, policy " + p.policy + (p.policy == "noeviction" ? "" : " (evictions not modelled)"));
+      return model.redis_down(p.full_s, false);
+    }
+    if (f.kind == "fill_disk") {  // writes refused (MISCONF), reads answered: as a Redis down that keeps its data
+      model.log("redis", "disk full");
       return model.redis_down(p.full_s, false);
     }
     model.log("redis", "persistence " + p.persistence);
@@ -67,9 +77,21 @@ namespace qsim::sim {
 
 std::string redis_persistence(const std::vector<Fault>& faults) {
   std::string persistence;
-  for (const auto& f : faults)
+  bool disk = false;
+  for (const auto& f : faults) {
     if (auto* p = f.as<RedisFault>(); p && f.kind == "restart_redis") persistence = p->persistence;
+    disk = disk || f.kind == "fill_disk";
+  }
+  // A full disk shows only to a Redis that writes an AOF, and with appendfsync always a failed
+  // write makes Redis exit: everysec, where it refuses writes (MISCONF) and retries.
+  if (disk && (persistence.empty() || persistence == "none")) return "everysec";
   return persistence;
+}
+
+std::size_t redis_disk_bytes(const std::vector<Fault>& faults) {
+  for (const auto& f : faults)
+    if (f.kind == "fill_disk") return 32u << 20;
+  return 0;
 }
 
 std::string private_redis_fault(const std::vector<Fault>& faults) {

@@ -258,17 +258,17 @@ std::string to_html(const Document& d, std::size_t from, std::size_t to) {
 
 std::string render_html(const json& rep) {
   std::ostringstream h;
-  h << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" << html_escape(rep["scenario"]) << " — qsim report</title>"
+  h << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" << html_escape(rep["scenario"].get<std::string>()) << " — qsim report</title>"
     << "<style>body{font-family:sans-serif;max-width:1000px;margin:20px auto;color:#222}table{border-collapse:collapse;"
        "margin:10px 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}th{background:#f4f4f4}"
        ".no{color:#c00;font-weight:bold}td.num{text-align:right}.yes{color:#080}svg{display:block;margin:12px 0}</style></head><body>";
   bool passed = rep["passed"];
-  h << "<h1>" << html_escape(rep["scenario"]) << " — <span class=\"" << (passed ? "yes" : "no") << "\">"
+  h << "<h1>" << html_escape(rep["scenario"].get<std::string>()) << " — <span class=\"" << (passed ? "yes" : "no") << "\">"
     << (passed ? "all gates passed" : "gates failed") << "</span></h1>";
   h << "<p>" << html_escape(fmt::format("Seed {}, {}, {:.1f} s of wall time, {}.", rep["seed"].get<std::uint64_t>(),
                                         speedup_text(rep), rep["wall_s"].get<double>(),
                                         rep["redis"].get<std::string>()))
-    << "</p><p>Replay: <code>" << html_escape(rep["replay_command"]) << "</code></p>";
+    << "</p><p>Replay: <code>" << html_escape(rep["replay_command"].get<std::string>()) << "</code></p>";
   // The same document as the Markdown, rendered from its blocks, not from the Markdown text.
   // It shows before it tells: the verdict and the headline comparison, then the charts, then the
   // tables behind them.

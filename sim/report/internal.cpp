@@ -100,8 +100,6 @@ std::string fmt_value(double v) {
   return fmt::format("{:.3g}", v);
 }
 
-std::string html_escape(const std::string& s) { return qsim::html_escape(s); }
-
 std::string xml_escape(const std::string& s) { return html_escape(s); }
 
 bool compare(double v, const std::string& op, double t) {

@@ -2,6 +2,7 @@
 // escaping, the idealised schedule the claims compare with.
 #pragma once
 
+#include "qsim/html.h"
 #include "qsim/sim/report.h"
 
 #include <nlohmann/json.hpp>
@@ -31,7 +32,6 @@ Ideal ideal_schedule(const json& orders, int workers);
 std::string minutes(double s);
 std::string secs(double s);
 std::string fmt_value(double v);
-std::string html_escape(const std::string& s);
 std::string xml_escape(const std::string& s);
 bool compare(double v, const std::string& op, double t);
 // A gate's measured value as the reports print it: the number, "no data" or "n/a".

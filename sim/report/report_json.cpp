@@ -96,6 +96,7 @@ json arch_json(const ArchResult& a) {
           {"redis_commands_per_idle_day", a.redis_commands_per_idle_day},
           {"redis_commands_by_name", a.redis_commands_by_name},
           {"redis_oom_errors", a.redis_oom_errors},
+          {"redis_misconf_errors", a.redis_misconf_errors},
           {"redis_evicted_keys", a.redis_evicted_keys},
           {"payment_refusals", a.payment_refusals},
           {"harness_commands", a.harness_commands},

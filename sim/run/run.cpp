@@ -50,14 +50,11 @@ using namespace std::chrono_literals;
 using store::OrderStatus;
 
 constexpr long long kAmount = 499'000;
-const std::set<std::string> kHarnessComponents{"harness", "shop"};
+// The store's users that are not the architecture's: the harness, the shop that creates the
+// orders, and a live dashboard reading along (sim run --dashboard)
+const std::set<std::string> kHarnessComponents{"harness", "shop", "dashboard"};
 
-std::string random_hex(std::size_t bytes) {
-  std::random_device rd;
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", rd() & 0xff);
-  return out;
-}
+using security::random_hex;
 
 // The share of this machine's CPU time that the hypervisor gave to other guests ("steal" in
 // /proc/stat) since construction: 0 on bare metal and where /proc/stat has no such field. On a
@@ -621,6 +618,7 @@ private:
     auto counters0 = must("queue counters", [&] { return queue_.counters(); });
     auto cmd0 = commandstats(conn_);
     const long long oom0 = redis_info_number(conn_, "errorstats", "errorstat_OOM"),
+                    misconf0 = redis_info_number(conn_, "errorstats", "errorstat_MISCONF"),
                     evicted0 = redis_info_number(conn_, "stats", "evicted_keys");
     double sum_work = 0, max_work = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -753,8 +751,9 @@ private:
     r.redis_commands_by_name = delta(cmd1, cmd0);
     r.redis_commands = std::max(0LL, sum_of(r.redis_commands_by_name) - harness_commands_);
     r.redis_oom_errors = std::max(0LL, redis_info_number(conn_, "errorstats", "errorstat_OOM") - oom0);
+    r.redis_misconf_errors = std::max(0LL, redis_info_number(conn_, "errorstats", "errorstat_MISCONF") - misconf0);
     r.redis_evicted_keys = std::max(0LL, redis_info_number(conn_, "stats", "evicted_keys") - evicted0);
-    harness_commands_ += 2;
+    harness_commands_ += 3;
     if (!r.payment_refusals.empty()) {
       std::vector<std::string> parts;
       long long total = 0;
@@ -763,6 +762,9 @@ private:
                                     "delivered each again, up to 10 times",
                                     total, fmt::join(parts, ", ")));
     }
+    if (r.redis_misconf_errors)
+      r.notes.push_back(fmt::format("Redis's disk was full: it refused {} writes (MISCONF) while it could not write its AOF",
+                                    r.redis_misconf_errors));
     if (r.redis_oom_errors || r.redis_evicted_keys)
       r.notes.push_back(fmt::format("Redis's memory was full: it refused {} commands for want of memory (OOM) and evicted "
                                     "{} keys",
@@ -994,6 +996,9 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   const FaultPlan fault_plan = plan_faults(s, plan);
   result.fault_plan = fault_plan;
   const std::string persistence = redis_persistence(s.faults);
+  if (persistence == "always" && redis_disk_bytes(s.faults) > 0)
+    throw ScenarioError(s.file, "$.faults", "fill_disk cannot be combined with a restart_redis of persistence \"always\": with "
+                                            "appendfsync always Redis exits on the failed AOF write instead of refusing writes");
 
   // The component logs: the given folder, or a temporary one removed afterwards.
   fs::path log_dir;
@@ -1043,6 +1048,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     } else {
       RedisServerOptions ro;
       ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
+      ro.disk_bytes = redis_disk_bytes(s.faults);
       env.server = std::make_unique<RedisServer>(ro);
       try {
         env.forks.run([&] { env.server->start(); });

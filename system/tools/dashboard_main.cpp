@@ -8,6 +8,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -35,7 +38,8 @@ int main(int argc, char** argv) {
   app.add_option("--queue", queue_name, "queue name (also the task store's tag)")->capture_default_str();
   app.add_option("--prefix", prefix, "key prefix")->capture_default_str();
   app.add_option("--port", port, "port to serve on")->check(CLI::Range(1, 65535))->capture_default_str();
-  app.add_option("--bind", bind, "address to serve on (a non-loopback one needs --any-address)")->capture_default_str();
+  app.add_option("--bind", bind, "IP address to serve on (one that is not loopback needs --any-address)")
+      ->capture_default_str();
   app.add_flag("--any-address", any_address, "allow --bind to name an address that is not loopback");
   try {
     app.parse(argc, argv);
@@ -45,7 +49,22 @@ int main(int argc, char** argv) {
     (void)app.exit(e);
     return 2;
   }
-  if (!any_address && bind != "127.0.0.1" && bind != "::1" && bind != "localhost") {
+  // An address, not a name; loopback unless told otherwise; never every address at once (the
+  // page answers only requests addressed to a loopback name or to the bind address itself).
+  in_addr v4{};
+  in6_addr v6{};
+  const bool is_v4 = ::inet_pton(AF_INET, bind.c_str(), &v4) == 1, is_v6 = ::inet_pton(AF_INET6, bind.c_str(), &v6) == 1;
+  if (!is_v4 && !is_v6) {
+    std::cerr << "qsim-dashboard: --bind " << bind << ": give an IP address (127.0.0.1, ::1, ...), not a name\n";
+    return 2;
+  }
+  const bool loopback = is_v4 ? (ntohl(v4.s_addr) >> 24) == 127 : IN6_IS_ADDR_LOOPBACK(&v6);
+  const bool unspecified = is_v4 ? v4.s_addr == INADDR_ANY : IN6_IS_ADDR_UNSPECIFIED(&v6);
+  if (unspecified) {
+    std::cerr << "qsim-dashboard: --bind " << bind << " means every address; name the one to serve on\n";
+    return 2;
+  }
+  if (!loopback && !any_address) {
     std::cerr << "qsim-dashboard: --bind " << bind << " is not loopback; add --any-address to serve on it\n";
     return 2;
   }
@@ -73,7 +92,7 @@ int main(int argc, char** argv) {
     std::cerr << "qsim-dashboard: " << d.error() << "\n";
     return 3;
   }
-  std::cerr << "qsim-dashboard: http://" << (bind == "::1" ? "[::1]" : bind) << ":" << port << "/ for queue " << queue_name
+  std::cerr << "qsim-dashboard: http://" << (is_v6 ? "[" + bind + "]" : bind) << ":" << port << "/ for queue " << queue_name
             << " on " << source.endpoint.to_string() << (o.token.empty() ? " (read-only: no token)" : "") << "\n";
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   d.stop();

@@ -243,6 +243,12 @@ TEST_F(DashboardTest, RequeueNeedsASessionItsCsrfTokenAndTheSameOrigin) {
   ASSERT_EQ(state["queues"].size(), 1u);
   EXPECT_EQ(state["queues"][0]["ready"]["default"], 1);
   EXPECT_EQ(state["queues"][0]["counters"]["requeued"], 1);
+
+  EXPECT_EQ(c.Post("/requeue", same, std::string(20'000, 'a'), "application/x-www-form-urlencoded")->status, 413)
+      << "its forms are small";
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.Post("/login", "token=guess", "application/x-www-form-urlencoded")->status, 403);
+  EXPECT_EQ(c.Post("/login", "token=" + kToken, "application/x-www-form-urlencoded")->status, 429)
+      << "after five wrong tokens in a minute even the right one waits";
 }
 
 TEST_F(DashboardTest, WithoutATokenItIsReadOnly) {

@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 namespace bp = boost::process;
 using namespace std::chrono_literals;
@@ -207,6 +209,29 @@ TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
   EXPECT_EQ(run_sim({"run", (kRoot / "scenarios/redis_restart_aof.json").string(), "--redis", "redis://127.0.0.1:1"}), 2)
       << "restart_redis needs the private server";
   EXPECT_EQ(run_sim({"run", "--help"}), 0);
+  fs::remove_all(out);
+}
+
+TEST(SimRun, AFullDiskNeedsRootAndSaysSo) {
+  // fill_disk mounts a tmpfs for Redis's directory: without root, a clear infrastructure error
+  // before anything runs. As root, the run drops to nobody for it.
+  auto out = temp_dir("disk-nonroot");
+  const std::string scenario = (kRoot / "scenarios/disk_full.json").string();
+  std::vector<std::string> args{"run", scenario, "--out", out.string(), "--quiet"};
+  std::string exe = QSIM_SIM_EXE;
+  if (::geteuid() == 0) {
+    const auto setpriv = bp::search_path("setpriv");
+    ASSERT_FALSE(setpriv.empty()) << "setpriv (util-linux) is needed to run as nobody";
+    args.insert(args.begin(), {"--reuid=65534", "--regid=65534", "--clear-groups", exe});
+    exe = setpriv.string();
+  }
+  bp::ipstream err;
+  bp::child c(exe, bp::args(args), bp::std_out > bp::null, bp::std_err > err);
+  std::string line, all;
+  while (std::getline(err, line)) all += line + "\n";
+  c.wait();
+  EXPECT_EQ(c.exit_code(), 3) << all;
+  EXPECT_NE(all.find("needs root"), std::string::npos) << all;
   fs::remove_all(out);
 }
 

@@ -39,6 +39,7 @@ struct FakeLive final : LiveTarget {
   void fill_redis_memory(double full_s, const std::string& policy) override {
     calls.push_back("fill " + std::to_string(int(full_s)) + " " + policy);
   }
+  void fill_disk(double full_s) override { calls.push_back("fill_disk " + std::to_string(int(full_s))); }
   void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
   void skew_clock(const std::string& instance, double offset_s) override {
     calls.push_back("skew " + instance + " " + std::to_string(int(offset_s)));
@@ -120,6 +121,23 @@ TEST(FaultFamilies, TheLiveActionIsTheFamilys) {
   EXPECT_EQ(redis_persistence({redis, full}), "always") << "only restart_redis has a persistence";
   EXPECT_EQ(private_redis_fault({kill, full}), "fill_redis_memory");
   EXPECT_EQ(private_redis_fault({kill}), "");
+
+  live.calls.clear();
+  auto disk = fault(R"({"kind": "fill_disk", "at": "1m", "for": "30s"})");
+  fire_live(disk, Firing{60, 0, disk.kind, "", 0, 1}, live);
+  EXPECT_EQ(live.calls, (std::vector<std::string>{"fill_disk 30"}));
+  EXPECT_EQ(private_redis_fault({kill, disk}), "fill_disk");
+  EXPECT_EQ(redis_persistence({disk}), "everysec") << "a full disk shows only to a Redis writing an AOF, and not with always";
+  EXPECT_EQ(redis_persistence({disk, redis}), "always") << "the restart's persistence, which the run then refuses";
+  EXPECT_GT(redis_disk_bytes({disk}), 0u);
+  EXPECT_EQ(redis_disk_bytes({full, redis}), 0u);
+  for (const char* bad : {R"({"kind": "fill_disk", "at": "1m"})", R"({"kind": "fill_disk", "at": "1m", "for": "1m", "policy": "noeviction"})"}) {
+    try {
+      fault(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ScenarioError&) {
+    }
+  }
   for (const char* bad : {R"({"kind": "fill_redis_memory", "at": "1m"})",
                           R"({"kind": "fill_redis_memory", "at": "1m", "for": "1m", "policy": "lru"})",
                           R"({"kind": "fill_redis_memory", "at": "1m", "for": "1m", "down_for": "1m"})"}) {
@@ -210,12 +228,15 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
   fire_model(reset, Firing{60, 0, reset.kind, "intake_redis", 0, 1}, model);
   auto full = fault(R"({"kind": "fill_redis_memory", "at": "1m", "for": "40s", "policy": "allkeys-lru"})");
   fire_model(full, Firing{60, 0, full.kind, "", 0, 1}, model);
+  auto disk = fault(R"({"kind": "fill_disk", "at": "1m", "for": "20s"})");
+  fire_model(disk, Firing{60, 0, disk.kind, "", 0, 1}, model);
   EXPECT_EQ(model.calls, (std::vector<std::string>{
                              "kill 2 0", "kill 0 0", "pause 1 300",
                              "log payment_intake: not modelled: the provider and the worker retry through it",
                              "log redis: persistence none", "down 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
                              "log intake_redis: not modelled",
-                             "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40"}));
+                             "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
+                             "log redis: disk full", "down 20"}));
 
   // an attempt: world faults before the draws, stage kills after them
   std::vector<Fault> faults{fault(R"({"kind": "fail_upload", "probability": 0.5, "transient": false})"),

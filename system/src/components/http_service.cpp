@@ -344,6 +344,8 @@ Response HttpService::Impl::respond(const Request& req) {
   return res;
 }
 
+std::multimap<std::string, std::string, std::less<>> parse_form(std::string_view body) { return parse_query(body); }
+
 HttpService::HttpService() : impl_(std::make_unique<Impl>()) { ignore_sigpipe(); }
 
 HttpService::~HttpService() = default;

@@ -12,9 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,39 +27,10 @@ using components::HttpResponse;
 
 constexpr const char* kCookie = "qsim_session";
 
-std::string random_hex(std::size_t bytes) {
-  std::ifstream in("/dev/urandom", std::ios::binary);
-  std::string raw(bytes, '\0');
-  if (!in.read(raw.data(), static_cast<std::streamsize>(bytes))) throw std::runtime_error("cannot read /dev/urandom");
-  std::string out;
-  for (unsigned char c : raw) out += fmt::format("{:02x}", c);
-  return out;
-}
-
-// application/x-www-form-urlencoded -> fields (the last of a repeated name wins)
-std::map<std::string, std::string> form_fields(std::string_view body) {
-  auto decode = [](std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') out += ' ';
-      else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-        out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else out += s[i];
-    }
-    return out;
-  };
-  std::map<std::string, std::string> out;
-  while (!body.empty()) {
-    auto amp = body.find('&');
-    auto pair = body.substr(0, amp);
-    auto eq = pair.find('=');
-    if (!pair.empty()) out[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    body.remove_prefix(amp + 1);
-  }
-  return out;
+// a form's field (the first of a repeated name), or empty
+std::string field(const std::multimap<std::string, std::string, std::less<>>& form, std::string_view name) {
+  auto it = form.find(name);
+  return it == form.end() ? std::string() : it->second;
 }
 
 std::string cookie_value(const HttpRequest& r, std::string_view name) {
@@ -163,6 +132,8 @@ struct Dashboard::Impl {
   };
   std::vector<std::shared_ptr<Lane>> lanes;
   std::map<std::string, std::string> sessions;  // session id -> its CSRF token
+  int failures = 0;                             // wrong tokens since failures_since
+  std::chrono::steady_clock::time_point failures_since{};
   bool has_run = false;
   std::string scenario, outcome;
   std::vector<RunLane> run_lanes;
@@ -206,7 +177,8 @@ struct Dashboard::Impl {
     if (!h) return false;
     std::string host(*h);
     const std::string port = ":" + std::to_string(o.port);
-    for (const std::string& name : {std::string("127.0.0.1"), std::string("localhost"), std::string("[::1]"), o.bind})
+    const std::string bind = o.bind.find(':') != std::string::npos ? "[" + o.bind + "]" : o.bind;
+    for (const std::string& name : {std::string("127.0.0.1"), std::string("localhost"), std::string("[::1]"), bind})
       if (host == name + port) return true;
     return false;
   }
@@ -381,7 +353,12 @@ struct Dashboard::Impl {
                          html_escape(j["id"].get<std::string>()), html_escape(j["worker"].get<std::string>()),
                          j["attempt"].get<int>(), left < 0 ? "bad" : "", left < 0 ? "expired" : ago(left));
       }
-      h += "</table><h3>Dead letters</h3><table class=\"dead\"><tr><th>job</th><th>reason</th><th>attempts</th><th>died</th><th></th></tr>";
+      h += fmt::format("</table><h3>Dead letters{}</h3><table class=\"dead\"><tr><th>job</th><th>reason</th><th>attempts</th>"
+                       "<th>died</th><th></th></tr>",
+                       q["dead"].get<long long>() > static_cast<long long>(q["dead_jobs"].size())
+                           ? fmt::format(" (the oldest {} of {}; qsim-queue dead list has them all)", q["dead_jobs"].size(),
+                                         q["dead"].get<long long>())
+                           : "");
       for (const auto& j : q["dead_jobs"]) {
         const std::string id = j["id"];
         std::string action = "sign in to requeue";
@@ -404,15 +381,16 @@ struct Dashboard::Impl {
     const std::string csrf = csrf_of(r);
     if (o.token.empty()) return page(403, "read-only dashboard: no token is set\n");
     if (csrf.empty()) return page(401, "sign in first: POST /login with the token\n");
-    auto f = form_fields(r.body);
-    if (!same_origin(r) || !security::constant_time_equal(f["csrf"], csrf))
+    const auto f = components::parse_form(r.body);
+    if (!same_origin(r) || !security::constant_time_equal(field(f, "csrf"), csrf))
       return page(403, "refused: the form did not come from this dashboard (CSRF token or Origin)\n");
     std::shared_ptr<Lane> lane;
     for (auto& l : lanes_copy())
-      if (l->src.name == f["queue"]) lane = l;
-    if (!lane) return page(404, "no queue named " + html_escape(f["queue"]) + "\n");
+      if (l->src.name == field(f, "queue")) lane = l;
+    if (!lane) return page(404, "no queue named " + html_escape(field(f, "queue")) + "\n");
+    if (!lane->src.queue_engine) return page(400, "that queue is a framework's own: requeue it with the framework's tools\n");
     std::lock_guard l(lane->mu);
-    auto done = store::requeue_dead_jobs(*lane->store, *lane->q, {f["job"]});
+    auto done = store::requeue_dead_jobs(*lane->store, *lane->q, {field(f, "job")});
     if (!done) return page(503, "Redis: " + html_escape(done.error) + "\n");
     return redirect(done.value.requeued.empty() ? "/?flash=not-dead" : "/?flash=requeued");
   }
@@ -461,12 +439,20 @@ Dashboard::Dashboard(Options options) : impl_(std::make_unique<Impl>()) {
     if (!m->host_allowed(r)) return page(421, "wrong host\n");
     if (m->o.token.empty()) return page(403, "read-only dashboard: no token is set\n");
     if (!m->same_origin(r)) return page(403, "refused: a sign-in from another origin\n");
-    auto f = form_fields(r.body);
-    if (!security::constant_time_equal(f["token"], m->o.token)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // slows guessing
+    // Guessing is slowed without holding a handler thread: after 5 wrong tokens in a minute,
+    // every sign-in is refused until that minute is over.
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard l(m->mu);
+      if (now - m->failures_since > std::chrono::minutes(1)) m->failures = 0, m->failures_since = now;
+      if (m->failures >= 5) return page(429, "too many wrong tokens: try again in a minute\n");
+    }
+    if (!security::constant_time_equal(field(components::parse_form(r.body), "token"), m->o.token)) {
+      std::lock_guard l(m->mu);
+      ++m->failures;
       return page(403, "wrong token\n");
     }
-    const std::string id = random_hex(32), csrf = random_hex(32);
+    const std::string id = security::random_hex(32), csrf = security::random_hex(32);
     {
       std::lock_guard l(m->mu);
       if (m->sessions.size() > 1000) m->sessions.clear();
@@ -477,8 +463,8 @@ Dashboard::Dashboard(Options options) : impl_(std::make_unique<Impl>()) {
   m->http.post("/logout", [m](const HttpRequest& r) {
     if (!m->host_allowed(r)) return page(421, "wrong host\n");
     const std::string csrf = m->csrf_of(r);
-    auto f = form_fields(r.body);
-    if (csrf.empty() || !m->same_origin(r) || !security::constant_time_equal(f["csrf"], csrf))
+    if (csrf.empty() || !m->same_origin(r) ||
+        !security::constant_time_equal(field(components::parse_form(r.body), "csrf"), csrf))
       return page(403, "refused\n");
     {
       std::lock_guard l(m->mu);
@@ -494,6 +480,10 @@ Dashboard::Dashboard(Options options) : impl_(std::make_unique<Impl>()) {
   limits.handler_threads = 4;
   limits.max_connections = 256;
   m->http.set_limits(limits);
+  // its forms are a few hundred bytes
+  m->http.on_too_large(16 * 1024, [](std::size_t bytes) {
+    return page(413, fmt::format("a body of {} bytes: this dashboard's forms take at most 16 KiB\n", bytes));
+  });
 }
 
 Dashboard::~Dashboard() { stop(); }
@@ -554,7 +544,11 @@ bool Dashboard::start() {
   }
   m->sampler = std::thread([m] {
     while (!m->stopping) {
-      m->sample_all();
+      try {
+        m->sample_all();
+      } catch (const std::exception&) {
+        // a reply not as expected: no sample this time, the page shows what it can read
+      }
       std::unique_lock l(m->stop_mu);
       m->stop_cv.wait_for(l, m->o.sample_every, [m] { return m->stopping.load(); });
     }

@@ -24,7 +24,8 @@ Expected<QueueOverview> QueueAdmin::overview(std::size_t max_in_flight) {
                             {"ZCARD", k.active()},
                             {"LLEN", k.dead()},
                             {"EXISTS", k.base() + "paused"},
-                            {"ZRANGE", k.active(), "0", last, "WITHSCORES"},
+                            // none asked: an empty range, not "0 -1" (every job in flight)
+                            {"ZRANGE", k.active(), max_in_flight ? "0" : "1", max_in_flight ? last : "0", "WITHSCORES"},
                             {"ZREVRANGE", k.base() + "workers", "0", "-1"}});
   for (auto& r : res)
     if (!r) return Expected<QueueOverview>::failure(r);

@@ -3,6 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cctype>
 #include <charconv>
@@ -79,6 +83,21 @@ Verdict verify(std::string_view secret, std::optional<std::string_view> timestam
   if (ts < now - window.count()) return Verdict::stale;
   if (ts > now + window.count()) return Verdict::future;
   return Verdict::ok;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  for (std::size_t got = 0; got < bytes;) {
+    const ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(std::string("getrandom: ") + std::strerror(errno));
+    got += static_cast<std::size_t>(n);
+  }
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char c : raw) out += digits[c >> 4], out += digits[c & 15];
+  return out;
 }
 
 std::string load_secret(std::string_view name) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,10 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// An application/x-www-form-urlencoded body (or a query string) as name -> value, decoded; a
+// malformed escape is kept as it is.
+std::multimap<std::string, std::string, std::less<>> parse_form(std::string_view body);
 
 // For a component's main(): serves 127.0.0.1:port until SIGTERM/SIGINT. The signal handler
 // only sets a flag; a watcher thread stops the server. Returns the exit code: 0 after a stop,

@@ -46,6 +46,9 @@ Verdict verify(std::string_view secret, std::optional<std::string_view> timestam
 
 bool constant_time_equal(std::string_view a, std::string_view b);
 
+// `bytes` random bytes from the kernel (getrandom), as hex: secrets, session ids.
+std::string random_hex(std::size_t bytes);
+
 // The secret called NAME: the environment variable QSIM_<NAME>_SECRET, or else the first line
 // of the file named by QSIM_<NAME>_SECRET_FILE. Throws std::runtime_error naming both when
 // neither is set or the secret is empty.

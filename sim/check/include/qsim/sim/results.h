@@ -151,6 +151,7 @@ struct ArchResult {
   double store_queries_per_idle_day = 0, redis_commands_per_idle_day = 0;
   long long redis_commands = 0;          // INFO commandstats delta, the harness's own excluded
   long long redis_oom_errors = 0;        // commands Redis refused with OOM (INFO errorstats), workload
+  long long redis_misconf_errors = 0;    // writes Redis refused with MISCONF (its AOF could not be written), workload
   long long redis_evicted_keys = 0;      // keys Redis evicted to make room (INFO stats), workload
   // the payment provider's deliveries the intake refused, by the intake's "result" (stale_timestamp,
   // store_unavailable, ...; no_answer when nothing came back); each was delivered again

@@ -28,6 +28,9 @@ struct RedisServerOptions {
   std::string appendonly = "no";            // "no" | "everysec" | "always"
   std::chrono::milliseconds start_timeout{10'000};
   std::string extra_config;                 // appended to redis.conf verbatim
+  // > 0: the directory (the AOF's) is a tmpfs of this many bytes, so that it can be filled
+  // (fill_disk). Mounting needs root: start() says so when it is not.
+  std::size_t disk_bytes = 0;
 };
 
 class RedisServer {
@@ -53,6 +56,7 @@ private:
   std::filesystem::path dir_;
   int port_ = 0;
   std::unique_ptr<Process> proc_;
+  bool mounted_ = false;  // dir_ is a tmpfs of options_.disk_bytes
 };
 
 // A TCP port on 127.0.0.1 that no other socket holds, reserved for this process: a socket bound

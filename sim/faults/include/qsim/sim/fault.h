@@ -6,7 +6,7 @@
 // scenarios/schema.json, nothing else.
 //
 //   process  kill_process, pause_process                       process.cpp
-//   redis    restart_redis, fill_redis_memory                   redis.cpp
+//   redis    restart_redis, fill_redis_memory, fill_disk        redis.cpp
 //   poison   poison_job                                         poison.cpp
 //   webhook  duplicate_webhook, replay_webhook, forge_webhook, late_webhook   webhook.cpp
 //   world    fail_download, fail_upload, fail_grant, fail_mail, slow_world   world.cpp
@@ -14,7 +14,7 @@
 //   clock    skew_clock                                          clock.cpp
 //
 // Times are simulated seconds from the workload's start.
-//   when, for kill_process / pause_process / restart_redis / fill_redis_memory / poison_job:
+//   when, for kill_process / pause_process / restart_redis / fill_redis_memory / fill_disk / poison_job:
 //     at      one moment; `count` victims (processes, poison jobs) at that moment
 //     every   one firing per period within [from, until], each with `probability`;
 //             `count` caps the firings (0: no cap)
@@ -52,11 +52,11 @@ struct ProcessFault {
   double for_s = 0;           // pause: how long
 };
 
-// restart_redis, fill_redis_memory
+// restart_redis, fill_redis_memory, fill_disk
 struct RedisFault {
   double down_s = 0;                 // restart: how long Redis is down
   std::string persistence = "none";  // restart: none | everysec | always
-  double full_s = 0;                 // fill_redis_memory: how long the memory stays full
+  double full_s = 0;                 // fill_redis_memory, fill_disk: how long it stays full
   std::string policy = "noeviction"; // fill_redis_memory: Redis's maxmemory-policy meanwhile
 };
 
@@ -173,6 +173,8 @@ public:
   virtual void restart_redis(double down_s, const std::string& persistence) = 0;
   // Redis's maxmemory set to the memory in use, with `policy`, for full_s; then as it was.
   virtual void fill_redis_memory(double full_s, const std::string& policy) = 0;
+  // Redis's AOF directory (a tmpfs the size of redis_disk_bytes) filled up for full_s, then freed.
+  virtual void fill_disk(double full_s) = 0;
   virtual void reset_connections(const std::string& link) = 0;
   // Sets the wall-clock offset of an instance started with libfaketime (clock_skewed).
   virtual void skew_clock(const std::string& instance, double offset_s) = 0;
@@ -219,9 +221,12 @@ std::map<std::string, double> clock_offsets(const std::vector<Fault>& faults, do
 // started with libfaketime preloaded.
 bool clock_skewed(const std::vector<Fault>& faults, const std::string& instance);
 
-// The persistence restart_redis faults ask of the one server ("" when there are none).
+// The persistence restart_redis faults ask of the one server ("" when there are none; everysec
+// at least when a fill_disk needs an AOF to refuse).
 std::string redis_persistence(const std::vector<Fault>& faults);
-// The first fault that acts on the redis-server itself (restart_redis, fill_redis_memory), so
+// The size of the tmpfs the private Redis's directory must sit on (a fill_disk), or 0: none.
+std::size_t redis_disk_bytes(const std::vector<Fault>& faults);
+// The first fault that acts on the redis-server itself (restart_redis, fill_redis_memory, fill_disk), so
 // needs the private one; "" when there is none.
 std::string private_redis_fault(const std::vector<Fault>& faults);
 
