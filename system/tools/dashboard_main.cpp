@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 stopped by SIGTERM or SIGINT; 2 bad usage or an unreadable token file; 3 the
 // port cannot be bound.
+#include "cli_parse.h"
 #include "qsim/dashboard/dashboard.h"
 #include "qsim/security/signature.h"
 
@@ -41,14 +42,7 @@ int main(int argc, char** argv) {
   app.add_option("--bind", bind, "IP address to serve on (one that is not loopback needs --any-address)")
       ->capture_default_str();
   app.add_flag("--any-address", any_address, "allow --bind to name an address that is not loopback");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    (void)app.exit(e);
-    return 2;
-  }
+  if (auto code = tools::parse_or_exit(app, argc, argv)) return *code;
   // An address, not a name; loopback unless told otherwise; never every address at once (the
   // page answers only requests addressed to a loopback name or to the bind address itself).
   in_addr v4{};

@@ -4,6 +4,7 @@
 //
 // Exit codes: 0 done; 1 refused or not found (an order in flight, an unknown job); 2 bad
 // usage; 3 Redis unreachable or failing.
+#include "cli_parse.h"
 #include "qsim/queue/admin.h"
 #include "qsim/store/task_store.h"
 
@@ -290,14 +291,7 @@ int main(int argc, char** argv) {
                                           "refuses completed and in-flight orders)");
   ord->add_option("words", order_words, "ID, or requeue ID")->required()->expected(1, 2);
   ord->add_flag("--polling", polling, "requeue for the polling architecture: the order goes back to paid, no job");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    (void)app.exit(e);
-    return 2;
-  }
+  if (auto code = tools::parse_or_exit(app, argc, argv)) return *code;
   const bool requeue_order = order_words.size() == 2;
   if (*ord && requeue_order && order_words[0] != "requeue") {
     std::cerr << "qsim-queue: expected `order ID` or `order requeue ID`, got `order " << order_words[0] << " "

@@ -109,8 +109,12 @@ public:
                  {{"browserName", "chrome"},
                   {"goog:chromeOptions",
                    {{"binary", chromium},
+                    // no background networking: this machine's network is closed, and Chromium's
+                    // own connections (updates, sync) would only be refused
                     {"args", {"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                              "--window-size=1280,1600", "--user-data-dir=" + profile_.string()}}}}}}}}};
+                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                              "--no-first-run", "--disable-quic", "--window-size=1280,1600",
+                              "--user-data-dir=" + profile_.string()}}}}}}}}};
     auto r = client_->Post("/session", caps.dump(), "application/json");
     if (!r || r->status != 200) {
       error_ = "chromedriver refused a session: " + (r ? r->body : std::string("no answer"));
@@ -167,14 +171,8 @@ private:
   std::string session_, error_;
 };
 
-class DashboardTest : public ::testing::Test {
+class DashboardTest : public testkit::LiveQueueTest {
 protected:
-  void SetUp() override {
-    QSIM_REQUIRE_REDIS();
-    name = testkit::unique_queue_name();
-    conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
-    q = std::make_unique<queue::Queue>(*conn, name);
-  }
   std::unique_ptr<dashboard::Dashboard> serve(const std::string& token) {
     dashboard::Options o;
     o.port = sim::free_loopback_port();
@@ -185,9 +183,6 @@ protected:
     EXPECT_TRUE(d->start()) << d->error();
     return d;
   }
-  std::string name;
-  std::unique_ptr<redis::Connection> conn;
-  std::unique_ptr<queue::Queue> q;
 };
 
 }  // namespace

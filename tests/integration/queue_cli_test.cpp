@@ -26,13 +26,11 @@ struct Ran {
   json j() const { return json::parse(out); }
 };
 
-class QueueCli : public ::testing::Test {
+class QueueCli : public testkit::LiveQueueTest {
 protected:
   void SetUp() override {
-    QSIM_REQUIRE_REDIS();
-    name = testkit::unique_queue_name();
-    conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
-    q = std::make_unique<queue::Queue>(*conn, name);
+    LiveQueueTest::SetUp();
+    if (HasFatalFailure()) return;
     store = std::make_unique<store::TaskStore>(*conn, name, "test");
   }
   Ran cli(std::vector<std::string> args, const std::string& redis = "") {
@@ -63,9 +61,6 @@ protected:
     return p.value.job_id;
   }
 
-  std::string name;
-  std::unique_ptr<redis::Connection> conn;
-  std::unique_ptr<queue::Queue> q;
   std::unique_ptr<store::TaskStore> store;
 };
 

@@ -14,14 +14,8 @@
 using namespace std::chrono_literals;
 using namespace qsim;
 
-class WorkerTest : public ::testing::Test {
+class WorkerTest : public testkit::LiveQueueTest {
 protected:
-  void SetUp() override {
-    QSIM_REQUIRE_REDIS();
-    name = testkit::unique_queue_name();
-    conn = std::make_unique<redis::Connection>(testkit::live_redis().endpoint());
-    q = std::make_unique<queue::Queue>(*conn, name);
-  }
   queue::WorkerOptions options() {
     queue::WorkerOptions o;
     o.worker_id = "test-worker";
@@ -32,10 +26,6 @@ protected:
     return o;
   }
   queue::JobStatus status(const std::string& id) { return q->status(id).value.value_or(queue::JobStatus{}); }
-
-  std::string name;
-  std::unique_ptr<redis::Connection> conn;
-  std::unique_ptr<queue::Queue> q;
 };
 
 TEST_F(WorkerTest, MalformedAndOversizedPayloadsAreDeadLetteredAndTheWorkerKeepsGoing) {

@@ -11,7 +11,9 @@ browser="$(command -v chromium || command -v chromium-browser || true)"
 rm -f "$png"
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT
+# No background networking: the machine's network is closed to Chromium's own connections.
 timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$profile" \
+  --disable-background-networking --disable-component-update --disable-sync --no-first-run --disable-quic \
   --window-size=1100,2600 --screenshot="$png" "file://$(realpath "$html")" >/dev/null 2>&1 || true
 [ -s "$png" ] || { echo "chromium wrote no screenshot"; exit 1; }
 [ "$(head -c 4 "$png" | od -An -tx1 | tr -d ' \n')" = "89504e47" ] || { echo "$png is not a PNG"; exit 1; }

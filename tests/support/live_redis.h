@@ -3,12 +3,14 @@
 // test that asks for it fails with the reason; nothing is skipped.
 #pragma once
 
+#include "qsim/queue/queue.h"
 #include "qsim/redis/connection.h"
 #include "qsim/sim/redis_server.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace qsim::testkit {
@@ -38,3 +40,21 @@ std::string helper_path(const std::string& name);
       FAIL() << "private redis-server could not start: " << e.what();              \
     }                                                                               \
   } while (0)
+
+namespace qsim::testkit {
+
+// A test on a queue of its own on the live Redis: `q` over `conn`, named `name`.
+class LiveQueueTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    QSIM_REQUIRE_REDIS();
+    name = unique_queue_name();
+    conn = std::make_unique<redis::Connection>(live_redis().endpoint());
+    q = std::make_unique<queue::Queue>(*conn, name);
+  }
+  std::string name;
+  std::unique_ptr<redis::Connection> conn;
+  std::unique_ptr<queue::Queue> q;
+};
+
+}  // namespace qsim::testkit
