@@ -101,43 +101,67 @@ std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, dou
 
 std::vector<LoadPoint> load_series(const std::vector<LoadSample>& samples, const std::vector<OrderRecord>& orders,
                                    int workers, std::size_t max_points) {
-  std::vector<LoadPoint> out;
-  if (samples.size() < 2 || max_points == 0) return out;
-  const std::size_t windows = samples.size() - 1;
-  const std::size_t group = (windows + max_points - 1) / max_points;
-  for (std::size_t a = 0; a < windows; a += group) {
-    const std::size_t b = std::min(windows, a + group);  // samples a..b
+  // one window between each two readings; a counter that went down was reset: no rate there
+  std::vector<LoadPoint> windows;
+  for (std::size_t i = 0; i + 1 < samples.size(); ++i) {
+    const LoadSample &a = samples[i], &b = samples[i + 1];
     LoadPoint p;
-    p.t_s = samples[a].t_s;
-    p.dt_s = samples[b].t_s - samples[a].t_s;
-    bool commands_ok = true, queries_ok = true;
-    for (std::size_t i = a; i < b; ++i) {
-      commands_ok = commands_ok && samples[i + 1].redis_commands >= samples[i].redis_commands;
-      queries_ok = queries_ok && samples[i + 1].store_queries >= samples[i].store_queries;
-    }
+    p.t_s = a.t_s;
+    p.dt_s = b.t_s - a.t_s;
     if (p.dt_s > 0) {
-      if (commands_ok)
-        p.redis_commands_per_s = static_cast<double>(samples[b].redis_commands - samples[a].redis_commands) / p.dt_s;
-      if (queries_ok)
-        p.store_queries_per_s = static_cast<double>(samples[b].store_queries - samples[a].store_queries) / p.dt_s;
+      if (b.redis_commands >= a.redis_commands)
+        p.redis_commands_per_s = static_cast<double>(b.redis_commands - a.redis_commands) / p.dt_s;
+      if (b.store_queries >= a.store_queries)
+        p.store_queries_per_s = static_cast<double>(b.store_queries - a.store_queries) / p.dt_s;
     }
-    out.push_back(p);
+    windows.push_back(p);
   }
+  if (windows.empty()) return windows;
   // busy worker time per window: each order from its pickup to its end
   const double last = samples.back().t_s;
-  std::vector<double> busy(out.size(), 0);
+  std::vector<double> busy(windows.size(), 0);
   for (const auto& o : orders) {
     const auto b = busy_of(o);
     if (!b) continue;
     const double end = b->to.value_or(last);
-    auto first = std::upper_bound(out.begin(), out.end(), b->from,
+    auto first = std::upper_bound(windows.begin(), windows.end(), b->from,
                                   [](double t, const LoadPoint& p) { return t < p.t_s + p.dt_s; });
-    for (auto it = first; it != out.end() && it->t_s < end; ++it)
-      busy[static_cast<std::size_t>(it - out.begin())] +=
+    for (auto it = first; it != windows.end() && it->t_s < end; ++it)
+      busy[static_cast<std::size_t>(it - windows.begin())] +=
           std::max(0.0, std::min(end, it->t_s + it->dt_s) - std::max(b->from, it->t_s));
   }
-  for (std::size_t i = 0; i < out.size(); ++i)
-    if (out[i].dt_s > 0 && workers > 0) out[i].worker_utilisation = busy[i] / (out[i].dt_s * workers);
+  for (std::size_t i = 0; i < windows.size(); ++i)
+    if (windows[i].dt_s > 0 && workers > 0) windows[i].worker_utilisation = busy[i] / (windows[i].dt_s * workers);
+  return merge_load(windows, max_points);
+}
+
+std::vector<LoadPoint> merge_load(const std::vector<LoadPoint>& windows, std::size_t max_points) {
+  std::vector<LoadPoint> out;
+  if (windows.empty() || max_points == 0) return out;
+  const std::size_t group = (windows.size() + max_points - 1) / max_points;
+  for (std::size_t a = 0; a < windows.size(); a += group) {
+    LoadPoint m;
+    m.t_s = windows[a].t_s;
+    double commands = 0, queries = 0, busy = 0;
+    bool commands_ok = true, queries_ok = true;
+    for (std::size_t i = a; i < std::min(windows.size(), a + group); ++i) {
+      const LoadPoint& w = windows[i];
+      m.dt_s += w.dt_s;
+      if (w.dt_s > 0) {  // a window of no length has no rate and weighs nothing
+        commands_ok = commands_ok && w.redis_commands_per_s >= 0;
+        queries_ok = queries_ok && w.store_queries_per_s >= 0;
+      }
+      commands += std::max(0.0, w.redis_commands_per_s) * w.dt_s;
+      queries += std::max(0.0, w.store_queries_per_s) * w.dt_s;
+      busy += w.worker_utilisation * w.dt_s;
+    }
+    if (m.dt_s > 0) {
+      if (commands_ok) m.redis_commands_per_s = commands / m.dt_s;
+      if (queries_ok) m.store_queries_per_s = queries / m.dt_s;
+      m.worker_utilisation = busy / m.dt_s;
+    }
+    out.push_back(m);
+  }
   return out;
 }
 

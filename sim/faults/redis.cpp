@@ -22,14 +22,12 @@ public:
   void read(const std::string& kind, JsonReader& r, const FaultReadContext&, Fault& f) const override {
     RedisFault p;
     read_when(r, f);
-    if (kind == "fill_disk") {
-      p.full_s = r.duration("for", true, 0, true);
-    } else if (kind == "fill_redis_memory") {
-      p.full_s = r.duration("for", true, 0, true);
+    if (kind != "restart_redis") p.full_s = r.duration("for", true, 0, true);  // fill_redis_memory, fill_disk
+    if (kind == "fill_redis_memory") {
       p.policy = r.get("policy", false) ? r.one_of("policy", {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
                                                               "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"})
                                         : "noeviction";
-    } else {
+    } else if (kind == "restart_redis") {
       p.down_s = r.duration("down_for", false, 0);
       p.persistence = r.get("persistence", false) ? r.one_of("persistence", {"none", "everysec", "always"}) : "none";
     }

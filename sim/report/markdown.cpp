@@ -1,4 +1,5 @@
 #include "qsim/sim/report.h"
+#include "qsim/sim/stats.h"
 
 #include "document.h"
 #include "internal.h"
@@ -24,35 +25,27 @@ namespace report_detail {
 
 namespace {
 
-// The load over time in at most ten rows: the run's windows merged, each rate weighted by its
-// window's length; a row with a window whose rate was not measured shows none.
+// The load over time in at most ten rows: the run's windows merged (merge_load).
 void load_table(Document& d, const json& load) {
   d.paragraph("Load over time, per simulated second: what the same system would see at real speed, except for what a "
               "component does on a period of wall time (a heartbeat, a blocking wait's timeout), which the speedup "
               "thins out. The harness's own commands are not counted; - where Redis restarted inside the window. "
               "Utilisation: the workers' share of time busy with an order, from its last pickup to its end.");
-  const std::size_t n = load["t_s"].size(), rows = std::min<std::size_t>(10, n), group = (n + rows - 1) / rows;
+  std::vector<LoadPoint> windows(load["t_s"].size());
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    auto rate = [&](const char* key) { return load[key][i].is_null() ? -1.0 : load[key][i].get<double>(); };
+    windows[i] = {load["t_s"][i].get<double>(), load["dt_s"][i].get<double>(), rate("redis_commands_per_s"),
+                  rate("store_queries_per_s"), load["worker_utilisation"][i].get<double>()};
+  }
   auto& t = d.table({"from (simulated)", "for", "Redis commands / s", "store queries / s", "worker utilisation"},
                     {false, true, true, true, true});
-  for (std::size_t a = 0; a < n; a += group) {
-    double dt = 0, commands = 0, queries = 0, busy = 0;
-    bool commands_ok = true, queries_ok = true;
-    for (std::size_t i = a; i < std::min(n, a + group); ++i) {
-      const double w = load["dt_s"][i];
-      dt += w;
-      busy += load["worker_utilisation"][i].get<double>() * w;
-      const auto &c = load["redis_commands_per_s"][i], &q = load["store_queries_per_s"][i];
-      commands_ok = commands_ok && !c.is_null(), queries_ok = queries_ok && !q.is_null();
-      if (!c.is_null()) commands += c.get<double>() * w;
-      if (!q.is_null()) queries += q.get<double>() * w;
-    }
-    auto rate = [&](bool ok, double total) { return ok && dt > 0 ? fmt::format("{:.3g}", total / dt) : std::string("-"); };
-    t.rows.push_back({{minutes(load["t_s"][a].get<double>())},
-                      {minutes(dt)},
-                      {rate(commands_ok, commands)},
-                      {rate(queries_ok, queries)},
-                      {dt > 0 ? fmt::format("{:.0f} %", 100 * busy / dt) : std::string("-")}});
-  }
+  auto rate = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.3g}", v); };
+  for (const LoadPoint& p : merge_load(windows, 10))
+    t.rows.push_back({{minutes(p.t_s)},
+                      {minutes(p.dt_s)},
+                      {rate(p.redis_commands_per_s)},
+                      {rate(p.store_queries_per_s)},
+                      {p.dt_s > 0 ? fmt::format("{:.0f} %", 100 * p.worker_utilisation) : std::string("-")}});
 }
 
 }  // namespace

@@ -177,9 +177,7 @@ int run(const RunArgs& a, bool model) {
     d.sample_every = std::chrono::milliseconds(250);  // a run's minutes are seconds of wall time
     d.history = 1200;
     try {
-      const char* v = std::getenv("QSIM_DASHBOARD_SECRET");
-      const char* f = std::getenv("QSIM_DASHBOARD_SECRET_FILE");
-      if ((v && *v) || (f && *f)) d.token = qsim::security::load_secret("dashboard");
+      d.token = qsim::security::find_secret("dashboard").value_or("");
     } catch (const std::exception& e) {
       std::cerr << "error: --dashboard: " << e.what() << "\n";
       return 2;

@@ -14,7 +14,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -65,11 +64,9 @@ int main(int argc, char** argv) {
   dashboard::Options o;
   o.bind = bind;
   o.port = port;
-  const bool has_token = (std::getenv("QSIM_DASHBOARD_SECRET") && *std::getenv("QSIM_DASHBOARD_SECRET")) ||
-                         (std::getenv("QSIM_DASHBOARD_SECRET_FILE") && *std::getenv("QSIM_DASHBOARD_SECRET_FILE"));
   dashboard::QueueSource source;
   try {
-    if (has_token) o.token = security::load_secret("dashboard");
+    o.token = security::find_secret("dashboard").value_or("");
     source.endpoint = redis::Endpoint::parse(redis_url);
   } catch (const std::exception& e) {
     std::cerr << "qsim-dashboard: " << e.what() << "\n";

@@ -74,13 +74,16 @@ HttpResponse redirect(const std::string& to, std::vector<std::pair<std::string, 
   return r;
 }
 
+// Every status, in the order an order goes through them.
+constexpr store::OrderStatus kStatuses[] = {
+    store::OrderStatus::created,   store::OrderStatus::paid,       store::OrderStatus::processing,
+    store::OrderStatus::downloading, store::OrderStatus::uploading, store::OrderStatus::finalizing,
+    store::OrderStatus::completed, store::OrderStatus::failed,     store::OrderStatus::dead};
+
 std::string orders_table(const json& orders) {
-  // in the order an order goes through them
-  static const char* kStatuses[] = {"created",   "paid",       "processing", "downloading", "uploading",
-                                    "finalizing", "completed", "failed",     "dead"};
   std::string h = "<h3>Orders by status</h3><table class=\"orders\"><tr>", counts;
-  for (const char* st : kStatuses)
-    if (orders.contains(st)) {
+  for (auto status : kStatuses)
+    if (const std::string st(store::to_string(status)); orders.contains(st)) {
       h += fmt::format("<th>{}</th>", st);
       counts += fmt::format("<td class=\"num\">{}</td>", orders[st].get<long long>());
     }
@@ -119,7 +122,7 @@ struct Dashboard::Impl {
 
   struct Sample {
     std::int64_t server_ms = 0;
-    long long depth = 0, in_flight = 0, dead = 0, acked = 0;
+    long long depth = 0, in_flight = 0, acked = 0;
   };
   struct Lane {
     QueueSource src;
@@ -128,7 +131,6 @@ struct Dashboard::Impl {
     std::unique_ptr<queue::Queue> q;
     std::unique_ptr<store::TaskStore> store;
     std::deque<Sample> samples;
-    std::string unreachable;  // the last error, while Redis does not answer
   };
   std::vector<std::shared_ptr<Lane>> lanes;
   std::map<std::string, std::string> sessions;  // session id -> its CSRF token
@@ -159,13 +161,9 @@ struct Dashboard::Impl {
       if (!lane->src.queue_engine) continue;
       std::lock_guard l(lane->mu);
       auto ov = queue::QueueAdmin(*lane->q).overview(0);
-      if (!ov) {
-        lane->unreachable = ov.error;
-        continue;
-      }
-      lane->unreachable.clear();
+      if (!ov) continue;  // Redis does not answer: no sample (the page says so when it asks)
       const auto& v = ov.value;
-      lane->samples.push_back({v.server_ms, v.ready_high + v.ready_default + v.ready_low + v.delayed, v.in_flight, v.dead,
+      lane->samples.push_back({v.server_ms, v.ready_high + v.ready_default + v.ready_low + v.delayed, v.in_flight,
                                v.counters.acked});
       while (lane->samples.size() > o.history) lane->samples.pop_front();
     }
@@ -216,9 +214,7 @@ struct Dashboard::Impl {
       json q{{"name", lane->src.name}, {"redis", lane->src.endpoint.to_string()}, {"queue", lane->src.queue},
              {"queue_engine", lane->src.queue_engine}};
       json orders = json::object();
-      for (auto st : {store::OrderStatus::created, store::OrderStatus::paid, store::OrderStatus::processing,
-                      store::OrderStatus::downloading, store::OrderStatus::uploading, store::OrderStatus::finalizing,
-                      store::OrderStatus::completed, store::OrderStatus::failed, store::OrderStatus::dead}) {
+      for (auto st : kStatuses) {
         auto n = lane->store->count(st);
         if (!n) {
           q["unreachable"] = n.error;

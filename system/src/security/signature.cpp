@@ -100,11 +100,25 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-std::string load_secret(std::string_view name) {
+namespace {
+
+std::string secret_variable(std::string_view name) {
   std::string upper;
   for (char c : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  std::string var = "QSIM_" + upper + "_SECRET";
-  std::string file_var = var + "_FILE";
+  return "QSIM_" + upper + "_SECRET";
+}
+
+}  // namespace
+
+std::string load_secret(std::string_view name) {
+  if (auto s = find_secret(name)) return std::move(*s);
+  const std::string var = secret_variable(name);
+  throw std::runtime_error("secret '" + std::string(name) + "' not set: set " + var + " or " + var +
+                           "_FILE (secrets are never taken from the command line)");
+}
+
+std::optional<std::string> find_secret(std::string_view name) {
+  const std::string var = secret_variable(name), file_var = var + "_FILE";
   if (const char* v = std::getenv(var.c_str()); v && *v) return v;
   if (const char* f = std::getenv(file_var.c_str()); f && *f) {
     std::ifstream in(f);
@@ -115,8 +129,7 @@ std::string load_secret(std::string_view name) {
     if (line.empty()) throw std::runtime_error("the secret file '" + std::string(f) + "' (" + file_var + ") is empty");
     return line;
   }
-  throw std::runtime_error("secret '" + std::string(name) + "' not set: set " + var + " or " + file_var +
-                           " (secrets are never taken from the command line)");
+  return std::nullopt;
 }
 
 }  // namespace qsim::security

@@ -53,5 +53,8 @@ std::string random_hex(std::size_t bytes);
 // of the file named by QSIM_<NAME>_SECRET_FILE. Throws std::runtime_error naming both when
 // neither is set or the secret is empty.
 std::string load_secret(std::string_view name);
+// The same for a secret that may be absent (the dashboard's token: without it, read-only): none
+// when neither variable is set; throws as load_secret when the file cannot be read or is empty.
+std::optional<std::string> find_secret(std::string_view name);
 
 }  // namespace qsim::security

@@ -46,6 +46,9 @@ struct LoadSample {
 // the last sample while it has none.
 std::vector<LoadPoint> load_series(const std::vector<LoadSample>& samples, const std::vector<OrderRecord>& orders,
                                    int workers, std::size_t max_points = 100);
+// Consecutive windows merged into at most `max_points`, each figure weighted by its window's
+// length; a rate absent in any part is absent in the whole (the reports' shorter tables).
+std::vector<LoadPoint> merge_load(const std::vector<LoadPoint>& windows, std::size_t max_points);
 std::vector<SeriesPoint> timeline_of(const std::vector<OrderRecord>& orders, double end_s, int& peak_depth);
 
 }  // namespace qsim::sim
