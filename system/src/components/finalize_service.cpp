@@ -6,15 +6,27 @@
 
 #include <nlohmann/json.hpp>
 
-#include <mutex>
+#include "qsim/pool.h"
 
 namespace qsim::components {
 
-struct FinalizeService::State {
-  State(const redis::Endpoint& ep, const FinalizeOptions& o) : conn(ep), store(conn, o.queue, "finalize", o.prefix) {}
-  std::mutex mu;  // guards conn and store
+namespace {
+// A handler's own Redis connection and the store over it.
+struct StoreLink {
+  StoreLink(const redis::Endpoint& ep, const FinalizeOptions& o) : conn(ep), store(conn, o.queue, "finalize", o.prefix) {}
   redis::Connection conn;
   store::TaskStore store;
+};
+}  // namespace
+
+// Handlers run on the HTTP server's threads at once: each leases a store link and a kept-alive
+// client of the world, so no request waits for another's Redis round trip or opens a socket.
+struct FinalizeService::State {
+  State(const redis::Endpoint& ep, const FinalizeOptions& o)
+      : stores([ep, o] { return std::make_unique<StoreLink>(ep, o); }),
+        world([o] { return std::make_unique<HttpClient>(o.world_host, o.world_port, o.world_timeout); }) {}
+  Pool<StoreLink> stores;
+  Pool<HttpClient> world;
 };
 
 namespace {
@@ -51,31 +63,24 @@ WebhookResponse FinalizeService::handle(std::optional<std::string_view> timestam
   const std::string order = *parsed;
   const std::vector<std::pair<std::string, std::string>> ids{{"order_id", order}};
 
-  auto load = [&] {
-    std::lock_guard lock(state_->mu);
-    return state_->store.get(order);
-  };
-  auto o = load();
+  auto link = state_->stores.acquire();
+  auto o = link->store.get(order);
   if (!o) return counters_.answer(503, "store_unavailable", o.error, ids);
   if (!o.value) return counters_.answer(404, "unknown_order", {}, ids);
   if (o.value->status == store::OrderStatus::completed) return counters_.answer(200, "duplicate", {}, ids);
   if (o.value->status != store::OrderStatus::finalizing)
     return counters_.answer(409, "wrong_state", "order is " + std::string(store::to_string(o.value->status)), ids);
 
-  HttpClient world(options_.world_host, options_.world_port, options_.world_timeout);
+  auto world = state_->world.acquire();
   for (const char* api : {"grant", "mail"}) {
     std::string key = std::string(api) + ":" + order;
-    auto r = world.post(std::string("/api/") + api, nlohmann::json{{"order_id", order}, {"key", key}}.dump());
+    auto r = world->post(std::string("/api/") + api, nlohmann::json{{"order_id", order}, {"key", key}}.dump());
     if (r.transient())
       return counters_.answer(503, "world_unavailable",
                               std::string(api) + ": " + (r.answered() ? std::to_string(r.status) : r.error), ids);
     if (!r.ok()) return counters_.answer(422, "world_rejected", std::string(api) + ": " + std::to_string(r.status), ids);
   }
-  queue::Expected<bool> moved;
-  {
-    std::lock_guard lock(state_->mu);
-    moved = state_->store.transition(order, {store::OrderStatus::finalizing}, store::OrderStatus::completed);
-  }
+  auto moved = link->store.transition(order, {store::OrderStatus::finalizing}, store::OrderStatus::completed);
   if (!moved) return counters_.answer(503, "store_unavailable", moved.error, ids);
   // Lost the compare-and-set: a concurrent call completed it first; our effects were no-ops.
   return moved.value ? counters_.answer(200, "completed", {}, ids) : counters_.answer(200, "duplicate", {}, ids);

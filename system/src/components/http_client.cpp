@@ -30,6 +30,10 @@ HttpClient::HttpClient(std::string host, int port, std::chrono::milliseconds tim
   // httplib writes a request's headers and its body in two writes: with Nagle's algorithm the
   // body waits for the peer's (delayed) ACK of the headers, up to 40 ms on Linux.
   impl_->client.set_tcp_nodelay(true);
+  // One connection for every request, not one each: opening and closing a loopback TCP
+  // connection costs more than the request itself. A connection the server has closed since
+  // (its idle timeout, a restart) is noticed before the next request and made anew.
+  impl_->client.set_keep_alive(true);
 }
 
 HttpClient::~HttpClient() = default;

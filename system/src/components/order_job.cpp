@@ -61,7 +61,9 @@ StageTimes OrderJob::run(const std::string& order_id) {
   // needs the order, so the order is never pulled back from under a finalize call in flight.
   static const std::vector<OrderStatus> restartable{OrderStatus::paid, OrderStatus::processing,
                                                     OrderStatus::downloading, OrderStatus::uploading};
+  // The common case (a paid order) costs one query; the order is read only when it would not move.
   for (int look = 0;; ++look) {
+    if (move(restartable, OrderStatus::processing)) break;
     auto order = store_->get(order_id);
     if (!order) throw Unavailable("store: " + order.error);
     if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");
@@ -70,8 +72,7 @@ StageTimes OrderJob::run(const std::string& order_id) {
       finalize(order_id);
       return {};
     }
-    if (move(restartable, OrderStatus::processing)) break;
-    if (look == 1)  // read again once: it may just have moved on to finalizing
+    if (look == 1)  // try once more: it may have moved between the two queries
       throw StageError(false, "order '" + order_id + "' is " + std::string(store::to_string(order.value->status)) +
                                   ", not payable work");
   }

@@ -1,6 +1,7 @@
 #include "qsim/components/payment_intake.h"
 
 #include "qsim/components/http_client.h"
+#include "qsim/pool.h"
 #include "qsim/queue/queue.h"
 #include "qsim/security/signature.h"
 #include "qsim/store/task_store.h"
@@ -33,15 +34,27 @@ std::optional<Payment> parse_payment_body(std::string_view body, std::string& wh
   return p;
 }
 
-struct PaymentIntake::State {
-  explicit State(const redis::Endpoint& ep, const PaymentIntakeOptions& o)
+namespace {
+// A handler's own Redis connection, and the store and queue over it.
+struct StoreLink {
+  StoreLink(const redis::Endpoint& ep, const PaymentIntakeOptions& o)
       : conn(ep), store(conn, o.queue, "payment_intake", o.prefix), queue(conn, o.queue, queue::QueueConfig{o.prefix}) {}
-  std::mutex mu;  // guards conn, store, queue
-  std::mutex handoff_mu;  // guards handing_off: the orders whose hand-off is in flight here
-  std::set<std::string> handing_off;
   redis::Connection conn;
   store::TaskStore store;
   queue::Queue queue;
+};
+}  // namespace
+
+// Handlers run on the HTTP server's threads at once: each leases a store link (and, handing
+// off, a kept-alive client of the framework's enqueue server) for its request.
+struct PaymentIntake::State {
+  State(const redis::Endpoint& ep, const PaymentIntakeOptions& o)
+      : stores([ep, o] { return std::make_unique<StoreLink>(ep, o); }),
+        handoff([o] { return std::make_unique<HttpClient>("127.0.0.1", o.handoff_port, o.handoff_timeout); }) {}
+  Pool<StoreLink> stores;
+  Pool<HttpClient> handoff;
+  std::mutex handoff_mu;  // guards handing_off: the orders whose hand-off is in flight here
+  std::set<std::string> handing_off;
 };
 
 namespace {
@@ -70,17 +83,16 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
 
   queue::Expected<store::PaymentResult> r;
   {
-    std::lock_guard lock(state_->mu);
-    r = state_->store.accept_payment(p->order_id, p->txn_id, p->amount, options_.queue_mode ? &state_->queue : nullptr,
-                                     options_.max_attempts);
+    auto link = state_->stores.acquire();
+    r = link->store.accept_payment(p->order_id, p->txn_id, p->amount, options_.queue_mode ? &link->queue : nullptr,
+                                   options_.max_attempts);
   }
   if (!r) return counters_.answer(503, "store_unavailable", std::string(redis::to_string(r.status)) + ": " + r.error);
   if (options_.handoff_port > 0 && (r.value.outcome == store::PaymentOutcome::accepted ||
                                     (r.value.outcome == store::PaymentOutcome::duplicate && r.value.job_id.empty()))) {
     bool paid = r.value.outcome == store::PaymentOutcome::accepted;
     if (!paid) {  // a retried delivery: hand off again only while the order waits, with no job recorded
-      std::lock_guard lock(state_->mu);
-      auto o = state_->store.get(r.value.order_id);
+      auto o = state_->stores.acquire()->store.get(r.value.order_id);
       if (!o) return counters_.answer(503, "store_unavailable", o.error);
       paid = o.value && o.value->status == store::OrderStatus::paid && o.value->job_id.empty();
     }
@@ -115,15 +127,13 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
 }
 
 std::string PaymentIntake::hand_off(const std::string& order_id, std::string& job_id) {
-  HttpClient client("127.0.0.1", options_.handoff_port, options_.handoff_timeout);
-  auto r = client.post("/enqueue", nlohmann::json{{"order_id", order_id}}.dump());
+  auto r = state_->handoff.acquire()->post("/enqueue", nlohmann::json{{"order_id", order_id}}.dump());
   if (!r.ok()) return "hand-off: " + (r.answered() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error);
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (!j.is_object() || !j.contains("job_id") || !j["job_id"].is_string() || j["job_id"].get<std::string>().empty())
     return "hand-off: the answer has no job_id: " + r.body.substr(0, 200);
   job_id = j["job_id"].get<std::string>();
-  std::lock_guard lock(state_->mu);
-  auto set = state_->store.set_job(order_id, job_id);
+  auto set = state_->stores.acquire()->store.set_job(order_id, job_id);
   if (!set) return "store: recording the job id: " + set.error;
   return {};
 }
