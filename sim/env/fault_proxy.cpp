@@ -41,6 +41,7 @@ struct FaultProxy::Impl {
     std::array<std::array<char, 16384>, 2> buffers{};
     std::array<Steady::time_point, 2> next_free{};  // bandwidth: when the direction may send again
     bool closed = false;
+    bool answered = true;  // the upstream has spoken since the client last did: its next bytes start an exchange
 
     void close(bool reset) {
       if (closed) return;
@@ -60,18 +61,6 @@ struct FaultProxy::Impl {
       upstream.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(link.upstream)),
                              [self](boost::system::error_code ec) {
                                if (ec) return self->close(false);
-                               double p;
-                               {
-                                 std::lock_guard lock(self->impl.mu);
-                                 p = self->link.faults.reset_probability;
-                               }
-                               if (p > 0 && self->impl.uniform() < p) {
-                                 {
-                                   std::lock_guard lock(self->impl.mu);
-                                   self->link.counters.resets++;
-                                 }
-                                 return self->close(true);
-                               }
                                self->pump(0);
                                self->pump(1);
                              });
@@ -94,6 +83,19 @@ struct FaultProxy::Impl {
       {
         std::lock_guard lock(impl.mu);
         f = link.faults;
+      }
+      // The reset roll is per exchange (a request, a command), not per connection: a client that
+      // keeps its connection alive meets the fault as often as one that connects each time.
+      if (dir == 1) answered = true;
+      if (dir == 0 && answered) {
+        answered = false;
+        if (f.reset_probability > 0 && impl.uniform() < f.reset_probability) {
+          {
+            std::lock_guard lock(impl.mu);
+            link.counters.resets++;
+          }
+          return close(true);
+        }
       }
       auto self = shared_from_this();
       if (f.blackhole) {  // silence: look again in a moment, forward nothing meanwhile

@@ -149,9 +149,24 @@ void RedisServer::start() {
       std::ofstream out(conf);
       out << "bind 127.0.0.1\nport " << port_ << "\ndir " << dir_.string() << "\n"
           << "logfile " << (dir_ / "redis.log").string() << "\n"
-          << "save \"\"\ndaemonize no\nprotected-mode yes\n"
-          << "enable-debug-command local\n";  // DEBUG SLEEP stalls the server on purpose (faults, tests)
-      if (options_.appendonly == "no") {
+          << "daemonize no\nprotected-mode yes\n";
+      if (options_.sentinel_of > 0) {
+        // Sentinel rewrites this file as it learns (replicas, epochs): it must be its own.
+        out << "sentinel monitor " << kSentinelMaster << " 127.0.0.1 " << options_.sentinel_of << " 1\n"
+            << "sentinel down-after-milliseconds " << kSentinelMaster << " 500\n"
+            // Long (10 min): after this long Sentinel points a replica that reaches its primary
+            // through the fault proxy straight at the primary, and replica_lag has nothing to cut.
+            << "sentinel failover-timeout " << kSentinelMaster << " 600000\n"
+            << "sentinel parallel-syncs " << kSentinelMaster << " 1\n";
+      } else {
+        out << "save \"\"\nenable-debug-command local\n";  // DEBUG SLEEP stalls the server on purpose (faults, tests)
+      }
+      if (options_.replica_of > 0) out << "replicaof 127.0.0.1 " << options_.replica_of << "\n";
+      // A replica that (re)joins is sent the data at once, not after the 5 s Redis 7 waits by
+      // default for more replicas to share one transfer.
+      if (options_.sentinel_of == 0) out << "repl-diskless-sync-delay 0\n";
+      if (options_.sentinel_of > 0) {
+      } else if (options_.appendonly == "no") {
         out << "appendonly no\n";
       } else {
         out << "appendonly yes\nappendfsync " << options_.appendonly << "\n";
@@ -160,7 +175,9 @@ void RedisServer::start() {
     }
     // The server dies with us even if we are SIGKILLed: no orphan servers.
     proc_ = std::make_unique<Process>(
-        Process{bp::child(exe, conf.string(), bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)});
+        Process{options_.sentinel_of > 0
+                    ? bp::child(exe, conf.string(), "--sentinel", bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)
+                    : bp::child(exe, conf.string(), bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)});
 
     redis::Connection probe({"127.0.0.1", port_, {}}, {std::chrono::milliseconds(200), std::chrono::milliseconds(500),
                                                        std::chrono::milliseconds(1), std::chrono::milliseconds(1)});
@@ -190,7 +207,8 @@ void RedisServer::stop() {
   if (proc_->child.running()) {
     {
       redis::Connection c(endpoint(), {std::chrono::milliseconds(200), std::chrono::milliseconds(2000)});
-      auto r = c.command({"SHUTDOWN", options_.appendonly == "no" ? "NOSAVE" : "SAVE"});
+      auto r = options_.sentinel_of > 0 ? c.command({"SHUTDOWN"})
+                                        : c.command({"SHUTDOWN", options_.appendonly == "no" ? "NOSAVE" : "SAVE"});
       (void)r;  // a successful SHUTDOWN closes the connection: no reply is expected
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -58,6 +58,7 @@ void Injector::start() {
 void Injector::stop() {
   stop_ = true;
   if (faults_thread_.joinable()) faults_thread_.join();
+  if (failover_thread_.joinable()) failover_thread_.join();
   if (webhooks_thread_.joinable()) webhooks_thread_.join();
   for (auto& [at, h] : resume_) c_.supervisor->signal(h, SIGCONT);
   resume_.clear();
@@ -221,6 +222,12 @@ public:
     } catch (const std::exception& e) {
       in_.log("restart_redis", "redis", std::string("did not come back: ") + e.what());
     }
+  }
+  void failover_redis(double lag_s) override {
+    // Seconds of wall time (the lag, Sentinel's promotion, the resync): on a thread of its own,
+    // so that the other faults' windows, resumes and restores keep their times meanwhile.
+    if (in_.failover_thread_.joinable()) return in_.log("failover_redis", "redis", "n/a: a failover is already under way");
+    in_.failover_thread_ = std::thread([this, lag_s] { in_.failover(lag_s); });
   }
   void fill_redis_memory(double full_s, const std::string& policy) override {
     if (!in_.c_.server) return;
@@ -449,6 +456,73 @@ void Injector::network_faults(double now) {
       c_.proxy->set(link, lf);
     }
     before = state.second;
+  }
+}
+
+// failover_redis, on its own thread: cut the replica off for the lag (its replication link runs
+// through the proxy), kill the primary, wait for Sentinel to promote the replica, and bring the
+// old primary back as the promoted one's replica.
+void Injector::failover(double lag_s) {
+  if (!c_.server || !c_.replica || !c_.server->running())
+    return log("failover_redis", "redis", "n/a: no primary with a replica to fail over");
+  auto stopped = [this] {
+    if (stop_) log("failover_redis", "redis", "the run ended before the failover did", false);
+    return stop_.load();
+  };
+  if (lag_s > 0) {
+    // Sentinel would by now have pointed a replica it found replicating through the proxy
+    // straight at the primary (after its failover-timeout): then there is nothing to cut.
+    redis::Connection replica(c_.replica->endpoint(), {100ms, 500ms, 10ms, 10ms});
+    auto info = replica.command({"INFO", "replication"});
+    const bool through_proxy = c_.replication && info &&
+                               info.reply.str.find("master_port:" + std::to_string(c_.replication_port) + "\r") != std::string::npos;
+    if (!through_proxy) {
+      log("failover_redis", "redis", "n/a: the replica does not replicate through the harness's proxy, so it cannot be cut off");
+    } else {
+      // The replication stream stops reaching the replica: the primary goes on acknowledging
+      // writes only it has, as replication is asynchronous.
+      LinkFaults cut;
+      cut.blackhole = true;
+      c_.replication->set("replication", cut);
+      log("failover_redis", "redis", fmt::format("the replica cut off from the primary for {:g} s before it dies", lag_s));
+      auto until = Steady::now() + wall(lag_s);
+      while (!stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
+      c_.replication->reset_all("replication");  // what was held back for the replica is gone with it
+      if (stopped()) return c_.replication->set("replication", {});
+    }
+  }
+  c_.server->kill();
+  log("failover_redis", "redis", "the primary killed (SIGKILL); Sentinel promotes the replica");
+  const int promoted = c_.replica->port();
+  redis::Connection sentinel({"127.0.0.1", c_.endpoint.sentinels.at(0).second}, {100ms, 500ms, 10ms, 10ms});
+  const auto deadline = Steady::now() + 30s;
+  bool switched = false;
+  while (!stop_ && !switched && Steady::now() < deadline) {
+    auto r = sentinel.command({"SENTINEL", "get-master-addr-by-name", c_.endpoint.master});
+    switched = r && r.reply.elements.size() == 2 && r.reply.elements[1].str == std::to_string(promoted);
+    if (!switched) std::this_thread::sleep_for(20ms);
+  }
+  if (stopped()) return;
+  if (!switched) return log("failover_redis", "redis", "Sentinel did not promote the replica within 30 s of wall time");
+  log("failover_redis", "redis", fmt::format("Sentinel names the promoted replica, 127.0.0.1:{}", promoted));
+  // As an orchestrator would, the dead primary comes back as a replica of the promoted one, so
+  // that the set has a replica again (and a WAIT for one can be met).
+  try {
+    const auto back = Steady::now();
+    c_.rejoin_redis(promoted);
+    redis::Connection primary({"127.0.0.1", promoted}, {100ms, 500ms, 10ms, 10ms});
+    bool online = false;
+    while (!stop_ && !online && Steady::now() < back + 30s) {
+      auto r = primary.command({"INFO", "replication"});
+      online = r && r.reply.str.find("state=online") != std::string::npos;  // WAIT counts it from then on
+      if (!online) std::this_thread::sleep_for(10ms);
+    }
+    if (stopped()) return;
+    log("failover_redis", "redis",
+        fmt::format("the old primary back, as a replica of 127.0.0.1:{}: {} after {:.2f} s of wall time", promoted,
+                    online ? "in sync" : "not in sync", std::chrono::duration<double>(Steady::now() - back).count()));
+  } catch (const std::exception& e) {
+    log("failover_redis", "redis", std::string("the old primary did not come back: ") + e.what());
   }
 }
 

@@ -7,6 +7,10 @@
 //   fill_disk          its disk full for a while: the AOF directory is a small tmpfs (root
 //                      only) that a filler file fills; Redis refuses writes (MISCONF) until
 //                      the filler is removed
+//   failover_redis     the run's Redis is a primary with a replica and a Sentinel; the primary
+//                      is SIGKILLed and Sentinel promotes the replica. Replication is
+//                      asynchronous: with a replica_lag, the replica is cut off that long
+//                      before the kill, and whatever the primary acknowledged meanwhile is gone
 #include "family.h"
 
 #include <fmt/format.h>
@@ -17,11 +21,22 @@ namespace {
 
 class Redis final : public Family {
 public:
-  std::vector<std::string> kinds() const override { return {"restart_redis", "fill_redis_memory", "fill_disk"}; }
+  std::vector<std::string> kinds() const override {
+    return {"restart_redis", "fill_redis_memory", "fill_disk", "failover_redis"};
+  }
 
   void read(const std::string& kind, JsonReader& r, const FaultReadContext&, Fault& f) const override {
     RedisFault p;
+    // One replica: a second failover would find none to promote.
+    if (kind == "failover_redis" && !r.get("at", false))
+      r.fail(r.at("at"), "missing (required): failover_redis fires once, at a given time; there is one replica to promote");
     read_when(r, f);
+    if (kind == "failover_redis") {
+      if (f.count > 1) r.fail(r.at("count"), "failover_redis fires once: there is one replica to promote");
+      p.lag_s = r.duration("replica_lag", false, 0);
+      f.params = std::move(p);
+      return;
+    }
     if (kind != "restart_redis") p.full_s = r.duration("for", true, 0, true);  // fill_redis_memory, fill_disk
     if (kind == "fill_redis_memory") {
       p.policy = r.get("policy", false) ? r.one_of("policy", {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
@@ -42,6 +57,7 @@ public:
     const auto& p = std::get<RedisFault>(f.params);
     if (f.kind == "fill_redis_memory") return live.fill_redis_memory(p.full_s, p.policy);
     if (f.kind == "fill_disk") return live.fill_disk(p.full_s);
+    if (f.kind == "failover_redis") return live.failover_redis(p.lag_s);
     live.restart_redis(p.down_s, p.persistence);
   }
 
@@ -52,6 +68,12 @@ public:
       // its data. Which keys an evicting policy drops, the model does not say.
       model.log("redis", "memory full, policy " + p.policy + (p.policy == "noeviction" ? "" : " (evictions not modelled)"));
       return model.redis_down(p.full_s, false);
+    }
+    if (f.kind == "failover_redis") {
+      // The promotion takes seconds of wall time (Sentinel's detection and election), not of
+      // simulated time, and what the lag loses depends on the live timing: neither is modelled.
+      model.log("redis", "failover (the promotion's outage and the writes lost with the primary are not modelled)");
+      return;
     }
     if (f.kind == "fill_disk") {  // writes refused (MISCONF), reads answered: as a Redis down that keeps its data
       model.log("redis", "disk full");
@@ -90,6 +112,12 @@ std::size_t redis_disk_bytes(const std::vector<Fault>& faults) {
   for (const auto& f : faults)
     if (f.kind == "fill_disk") return 32u << 20;
   return 0;
+}
+
+bool redis_failover(const std::vector<Fault>& faults) {
+  for (const auto& f : faults)
+    if (f.kind == "failover_redis") return true;
+  return false;
 }
 
 std::string private_redis_fault(const std::vector<Fault>& faults) {

@@ -253,13 +253,57 @@ private:
 };
 
 struct Env {
-  ForkThread forks;  // declared before the server: destroyed after it
+  ForkThread forks;  // declared before the servers: destroyed after them
   std::unique_ptr<RedisServer> server;
+  // failover_redis: a replica of `server` and a Sentinel watching it; the components find the
+  // primary through the Sentinel (the endpoint is redis+sentinel://).
+  std::unique_ptr<RedisServer> replica, sentinel;
+  std::unique_ptr<FaultProxy> replication;  // the replica's link to the primary, so that it can be cut
+  int replication_port = 0;                 // that link's port on the proxy
   redis::Endpoint endpoint;
   std::string prefix = "qsim";
   std::string description;
   fs::path log_dir;
 };
+
+// failover_redis: beside the primary (env.server, started), a replica of it and a Sentinel
+// watching both; returns once the replica is in sync and the Sentinel knows it, so that the
+// Sentinel has a replica to promote when the primary dies.
+void start_failover_set(Env& env, RedisServerOptions ro) {
+  const int primary = env.server->port();
+  env.replication = std::make_unique<FaultProxy>();
+  ro.disk_bytes = 0;
+  ro.replica_of = env.replication_port = env.replication->add_link("replication", primary);
+  env.replica = std::make_unique<RedisServer>(ro);
+  RedisServerOptions so;
+  so.sentinel_of = primary;
+  env.sentinel = std::make_unique<RedisServer>(so);
+  try {
+    env.forks.run([&] { env.replica->start(); });
+    env.forks.run([&] { env.sentinel->start(); });
+  } catch (const std::exception& e) {
+    throw InfraError(std::string("failover_redis: ") + e.what());
+  }
+  redis::Connection replica(env.replica->endpoint()), sentinel(env.sentinel->endpoint());
+  const auto deadline = Steady::now() + 15s;
+  bool synced = false, known = false;
+  while (Steady::now() < deadline && !(synced && known)) {
+    if (auto info = replica.command({"INFO", "replication"}); info)
+      synced = synced || info.reply.str.find("master_link_status:up") != std::string::npos;
+    auto r = sentinel.command({"SENTINEL", "REPLICAS", kSentinelMaster});
+    known = r && !r.reply.elements.empty();
+    if (!(synced && known)) std::this_thread::sleep_for(20ms);
+  }
+  if (!synced || !known)
+    throw InfraError(fmt::format("failover_redis: the replica on 127.0.0.1:{} {} within 15 s", env.replica->port(),
+                                 !synced ? "did not sync with the primary" : "was not seen by the Sentinel"));
+  env.endpoint = redis::Endpoint{};
+  env.endpoint.sentinels = {{"127.0.0.1", env.sentinel->port()}};
+  env.endpoint.master = kSentinelMaster;
+  env.description = fmt::format("private redis-server primary on 127.0.0.1:{}, replica on 127.0.0.1:{}, Sentinel on "
+                                "127.0.0.1:{} ({})",
+                                primary, env.replica->port(), env.sentinel->port(), env.endpoint.to_string());
+}
 
 bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -396,7 +440,7 @@ private:
 
   std::map<std::string, std::string> framework_env(const std::string& redis_link) override {
     redis::Endpoint redis = env_.endpoint;
-    if (proxy_) redis.port = via(redis_link, env_.endpoint.port);
+    if (proxy_ && redis.sentinels.empty()) redis.port = via(redis_link, env_.endpoint.port);
     if (!redis.unix_socket.empty()) throw ScenarioError("--redis", "$", "the frameworks under test need a TCP Redis URL");
     return {{"QSIM_REDIS_URL", redis.to_string()},
             {"QSIM_QUEUE", env_.prefix + "-" + tag_},  // the run's own: leftovers of another run are not read
@@ -485,6 +529,12 @@ private:
     intake_port_ = free_loopback_port();
     std::vector<std::string> intake_args{"--port", std::to_string(intake_port_)};
     for (auto& a : arch_impl_->intake_args(*this)) intake_args.push_back(std::move(a));
+    if (s_.intake_wait_replicas > 0) {
+      intake_args.insert(intake_args.end(), {"--wait-replicas", std::to_string(s_.intake_wait_replicas)});
+      r.notes.push_back(fmt::format("the payment intake acknowledges a payment only once {} replica(s) have it (WAIT, "
+                                    "200 ms); unconfirmed, it answers 503 and the provider delivers again",
+                                    s_.intake_wait_replicas));
+    }
     intake_h_ = start_http(component("payment_intake", "qsim-payment-intake", intake_args, "intake_redis"), intake_port_);
     provider_port_ = via("provider_intake", intake_port_);
 
@@ -617,9 +667,9 @@ private:
     auto queries0 = must("store query counts", [&] { return store_.query_counts(); });
     auto counters0 = must("queue counters", [&] { return queue_.counters(); });
     auto cmd0 = commandstats(conn_);
-    const long long oom0 = redis_info_number(conn_, "errorstats", "errorstat_OOM"),
-                    misconf0 = redis_info_number(conn_, "errorstats", "errorstat_MISCONF"),
-                    evicted0 = redis_info_number(conn_, "stats", "evicted_keys");
+    long long oom0 = redis_info_number(conn_, "errorstats", "errorstat_OOM"),
+              misconf0 = redis_info_number(conn_, "errorstats", "errorstat_MISCONF"),
+              evicted0 = redis_info_number(conn_, "stats", "evicted_keys");
     double sum_work = 0, max_work = 0;
     for (std::size_t i = 0; i < n; ++i) {
       sum_work += plan_.download_s[i] + plan_.upload_s[i];
@@ -746,6 +796,11 @@ private:
     poison_enqueued_ = injector.poison_enqueued;
     r.wall_s = std::chrono::duration<double>(Steady::now() - t0_).count();
 
+    if (injector.counts.count("failover_redis")) {
+      // The readings before are the dead primary's: the promoted server's counts stand alone.
+      cmd0.clear();
+      oom0 = misconf0 = evicted0 = 0;
+    }
     auto cmd1 = commandstats(conn_);
     harness_commands_ += 1;  // the INFO above
     r.redis_commands_by_name = delta(cmd1, cmd0);
@@ -772,13 +827,19 @@ private:
     if (r.fault_counts.count("restart_redis"))
       r.notes.push_back("Redis restarted during the workload: INFO commandstats starts again from zero with the "
                         "server, so the Redis command counts cover only the time since the last restart");
+    if (r.fault_counts.count("failover_redis"))
+      r.notes.push_back("Redis failed over during the workload: its replica, promoted, has only what had reached it, and "
+                        "payments acknowledged (2xx) that never did are counted lost (or orphaned_effects, when the "
+                        "order was also served); the Redis command and error counts are the promoted server's own, "
+                        "since it started (as a replica), and what the dead primary counted is not in them");
     r.harness_commands = harness_commands_;
     auto queries1 = must("store query counts", [&] { return store_.query_counts(); });
     r.store_queries_by_component = delta(queries1, queries0);
     for (auto& h : kHarnessComponents) r.store_queries_by_component.erase(h);
     r.store_queries = sum_of(r.store_queries_by_component);
     auto counters1 = must("queue counters", [&] { return queue_.counters(); });
-    if (r.fault_counts.count("restart_redis") && counters1.enqueued < counters0.enqueued) {
+    if ((r.fault_counts.count("restart_redis") || r.fault_counts.count("failover_redis")) &&
+        counters1.enqueued < counters0.enqueued) {
       counters0 = {};  // the restart wiped the counters: count from zero
       r.notes.push_back("Redis came back without its data: the queue's counters and the Redis command counts cover "
                         "only the time after the restart");
@@ -800,6 +861,15 @@ private:
     c.handoff = arch_impl_->hands_off();
     c.supervisor = &sup_;
     c.server = env_.server.get();
+    c.replica = env_.replica.get();
+    c.replication = env_.replication.get();
+    c.replication_port = env_.replication_port;
+    c.rejoin_redis = [this](int primary) {
+      env_.forks.run([this, primary] {
+        env_.server->set_replica_of(primary);
+        env_.server->start();
+      });
+    };
     c.restart_redis = [this] { env_.forks.run([this] { env_.server->start(); }); };
     c.endpoint = env_.endpoint;
     c.prefix = env_.prefix;
@@ -1000,6 +1070,12 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     throw ScenarioError(s.file, "$.faults", "fill_disk cannot be combined with a restart_redis of persistence \"always\": with "
                                             "appendfsync always Redis exits on the failed AOF write instead of refusing writes");
 
+  if (redis_failover(s.faults))
+    for (const auto& a : archs)
+      if (a != "polling" && a != "queue")
+        throw ScenarioError("--arch", "$", "failover_redis needs Sentinel discovery, which only qsim's components have; " + a +
+                                               "'s adapter is given a plain Redis URL");
+
   // The component logs: the given folder, or a temporary one removed afterwards.
   fs::path log_dir;
   char tmpl[] = "/tmp/qsim-run-XXXXXX";
@@ -1057,17 +1133,28 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
       }
       env.endpoint = env.server->endpoint();
       env.description = "private redis-server on 127.0.0.1:" + std::to_string(env.endpoint.port);
+      if (redis_failover(s.faults)) start_failover_set(env, ro);
     }
     redis::Connection ping(env.endpoint);
     auto r = ping.command({"PING"});
     if (!r) throw InfraError("Redis at " + env.endpoint.to_string() + " is unreachable: " + r.error);
   };
   const std::string bin = find_bin_dir(o);
-  if (!side_by_side || archs.size() < 2) {
+  if ((!side_by_side || archs.size() < 2) && !redis_failover(s.faults)) {
     Env env;
     make_env(env);
     result.redis = env.description;
     for (const auto& a : archs) {
+      ArchRun run(s, plan, fault_plan, o, env, a, bin);
+      result.results.push_back(run.run());
+    }
+  } else if (!side_by_side || archs.size() < 2) {
+    // A failover leaves no replica behind: each architecture, one after the other, on a primary,
+    // replica and Sentinel of its own.
+    for (const auto& a : archs) {
+      Env env;
+      make_env(env);
+      result.redis = env.description;
       ArchRun run(s, plan, fault_plan, o, env, a, bin);
       result.results.push_back(run.run());
     }

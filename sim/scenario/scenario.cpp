@@ -290,6 +290,32 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
                    persistence + "\"");
       persistence = redis->persistence;
     }
+    // A failover replaces the server the other Redis faults act on, and its replica: one at a time.
+    bool failover = false;
+    std::string other;
+    for (const auto& fault : s.faults) {
+      failover = failover || fault.kind == "failover_redis";
+      // fill_redis_memory acts through the connection, so on whichever server is the primary then
+      if ((fault.kind == "restart_redis" || fault.kind == "fill_disk") && other.empty()) other = fault.kind;
+    }
+    if (failover && !other.empty())
+      r.fail(r.at("faults"), "failover_redis cannot be combined with " + other + " (one acts on the primary the other kills)");
+    for (std::size_t i = 0; failover && i < s.faults.size(); ++i)
+      if (const std::string link = link_of(s.faults[i]); link.size() > 6 && link.compare(link.size() - 6, 6, "_redis") == 0)
+        r.fail(r.at("faults") + "[" + std::to_string(i) + "].link",
+               "with failover_redis the components find Redis through Sentinel, and their Redis links do not run "
+               "through the fault proxy: " + link + " cannot be degraded then");
+    if (failover && !s.frameworks.empty())
+      r.fail(r.at("faults"), "failover_redis needs Sentinel discovery, which only qsim's components have: the frameworks' "
+                             "adapters are given a plain Redis URL (drop " + s.frameworks.begin()->first + " or the fault)");
+  }
+  if (r.get("payment_intake", false)) {
+    auto pi = r.object("payment_intake");
+    s.intake_wait_replicas = pi.integer("wait_for_replicas", 0, 1, false, 0);
+    pi.done();
+    if (s.intake_wait_replicas > 0 && !redis_failover(s.faults))
+      r.fail(r.at("payment_intake") + ".wait_for_replicas",
+             "a replica to wait for: only a failover_redis fault gives the run's Redis one");
   }
   if (r.get("plan", false)) {
     auto p = r.object("plan");

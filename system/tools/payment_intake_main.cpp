@@ -30,6 +30,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-body", o.max_body_bytes, "largest accepted body, bytes");
   app.add_option("--max-attempts", o.max_attempts, "attempts of each enqueued job before it is dead-lettered")
       ->check(CLI::Range(1, 100));
+  long wait_timeout_ms = 200;
+  app.add_option("--wait-replicas", o.wait_replicas,
+                 "acknowledge a payment only once this many Redis replicas have it (WAIT); else 503 not_replicated")
+      ->check(CLI::Range(0, 16));
+  app.add_option("--wait-timeout-ms", wait_timeout_ms, "how long --wait-replicas waits")->check(CLI::Range(1, 60'000));
   qsim::tools::HttpLimitOptions limits;
   limits.add_to(app);
   qsim::tools::LogOptions log_options;
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
   }
   if (mode != "handoff") o.handoff_port = 0;
   o.window = std::chrono::seconds(window_s);
+  o.wait_timeout = std::chrono::milliseconds(wait_timeout_ms);
   try {
     log_options.setup("intake");
     qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o,

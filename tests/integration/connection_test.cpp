@@ -70,6 +70,51 @@ TEST_F(ConnectionTest, ConnectionLostThenReconnectsWhenTheServerReturns) {
   EXPECT_EQ(c.connects(), 2u);
 }
 
+// Sentinel discovery: the connection asks a real Sentinel where the primary is, and after the
+// primary is SIGKILLed and the replica promoted, its next connect lands on the promoted one.
+TEST_F(ConnectionTest, FollowsTheSentinelToThePromotedReplica) {
+  sim::RedisServer primary;
+  primary.start();
+  sim::RedisServerOptions ro;
+  ro.replica_of = primary.port();
+  sim::RedisServer replica(ro);
+  replica.start();
+  sim::RedisServerOptions so;
+  so.sentinel_of = primary.port();
+  sim::RedisServer sentinel(so);
+  sentinel.start();
+  redis::Endpoint via;
+  via.sentinels = {{"127.0.0.1", sentinel.port()}};
+  via.master = sim::kSentinelMaster;
+  redis::Connection c(via, {200ms, 1000ms, 10ms, 100ms});
+  ASSERT_TRUE(c.command({"SET", "k", "before"}).ok());
+  auto w = c.command({"WAIT", "1", "5000"});
+  ASSERT_TRUE(w.ok()) << w.error;
+  ASSERT_EQ(w.reply.integer, 1) << "the replica has the write";
+  // The Sentinel must know the replica before the primary dies, or it has none to promote.
+  redis::Connection s(sentinel.endpoint());
+  for (int i = 0; i < 500; ++i) {
+    auto r = s.command({"SENTINEL", "REPLICAS", sim::kSentinelMaster});
+    if (r.ok() && !r.reply.elements.empty()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+
+  primary.kill();
+  redis::Result write;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!(write = c.command({"SET", "k2", "after"})).ok() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(write.ok()) << "no write reached a promoted replica within 30 s: " << write.error;
+  auto role = c.command({"ROLE"});
+  ASSERT_TRUE(role.ok());
+  EXPECT_EQ(role.reply.elements.at(0).str, "master");
+  auto info = c.command({"INFO", "server"});
+  EXPECT_NE(info.reply.str.find("tcp_port:" + std::to_string(replica.port())), std::string::npos) << "on the promoted replica";
+  auto old = c.command({"GET", "k"});
+  EXPECT_EQ(old.reply.str, "before") << "what was replicated before the failover survives it";
+  EXPECT_GE(c.connects(), 2u);
+}
+
 TEST_F(ConnectionTest, ScriptsRunBySha1AndReloadAfterScriptFlush) {
   redis::Connection c(ep());
   redis::Script s("return {KEYS[1], ARGV[1]}");

@@ -145,6 +145,8 @@ TEST(ScenarioFiles, SchemaAndLoaderRefuseEveryMutationAtTheSamePath) {
   // dropped key -> what the loader says instead: the cross-field rules
   const std::vector<std::pair<std::string, std::string>> cross_field{
       {".persistence", "the same persistence"},  // every restart_redis shares one server
+      {"drop $.faults", "a replica to wait for"},  // wait_for_replicas needs the failover_redis's replica
+      {"drop $.faults[0]", "a replica to wait for"},
   };
   int refused = 0;
   for (auto& f : valid_files()) {
@@ -221,7 +223,7 @@ TEST(ScenarioFiles, SchemaListsExactlyTheKeysTheLoaderAccepts) {
   std::set<std::string> keys;
   for (auto& [k, v] : schema["properties"].items()) keys.insert(k);
   EXPECT_EQ(keys, (std::set<std::string>{"name", "seed", "speedup", "side_by_side", "orders", "job", "architectures", "faults",
-                                         "gates", "plan"}));
+                                         "payment_intake", "gates", "plan"}));
   EXPECT_EQ(schema["additionalProperties"], false);
 }
 

@@ -40,6 +40,7 @@ struct FakeLive final : LiveTarget {
     calls.push_back("fill " + std::to_string(int(full_s)) + " " + policy);
   }
   void fill_disk(double full_s) override { calls.push_back("fill_disk " + std::to_string(int(full_s))); }
+  void failover_redis(double lag_s) override { calls.push_back("failover " + std::to_string(int(lag_s))); }
   void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
   void skew_clock(const std::string& instance, double offset_s) override {
     calls.push_back("skew " + instance + " " + std::to_string(int(offset_s)));
@@ -138,6 +139,22 @@ TEST(FaultFamilies, TheLiveActionIsTheFamilys) {
     } catch (const ScenarioError&) {
     }
   }
+  live.calls.clear();
+  auto failover = fault(R"({"kind": "failover_redis", "at": "1m", "replica_lag": "20s"})");
+  fire_live(failover, Firing{60, 0, failover.kind, "", 0, 1}, live);
+  EXPECT_EQ(live.calls, (std::vector<std::string>{"failover 20"}));
+  EXPECT_EQ(private_redis_fault({kill, failover}), "failover_redis");
+  EXPECT_TRUE(redis_failover({kill, failover}));
+  EXPECT_FALSE(redis_failover({kill, redis, disk}));
+  EXPECT_EQ(redis_persistence({failover}), "");
+  for (const char* bad : {R"({"kind": "failover_redis", "every": "1m"})", R"({"kind": "failover_redis", "at": "1m", "count": 2})",
+                          R"({"kind": "failover_redis", "at": "1m", "for": "1m"})"}) {
+    try {
+      fault(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ScenarioError&) {
+    }
+  }
   for (const char* bad : {R"({"kind": "fill_redis_memory", "at": "1m"})",
                           R"({"kind": "fill_redis_memory", "at": "1m", "for": "1m", "policy": "lru"})",
                           R"({"kind": "fill_redis_memory", "at": "1m", "for": "1m", "down_for": "1m"})"}) {
@@ -230,13 +247,17 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
   fire_model(full, Firing{60, 0, full.kind, "", 0, 1}, model);
   auto disk = fault(R"({"kind": "fill_disk", "at": "1m", "for": "20s"})");
   fire_model(disk, Firing{60, 0, disk.kind, "", 0, 1}, model);
+  auto failover = fault(R"({"kind": "failover_redis", "at": "1m"})");
+  fire_model(failover, Firing{60, 0, failover.kind, "", 0, 1}, model);
   EXPECT_EQ(model.calls, (std::vector<std::string>{
                              "kill 2 0", "kill 0 0", "pause 1 300",
                              "log payment_intake: not modelled: the provider and the worker retry through it",
                              "log redis: persistence none", "down 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
                              "log intake_redis: not modelled",
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
-                             "log redis: disk full", "down 20"}));
+                             "log redis: disk full", "down 20",
+                             "log redis: failover (the promotion's outage and the writes lost with the primary are not "
+                             "modelled)"}));
 
   // an attempt: world faults before the draws, stage kills after them
   std::vector<Fault> faults{fault(R"({"kind": "fail_upload", "probability": 0.5, "transient": false})"),

@@ -64,6 +64,19 @@ TEST(Endpoint, ParsesUrls) {
   EXPECT_THROW(redis::Endpoint::parse("h:12ab"), std::invalid_argument);
 }
 
+TEST(Endpoint, ParsesSentinelUrls) {
+  auto e = redis::Endpoint::parse("redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/qsim");
+  ASSERT_EQ(e.sentinels.size(), 2u);
+  EXPECT_EQ(e.sentinels[1], (std::pair<std::string, int>{"127.0.0.1", 26380}));
+  EXPECT_EQ(e.master, "qsim");
+  EXPECT_EQ(e.to_string(), "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/qsim");
+  EXPECT_EQ(redis::Endpoint::parse(e.to_string()).to_string(), e.to_string()) << "it passes to a component unchanged";
+  EXPECT_THROW(redis::Endpoint::parse("redis+sentinel://127.0.0.1:26379"), std::invalid_argument) << "no master name";
+  EXPECT_THROW(redis::Endpoint::parse("redis+sentinel://127.0.0.1:26379/"), std::invalid_argument);
+  EXPECT_THROW(redis::Endpoint::parse("redis+sentinel://127.0.0.1/qsim"), std::invalid_argument) << "no port";
+  EXPECT_THROW(redis::Endpoint::parse("redis+sentinel://:pw@127.0.0.1:26379/qsim"), std::invalid_argument);
+}
+
 TEST(Script, ShaIsSha1OfTheSource) {
   // SHA1("return 1"), as Redis computes it for SCRIPT LOAD
   EXPECT_EQ(redis::Script("return 1").sha(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");

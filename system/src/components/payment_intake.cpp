@@ -61,7 +61,7 @@ namespace {
 std::vector<std::string> intake_results() {
   auto r = guard_results();
   r.insert(r.end(), {"accepted", "duplicate", "malformed_body", "unknown_order", "amount_mismatch", "already_paid",
-                     "store_unavailable", "handoff_failed"});
+                     "store_unavailable", "handoff_failed", "not_replicated"});
   return r;
 }
 }  // namespace
@@ -86,6 +86,20 @@ WebhookResponse PaymentIntake::handle(std::optional<std::string_view> timestamp,
     auto link = state_->stores.acquire();
     r = link->store.accept_payment(p->order_id, p->txn_id, p->amount, options_.queue_mode ? &link->queue : nullptr,
                                    options_.max_attempts);
+    // A duplicate is waited for too: its first delivery may have been answered 503 unconfirmed.
+    // WAIT waits for this connection's latest write, and the script always writes (its query
+    // count), so a duplicate's WAIT covers the first delivery's write as well.
+    if (r && options_.wait_replicas > 0 &&
+        (r.value.outcome == store::PaymentOutcome::accepted || r.value.outcome == store::PaymentOutcome::duplicate)) {
+      auto w = link->conn.command({"WAIT", std::to_string(options_.wait_replicas), std::to_string(options_.wait_timeout.count())},
+                                  options_.wait_timeout + std::chrono::milliseconds(1000));
+      if (!w || w.reply.integer < options_.wait_replicas)
+        return counters_.answer(503, "not_replicated",
+                                w ? std::to_string(w.reply.integer) + " of " + std::to_string(options_.wait_replicas) +
+                                        " replicas confirmed within " + std::to_string(options_.wait_timeout.count()) + " ms"
+                                  : "WAIT: " + w.error,
+                                {{"order_id", p->order_id}});
+    }
   }
   if (!r) return counters_.answer(503, "store_unavailable", std::string(redis::to_string(r.status)) + ": " + r.error);
   if (options_.handoff_port > 0 && (r.value.outcome == store::PaymentOutcome::accepted ||

@@ -78,8 +78,37 @@ std::string_view to_string(Status s) {
   return "unknown";
 }
 
+namespace {
+std::pair<std::string, int> host_and_port(std::string_view hp) {
+  auto colon = hp.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) throw std::invalid_argument("redis url: expected host:port, got '" + std::string(hp) + "'");
+  int p = 0;
+  auto port = hp.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p <= 0 || p > 65535)
+    throw std::invalid_argument("redis url: bad port '" + std::string(port) + "'");
+  return {std::string(hp.substr(0, colon)), p};
+}
+}  // namespace
+
 Endpoint Endpoint::parse(std::string_view url) {
   Endpoint e;
+  if (url.rfind("redis+sentinel://", 0) == 0) {
+    url.remove_prefix(17);
+    if (url.find('@') != std::string_view::npos)
+      throw std::invalid_argument("redis url: a user or password in the URL is not accepted (it would be visible in argv)");
+    auto slash = url.find('/');
+    if (slash == std::string_view::npos || slash + 1 >= url.size())
+      throw std::invalid_argument("redis url: redis+sentinel://host:port[,host:port]/master-name needs the master's name");
+    e.master = std::string(url.substr(slash + 1));
+    for (auto list = url.substr(0, slash); !list.empty();) {
+      auto comma = list.find(',');
+      e.sentinels.push_back(host_and_port(list.substr(0, comma)));
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+    if (e.sentinels.empty()) throw std::invalid_argument("redis url: no Sentinel given");
+    return e;
+  }
   if (url.rfind("unix://", 0) == 0) {
     e.unix_socket = std::string(url.substr(7));
     if (e.unix_socket.empty()) throw std::invalid_argument("redis url: empty unix socket path");
@@ -111,6 +140,12 @@ Endpoint Endpoint::parse(std::string_view url) {
 }
 
 std::string Endpoint::to_string() const {
+  if (!sentinels.empty()) {
+    std::string out = "redis+sentinel://";
+    for (std::size_t i = 0; i < sentinels.size(); ++i)
+      out += (i ? "," : "") + sentinels[i].first + ":" + std::to_string(sentinels[i].second);
+    return out + "/" + master;
+  }
   return unix_socket.empty() ? "redis://" + host + ":" + std::to_string(port) : "unix://" + unix_socket;
 }
 
@@ -163,14 +198,37 @@ Result Connection::ensure_connected() {
   if (ctx_) return {};
   auto now = clock_->now();
   if (now < next_connect_) return {Status::connection_lost, {}, "reconnect backoff in effect for " + endpoint_.to_string()};
-  redisContext* c = endpoint_.unix_socket.empty()
-                        ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(options_.connect_timeout))
-                        : redisConnectUnixWithTimeout(endpoint_.unix_socket.c_str(), to_timeval(options_.connect_timeout));
-  if (c == nullptr || c->err) {
-    std::string why = c ? c->errstr : "cannot allocate redis context";
-    if (c) redisFree(c);
-    backoff_ = backoff_.count() == 0 ? options_.reconnect_backoff_initial
-                                     : std::min(backoff_ * 2, options_.reconnect_backoff_max);
+  std::string host = endpoint_.host, why;
+  int port = endpoint_.port;
+  redisContext* c = nullptr;
+  if (!endpoint_.sentinels.empty()) {
+    if (auto located = locate_primary(host, port); !located) why = located.error;
+  }
+  if (why.empty()) {
+    c = endpoint_.unix_socket.empty() || !endpoint_.sentinels.empty()
+            ? redisConnectWithTimeout(host.c_str(), port, to_timeval(options_.connect_timeout))
+            : redisConnectUnixWithTimeout(endpoint_.unix_socket.c_str(), to_timeval(options_.connect_timeout));
+    if (c == nullptr || c->err) {
+      why = c ? c->errstr : "cannot allocate redis context";
+      if (c) redisFree(c);
+      c = nullptr;
+    }
+  }
+  if (c && !endpoint_.sentinels.empty()) {  // the Sentinel's answer may be stale: ask the server itself
+    redisSetTimeout(c, to_timeval(options_.command_timeout));
+    auto* role = static_cast<redisReply*>(redisCommand(c, "ROLE"));
+    const bool primary = role && role->type == REDIS_REPLY_ARRAY && role->elements > 0 &&
+                         role->element[0]->type == REDIS_REPLY_STRING && std::string_view(role->element[0]->str) == "master";
+    if (!primary) why = host + ":" + std::to_string(port) + " is not a primary (yet)";
+    if (role) freeReplyObject(role);
+    if (!primary) redisFree(c), c = nullptr;
+  }
+  if (!c) {
+    // Through a Sentinel, a retry is a question to the Sentinel, cheap: asked often, it finds a
+    // promoted replica within a quarter second of its promotion.
+    const auto cap = endpoint_.sentinels.empty() ? options_.reconnect_backoff_max
+                                                 : std::min(options_.reconnect_backoff_max, std::chrono::milliseconds(250));
+    backoff_ = backoff_.count() == 0 ? std::min(options_.reconnect_backoff_initial, cap) : std::min(backoff_ * 2, cap);
     next_connect_ = now + backoff_;
     if (!reported_down_) {  // once per outage, not once per retry
       reported_down_ = true;
@@ -187,6 +245,34 @@ Result Connection::ensure_connected() {
   reported_down_ = false;
   ++connects_;
   return {};
+}
+
+Result Connection::locate_primary(std::string& host, int& port) {
+  std::string why;
+  for (const auto& [shost, sport] : endpoint_.sentinels) {
+    redisContext* s = redisConnectWithTimeout(shost.c_str(), sport, to_timeval(options_.connect_timeout));
+    if (s == nullptr || s->err) {
+      why = "sentinel " + shost + ":" + std::to_string(sport) + ": " + (s ? s->errstr : "cannot allocate redis context");
+      if (s) redisFree(s);
+      continue;
+    }
+    redisSetTimeout(s, to_timeval(options_.command_timeout));
+    const char* argv[] = {"SENTINEL", "get-master-addr-by-name", endpoint_.master.c_str()};
+    const std::size_t lens[] = {8, 23, endpoint_.master.size()};
+    auto* r = static_cast<redisReply*>(redisCommandArgv(s, 3, argv, lens));
+    const bool found = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+                       r->element[1]->type == REDIS_REPLY_STRING;
+    if (found) {
+      host = r->element[0]->str;
+      port = std::atoi(r->element[1]->str);
+    } else {
+      why = "sentinel " + shost + ":" + std::to_string(sport) + " does not know a primary named '" + endpoint_.master + "'";
+    }
+    if (r) freeReplyObject(r);
+    redisFree(s);
+    if (found) return {};
+  }
+  return {Status::connection_lost, {}, why};
 }
 
 Result Connection::transport_failure() {

@@ -13,14 +13,19 @@
 // duplicate of a still-paid order with no job, hands it off again. A repeated delivery of the same transaction answers 200
 // with the same result and changes nothing (providers retry until they see a 2xx).
 //
+// With wait_replicas (Redis replicated, failover_redis), the payment is acknowledged only once
+// that many replicas have it (WAIT after the store script): Redis replicates asynchronously, and
+// a primary that dies right after a 200 would take the payment with it. Unconfirmed, the intake
+// answers 503 not_replicated and the provider delivers again, to the promoted replica if need be.
+//
 // Every answer has its own `result` word and counter:
 //   200 accepted | 200 duplicate | 401 missing_headers | 400 malformed_headers | 401 bad_signature
 //   | 401 stale_timestamp | 401 future_timestamp | 400 malformed_body | 413 body_too_large
 //   | 404 unknown_order | 422 amount_mismatch | 409 already_paid | 503 store_unavailable
-//   | 503 handoff_failed
+//   | 503 handoff_failed | 503 not_replicated
 //
-// Thread-safety: handle() may be called from many threads (the HTTP pool); store calls are
-// serialised on one Redis connection.
+// Thread-safety: handle() may be called from many threads (the HTTP server's); each request
+// leases a Redis connection of its own from a pool.
 #pragma once
 
 #include "qsim/components/http_service.h"
@@ -43,6 +48,8 @@ struct PaymentIntakeOptions {
   std::chrono::seconds window{300};
   std::size_t max_body_bytes = 64 * 1024;
   int max_attempts = 3;
+  int wait_replicas = 0;                      // > 0: acknowledge a payment once this many replicas have it
+  std::chrono::milliseconds wait_timeout{200};  // how long to wait for them before answering 503
 };
 
 // The body the provider must send, parsed; nullopt with `why` saying where and why (a JSON path).

@@ -6,6 +6,8 @@
 //   backoff has elapsed (capped exponential, reset on success). Until then commands fail fast
 //   with Status::connection_lost, so a caller never blocks on a dead server.
 // - Scripts (see Script) are called by SHA and loaded on NOSCRIPT, once per connection.
+// - With Sentinel discovery (Endpoint::sentinels), every connect first asks a Sentinel for the
+//   primary; a connection to a primary that died fails, and the reconnect finds its successor.
 //
 // Thread-safety: a Connection is used by one thread at a time (like a hiredis context).
 // Give each thread its own.
@@ -19,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct redisContext;
@@ -26,11 +29,22 @@ struct redisContext;
 namespace qsim::redis {
 
 struct Endpoint {
+  Endpoint() = default;
+  Endpoint(std::string host_, int port_, std::string unix_socket_ = {})
+      : host(std::move(host_)), port(port_), unix_socket(std::move(unix_socket_)) {}
+
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string unix_socket;  // when set, host and port are ignored
+  // Sentinel discovery: when set, host and port are ignored; each (re)connect asks these
+  // Sentinels, in order, where the primary named `master` is, and connects there only if that
+  // server says it is a primary (ROLE), so that after a failover the next connect finds the
+  // promoted replica.
+  std::vector<std::pair<std::string, int>> sentinels;
+  std::string master;
 
-  // Parses "redis://host:port", "host:port" or "unix:///path/to/socket".
+  // Parses "redis://host:port", "host:port", "unix:///path/to/socket" or
+  // "redis+sentinel://host:port[,host:port...]/master-name".
   static Endpoint parse(std::string_view url);
   std::string to_string() const;
 };
@@ -87,6 +101,8 @@ public:
 
 private:
   Result ensure_connected();
+  // Sentinel discovery: where the primary is now, or the reason no Sentinel said.
+  Result locate_primary(std::string& host, int& port);
   Result roundtrip(const std::vector<std::string>& argv, bool may_spin = true);
   Result transport_failure();
   void drop();

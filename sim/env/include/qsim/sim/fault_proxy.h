@@ -6,8 +6,10 @@
 //   latency, jitter   each chunk is held this long (plus a seeded uniform share of jitter)
 //   bandwidth         bytes per second, per direction of each connection (0: unlimited)
 //   blackhole         connections are accepted, then nothing is forwarded until it lifts
-//   reset             new connections are reset (RST) with a probability; reset_all() resets
-//                     every open connection of the link at once
+//   reset             each exchange (a client's first bytes on a connection, or after an
+//                     answer: a request, a command) resets its connection (RST) with a
+//                     probability, so kept-alive clients meet it as often as others;
+//                     reset_all() resets every open connection of the link at once
 //
 // Boost.Asio on one thread of its own. Loopback only: it listens on and connects to 127.0.0.1.
 //
@@ -26,7 +28,7 @@ struct LinkFaults {
   std::chrono::microseconds latency{0}, jitter{0};
   double bytes_per_s = 0;       // 0: unlimited
   bool blackhole = false;
-  double reset_probability = 0; // per new connection
+  double reset_probability = 0; // per exchange (request, command)
 };
 
 struct LinkCounters {

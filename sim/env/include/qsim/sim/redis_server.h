@@ -31,7 +31,14 @@ struct RedisServerOptions {
   // > 0: the directory (the AOF's) is a tmpfs of this many bytes, so that it can be filled
   // (fill_disk). Mounting needs root: start() says so when it is not.
   std::size_t disk_bytes = 0;
+  // > 0: a replica of the primary on this loopback port (replicaof).
+  int replica_of = 0;
+  // > 0: not a data server but a Sentinel (redis-server --sentinel) watching the primary on this
+  // loopback port as kSentinelMaster, quick to act: the primary is down after 500 ms unanswered.
+  int sentinel_of = 0;
 };
+
+inline constexpr const char* kSentinelMaster = "qsim";
 
 class RedisServer {
 public:
@@ -43,6 +50,8 @@ public:
   void start();        // picks a port on first start; a restart keeps port and directory
   void stop();         // SHUTDOWN (NOSAVE unless AOF), then SIGKILL if it lingers
   void kill();         // SIGKILL: a crash
+  // From the next start() on, a replica of the primary on this loopback port (0: a primary).
+  void set_replica_of(int port) { options_.replica_of = port; }
   bool running() const;
   int pid() const;
 

@@ -6,7 +6,8 @@
 // scenarios/schema.json, nothing else.
 //
 //   process  kill_process, pause_process                       process.cpp
-//   redis    restart_redis, fill_redis_memory, fill_disk        redis.cpp
+//   redis    restart_redis, fill_redis_memory, fill_disk,       redis.cpp
+//            failover_redis
 //   poison   poison_job                                         poison.cpp
 //   webhook  duplicate_webhook, replay_webhook, forge_webhook, late_webhook   webhook.cpp
 //   world    fail_download, fail_upload, fail_grant, fail_mail, slow_world   world.cpp
@@ -52,12 +53,13 @@ struct ProcessFault {
   double for_s = 0;           // pause: how long
 };
 
-// restart_redis, fill_redis_memory, fill_disk
+// restart_redis, fill_redis_memory, fill_disk, failover_redis
 struct RedisFault {
   double down_s = 0;                 // restart: how long Redis is down
   std::string persistence = "none";  // restart: none | everysec | always
   double full_s = 0;                 // fill_redis_memory, fill_disk: how long it stays full
   std::string policy = "noeviction"; // fill_redis_memory: Redis's maxmemory-policy meanwhile
+  double lag_s = 0;                  // failover_redis: the replica cut off this long before the kill
 };
 
 // poison_job
@@ -175,6 +177,10 @@ public:
   virtual void fill_redis_memory(double full_s, const std::string& policy) = 0;
   // Redis's AOF directory (a tmpfs the size of redis_disk_bytes) filled up for full_s, then freed.
   virtual void fill_disk(double full_s) = 0;
+  // The primary SIGKILLed; Sentinel promotes its replica. With lag_s, the replica's link to the
+  // primary is cut (blackholed in the proxy) that long before, so that what the primary
+  // acknowledged meanwhile never reaches it.
+  virtual void failover_redis(double lag_s) = 0;
   virtual void reset_connections(const std::string& link) = 0;
   // Sets the wall-clock offset of an instance started with libfaketime (clock_skewed).
   virtual void skew_clock(const std::string& instance, double offset_s) = 0;
@@ -226,9 +232,11 @@ bool clock_skewed(const std::vector<Fault>& faults, const std::string& instance)
 std::string redis_persistence(const std::vector<Fault>& faults);
 // The size of the tmpfs the private Redis's directory must sit on (a fill_disk), or 0: none.
 std::size_t redis_disk_bytes(const std::vector<Fault>& faults);
-// The first fault that acts on the redis-server itself (restart_redis, fill_redis_memory, fill_disk), so
-// needs the private one; "" when there is none.
+// The first fault that acts on the redis-server itself (restart_redis, fill_redis_memory, fill_disk,
+// failover_redis), so needs the private one; "" when there is none.
 std::string private_redis_fault(const std::vector<Fault>& faults);
+// Whether a failover_redis asks for a replica and Sentinel beside the private Redis.
+bool redis_failover(const std::vector<Fault>& faults);
 
 // ---- what a fault does in the model ---------------------------------------------------------
 

@@ -40,6 +40,10 @@ struct InjectorContext {
   Supervisor* supervisor = nullptr;
   RedisServer* server = nullptr;          // null with --redis: restart_redis is refused earlier
   std::function<void()> restart_redis;    // starts `server` again on a thread that outlives the run
+  RedisServer* replica = nullptr;         // failover_redis: the replica Sentinel promotes when `server` dies
+  std::function<void(int)> rejoin_redis;  // failover_redis: starts `server` again, a replica of the port given
+  FaultProxy* replication = nullptr;      // failover_redis: the replica's link to `server`, link "replication"
+  int replication_port = 0;               // the replica's upstream: that link's port on the proxy
   redis::Endpoint endpoint;
   std::string prefix, tag;
   std::map<std::string, int> processes;   // instance name (worker-0, payment_intake, ...) -> handle
@@ -89,6 +93,7 @@ private:
   void network_faults(double now);
   void run_due(redis::Connection& c, bool all);
   void clock_faults(double now, redis::Connection& c);
+  void failover(double lag_s);  // failover_redis, on failover_thread_
 
   InjectorContext c_;
   std::atomic<bool> stop_{false}, webhooks_done_{false};
@@ -100,7 +105,7 @@ private:
   std::vector<std::pair<std::chrono::steady_clock::time_point, int>> resume_;  // SIGCONT due, handle
   // what ends a fault window on Redis (fill_redis_memory), and when; faults thread only
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::function<void(redis::Connection&)>>> later_;
-  std::thread faults_thread_, webhooks_thread_;
+  std::thread faults_thread_, webhooks_thread_, failover_thread_;
 };
 
 }  // namespace qsim::sim::detail

@@ -105,6 +105,9 @@ struct Scenario {
   std::optional<QueueArch> queue;
   std::map<std::string, FrameworkArch> frameworks;  // by kind, those the scenario configures
   std::vector<Fault> faults;
+  // The payment intake acknowledges a payment once this many replicas have it (WAIT): the remedy
+  // for what an asynchronous failover loses (failover_redis).
+  int intake_wait_replicas = 0;
   std::vector<Gate> gates;
   std::optional<PlanSpec> plan;
 
