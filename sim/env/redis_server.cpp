@@ -1,6 +1,8 @@
 #include "qsim/sim/redis_server.h"
 
 #include "qsim/sim/child_process.h"
+#include "qsim/security/redis_acl.h"
+#include "qsim/security/signature.h"
 
 #include <boost/process.hpp>
 
@@ -171,6 +173,22 @@ void RedisServer::start() {
       } else {
         out << "appendonly yes\nappendfsync " << options_.appendonly << "\n";
       }
+      if (!options_.acl_users.empty()) {
+        if (admin_password_.empty()) admin_password_ = security::random_hex(24);
+        const auto acl = dir_ / "users.acl";
+        {
+          std::ofstream users(acl);
+          // Not "off": Redis 7.0 replays the AOF's MULTI/EXEC blocks (every script's writes) as
+          // the default user and checks its rights again at EXEC, so a default user without
+          // rights loses them all on a restart (redis/redis#14541, fixed upstream after the 7.0
+          // that Debian ships). A password made up here and never kept keeps every client out.
+          users << security::redis_acl_line("default", security::random_hex(32), "~* &* +@all") << "\n"
+                << security::redis_acl_line(kRedisAdminUser, admin_password_, "~* &* +@all") << "\n";
+          for (const auto& line : options_.acl_users) users << line << "\n";
+        }
+        std::filesystem::permissions(acl, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        out << "aclfile " << acl.string() << "\n";
+      }
       out << options_.extra_config << "\n";
     }
     // The server dies with us even if we are SIGKILLed: no orphan servers.
@@ -179,7 +197,7 @@ void RedisServer::start() {
                     ? bp::child(exe, conf.string(), "--sentinel", bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)
                     : bp::child(exe, conf.string(), bp::std_out > bp::null, bp::std_err > bp::null, die_with_parent)});
 
-    redis::Connection probe({"127.0.0.1", port_, {}}, {std::chrono::milliseconds(200), std::chrono::milliseconds(500),
+    redis::Connection probe(endpoint(), {std::chrono::milliseconds(200), std::chrono::milliseconds(500),
                                                        std::chrono::milliseconds(1), std::chrono::milliseconds(1)});
     auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
     while (std::chrono::steady_clock::now() < deadline && proc_->child.running()) {
@@ -200,6 +218,15 @@ void RedisServer::start() {
   if (!tail.empty()) msg << "; its log says: " << tail;
   if (proc_ && proc_->child.running()) proc_->child.terminate();
   throw RedisStartError(msg.str());
+}
+
+redis::Endpoint RedisServer::endpoint() const {
+  redis::Endpoint e{"127.0.0.1", port_, {}};
+  if (!options_.acl_users.empty()) {
+    e.user = kRedisAdminUser;
+    e.password = admin_password_;
+  }
+  return e;
 }
 
 void RedisServer::stop() {

@@ -112,11 +112,13 @@ void Injector::log(const std::string& kind, const std::string& target, const std
 std::map<std::string, std::string> Injector::leased(redis::Connection& c) {
   std::map<std::string, std::string> out;
   queue::Keys keys(c_.tag, c_.prefix);
-  auto active = c.command({"ZRANGE", keys.active(), "0", "-1"});
-  if (!active) return out;
-  for (const auto& token : active.reply.elements) {
-    auto job = c.command({"HMGET", keys.job(token.str.substr(0, token.str.find(':'))), "worker", "payload"});
-    if (job && job.reply.elements.size() == 2) out[job.reply.elements[1].str] = job.reply.elements[0].str;
+  for (const auto& set : {keys.active(), keys.handed()}) {  // handed: leased to an idle worker's inbox
+    auto leases = c.command({"ZRANGE", set, "0", "-1"});
+    if (!leases) continue;
+    for (const auto& token : leases.reply.elements) {
+      auto job = c.command({"HMGET", keys.job(token.str.substr(0, token.str.find(':'))), "worker", "payload"});
+      if (job && job.reply.elements.size() == 2) out[job.reply.elements[1].str] = job.reply.elements[0].str;
+    }
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include "qsim/queue/keys.h"
 #include "qsim/queue/queue.h"
 #include "qsim/sim/fault_proxy.h"
+#include "qsim/security/redis_acl.h"
 #include "qsim/security/signature.h"
 #include "qsim/sim/redis_server.h"
 #include "qsim/sim/supervisor.h"
@@ -261,6 +262,8 @@ struct Env {
   std::unique_ptr<FaultProxy> replication;  // the replica's link to the primary, so that it can be cut
   int replication_port = 0;                 // that link's port on the proxy
   redis::Endpoint endpoint;
+  // redis_acl: each component's Redis user (named after its role) and password; empty without
+  std::map<std::string, std::string> component_passwords;
   std::string prefix = "qsim";
   std::string description;
   fs::path log_dir;
@@ -305,6 +308,15 @@ void start_failover_set(Env& env, RedisServerOptions ro) {
                                 primary, env.replica->port(), env.sentinel->port(), env.endpoint.to_string());
 }
 
+// The Redis user a component connects as under redis_acl, by its executable.
+security::RedisRole redis_role_of(const std::string& exe) {
+  if (exe == "qsim-payment-intake") return security::RedisRole::payment_intake;
+  if (exe == "qsim-queue-worker") return security::RedisRole::queue_worker;
+  if (exe == "qsim-polling-worker") return security::RedisRole::polling_worker;
+  if (exe == "qsim-finalize") return security::RedisRole::finalize;
+  throw InfraError("redis_acl: no Redis user is defined for " + exe);
+}
+
 bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
@@ -344,6 +356,30 @@ public:
   queue::Queue& queue() override { return queue_; }
 
   ArchResult run() {
+    try {
+      return run_phases();
+    } catch (const InfraError&) {
+      fail_if_denied();  // the cause, when a component lacked a Redis right, over its symptom
+      throw;
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const std::exception&) {
+      fail_if_denied();
+      throw;
+    }
+  }
+
+  // A component that exited because Redis denied its user a right (exit 77) is a deployment
+  // error: the run stops as an infrastructure failure naming it, whatever else it saw.
+  void fail_if_denied() {
+    for (const auto& e : sup_.events())
+      if (e.kind == ProcessEvent::Kind::exited && e.exit_code == redis::kDeniedExitCode)
+        throw InfraError(fmt::format("{} exited: Redis denied its user a right it needs (exit {}); its log: {}", e.name,
+                                     e.exit_code, tail_of(log_path(e.name))));
+  }
+
+private:
+  ArchResult run_phases() {
     const StealMeter steal;
     ArchResult r;
     r.name = arch_;
@@ -469,10 +505,15 @@ private:
     if (!fs::exists(p.exe)) throw InfraError("no executable " + p.exe + " (build the project, or set RunOptions::bin_dir)");
     redis::Endpoint redis = env_.endpoint;
     if (proxy_) redis.port = via(redis_link, env_.endpoint.port);
+    if (!env_.component_passwords.empty()) {
+      redis.user = std::string(security::to_string(redis_role_of(exe)));
+      redis.password = env_.component_passwords.at(redis.user);
+    }
     std::vector<std::string> common{"--redis", redis.to_string(), "--queue", tag_, "--prefix", env_.prefix};
     args.insert(args.begin(), common.begin(), common.end());
     p.args = std::move(args);
     p.env = {{"QSIM_PAYMENT_SECRET", payment_secret_}, {"QSIM_FINALIZE_SECRET", finalize_secret_}};
+    if (!redis.user.empty()) p.env["QSIM_REDIS_SECRET"] = redis.password;  // the URL names the user only
     if (clock_skewed(s_.faults, name)) {
       // skew_clock: its wall clock goes through libfaketime, which reads the offset from a file
       // on every call (the injector rewrites it as windows open and close); steady time is left
@@ -641,6 +682,7 @@ private:
       if (auto [attempts, ok] = provider.pay(id, o_); !ok)
         throw InfraError(fmt::format("probe: the payment intake did not accept {} in {} attempts; the last: {}; its log: {}",
                                      id, attempts, provider.last_refusal(), tail_of(log_path("payment_intake"))));
+      fail_if_denied();
       auto deadline = Steady::now() + 10s;
       std::optional<store::Order> order;
       while (Steady::now() < deadline) {
@@ -734,6 +776,7 @@ private:
       auto last_change = Steady::now();
       while (true) {
         check_cancel(o_);
+        fail_if_denied();
         {
           std::lock_guard lock(failure_mu);
           if (failure) break;
@@ -1070,12 +1113,19 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     throw ScenarioError(s.file, "$.faults", "fill_disk cannot be combined with a restart_redis of persistence \"always\": with "
                                             "appendfsync always Redis exits on the failed AOF write instead of refusing writes");
 
-  if (redis_failover(s.faults))
+  const bool acl = o.redis_acl || s.redis_acl;
+  if (acl) {
+    if (o.redis_url)
+      throw ScenarioError("--redis", "$", "redis_acl makes users on the run's own redis-server; with --redis, name the "
+                                          "user in the URL (redis://user@host:port, its password in QSIM_REDIS_SECRET)");
+    if (redis_failover(s.faults))
+      throw ScenarioError(s.file, "$.redis_acl", "failover_redis with ACLs is not supported: the replica and Sentinel "
+                                                 "would need users of their own");
     for (const auto& a : archs)
       if (a != "polling" && a != "queue")
-        throw ScenarioError("--arch", "$", "failover_redis needs Sentinel discovery, which only qsim's components have; " + a +
-                                               "'s adapter is given a plain Redis URL");
-
+        throw ScenarioError(s.file, "$.redis_acl", "redis_acl gives users to qsim's own components only; " + a +
+                                                       "'s adapter connects as Redis's default user, which is off");
+  }
   // The component logs: the given folder, or a temporary one removed afterwards.
   fs::path log_dir;
   char tmpl[] = "/tmp/qsim-run-XXXXXX";
@@ -1098,13 +1148,16 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
   } remove_logs{o.log_dir.empty() ? log_dir : fs::path()};
   std::optional<redis::Endpoint> external;
   if (o.redis_url) {
-    if (o.redis_url->find('@') != std::string::npos)
-      throw ScenarioError("--redis", "$", "credentials in the URL are not supported (they would reach argv)");
     try {
-      external = redis::Endpoint::parse(*o.redis_url);
-    } catch (const std::invalid_argument& e) {
+      external = redis::Endpoint::from_url(*o.redis_url);  // a user's password from QSIM_REDIS_SECRET[_FILE]
+    } catch (const std::exception& e) {
       throw ScenarioError("--redis", "$", e.what());
     }
+    if (!external->user.empty())
+      for (const auto& a : archs)
+        if (a != "polling" && a != "queue")
+          throw ScenarioError("--redis", "$", "a Redis user is passed to qsim's own components only; " + a +
+                                                  "'s adapter connects without credentials");
     if (external->unix_socket.empty() && !loopback(external->host))
       throw ScenarioError("--redis", "$", "only loopback addresses are allowed, got '" + external->host + "'");
     if (auto kind = private_redis_fault(s.faults); !kind.empty())
@@ -1125,6 +1178,12 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
       RedisServerOptions ro;
       ro.appendonly = persistence.empty() || persistence == "none" ? "no" : persistence;
       ro.disk_bytes = redis_disk_bytes(s.faults);
+      if (acl)
+        for (auto role : security::redis_roles()) {
+          const std::string user(security::to_string(role)), password = random_hex(24);
+          env.component_passwords[user] = password;
+          ro.acl_users.push_back(security::redis_acl_line(user, password, security::redis_acl_rules(role, env.prefix)));
+        }
       env.server = std::make_unique<RedisServer>(ro);
       try {
         env.forks.run([&] { env.server->start(); });

@@ -87,7 +87,7 @@ struct RunArgs {
   int rerun_if_disturbed = 0;
   int rerun_if_slow = 0;
   std::string logs;
-  bool quiet = false, no_probe = false, side_by_side = false, one_at_a_time = false;
+  bool quiet = false, no_probe = false, side_by_side = false, one_at_a_time = false, redis_acl = false;
 };
 
 void show_progress(const qsim::sim::Progress& p) {
@@ -165,6 +165,7 @@ int run(const RunArgs& a, bool model) {
   o.probe = !a.no_probe;
   if (a.side_by_side) o.side_by_side = true;
   if (a.one_at_a_time) o.side_by_side = false;
+  o.redis_acl = a.redis_acl;
   o.probe_orders = a.probe_orders;
   o.log_dir = a.logs;
   o.cancel = &g_cancel;
@@ -331,7 +332,13 @@ int main(int argc, char** argv) {
                                         "milliseconds; the same reports and gates as `run`");
   add_report_options(r, ra, "reports/<scenario name>");
   add_report_options(m, ma, "reports/<scenario name>-model");
-  r->add_option("--redis", ra.redis, "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server");
+  r->add_option("--redis", ra.redis,
+                "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server. "
+                "redis://user@host:port connects every component as that user, its password from "
+                "QSIM_REDIS_SECRET or the file named by QSIM_REDIS_SECRET_FILE");
+  r->add_flag("--redis-acl", ra.redis_acl,
+              "least privilege: the private redis-server with a user per component, allowed only the commands and "
+              "keys it needs, no client the default user (the scenario's redis_acl)");
   r->add_option("--speedup", ra.speedup, "override the scenario's speedup (simulated seconds per wall second)");
   r->add_flag("--no-probe", ra.no_probe, "skip the idle pickup probe");
   r->add_option("--dashboard", ra.dashboard,

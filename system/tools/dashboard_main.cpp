@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   dashboard::QueueSource source;
   try {
     o.token = security::find_secret("dashboard").value_or("");
-    source.endpoint = redis::Endpoint::parse(redis_url);
+    source.endpoint = redis::Endpoint::from_url(redis_url);
   } catch (const std::exception& e) {
     std::cerr << "qsim-dashboard: " << e.what() << "\n";
     return 2;

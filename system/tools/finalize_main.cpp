@@ -4,6 +4,7 @@
 #include "qsim/security/signature.h"
 #include "http_limits_options.h"
 #include "log_options.h"
+#include "redis_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -11,11 +12,11 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"qsim finalize: grants access and sends the e-mail exactly once per order"};
-  std::string redis_url = "redis://127.0.0.1:6379";
+  qsim::tools::RedisOptions redis_options;
   int port = 8880;
   long window_s = 300;
   qsim::components::FinalizeOptions o;
-  app.add_option("--redis", redis_url, "Redis URL");
+  redis_options.add_to(app);
   app.add_option("--port", port, "HTTP port on 127.0.0.1")->check(CLI::Range(1, 65535));
   app.add_option("--queue", o.queue, "queue name (the task store's tag)");
   app.add_option("--prefix", o.prefix, "key prefix");
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   o.window = std::chrono::seconds(window_s);
   try {
     log_options.setup("finalize");
-    qsim::components::FinalizeService service(qsim::redis::Endpoint::parse(redis_url), o,
+    qsim::components::FinalizeService service(redis_options.endpoint_exiting_on_denial(), o,
                                               qsim::security::load_secret("finalize"));
     qsim::components::HttpService http;
     http.set_limits(limits.limits());

@@ -4,6 +4,7 @@
 #include "qsim/security/signature.h"
 #include "http_limits_options.h"
 #include "log_options.h"
+#include "redis_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -11,12 +12,12 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"qsim payment intake: verifies signed payment webhooks, pays the order, enqueues its job"};
-  std::string redis_url = "redis://127.0.0.1:6379";
+  qsim::tools::RedisOptions redis_options;
   int port = 8870;
   long window_s = 300;
   std::string mode = "queue";
   qsim::components::PaymentIntakeOptions o;
-  app.add_option("--redis", redis_url, "Redis URL");
+  redis_options.add_to(app);
   app.add_option("--port", port, "HTTP port on 127.0.0.1")->check(CLI::Range(1, 65535));
   app.add_option("--queue", o.queue, "queue name (also the task store's tag)");
   app.add_option("--prefix", o.prefix, "key prefix");
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
   o.wait_timeout = std::chrono::milliseconds(wait_timeout_ms);
   try {
     log_options.setup("intake");
-    qsim::components::PaymentIntake intake(qsim::redis::Endpoint::parse(redis_url), o,
+    qsim::components::PaymentIntake intake(redis_options.endpoint_exiting_on_denial(), o,
                                            qsim::security::load_secret("payment"));
     qsim::components::HttpService http;
     http.set_limits(limits.limits());

@@ -4,6 +4,7 @@
 #include "qsim/security/signature.h"
 
 #include "log_options.h"
+#include "redis_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -19,12 +20,12 @@ extern "C" void on_signal(int) {
 
 int main(int argc, char** argv) {
   CLI::App app{"qsim polling worker: the legacy architecture, one order at a time, polled"};
-  std::string redis_url = "redis://127.0.0.1:6379";
+  qsim::tools::RedisOptions redis_options;
   double poll_ms = 10'000;
   long stage_timeout_ms = 30'000, unhealthy_ms = 10'000;
   int health_port = 0;
   qsim::components::PollingWorkerOptions o;
-  app.add_option("--redis", redis_url, "Redis URL");
+  redis_options.add_to(app);
   app.add_option("--queue", o.queue, "the task store's tag");
   app.add_option("--prefix", o.prefix, "key prefix");
   app.add_option("--id", o.worker_id, "worker id");
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     log_options.setup("polling-worker");
-    o.redis = qsim::redis::Endpoint::parse(redis_url);
+    o.redis = redis_options.endpoint_exiting_on_denial();
     o.poll_interval = std::chrono::microseconds(static_cast<long long>(poll_ms * 1000));
     o.stages.finalize_secret = qsim::security::load_secret("finalize");
     o.stages.timeout = std::chrono::milliseconds(stage_timeout_ms);

@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     redis::ConnectionOptions co;
     co.connect_timeout = std::chrono::milliseconds(2000);
     co.command_timeout = std::chrono::milliseconds(10'000);
-    const auto parsed = redis::Endpoint::parse(redis_url);
+    const auto parsed = redis::Endpoint::from_url(redis_url);
     endpoint = parsed.to_string();
     redis::Connection conn(parsed, co);
     queue::Queue q(conn, queue_name, queue::QueueConfig{prefix});

@@ -5,6 +5,7 @@
 #include "qsim/security/signature.h"
 
 #include "log_options.h"
+#include "redis_options.h"
 
 #include <CLI/CLI.hpp>
 
@@ -20,12 +21,12 @@ extern "C" void on_signal(int) {
 
 int main(int argc, char** argv) {
   CLI::App app{"qsim queue worker: downloads, uploads and finalizes paid orders from the queue"};
-  std::string redis_url = "redis://127.0.0.1:6379";
+  qsim::tools::RedisOptions redis_options;
   int health_port = 0;
   long lease_ms = 30'000, reaper_ms = 1000, backoff_ms = 1000, unhealthy_ms = 10'000, stage_timeout_ms = 30'000;
   double backoff_factor = 2.0;
   qsim::components::QueueWorkerOptions o;
-  app.add_option("--redis", redis_url, "Redis URL");
+  redis_options.add_to(app);
   app.add_option("--queue", o.queue, "queue name (also the task store's tag)");
   app.add_option("--prefix", o.prefix, "key prefix");
   app.add_option("--id", o.worker.worker_id, "worker id (default w<pid>)");
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     log_options.setup("queue-worker");
-    o.redis = qsim::redis::Endpoint::parse(redis_url);
+    o.redis = redis_options.endpoint_exiting_on_denial();
     o.worker.lease = std::chrono::milliseconds(lease_ms);
     o.worker.reaper_tick = std::chrono::milliseconds(reaper_ms);
     o.worker.backoff = {std::chrono::milliseconds(backoff_ms), backoff_factor,

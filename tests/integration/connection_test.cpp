@@ -115,6 +115,54 @@ TEST_F(ConnectionTest, FollowsTheSentinelToThePromotedReplica) {
   EXPECT_GE(c.connects(), 2u);
 }
 
+TEST_F(ConnectionTest, LeavesAPrimaryDemotedWhileAliveForTheOneTheSentinelNames) {
+  // A forced failover (SENTINEL FAILOVER) promotes the replica and turns the old primary, still
+  // running, into its replica: a connection that stayed on it is answered READONLY, drops it, and
+  // its next command asks the Sentinel again.
+  sim::RedisServer primary;
+  primary.start();
+  sim::RedisServerOptions ro;
+  ro.replica_of = primary.port();
+  sim::RedisServer replica(ro);
+  replica.start();
+  sim::RedisServerOptions so;
+  so.sentinel_of = primary.port();
+  sim::RedisServer sentinel(so);
+  sentinel.start();
+  redis::Endpoint via;
+  via.sentinels = {{"127.0.0.1", sentinel.port()}};
+  via.master = sim::kSentinelMaster;
+  redis::Connection c(via, {200ms, 1000ms, 10ms, 100ms});
+  ASSERT_TRUE(c.command({"SET", "k", "before"}).ok());
+  ASSERT_EQ(c.command({"WAIT", "1", "5000"}).reply.integer, 1);
+  redis::Connection s(sentinel.endpoint());
+  bool failing_over = false;
+  for (int i = 0; i < 500 && !failing_over; ++i) {  // it needs to know the replica first
+    failing_over = s.command({"SENTINEL", "FAILOVER", sim::kSentinelMaster}).ok();
+    if (!failing_over) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(failing_over);
+  redis::Connection old(primary.endpoint());
+  for (int i = 0; i < 1500; ++i) {  // until the old primary, alive, is a replica
+    auto role = old.command({"ROLE"});
+    if (role.ok() && role.reply.elements.at(0).str == "slave") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(old.command({"ROLE"}).reply.elements.at(0).str, "slave");
+  redis::Result write;
+  int readonly = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!(write = c.command({"SET", "k2", "after"})).ok() && std::chrono::steady_clock::now() < deadline) {
+    if (write.error.find("READONLY") != std::string::npos) ++readonly;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(write.ok()) << "still not on the promoted replica after 30 s: " << write.error;
+  EXPECT_LE(readonly, 1) << "one READONLY answer, then the Sentinel was asked again";
+  auto info = c.command({"INFO", "server"});
+  EXPECT_NE(info.reply.str.find("tcp_port:" + std::to_string(replica.port())), std::string::npos) << "on the promoted replica";
+  EXPECT_EQ(c.command({"GET", "k"}).reply.str, "before");
+}
+
 TEST_F(ConnectionTest, ScriptsRunBySha1AndReloadAfterScriptFlush) {
   redis::Connection c(ep());
   redis::Script s("return {KEYS[1], ARGV[1]}");

@@ -174,11 +174,13 @@ TEST_F(QueueTest, IdleWorkerIsHandedTheNextJobAlreadyLeased) {
   EXPECT_EQ(got->payload, "wake");
   EXPECT_EQ(got->attempt, 1);
   EXPECT_LT(woke_at_us.load() - enq_at, 100'000) << "generous: about one round trip really";
-  // handed over already leased to that worker, and counted as reserved
+  // handed over already leased to that worker (in the hand-off set, which the producer may
+  // write, until the worker's first call about it), and counted as reserved
   auto s = q->status(e.value.id).value;
   EXPECT_EQ(s->state, queue::JobState::active);
   EXPECT_EQ(s->worker, "idle-1");
-  EXPECT_TRUE(conn->command({"ZSCORE", q->keys().active(), got->lease_token}).reply.as_integer().has_value());
+  EXPECT_TRUE(conn->command({"ZSCORE", q->keys().handed(), got->lease_token}).reply.as_integer().has_value());
+  EXPECT_TRUE(conn->command({"ZSCORE", q->keys().active(), got->lease_token}).reply.is_nil());
   EXPECT_EQ(q->counters().value.reserved, 1);
   EXPECT_EQ(q->ready_count().value, 0);
   // the registration was consumed: the next job waits in the ready list

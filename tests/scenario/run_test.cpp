@@ -175,6 +175,32 @@ TEST(RunApi, TheSameScenarioAndSeedGiveTheSameArrivalTrace) {
   EXPECT_NE(other.arrivals_s, first.arrivals_s) << "another seed, another Poisson trace";
 }
 
+// Least privilege (--redis-acl): Redis itself checks every component's rights. With a right the
+// intake needs taken away once the services are up, the intake stops (exit 77) and the run is an
+// infrastructure failure that names it, not a run of refused payments.
+TEST(RunApi, AComponentDeniedARedisRightItNeedsStopsTheRun) {
+  auto scenario = qsim::sim::load_scenario(kTiny);
+  qsim::sim::RunOptions options;
+  options.redis_acl = true;
+  options.architectures = {"queue"};
+  options.probe_orders = 2;
+  options.on_services_up = [](const std::string&, const qsim::redis::Endpoint& admin, const std::string&,
+                              const std::string&, bool) {
+    qsim::redis::Connection c(admin);
+    auto r = c.command({"ACL", "SETUSER", "payment_intake", "-evalsha"});
+    ASSERT_TRUE(r.ok()) << r.error;
+  };
+  try {
+    (void)qsim::sim::run_scenario(scenario, options);
+    ADD_FAILURE() << "the run went on without its intake";
+  } catch (const qsim::sim::InfraError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("payment_intake exited: Redis denied its user a right it needs (exit 77)"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("Redis denied user 'payment_intake' EVALSHA"), std::string::npos) << "its log says which: " << what;
+  }
+}
+
 TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
   auto out = temp_dir("exit");
   std::string text;
@@ -208,6 +234,10 @@ TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
       << "a fault with an unknown target is refused before anything starts";
   EXPECT_EQ(run_sim({"run", (kRoot / "scenarios/redis_restart_aof.json").string(), "--redis", "redis://127.0.0.1:1"}), 2)
       << "restart_redis needs the private server";
+  EXPECT_EQ(run_sim({"run", kTiny, "--redis", "redis://u:pw@127.0.0.1:1"}), 2) << "no password in argv";
+  EXPECT_EQ(run_sim({"run", kTiny, "--redis-acl", "--redis", "redis://127.0.0.1:1"}), 2)
+      << "ACL users are made on the run's own server";
+  EXPECT_EQ(run_sim({"run", kTiny, "--redis-acl", "--arch", "rq"}), 2) << "the frameworks connect as the default user";
   EXPECT_EQ(run_sim({"run", "--help"}), 0);
   fs::remove_all(out);
 }

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
 using namespace qsim;
 
 namespace {
@@ -21,7 +25,7 @@ TEST(Keys, EveryKeyCarriesTheQueueHashTag) {
   queue::Keys k("orders", "qsim");
   EXPECT_EQ(k.base(), "qsim:{orders}:");
   std::vector<std::string> all = {k.ready(queue::Priority::high), k.ready(queue::Priority::normal),
-                                  k.ready(queue::Priority::low), k.delayed(), k.active(), k.dead(), k.stats(),
+                                  k.ready(queue::Priority::low), k.delayed(), k.active(), k.handed(), k.dead(), k.stats(),
                                   k.unique(), k.idle(), k.inbox("w1"), k.seq(), k.reaper_lock(), k.job("17"),
                                   k.periodic("nightly")};
   for (const auto& key : all) EXPECT_EQ(hash_tag(key), "orders") << key;
@@ -62,6 +66,47 @@ TEST(Endpoint, ParsesUrls) {
   }
   EXPECT_THROW(redis::Endpoint::parse("h:99999"), std::invalid_argument);
   EXPECT_THROW(redis::Endpoint::parse("h:12ab"), std::invalid_argument);
+}
+
+TEST(Endpoint, TakesAUserButNeverAPassword) {
+  auto e = redis::Endpoint::parse("redis://payment_intake@127.0.0.1:7001");
+  EXPECT_EQ(e.user, "payment_intake");
+  EXPECT_EQ(e.port, 7001);
+  EXPECT_TRUE(e.password.empty());
+  e.password = "s3cret";
+  EXPECT_EQ(e.to_string(), "redis://payment_intake@127.0.0.1:7001") << "the user is shown, the password never";
+  EXPECT_EQ(redis::Endpoint::parse("worker@localhost:6390").user, "worker");
+  EXPECT_THROW(redis::Endpoint::parse("redis://@127.0.0.1:7001"), std::invalid_argument) << "an empty user";
+  auto s = redis::Endpoint::parse("redis+sentinel://queue_worker@127.0.0.1:26379/qsim");
+  EXPECT_EQ(s.user, "queue_worker");
+  EXPECT_EQ(s.to_string(), "redis+sentinel://queue_worker@127.0.0.1:26379/qsim");
+  EXPECT_EQ(redis::Endpoint::parse("redis://127.0.0.1:7001").user, "");
+}
+
+TEST(Endpoint, FromUrlTakesTheUsersPasswordFromTheEnvironmentOrAFile) {
+  ::unsetenv("QSIM_REDIS_SECRET");
+  ::unsetenv("QSIM_REDIS_SECRET_FILE");
+  EXPECT_TRUE(redis::Endpoint::from_url("redis://127.0.0.1:7001").password.empty()) << "no user, no password needed";
+  EXPECT_THROW(redis::Endpoint::from_url("redis://u@127.0.0.1:7001"), std::runtime_error) << "a user without a password";
+  ::setenv("QSIM_REDIS_SECRET", "from-env", 1);
+  EXPECT_EQ(redis::Endpoint::from_url("redis://u@127.0.0.1:7001").password, "from-env");
+  ::unsetenv("QSIM_REDIS_SECRET");
+  const std::string file = "/tmp/qsim-redis-secret-test";
+  { std::ofstream(file) << "from-file\n"; }
+  ::setenv("QSIM_REDIS_SECRET_FILE", file.c_str(), 1);
+  EXPECT_EQ(redis::Endpoint::from_url("redis://u@127.0.0.1:7001").password, "from-file");
+  ::unsetenv("QSIM_REDIS_SECRET_FILE");
+  std::remove(file.c_str());
+}
+
+TEST(Endpoint, DeniedErrorsAreToldApart) {
+  EXPECT_TRUE(redis::is_denied("NOPERM this user has no permissions to run the 'flushall' command"));
+  EXPECT_TRUE(redis::is_denied("ERR Error running script (call to f_1): @user_script:3: NOPERM this user has no "
+                               "permissions to access one of the keys used as arguments"));
+  EXPECT_TRUE(redis::is_denied("WRONGPASS invalid username-password pair or user is disabled."));
+  EXPECT_TRUE(redis::is_denied("NOAUTH Authentication required."));
+  EXPECT_FALSE(redis::is_denied("OOM command not allowed when used memory > 'maxmemory'."));
+  EXPECT_FALSE(redis::is_denied("READONLY You can't write against a read only replica."));
 }
 
 TEST(Endpoint, ParsesSentinelUrls) {

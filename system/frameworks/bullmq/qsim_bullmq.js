@@ -38,8 +38,24 @@ const defined = (o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v 
 const QUEUE = need('QSIM_QUEUE');
 const STAGE_MS = Number(env.QSIM_STAGE_TIMEOUT_S || 10) * 1000; // also the hand-off's bound on one add
 
+// ioredis options for QSIM_REDIS_URL: redis://[user:password@]host:port[/db], or the failover form
+// redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME as ioredis's own Sentinel support (SentinelConnector): every
+// (re)connect asks a Sentinel for the primary and checks its role, so after a failover the next reconnect
+// (retryStrategy) reaches the promoted one.
 function redisOptions(extra) {
-  const u = new URL(need('QSIM_REDIS_URL'));
+  const url = need('QSIM_REDIS_URL');
+  if (url.startsWith('redis+sentinel:')) {
+    const m = /^redis\+sentinel:\/\/([^/]+)\/([^/]+)$/.exec(url);
+    const sentinels = m ? m[1].split(',').map((a) => {
+      const i = a.lastIndexOf(':'), port = Number(a.slice(i + 1));
+      return { host: a.slice(0, i), port: i > 0 && /^\d+$/.test(a.slice(i + 1)) ? port : NaN };
+    }) : [];
+    if (!sentinels.length || sentinels.some((s) => !s.host || Number.isNaN(s.port)))
+      throw new Error(`QSIM_REDIS_URL: want redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME, got ${url}`);
+    // The Sentinels' own connections: connectTimeout (as given, else ioredis's 10 s) and this command timeout.
+    return defined(Object.assign({ sentinels, name: m[2], role: 'master', sentinelCommandTimeout: 1000 }, extra));
+  }
+  const u = new URL(url);
   return defined(Object.assign({
     host: u.hostname || '127.0.0.1', port: Number(u.port || 6379),
     username: u.username ? decodeURIComponent(u.username) : undefined,

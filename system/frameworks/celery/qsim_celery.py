@@ -38,8 +38,15 @@ TRANSPORT = {"visibility_timeout": float(CFG.get("visibility_timeout_s", 3600)),
              # kombu's ack-emulation keys, namespaced by the queue (default "unacked", shared)
              "unacked_key": f"{QUEUE}:unacked", "unacked_index_key": f"{QUEUE}:unacked_index",
              "unacked_mutex_key": f"{QUEUE}:unacked_mutex"}
+BROKER = os.environ["QSIM_REDIS_URL"]
+if (SENTINEL := qsim_order.sentinel_url(BROKER)) is not None:
+    # redis+sentinel://H:P,H:P/NAME -> kombu's own Sentinel transport: sentinel://H:P;sentinel://H:P and the
+    # master's name in the transport options (kombu/transport/redis.py SentinelChannel). Every connection
+    # it opens asks a Sentinel for the primary first (redis-py's SentinelManagedConnection).
+    BROKER = ";".join(f"sentinel://{host}:{port}" for host, port in SENTINEL[0])
+    TRANSPORT.update(master_name=SENTINEL[1], sentinel_kwargs={"socket_connect_timeout": 1, "socket_timeout": 1})
 
-app = Celery("qsim", broker=os.environ["QSIM_REDIS_URL"])
+app = Celery("qsim", broker=BROKER)
 app.conf.update(
     task_default_queue=QUEUE,
     task_ignore_result=True,  # no result backend: the task store is the record

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import redis
+import redis.sentinel
 
 log = logging.getLogger("qsim")
 IN_FLIGHT = ("paid", "processing", "downloading", "uploading", "finalizing")
@@ -65,13 +66,45 @@ def finalize_secret():
     return line
 
 
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def sentinel_url(url):
+    """QSIM_REDIS_URL in its failover form redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME:
+    ([(host, port), ...], master name). None for any other URL (redis://..., used as it is)."""
+    if not url.startswith("redis+sentinel:"):
+        return None
+    hosts, _, name = url[len(SENTINEL_SCHEME):].partition("/")
+    try:
+        sentinels = [(h, int(p)) for h, _, p in (a.rpartition(":") for a in hosts.split(","))]
+    except ValueError:
+        sentinels = []
+    if not (url.startswith(SENTINEL_SCHEME) and name and "/" not in name and sentinels and all(h for h, _ in sentinels)):
+        raise ValueError(f"QSIM_REDIS_URL: want {SENTINEL_SCHEME}HOST:PORT[,HOST:PORT...]/MASTERNAME, got {url!r}")
+    return sentinels, name
+
+
+def redis_client(**kwargs):
+    """A redis-py client for QSIM_REDIS_URL. In the Sentinel form, redis-py's own Sentinel support: every
+    new connection asks a Sentinel for the primary (SentinelManagedConnection), and an idle pooled
+    connection is dropped once the Sentinels name another one, so after a failover the next command
+    (or the framework's retry of it) reaches the promoted primary."""
+    url = os.environ["QSIM_REDIS_URL"]
+    sentinel = sentinel_url(url)
+    if sentinel is None:
+        return redis.Redis.from_url(url, **kwargs)
+    # Own short timeouts for the Sentinels (else redis-py takes kwargs' socket_* ones, or none at all).
+    return redis.sentinel.Sentinel(sentinel[0], sentinel_kwargs={"socket_connect_timeout": 1, "socket_timeout": 1}) \
+        .master_for(sentinel[1], **kwargs)
+
+
 _store = None  # per process; redis-py drops inherited connections after a fork (pid check)
 
 
 def _redis():
     global _store
     if _store is None:  # the C++ store's timeouts: connect 1 s, command 2 s
-        r = redis.Redis.from_url(os.environ["QSIM_REDIS_URL"], socket_connect_timeout=1, socket_timeout=2)
+        r = redis_client(socket_connect_timeout=1, socket_timeout=2)
         _store = (r, r.register_script(os.environ["QSIM_STORE_TRANSITION"]))  # EVALSHA, EVAL fallback
     return _store
 

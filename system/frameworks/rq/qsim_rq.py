@@ -29,7 +29,6 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import qsim_order  # noqa: E402  (the job is qsim_order.run_order, importable in the work horse)
-from redis import Redis  # noqa: E402
 from rq import Queue, Retry, SimpleWorker, Worker  # noqa: E402
 from rq.job import JobStatus  # noqa: E402
 
@@ -42,7 +41,7 @@ INTERVALS = list(_iv) if isinstance(_iv, list) else [_iv]
 
 
 def _enqueuer(fn, **timeouts):
-    q = Queue(QUEUE, connection=Redis.from_url(os.environ["QSIM_REDIS_URL"], **timeouts))
+    q = Queue(QUEUE, connection=qsim_order.redis_client(**timeouts))
     opts = {"job_timeout": max(1, math.ceil(float(CFG.get("job_timeout_s", 180))))}
     if RETRY_MAX > 0:
         opts["retry"] = Retry(max=RETRY_MAX, interval=INTERVALS)
@@ -80,7 +79,7 @@ def worker():
     cls = {"Worker": Worker, "SimpleWorker": SimpleWorker}[CFG.get("worker_class", "Worker")]
     # The name carries the pid: a restarted worker must not clash with the registration of a
     # SIGKILLed one (register_birth refuses a live-looking name; it expires only after 480 s).
-    w = cls([QUEUE], connection=Redis.from_url(os.environ["QSIM_REDIS_URL"]), name=f"{wid}.{os.getpid()}",
+    w = cls([QUEUE], connection=qsim_order.redis_client(), name=f"{wid}.{os.getpid()}",
             exception_handlers=[on_exception], work_horse_killed_handler=on_horse_killed)
     qsim_order.start_health()
     w.work(with_scheduler=RETRY_MAX > 0 and any(float(i) > 0 for i in INTERVALS), logging_level="INFO")

@@ -32,6 +32,24 @@ module Qsim
   def env(name) = ENV.fetch(name) { raise "#{name} is not set" }
   def base = env("QSIM_STORE_BASE")
 
+  # Sidekiq.redis options for QSIM_REDIS_URL: redis://... as it is; the failover form
+  # redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME as redis-rb 4's own Sentinel support
+  # (Redis::Client::Connector::Sentinel): every (re)connect asks a Sentinel for the primary's address,
+  # so after a failover the reconnect that follows the first failed command reaches the promoted one.
+  def redis_options(**extra)
+    url = env("QSIM_REDIS_URL")
+    return { url: url, **extra } unless url.start_with?("redis+sentinel:")
+    m = %r{\Aredis\+sentinel://([^/]+)/([^/]+)\z}.match(url)
+    sentinels = m && m[1].split(",").map do |a|
+      host, _, port = a.rpartition(":")
+      { host: host, port: Integer(port, exception: false) }
+    end
+    if sentinels.nil? || sentinels.any? { |s| s[:host].empty? || s[:port].nil? }
+      raise ArgumentError, "QSIM_REDIS_URL: want redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME, got #{url}"
+    end
+    { url: "redis://#{m[2]}", sentinels: sentinels, role: :master, **extra }
+  end
+
   def script
     @script ||= env("QSIM_STORE_TRANSITION").then { |s| [s, OpenSSL::Digest::SHA1.hexdigest(s)] }
   end
@@ -150,7 +168,7 @@ end
 
 case ARGV[0]
 when "bench-fill", "bench-pickup"
-  Sidekiq.redis = { url: Qsim.env("QSIM_REDIS_URL"), size: 1 }
+  Sidekiq.redis = Qsim.redis_options(size: 1)
   n = Integer(ARGV[1] || abort("usage: #{ARGV[0]} N [RATE]"))
   rate = ARGV[0] == "bench-pickup" ? Float(ARGV[2] || abort("usage: bench-pickup N RATE")) : nil
   job = NoopJob.set(queue: Qsim.env("QSIM_QUEUE"))
@@ -163,7 +181,7 @@ when "bench-fill", "bench-pickup"
     job.perform_async(rate ? (Time.now.to_r * 1_000_000).to_i : 0)
   end
 when "handoff"
-  Sidekiq.redis = { url: Qsim.env("QSIM_REDIS_URL"), size: 5 }
+  Sidekiq.redis = Qsim.redis_options(size: 5)
   queue = Qsim.env("QSIM_QUEUE")
   srv = Qsim.health_server(Qsim.env("QSIM_HANDOFF_PORT")) do |s|
     s.mount_proc("/enqueue") do |req, res|
@@ -217,7 +235,7 @@ when "worker"
   cli.parse(["-r", File.expand_path(__FILE__), "-q", Qsim.env("QSIM_QUEUE"),
              "-c", Integer(CONFIG.fetch("concurrency", 1)).to_s])
   Sidekiq.options[:timeout] = Float(CONFIG["shutdown_timeout_s"]) if CONFIG.key?("shutdown_timeout_s")
-  Sidekiq.redis = { url: Qsim.env("QSIM_REDIS_URL") }  # after parse: pool size is concurrency + 5
+  Sidekiq.redis = Qsim.redis_options  # after parse: pool size is concurrency + 5
   # :startup fires after Sidekiq has reached Redis, just before the processors start fetching.
   Sidekiq.on(:startup) { Thread.new(Qsim.health_server(Qsim.env("QSIM_HEALTH_PORT")), &:start) }
   cli.run(boot_app: false)

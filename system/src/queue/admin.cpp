@@ -26,7 +26,10 @@ Expected<QueueOverview> QueueAdmin::overview(std::size_t max_in_flight) {
                             {"EXISTS", k.base() + "paused"},
                             // none asked: an empty range, not "0 -1" (every job in flight)
                             {"ZRANGE", k.active(), max_in_flight ? "0" : "1", max_in_flight ? last : "0", "WITHSCORES"},
-                            {"ZREVRANGE", k.base() + "workers", "0", "-1"}});
+                            {"ZREVRANGE", k.base() + "workers", "0", "-1"},
+                            // leased to an idle worker's inbox, not yet moved to active: in flight too
+                            {"ZCARD", k.handed()},
+                            {"ZRANGE", k.handed(), max_in_flight ? "0" : "1", max_in_flight ? last : "0", "WITHSCORES"}});
   for (auto& r : res)
     if (!r) return Expected<QueueOverview>::failure(r);
   QueueOverview o;
@@ -36,7 +39,7 @@ Expected<QueueOverview> QueueAdmin::overview(std::size_t max_in_flight) {
   o.ready_default = as_ll(res[2].reply);
   o.ready_low = as_ll(res[3].reply);
   o.delayed = as_ll(res[4].reply);
-  o.in_flight = as_ll(res[5].reply);
+  o.in_flight = as_ll(res[5].reply) + as_ll(res[10].reply);
   o.dead = as_ll(res[6].reply);
   o.paused = as_ll(res[7].reply) == 1;
   auto counters = q_->counters();
@@ -44,16 +47,19 @@ Expected<QueueOverview> QueueAdmin::overview(std::size_t max_in_flight) {
   o.counters = counters.value;
 
   // in-flight jobs: token "<id>:<serial>" -> lease deadline; their worker and attempt from the job
-  const auto& active = res[8].reply.elements;
+  for (const auto* leases : {&res[8].reply.elements, &res[11].reply.elements})
+    for (std::size_t i = 0; i + 1 < leases->size(); i += 2) {
+      const std::string& tok = (*leases)[i].str;
+      InFlightJob j;
+      j.id = tok.substr(0, tok.rfind(':'));
+      j.lease_remaining_ms = as_ll((*leases)[i + 1]) - o.server_ms;
+      o.in_flight_jobs.push_back(j);
+    }
+  std::stable_sort(o.in_flight_jobs.begin(), o.in_flight_jobs.end(),
+                   [](const InFlightJob& a, const InFlightJob& b) { return a.lease_remaining_ms < b.lease_remaining_ms; });
+  if (o.in_flight_jobs.size() > max_in_flight) o.in_flight_jobs.resize(max_in_flight);
   std::vector<std::vector<std::string>> job_reads;
-  for (std::size_t i = 0; i + 1 < active.size(); i += 2) {
-    const std::string& tok = active[i].str;
-    InFlightJob j;
-    j.id = tok.substr(0, tok.rfind(':'));
-    j.lease_remaining_ms = as_ll(active[i + 1]) - o.server_ms;
-    o.in_flight_jobs.push_back(j);
-    job_reads.push_back({"HMGET", k.job(j.id), "worker", "attempts"});
-  }
+  for (const auto& j : o.in_flight_jobs) job_reads.push_back({"HMGET", k.job(j.id), "worker", "attempts"});
   if (!job_reads.empty()) {
     auto jobs = conn.pipeline(job_reads);
     for (std::size_t i = 0; i < jobs.size(); ++i) {

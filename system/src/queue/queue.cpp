@@ -69,10 +69,17 @@ Queue::Queue(redis::Connection& conn, std::string_view name, QueueConfig config)
                  keys_.unique(), keys_.seq(), keys_.reaper_lock()};
   for (std::size_t n = 0; n <= keys_cache_.size(); ++n)
     keys_by_count_.emplace_back(keys_cache_.begin(), keys_cache_.begin() + static_cast<std::ptrdiff_t>(n));
+  // enqueue never touches active: it declares the hand-off set in its place (scripts.cpp)
+  enqueue_keys_ = keys_by_count_.at(scripts::key_count(scripts::enqueue()));
+  enqueue_keys_.at(4) = keys_.handed();
+}
+
+const std::vector<std::string>& Queue::keys_for(const redis::Script& script) const {
+  return &script == &scripts::enqueue() ? enqueue_keys_ : keys_by_count_.at(scripts::key_count(script));
 }
 
 std::vector<std::string> Queue::script_keys(const redis::Script& script, const std::string* extra_key) const {
-  auto keys = keys_by_count_.at(scripts::key_count(script));
+  auto keys = keys_for(script);
   if (extra_key) keys.push_back(*extra_key);
   return keys;
 }
@@ -82,7 +89,7 @@ Expected<std::vector<redis::Reply>> Queue::run(const redis::Script& script, std:
   args.insert(args.begin(), keys_.base());
   // The common case (no extra key) passes a prepared list: nothing is copied per call.
   redis::Result r = extra_key ? conn_->eval(script, script_keys(script, extra_key), args)
-                              : conn_->eval(script, keys_by_count_.at(scripts::key_count(script)), args);
+                              : conn_->eval(script, keys_for(script), args);
   if (!r) return Expected<std::vector<redis::Reply>>::failure(r);
   if (r.reply.is_array()) return {redis::Status::ok, {}, std::move(r.reply.elements)};
   std::vector<redis::Reply> one;

@@ -15,12 +15,20 @@ namespace qsim::queue::scripts {
 // job), scored by lease deadline. A token names one reservation: a stale worker's ack,
 // heartbeat, fail or release finds no such member and changes nothing.
 //
+// A job leased to an idle worker by whoever made it ready (push_ready) has its token in the
+// hand-off set base..'handed' instead, with the same meaning; the worker's first call about it
+// (collection from the inbox, heartbeat) moves it to active, and ack, fail, release and the
+// reaper look in both. So a producer (the payment intake) never touches the active set, and a
+// Redis user of its own can be denied it (security/redis_acl.h). Scripts that only enqueue get
+// the hand-off set in KEYS[5], which they never use, so that they declare no key of active.
+//
 // Each helper costs a closure per call, so every script includes only the helpers it uses.
 
 namespace {
 
 constexpr const char* kBase = R"lua(
 local base = ARGV[1]
+local handed_set = base .. 'handed'
 )lua";
 
 // Numbers cross into Redis as strings; string.format('%d') formats an integer, where Lua's own
@@ -53,16 +61,17 @@ local function bury(id, now, reason)
 end
 )lua";
 
-// Lease job `id` to `worker` now. f = HMGET(job, prio, attempts, max, serial, payload, hist).
+// Lease job `id` to `worker` now, its token in `set` (active, or the hand-off set).
+// f = HMGET(job, prio, attempts, max, serial, payload, hist).
 // Returns the job as the client decodes it: id, token, attempt, max, prio, payload.
 constexpr const char* kLease = R"lua(
-local function lease_job(id, f, worker, lease, now)
+local function lease_job(id, f, worker, lease, now, set)
   local attempts = tonumber(f[2]) + 1
   local serial = (tonumber(f[4]) or 0) + 1
   local tok = id .. ':' .. fmt('%d', serial)
   redis.call('HSET', base .. 'job:' .. id, 'state', 'active', 'attempts', fmt('%d', attempts), 'serial', fmt('%d', serial),
              'worker', worker, 'hist', (f[6] or '') .. 'active@' .. fmt('%d', now) .. '@' .. worker .. ';')
-  redis.call('ZADD', KEYS[5], fmt('%d', now + lease), tok)
+  redis.call('ZADD', set, fmt('%d', now + lease), tok)
   return {id, tok, attempts, tonumber(f[3]), f[1], f[5] or ''}
 end
 )lua";
@@ -93,7 +102,7 @@ local function push_ready(id, prio, front, now)
       bury(id, now, 'payload too large: ' .. #f[5] .. ' bytes, limit ' .. maxp)
       return
     end
-    local j = lease_job(id, f, worker, lease, now)
+    local j = lease_job(id, f, worker, lease, now, handed_set)
     redis.call('HINCRBY', KEYS[7], 'reserved', 1)
     redis.call('RPUSH', base .. 'inbox:' .. worker, table.concat(j, '\n', 1, 5) .. '\n' .. j[6])
     return
@@ -207,7 +216,7 @@ local now_s = fmt('%d', now)
 local acked = 0
 for i = 8, #ARGV do
   local tok = ARGV[i]
-  if redis.call('ZREM', KEYS[5], tok) == 1 then
+  if redis.call('ZREM', KEYS[5], tok) == 1 or redis.call('ZREM', handed_set, tok) == 1 then
     local id = string.match(tok, '^(.*):%d+$')
     redis.call('HSET', base .. 'job:' .. id, 'state', 'done', 'finished', now_s)
     acked = acked + 1
@@ -233,6 +242,12 @@ if was_idle then
         f[k] = string.sub(enc, pos, nl - 1)
         pos = nl + 1
       end
+      -- collected: its lease moves from the hand-off set to active, deadline kept
+      local deadline = redis.call('ZSCORE', handed_set, f[2])
+      if deadline then
+        redis.call('ZREM', handed_set, f[2])
+        redis.call('ZADD', KEYS[5], deadline, f[2])
+      end
       emit({f[1], f[2], tonumber(f[3]), tonumber(f[4]), f[5], string.sub(enc, pos)})
     end
   end
@@ -257,7 +272,7 @@ while got < want do
     elseif f[5] and #f[5] > maxp then
       bury(id, now, 'payload too large: ' .. #f[5] .. ' bytes, limit ' .. maxp)
     else
-      emit(lease_job(id, f, worker, lease, now))
+      emit(lease_job(id, f, worker, lease, now, KEYS[5]))
     end
   end
 end
@@ -285,6 +300,10 @@ for i = 3, #ARGV do
   if redis.call('ZSCORE', KEYS[5], ARGV[i]) then
     redis.call('ZADD', KEYS[5], 'XX', fmt('%d', now + lease), ARGV[i])
     out[#out + 1] = 1
+  elseif redis.call('ZREM', handed_set, ARGV[i]) == 1 then
+    -- taken from the inbox by BLPOP: the first heartbeat moves the lease to active
+    redis.call('ZADD', KEYS[5], fmt('%d', now + lease), ARGV[i])
+    out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
@@ -300,7 +319,7 @@ return out
 const redis::Script& fail() {
   static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::token_id}, R"lua(
 local tok, reason, permanent, delay = ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
-if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
+if redis.call('ZREM', KEYS[5], tok) == 0 and redis.call('ZREM', handed_set, tok) == 0 then return 0 end
 local id = token_id(tok)
 local jk = base .. 'job:' .. id
 local now = now_ms()
@@ -344,7 +363,7 @@ return 1
 const redis::Script& release() {
   static const redis::Script s = compose({Part::now, Part::hist, Part::bury, Part::lease, Part::push_ready, Part::token_id}, R"lua(
 local tok = ARGV[2]
-if redis.call('ZREM', KEYS[5], tok) == 0 then return 0 end
+if redis.call('ZREM', KEYS[5], tok) == 0 and redis.call('ZREM', handed_set, tok) == 0 then return 0 end
 local id = token_id(tok)
 local jk = base .. 'job:' .. id
 local now = now_ms()
@@ -369,10 +388,15 @@ const redis::Script& reap() {
 if not redis.call('SET', KEYS[11], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1, 0, 0} end
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', '(' .. fmt('%d', now))
-local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. fmt('%d', now), 'LIMIT', 0, ARGV[4])
+local expired = {}
+for _, set in ipairs({KEYS[5], handed_set}) do
+  for _, tok in ipairs(redis.call('ZRANGEBYSCORE', set, '-inf', '(' .. fmt('%d', now), 'LIMIT', 0, ARGV[4])) do
+    redis.call('ZREM', set, tok)
+    expired[#expired + 1] = tok
+  end
+end
 local redelivered, dead, burials = 0, 0, 0
 for _, tok in ipairs(expired) do
-  redis.call('ZREM', KEYS[5], tok)
   local id = token_id(tok)
   local jk = base .. 'job:' .. id
   local f = redis.call('HMGET', jk, 'prio', 'attempts', 'max', 'worker')

@@ -1,12 +1,14 @@
 #include "qsim/redis/connection.h"
 
 #include "qsim/log.h"
+#include "qsim/security/signature.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
 #include <poll.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <stdexcept>
@@ -79,6 +81,23 @@ std::string_view to_string(Status s) {
 }
 
 namespace {
+
+std::atomic<DeniedHandler> denied_handler{nullptr};
+
+// "user@rest" -> user, rest; a password ("user:pw@") is refused.
+std::string take_user(std::string_view& url) {
+  auto at = url.find('@');
+  if (at == std::string_view::npos) return {};
+  auto userinfo = url.substr(0, at);
+  if (userinfo.find(':') != std::string_view::npos || userinfo.find('/') != std::string_view::npos)
+    throw std::invalid_argument("redis url: a password in the URL is not accepted (it would be visible in argv); name the "
+                                "user only (redis://user@host:port) and give the password in QSIM_REDIS_SECRET or "
+                                "QSIM_REDIS_SECRET_FILE");
+  if (userinfo.empty()) throw std::invalid_argument("redis url: an empty user name before '@'");
+  url.remove_prefix(at + 1);
+  return std::string(userinfo);
+}
+
 std::pair<std::string, int> host_and_port(std::string_view hp) {
   auto colon = hp.rfind(':');
   if (colon == std::string_view::npos || colon == 0) throw std::invalid_argument("redis url: expected host:port, got '" + std::string(hp) + "'");
@@ -95,8 +114,7 @@ Endpoint Endpoint::parse(std::string_view url) {
   Endpoint e;
   if (url.rfind("redis+sentinel://", 0) == 0) {
     url.remove_prefix(17);
-    if (url.find('@') != std::string_view::npos)
-      throw std::invalid_argument("redis url: a user or password in the URL is not accepted (it would be visible in argv)");
+    e.user = take_user(url);
     auto slash = url.find('/');
     if (slash == std::string_view::npos || slash + 1 >= url.size())
       throw std::invalid_argument("redis url: redis+sentinel://host:port[,host:port]/master-name needs the master's name");
@@ -117,8 +135,7 @@ Endpoint Endpoint::parse(std::string_view url) {
   if (url.rfind("redis://", 0) == 0) url.remove_prefix(8);
   // A password in a URL sits in argv, where any process can read it; a database number would be
   // dropped silently (every key of a queue is in database 0).
-  if (url.find('@') != std::string_view::npos)
-    throw std::invalid_argument("redis url: a user or password in the URL is not accepted (it would be visible in argv)");
+  e.user = take_user(url);
   if (auto slash = url.find('/'); slash != std::string_view::npos) {
     if (slash + 1 < url.size()) throw std::invalid_argument("redis url: a database number is not supported, only database 0");
     url = url.substr(0, slash);
@@ -139,15 +156,32 @@ Endpoint Endpoint::parse(std::string_view url) {
   return e;
 }
 
+Endpoint Endpoint::from_url(std::string_view url) {
+  Endpoint e = parse(url);
+  if (!e.user.empty()) e.password = security::load_secret("REDIS");
+  return e;
+}
+
 std::string Endpoint::to_string() const {
+  const std::string who = user.empty() ? "" : user + "@";
   if (!sentinels.empty()) {
-    std::string out = "redis+sentinel://";
+    std::string out = "redis+sentinel://" + who;
     for (std::size_t i = 0; i < sentinels.size(); ++i)
       out += (i ? "," : "") + sentinels[i].first + ":" + std::to_string(sentinels[i].second);
     return out + "/" + master;
   }
-  return unix_socket.empty() ? "redis://" + host + ":" + std::to_string(port) : "unix://" + unix_socket;
+  return unix_socket.empty() ? "redis://" + who + host + ":" + std::to_string(port) : "unix://" + unix_socket;
 }
+
+bool is_denied(std::string_view e) {
+  // anywhere: a script's error carries its command's after a prefix of its own, and checked()
+  // puts the user and the command before Redis's words
+  for (std::string_view code : {"NOPERM", "WRONGPASS", "NOAUTH"})
+    if (e.find(code) != std::string_view::npos) return true;
+  return false;
+}
+
+void set_denied_handler(DeniedHandler handler) { denied_handler = handler; }
 
 Script::Script(std::string source) : source_(std::move(source)) {
   unsigned char digest[SHA_DIGEST_LENGTH];
@@ -213,6 +247,19 @@ Result Connection::ensure_connected() {
       if (c) redisFree(c);
       c = nullptr;
     }
+  }
+  if (c && !endpoint_.user.empty()) {  // before anything else: without it, the default user needs a password
+    redisSetTimeout(c, to_timeval(options_.command_timeout));
+    const char* argv[] = {"AUTH", endpoint_.user.c_str(), endpoint_.password.c_str()};
+    const std::size_t lens[] = {4, endpoint_.user.size(), endpoint_.password.size()};
+    auto* auth = static_cast<redisReply*>(redisCommandArgv(c, 3, argv, lens));
+    if (!auth || auth->type == REDIS_REPLY_ERROR) {
+      why = auth ? "AUTH as user '" + endpoint_.user + "': " + std::string(auth->str, auth->len) : "AUTH: " + std::string(c->errstr);
+      if (auth && is_denied(std::string_view(auth->str, auth->len)))
+        if (auto h = denied_handler.load()) h("Redis at " + endpoint_.to_string() + " refused the credentials: " + why);
+      redisFree(c), c = nullptr;
+    }
+    if (auth) freeReplyObject(auth);
   }
   if (c && !endpoint_.sentinels.empty()) {  // the Sentinel's answer may be stale: ask the server itself
     redisSetTimeout(c, to_timeval(options_.command_timeout));
@@ -288,6 +335,27 @@ Result Connection::transport_failure() {
   return res;
 }
 
+Result Connection::checked(Result r, const std::string& command, bool* demoted) {
+  if (r.status != Status::server_error) return r;
+  if (!endpoint_.sentinels.empty() && r.error.find("READONLY") != std::string::npos) {
+    // The server we found was demoted while alive (a failover it survived): drop it, so that the
+    // next command asks the Sentinel again instead of writing to a replica forever.
+    if (demoted) {
+      *demoted = true;  // a pipeline drops it once every reply is read
+    } else {
+      log::event(log::Level::warn, "redis_demoted", {{"endpoint", endpoint_.to_string()}, {"error", r.error}});
+      drop();
+    }
+    return r;
+  }
+  if (!is_denied(r.error)) return r;
+  r.error = "Redis denied " + (endpoint_.user.empty() ? std::string("the default user") : "user '" + endpoint_.user + "'") +
+            " " + command + ": " + r.error;
+  log::event(log::Level::error, "redis_denied", {{"endpoint", endpoint_.to_string()}, {"error", r.error}});
+  if (auto h = denied_handler.load()) h(r.error);
+  return r;
+}
+
 Result Connection::roundtrip(const std::vector<std::string>& argv, bool may_spin) {
   if (auto c = ensure_connected(); !c) return c;
   std::vector<const char*> ptrs;
@@ -302,7 +370,7 @@ Result Connection::roundtrip(const std::vector<std::string>& argv, bool may_spin
   if (!may_spin || options_.spin_before_block.count() <= 0) {
     ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
     if (!r) return transport_failure();
-    return from_reply(r.get());
+    return checked(from_reply(r.get()), argv.at(0));
   }
   // Low-latency mode: write, spin on the socket until readable (or the budget is spent), read.
   redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data());
@@ -315,7 +383,7 @@ Result Connection::roundtrip(const std::vector<std::string>& argv, bool may_spin
   void* raw = nullptr;
   if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return transport_failure();
   ReplyPtr r(static_cast<redisReply*>(raw));
-  return from_reply(r.get());
+  return checked(from_reply(r.get()), argv.at(0));
 }
 
 Result Connection::command(const std::vector<std::string>& argv) { return roundtrip(argv); }
@@ -344,6 +412,7 @@ std::vector<Result> Connection::pipeline(const std::vector<std::vector<std::stri
   }
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
+  bool demoted = false;
   for (const auto& argv : commands) {
     ptrs.clear();
     lens.clear();
@@ -362,7 +431,11 @@ std::vector<Result> Connection::pipeline(const std::vector<std::vector<std::stri
       return out;
     }
     ReplyPtr r(static_cast<redisReply*>(raw));
-    out.push_back(from_reply(r.get()));
+    out.push_back(checked(from_reply(r.get()), commands[i].at(0), &demoted));
+  }
+  if (demoted) {
+    log::event(log::Level::warn, "redis_demoted", {{"endpoint", endpoint_.to_string()}});
+    drop();
   }
   return out;
 }

@@ -277,10 +277,12 @@ queue::Expected<long long> TaskStore::count(OrderStatus s) {
   return {redis::Status::ok, {}, r.value.integer};
 }
 
-// The queue's first kEnqueueKeyCount keys, in its order, for the store's scripts that enqueue.
+// The queue's first kEnqueueKeyCount keys, in its order, for the store's scripts that enqueue:
+// the hand-off set in place of active, which they never touch (see queue/scripts.cpp), so that
+// the payment intake's Redis user needs no right on the active set.
 std::vector<std::string> TaskStore::queue_keys() const {
   return {keys_.ready(queue::Priority::high), keys_.ready(queue::Priority::normal), keys_.ready(queue::Priority::low),
-          keys_.delayed(), keys_.active(), keys_.dead(), keys_.stats(), keys_.idle(), keys_.unique(), keys_.seq()};
+          keys_.delayed(), keys_.handed(), keys_.dead(), keys_.stats(), keys_.idle(), keys_.unique(), keys_.seq()};
 }
 
 queue::Expected<PaymentResult> TaskStore::accept_payment(std::string_view order_id, std::string_view txn,

@@ -5,6 +5,10 @@
 //   P:{Q}:delayed                                    ZSET   job id -> due time (server ms)
 //   P:{Q}:active                                     ZSET   lease token "<id>:<serial>" -> lease
 //                                                           deadline (server ms)
+//   P:{Q}:handed                                     ZSET   lease token -> lease deadline, for jobs
+//                                                           leased to an idle worker's inbox by a
+//                                                           producer; moved to active by the
+//                                                           worker's first call about the job
 //   P:{Q}:dead                                       LIST   dead-lettered job ids, oldest first
 //   P:{Q}:stats                                      HASH   counters: enqueued reserved acked
 //                                                           retried redelivered released dead
@@ -30,8 +34,8 @@
 //   P:{Q}:worker:<id>                                HASH   job (current, empty: idle) beat interval
 //                                                           started; expires an hour after its last word
 //
-// A job is in exactly one of ready:*, delayed, active (by its token; an idle worker's inbox
-// holds only jobs that are also in active), or in none once done or dead (dead ids are listed
+// A job is in exactly one of ready:*, delayed, active or handed (by its token; an idle worker's
+// inbox holds only jobs that are also in active or handed), or in none once done or dead (dead ids are listed
 // in :dead). Moves between them happen only inside Lua scripts, so a job is
 // never only in a worker's memory. All times are Redis server time (TIME inside the scripts).
 #pragma once
@@ -56,6 +60,7 @@ public:
   std::string ready(Priority p) const;
   std::string delayed() const { return base_ + "delayed"; }
   std::string active() const { return base_ + "active"; }
+  std::string handed() const { return base_ + "handed"; }
   std::string dead() const { return base_ + "dead"; }
   std::string stats() const { return base_ + "stats"; }
   std::string unique() const { return base_ + "unique"; }

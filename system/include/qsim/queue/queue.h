@@ -186,12 +186,14 @@ private:
   Expected<std::vector<redis::Reply>> run(const redis::Script& script, std::vector<std::string> args,
                                           const std::string* extra_key = nullptr);
   std::vector<std::string> script_keys(const redis::Script& script, const std::string* extra_key) const;
+  const std::vector<std::string>& keys_for(const redis::Script& script) const;
 
   redis::Connection* conn_;
   Keys keys_;
   QueueConfig config_;
   std::vector<std::string> keys_cache_;
   std::vector<std::vector<std::string>> keys_by_count_;  // [n] = the first n of keys_cache_
+  std::vector<std::string> enqueue_keys_;                // enqueue's: handed in place of active
 };
 
 }  // namespace qsim::queue

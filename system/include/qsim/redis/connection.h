@@ -42,12 +42,33 @@ struct Endpoint {
   // promoted replica.
   std::vector<std::pair<std::string, int>> sentinels;
   std::string master;
+  // A Redis ACL user: every (re)connect authenticates as it (AUTH user password) before anything
+  // else; with Sentinel discovery, on the data servers (the Sentinels take no credentials).
+  std::string user;
+  std::string password;  // never part of a URL, never printed (to_string() names the user only)
 
-  // Parses "redis://host:port", "host:port", "unix:///path/to/socket" or
-  // "redis+sentinel://host:port[,host:port...]/master-name".
+  // Parses "redis://[user@]host:port", "[user@]host:port", "unix:///path/to/socket" or
+  // "redis+sentinel://[user@]host:port[,host:port...]/master-name". A password in the URL is
+  // refused: a URL travels in argv, where every process can read it.
   static Endpoint parse(std::string_view url);
+  // parse(), then, when the URL names a user, its password: the environment variable
+  // QSIM_REDIS_SECRET, or the first line of the file named by QSIM_REDIS_SECRET_FILE. Throws
+  // std::runtime_error when a user is named and neither is set.
+  static Endpoint from_url(std::string_view url);
   std::string to_string() const;
 };
+
+// Redis denied a command (NOPERM: the user may not run it or touch its keys) or refused the
+// credentials (WRONGPASS, or NOAUTH: no user given where the default user has a password). A deployment
+// error that no retry mends. The result's error says which user and what Redis said.
+bool is_denied(std::string_view redis_error);
+// What this process does on such an error, besides returning it: nothing (the default, for a
+// library embedded elsewhere), or what a component's main installs (log and exit 77, EX_NOPERM:
+// see components/exit_on_denied). Set once at start-up, before any connection is made.
+using DeniedHandler = void (*)(const std::string& message);
+void set_denied_handler(DeniedHandler handler);
+// The exit status of a component that stops on a denial (sysexits' EX_NOPERM).
+inline constexpr int kDeniedExitCode = 77;
 
 struct ConnectionOptions {
   std::chrono::milliseconds connect_timeout{1000};
@@ -104,6 +125,9 @@ private:
   // Sentinel discovery: where the primary is now, or the reason no Sentinel said.
   Result locate_primary(std::string& host, int& port);
   Result roundtrip(const std::vector<std::string>& argv, bool may_spin = true);
+  // A denied command's error names the user and the command, and goes to the denied handler;
+  // through a Sentinel, a READONLY answer drops the connection (the primary was demoted).
+  Result checked(Result r, const std::string& command, bool* demoted = nullptr);
   Result transport_failure();
   void drop();
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace qsim::sim {
 
@@ -36,7 +37,14 @@ struct RedisServerOptions {
   // > 0: not a data server but a Sentinel (redis-server --sentinel) watching the primary on this
   // loopback port as kSentinelMaster, quick to act: the primary is down after 500 ms unanswered.
   int sentinel_of = 0;
+  // Non-empty: Redis ACLs (least privilege). The server's aclfile holds these lines ("user NAME
+  // on #sha256 RULES": security/redis_acl.h), the default user behind a password nobody knows, and an administrator of all
+  // rights whose password this object makes up and uses itself (endpoint()). The file is read at
+  // every start, so the users outlive a restart.
+  std::vector<std::string> acl_users;
 };
+
+inline constexpr const char* kRedisAdminUser = "qsim_harness";
 
 inline constexpr const char* kSentinelMaster = "qsim";
 
@@ -56,7 +64,8 @@ public:
   int pid() const;
 
   int port() const { return port_; }
-  redis::Endpoint endpoint() const { return {"127.0.0.1", port_, {}}; }
+  // With ACLs, as the administrator (its password in memory only).
+  redis::Endpoint endpoint() const;
   const std::filesystem::path& dir() const { return dir_; }
 
 private:
@@ -66,6 +75,7 @@ private:
   int port_ = 0;
   std::unique_ptr<Process> proc_;
   bool mounted_ = false;  // dir_ is a tmpfs of options_.disk_bytes
+  std::string admin_password_;  // with ACLs
 };
 
 // A TCP port on 127.0.0.1 that no other socket holds, reserved for this process: a socket bound

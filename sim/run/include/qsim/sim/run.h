@@ -68,6 +68,9 @@ struct RunOptions {
   // Every architecture at the same time, each with its own private redis-server (not with
   // redis_url); else one after the other on one server, each under its own key tag.
   std::optional<bool> side_by_side;         // none: the scenario's `side_by_side`
+  // The private Redis with ACLs, a user per component (or the scenario's `redis_acl`). With
+  // redis_url naming a user instead, every component connects as that user.
+  bool redis_acl = false;
   bool probe = true;
   int probe_orders = 50;
   std::function<void(const Progress&)> on_progress;

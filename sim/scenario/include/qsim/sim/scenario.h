@@ -97,6 +97,7 @@ struct Scenario {
   std::uint64_t seed = 1;
   double speedup = 1;
   bool side_by_side = false;  // the architectures at once, each on its own private Redis
+  bool redis_acl = false;     // a Redis user per component with only its rights (security/redis_acl.h)
   int orders = 1;
   Arrival arrival;
   Distribution download, upload;
