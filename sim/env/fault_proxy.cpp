@@ -61,6 +61,13 @@ struct FaultProxy::Impl {
       upstream.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(link.upstream)),
                              [self](boost::system::error_code ec) {
                                if (ec) return self->close(false);
+                               // Both legs without Nagle's algorithm, as every client and server of
+                               // ours: a request's headers and body arrive as two chunks, and the
+                               // body, written on its own, would wait for the server's delayed ACK
+                               // of the headers (40 ms on Linux) on a kept-alive connection.
+                               boost::system::error_code nodelay;
+                               self->client.set_option(tcp::no_delay(true), nodelay);
+                               self->upstream.set_option(tcp::no_delay(true), nodelay);
                                self->pump(0);
                                self->pump(1);
                              });

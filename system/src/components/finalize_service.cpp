@@ -19,8 +19,8 @@ struct StoreLink {
 };
 }  // namespace
 
-// Handlers run on the HTTP server's threads at once: each leases a store link and a client of
-// the world, so no request waits for another's Redis round trip.
+// Handlers run on the HTTP server's threads at once: each leases a store link and a kept-alive
+// client of the world, so no request waits for another's Redis round trip or opens a socket.
 struct FinalizeService::State {
   State(const redis::Endpoint& ep, const FinalizeOptions& o)
       : stores([ep, o] { return std::make_unique<StoreLink>(ep, o); }),

@@ -30,9 +30,12 @@ HttpClient::HttpClient(std::string host, int port, std::chrono::milliseconds tim
   // httplib writes a request's headers and its body in two writes: with Nagle's algorithm the
   // body waits for the peer's (delayed) ACK of the headers, up to 40 ms on Linux.
   impl_->client.set_tcp_nodelay(true);
-  // A connection per request. Kept alive (set_keep_alive(true)) the harness ran 1,758 orders/s
-  // instead of 1,125 (scripts/bench --harness), but the full chaos soak then stalled its queue workers (4,427 orders
-  // stuck, 0 without keep-alive; cause not yet found), so it stays off until that is understood.
+  // One connection for every request, not one each: opening and closing a loopback TCP
+  // connection costs more than the request itself. A connection the server has closed since
+  // (its idle timeout, a restart) is noticed before the next request and made anew. (The full
+  // chaos soak once stalled with this on: the fault proxy's legs had Nagle's algorithm, so on a
+  // kept-alive connection a request's body waited 40 ms for a delayed ACK; fault_proxy.cpp.)
+  impl_->client.set_keep_alive(true);
 }
 
 HttpClient::~HttpClient() = default;

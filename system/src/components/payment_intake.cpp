@@ -46,7 +46,7 @@ struct StoreLink {
 }  // namespace
 
 // Handlers run on the HTTP server's threads at once: each leases a store link (and, handing
-// off, a client of the framework's enqueue server) for its request.
+// off, a kept-alive client of the framework's enqueue server) for its request.
 struct PaymentIntake::State {
   State(const redis::Endpoint& ep, const PaymentIntakeOptions& o)
       : stores([ep, o] { return std::make_unique<StoreLink>(ep, o); }),

@@ -1,6 +1,6 @@
 // A small HTTP client for calls between components (cpp-httplib underneath, not exposed).
 // status 0 means no answer (connection refused, timeout): callers treat it as transient.
-// Each request opens its own connection (see http_client.cpp for why not kept alive).
+// The connection is kept alive between requests (and made anew when the server closed it).
 //
 // Thread-safety: one HttpClient per thread.
 #pragma once
