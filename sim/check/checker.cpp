@@ -66,35 +66,37 @@ void tally_calls(OrderRecord& o) {
   o.mails = e.mails;
 }
 
+void check_order(CheckerResult& ck, const OrderRecord& o) {
+  const Effects e = effects_of(o.calls);
+  const bool any_effect = e.grants > 0 || e.mails > 0;
+  // Never paid: the provider had no 2xx and the store never saw the payment.
+  const bool paid = o.payment_accepted || o.stages_s.count("paid") > 0;
+  if (!o.payment_accepted) ck.undelivered_payments++;
+  if (!paid) {
+    if (any_effect) ck.unexpected_effects++;
+    return;
+  }
+  if (!o.payment_accepted) return;  // paid in the store, but the provider was never told
+  ck.orders++;
+  ck.duplicate_deliveries += std::max(0, e.downloads_ok - 1);
+  ck.duplicate_effect_calls += e.calls_after_grant + e.calls_after_mail;
+  ck.duplicate_effects += std::max(0, e.grants - 1) + std::max(0, e.mails - 1);
+  if (any_effect && o.status != "completed") ck.orphaned_effects++;
+  if (o.status == "completed") {
+    ck.completed++;
+    if (e.grants < 1 || e.mails < 1) ck.missing_effects++;
+  } else if (finished(o.status)) {
+    ck.failed_visible++;
+  } else if (in_flight(o.status)) {
+    ck.stuck++;
+  } else if (!any_effect) {
+    ck.lost++;  // forgotten: acknowledged to the provider, no effect, no visible failure
+  }
+}
+
 CheckerResult check(const History& h) {
   CheckerResult ck;
-  for (const auto& o : h.orders) {
-    const Effects e = effects_of(o.calls);
-    const bool any_effect = e.grants > 0 || e.mails > 0;
-    // Never paid: the provider had no 2xx and the store never saw the payment.
-    const bool paid = o.payment_accepted || o.stages_s.count("paid") > 0;
-    if (!o.payment_accepted) ck.undelivered_payments++;
-    if (!paid) {
-      if (any_effect) ck.unexpected_effects++;
-      continue;
-    }
-    if (!o.payment_accepted) continue;  // paid in the store, but the provider was never told
-    ck.orders++;
-    ck.duplicate_deliveries += std::max(0, e.downloads_ok - 1);
-    ck.duplicate_effect_calls += e.calls_after_grant + e.calls_after_mail;
-    ck.duplicate_effects += std::max(0, e.grants - 1) + std::max(0, e.mails - 1);
-    if (any_effect && o.status != "completed") ck.orphaned_effects++;
-    if (o.status == "completed") {
-      ck.completed++;
-      if (e.grants < 1 || e.mails < 1) ck.missing_effects++;
-    } else if (finished(o.status)) {
-      ck.failed_visible++;
-    } else if (in_flight(o.status)) {
-      ck.stuck++;
-    } else if (!any_effect) {
-      ck.lost++;  // forgotten: acknowledged to the provider, no effect, no visible failure
-    }
-  }
+  for (const auto& o : h.orders) check_order(ck, o);
   for (const auto& s : h.stray_calls)
     if (s.call.applied && (s.call.api == Api::grant || s.call.api == Api::mail)) ck.unexpected_effects++;
   return ck;

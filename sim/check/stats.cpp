@@ -165,54 +165,70 @@ std::vector<LoadPoint> merge_load(const std::vector<LoadPoint>& windows, std::si
   return out;
 }
 
-void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline) {
-  std::vector<double> e2e, pickup, overhead, download_stage, upload_stage, finalize_stage;
-  e2e.reserve(r.orders.size());
-  pickup.reserve(r.orders.size());
-  double first_done = INFINITY, last_done = -INFINITY, last_end = 0;
-  long long completed = 0, download_calls = 0;
-  for (auto& o : r.orders) {
-    download_calls += o.download_calls;
-    if (!o.payment_accepted || !finished(o.status)) continue;
-    const double* ended = o.stages_s.get(o.status);
-    const double end = ended ? *ended : o.arrival_s;
-    last_end = std::max(last_end, end);
-    if (o.status != "completed") continue;
-    completed++;
-    const double* paid_at = o.stages_s.get("paid");
-    const double paid = paid_at ? *paid_at : o.arrival_s;
-    e2e.push_back(end - paid);
-    if (const double* picked = o.stages_s.get("processing")) {
-      pickup.push_back(*picked - paid);
-      overhead.push_back(end - *picked - o.download_plan_s - o.upload_plan_s);
-    }
-    if (timeline) {
-      const double *dl = o.stages_s.get("downloading"), *ul = o.stages_s.get("uploading"), *fin = o.stages_s.get("finalizing");
-      if (dl && ul && *ul >= *dl) download_stage.push_back(*ul - *dl);
-      if (ul && fin && *fin >= *ul) upload_stage.push_back(*fin - *ul);
-      if (fin && end >= *fin) finalize_stage.push_back(end - *fin);
-    }
-    if (end < first_done) {
-      first_done = end;
-      r.wait_first_s = end - paid;
-    }
-    if (end > last_done) {
-      last_done = end;
-      r.wait_last_s = end - paid;
-    }
+OrderSummary::OrderSummary(std::size_t orders) : first_done_(INFINITY), last_done_(-INFINITY) {
+  e2e_.reserve(orders);
+  pickup_.reserve(orders);
+  overhead_.reserve(orders);
+}
+
+void OrderSummary::add(const OrderRecord& o) {
+  download_calls_ += o.download_calls;
+  if (!o.payment_accepted || !finished(o.status)) return;
+  const double* ended = o.stages_s.get(o.status);
+  const double end = ended ? *ended : o.arrival_s;
+  last_end_ = std::max(last_end_, end);
+  if (o.status != "completed") return;
+  completed_++;
+  const double* paid_at = o.stages_s.get("paid");
+  const double paid = paid_at ? *paid_at : o.arrival_s;
+  e2e_.push_back(end - paid);
+  if (const double* picked = o.stages_s.get("processing")) {
+    pickup_.push_back(*picked - paid);
+    overhead_.push_back(end - *picked - o.download_plan_s - o.upload_plan_s);
   }
-  r.makespan_s = std::max(0.0, last_end - first_arrival_s);
-  r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(completed) / (r.makespan_s / 3600) : 0;
-  r.retry_amplification = completed ? static_cast<double>(download_calls) / static_cast<double>(completed) : 0;
-  r.e2e_s = percentiles(e2e);
-  r.pickup_s = percentiles(pickup);
-  r.download_stage_s = percentiles(std::move(download_stage));
-  r.upload_stage_s = percentiles(std::move(upload_stage));
-  r.finalize_stage_s = percentiles(std::move(finalize_stage));
-  r.p_wait = pickup.empty() ? 0
-                            : static_cast<double>(std::count_if(pickup.begin(), pickup.end(), [](double p) { return p > 1e-9; })) /
-                                  static_cast<double>(pickup.size());
-  r.overhead_s = percentiles(overhead);
+  if (stages_) {
+    const double *dl = o.stages_s.get("downloading"), *ul = o.stages_s.get("uploading"), *fin = o.stages_s.get("finalizing");
+    if (dl && ul && *ul >= *dl) download_stage_.push_back(*ul - *dl);
+    if (ul && fin && *fin >= *ul) upload_stage_.push_back(*fin - *ul);
+    if (fin && end >= *fin) finalize_stage_.push_back(end - *fin);
+  }
+  if (end < first_done_) {
+    first_done_ = end;
+    wait_first_s_ = end - paid;
+  }
+  if (end > last_done_) {
+    last_done_ = end;
+    wait_last_s_ = end - paid;
+  }
+}
+
+void OrderSummary::finish(ArchResult& r, double first_arrival_s) {
+  if (completed_ > 0) {
+    r.wait_first_s = wait_first_s_;
+    r.wait_last_s = wait_last_s_;
+  }
+  r.makespan_s = std::max(0.0, last_end_ - first_arrival_s);
+  r.throughput_per_h = r.makespan_s > 0 ? static_cast<double>(completed_) / (r.makespan_s / 3600) : 0;
+  r.retry_amplification = completed_ ? static_cast<double>(download_calls_) / static_cast<double>(completed_) : 0;
+  // p_wait first: percentiles() takes the vectors (moved, not copied: a million-order sweep's
+  // copies cost more than the selection)
+  r.p_wait = pickup_.empty() ? 0
+                             : static_cast<double>(std::count_if(pickup_.begin(), pickup_.end(), [](double p) { return p > 1e-9; })) /
+                                   static_cast<double>(pickup_.size());
+  r.e2e_s = percentiles(std::move(e2e_));
+  r.pickup_s = percentiles(std::move(pickup_));
+  r.download_stage_s = percentiles(std::move(download_stage_));
+  r.upload_stage_s = percentiles(std::move(upload_stage_));
+  r.finalize_stage_s = percentiles(std::move(finalize_stage_));
+  r.overhead_s = percentiles(std::move(overhead_));
+}
+
+void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline) {
+  OrderSummary sum(r.orders.size());
+  sum.stages_ = timeline;
+  for (const auto& o : r.orders) sum.add(o);
+  const double last_end = sum.last_end_;
+  sum.finish(r, first_arrival_s);
   if (timeline) r.timeline = timeline_of(r.orders, std::max(last_end, last_arrival_s), r.peak_backlog);
 }
 

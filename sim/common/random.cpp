@@ -10,10 +10,6 @@ namespace qsim::sim {
 
 Stream::Stream(std::uint64_t seed, std::string_view name) : engine_(seed ^ (detail::fnv1a(name) * 0x9e3779b97f4a7c15ULL)) {}
 
-double Stream::uniform() { return queue::unit_uniform(engine_); }
-
-double Stream::exponential(double rate) { return -std::log1p(-uniform()) / rate; }
-
 double Stream::normal() {
   double u1 = uniform(), u2 = uniform();
   return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * std::numbers::pi * u2);

@@ -88,7 +88,12 @@ public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders),
         workers_(queue ? s.queue->workers : 1), rng_(s.seed, queue ? "model-queue" : "model-polling") {
-    o_.resize(plan.arrivals_s.size());
+    // the per-order state reuses this thread's buffer: a million orders are 56 MB, which malloc
+    // would map (and the kernel fault in) afresh for every run of a sweep
+    o_.swap(order_buffer());
+    o_.assign(plan.arrivals_s.size(), OrderState{});
+    // no failure can be drawn: skip the draws (the stream is the failure draws' alone)
+    draw_failures_ = !s.faults.empty() || s.fail_download > 0 || s.fail_upload > 0 || s.fail_grant > 0 || s.fail_mail > 0;
     counted_.assign(plan.arrivals_s.size(), false);
     stage_fired_.assign(s.faults.size(), 0);
     for (const auto& f : s.faults) has_stage_kills_ = has_stage_kills_ || f.stage_kill();
@@ -128,6 +133,10 @@ public:
     return finish();
   }
 
+  ~Model() { o_.swap(order_buffer()); }
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
   std::uint64_t events() const { return e_.processed(); }
 
 private:
@@ -162,7 +171,7 @@ private:
     const double at[] = {o.dl, o.dl + o.ul, o.dl + o.ul, o.dl + o.ul};  // when each stage's failure shows
     double end = now + o.dl + o.ul;
     Kind outcome = kDone;
-    for (int st = 0; st < 4; ++st) {
+    for (int st = 0; st < 4 && draw_failures_; ++st) {
       if (rng_.uniform() < a.stages[st].fail_probability && outcome == kDone) {
         outcome = a.stages[st].transient ? kFailTransient : kFailPermanent;
         end = now + at[st];
@@ -349,48 +358,59 @@ private:
     }
   }
 
+  // One order's record, as a live run would collect it.
+  void fill_record(std::size_t i, OrderRecord& rec) const {
+    const auto& o = o_[i];
+    if (keep_orders_) rec.id = order_id(i);  // sweeps drop the records: no ids needed
+    rec.arrival_s = plan_.arrivals_s[i];
+    rec.download_plan_s = plan_.download_s[i];
+    rec.upload_plan_s = plan_.upload_s[i];
+    rec.webhook_attempts = 1;
+    rec.payment_accepted = o.accepted;
+    rec.status = kStatusNames[static_cast<int>(o.status)];
+    rec.stages_s = {};
+    if (o.paid >= 0) rec.stages_s["paid"] = o.paid;
+    if (o.pick >= 0) {
+      rec.stages_s["processing"] = o.pick;
+      if (keep_orders_) {
+        rec.stages_s["downloading"] = o.pick;
+        rec.stages_s["uploading"] = o.pick + o.dl;
+        rec.stages_s["finalizing"] = o.pick + o.dl + o.ul;
+      }
+    }
+    if (o.end >= 0 && done(o.status)) rec.stages_s[rec.status] = o.end;
+    rec.calls.clear();
+    for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({Api::download, {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
+    if (o.status == St::completed) {
+      rec.calls.push_back({Api::grant, {}, 200, true});
+      rec.calls.push_back({Api::mail, {}, 200, true});
+    }
+    tally_calls(rec);
+  }
+
   // The model's history: per order what the live run would record (deliveries, store
   // transitions, the world's calls), checked and summarised by the same code as a live run's.
+  // Sweeps keep no record: each order's is made, checked and summarised in one reused record,
+  // in order, which gives exactly the figures of the whole history.
   ArchResult finish() {
     const std::size_t n = o_.size();
-    // Sweeps drop the records once checked: they reuse one buffer per thread, records and call
-    // lists in place, so that point after point allocates (and faults in) nothing new.
-    thread_local std::vector<OrderRecord> scratch;
-    std::vector<OrderRecord> records;
-    if (!keep_orders_) records.swap(scratch);
-    records.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& o = o_[i];
-      OrderRecord& rec = records[i];
-      if (keep_orders_) rec.id = order_id(i);  // sweeps drop the records: no ids needed
-      rec.arrival_s = plan_.arrivals_s[i];
-      rec.download_plan_s = plan_.download_s[i];
-      rec.upload_plan_s = plan_.upload_s[i];
-      rec.webhook_attempts = 1;
-      rec.payment_accepted = o.accepted;
-      rec.status = kStatusNames[static_cast<int>(o.status)];
-      rec.stages_s = {};
-      if (o.paid >= 0) rec.stages_s["paid"] = o.paid;
-      if (o.pick >= 0) {
-        rec.stages_s["processing"] = o.pick;
-        if (keep_orders_) {
-          rec.stages_s["downloading"] = o.pick;
-          rec.stages_s["uploading"] = o.pick + o.dl;
-          rec.stages_s["finalizing"] = o.pick + o.dl + o.ul;
-        }
+    if (keep_orders_) {
+      r_.orders.resize(n);
+      for (std::size_t i = 0; i < n; ++i) fill_record(i, r_.orders[i]);
+      r_.checker = check(history_of(r_));
+      summarize(r_, plan_.arrivals_s.front(), plan_.arrivals_s.back(), true);
+    } else {
+      OrderRecord rec;
+      OrderSummary summary(n);
+      CheckerResult ck;
+      for (std::size_t i = 0; i < n; ++i) {
+        fill_record(i, rec);
+        check_order(ck, rec);
+        summary.add(rec);
       }
-      if (o.end >= 0 && done(o.status)) rec.stages_s[rec.status] = o.end;
-      rec.calls.clear();
-      for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({Api::download, {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
-      if (o.status == St::completed) {
-        rec.calls.push_back({Api::grant, {}, 200, true});
-        rec.calls.push_back({Api::mail, {}, 200, true});
-      }
-      tally_calls(rec);
+      r_.checker = ck;  // a model has no stray calls
+      summary.finish(r_, plan_.arrivals_s.front());
     }
-    r_.orders = std::move(records);
-    r_.checker = check(history_of(r_));
-    summarize(r_, plan_.arrivals_s.front(), plan_.arrivals_s.back(), keep_orders_);
     compute_drain(r_, s_);
     std::vector<double> rec;
     for (const auto& k : r_.kills)
@@ -409,12 +429,14 @@ private:
     r_.notes.push_back("model result: no processes, no Redis; webhook and network faults are not modelled, nor "
                        "Redis commands");
     if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every unfinished order");
-    if (!keep_orders_) {  // sweeps: the figures only
+    if (!keep_orders_)  // sweeps: the figures only
       r_.peak_backlog = peak_ready_;  // retries and redeliveries waiting count too, as the planner's stability test needs
-      scratch.swap(r_.orders);
-      r_.orders.clear();
-    }
-    return r_;
+    return std::move(r_);
+  }
+
+  static std::vector<OrderState>& order_buffer() {
+    thread_local std::vector<OrderState> buffer;
+    return buffer;
   }
 
   const Scenario& s_;
@@ -437,6 +459,7 @@ private:
   std::vector<bool> counted_;  // ... each counted once
   std::vector<int> stage_fired_;
   bool has_stage_kills_ = false;
+  bool draw_failures_ = true;
   ModelAttempt attempt_;  // reused: an attempt allocates nothing
   std::vector<Firing> stage_kills_;
   const Firing* firing_ = nullptr;  // the one being fired
@@ -470,13 +493,13 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
   result.redis = "none (discrete-event model)";
   result.replay_command = fmt::format("scripts/sim model {} --seed {} --arch {}", s.file, s.seed, fmt::join(archs, ","));
   Plan plan = make_plan(s);
-  result.arrivals_s = plan.arrivals_s;
   result.fault_plan = plan_faults(s, plan);
   for (const auto& a : archs) {
     Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders);
     result.results.push_back(m.run());
     result.events += m.events();
   }
+  result.arrivals_s = std::move(plan.arrivals_s);  // the models are done with it
   return result;
 }
 

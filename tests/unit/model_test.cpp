@@ -89,6 +89,49 @@ TEST(Model, TheSameSeedGivesTheSameResultBitForBit) {
   EXPECT_NE(run_model(s).find("queue")->makespan_s, a.find("queue")->makespan_s);
 }
 
+// Sweeps (keep_orders = false) check and summarise each order as it is made and keep none; the
+// figures must be exactly those of the whole history a kept run checks and summarises.
+TEST(Model, ASweepsFiguresAreExactlyThoseOfTheWholeHistory) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "sweep", "seed": 5, "speedup": 1,
+    "orders": {"count": 400, "arrival": {"kind": "poisson", "rate_per_h": 40}},
+    "job": {"download": {"dist": "lognormal", "median": "5m", "sigma": 0.5}, "upload": {"dist": "constant", "value": "1m"},
+            "fail_probability": {"download": 0.1, "upload": 0.05}},
+    "architectures": {"polling": {"poll_interval": "10s"}, "queue": {"workers": 3, "lease": "2m"}},
+    "faults": [{"kind": "kill_process", "target": "worker", "every": "30m"},
+               {"kind": "restart_redis", "at": "3h", "persistence": "none", "down_for": "1m"}]})");
+  auto s = parse_scenario(j, "sweep.json");
+  ModelOptions sweep;
+  sweep.keep_orders = false;
+  auto kept = run_model(s), swept = run_model(s, sweep);
+  for (const char* arch : {"polling", "queue"}) {
+    const auto &x = *kept.find(arch), &y = *swept.find(arch);
+    EXPECT_TRUE(y.orders.empty()) << arch;
+    EXPECT_EQ(x.checker.orders, y.checker.orders) << arch;
+    for (auto [a, b] : {std::pair{x.checker.completed, y.checker.completed}, {x.checker.stuck, y.checker.stuck},
+                        {x.checker.lost, y.checker.lost}, {x.checker.failed_visible, y.checker.failed_visible},
+                        {x.checker.duplicate_deliveries, y.checker.duplicate_deliveries},
+                        {x.checker.undelivered_payments, y.checker.undelivered_payments}})
+      EXPECT_EQ(a, b) << arch;
+    EXPECT_EQ(x.makespan_s, y.makespan_s) << arch;
+    EXPECT_EQ(x.throughput_per_h, y.throughput_per_h) << arch;
+    EXPECT_EQ(x.retry_amplification, y.retry_amplification) << arch;
+    EXPECT_EQ(x.wait_first_s, y.wait_first_s) << arch;
+    EXPECT_EQ(x.wait_last_s, y.wait_last_s) << arch;
+    EXPECT_EQ(x.p_wait, y.p_wait) << arch;
+    for (auto [a, b] : {std::pair{&x.e2e_s, &y.e2e_s}, {&x.pickup_s, &y.pickup_s}, {&x.overhead_s, &y.overhead_s}}) {
+      EXPECT_EQ(a->count, b->count) << arch;
+      EXPECT_EQ(a->p50, b->p50) << arch;
+      EXPECT_EQ(a->p95, b->p95) << arch;
+      EXPECT_EQ(a->p99, b->p99) << arch;
+      EXPECT_EQ(a->max, b->max) << arch;
+      EXPECT_EQ(a->mean, b->mean) << arch;
+    }
+  }
+  EXPECT_GT(kept.find("queue")->checker.completed, 0);
+  EXPECT_GT(kept.find("polling")->checker.failed_visible, 0);
+}
+
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
   auto j = nlohmann::json::parse(R"({
     "name": "plan", "seed": 5, "speedup": 1,

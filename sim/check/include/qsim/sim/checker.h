@@ -22,6 +22,10 @@ History history_of(const ArchResult& r);
 
 // The verdict. `crashes` is not the history's to tell (the supervisor counts exits): 0 here.
 CheckerResult check(const History& h);
+// check()'s verdict on one order, added to `ck`: for a caller that checks orders one at a time
+// and keeps none (the model's sweeps). check() is this over the history's orders, then its
+// stray calls.
+void check_order(CheckerResult& ck, const OrderRecord& o);
 
 // Fills downloads_ok, download_calls, grants and mails from o.calls.
 void tally_calls(OrderRecord& o);

@@ -32,6 +32,22 @@ double student_t_975(int df);
 // model. The checker's counts are check()'s (checker.h), not this.
 // `timeline`: false skips the depth/busy timeline and the peak backlog (sweeps of millions).
 void summarize(ArchResult& r, double first_arrival_s, double last_arrival_s, bool timeline = true);
+// summarize() without the timeline, one order at a time, for a caller that makes its orders one
+// by one and keeps none (the model's sweeps: a million records never exist at once). Orders
+// added in the same order give exactly summarize()'s figures.
+class OrderSummary {
+public:
+  explicit OrderSummary(std::size_t orders);
+  void add(const OrderRecord& o);
+  void finish(ArchResult& r, double first_arrival_s);  // every figure but the timeline
+
+private:
+  std::vector<double> e2e_, pickup_, overhead_, download_stage_, upload_stage_, finalize_stage_;
+  double first_done_, last_done_, last_end_ = 0, wait_first_s_ = 0, wait_last_s_ = 0;
+  long long completed_ = 0, download_calls_ = 0;
+  bool stages_ = false;  // the per-stage spans too (summarize's timeline)
+  friend void summarize(ArchResult&, double, double, bool);
+};
 // The longest time from a fault (or a spike's end) to an empty backlog, from r.timeline.
 void compute_drain(ArchResult& r, const Scenario& s);
 // One reading of a live run's counters during the workload: simulated time, and the cumulative

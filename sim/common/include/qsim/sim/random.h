@@ -5,6 +5,9 @@
 // everywhere.
 #pragma once
 
+#include "qsim/queue/backoff.h"
+
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string_view>
@@ -14,8 +17,9 @@ namespace qsim::sim {
 class Stream {
 public:
   Stream(std::uint64_t seed, std::string_view name);
-  double uniform();                 // [0, 1)
-  double exponential(double rate);  // mean 1/rate
+  // inline: the model draws millions of these per run
+  double uniform() { return queue::unit_uniform(engine_); }                          // [0, 1)
+  double exponential(double rate) { return -std::log1p(-uniform()) / rate; }  // mean 1/rate
   double normal();                  // standard normal (Box-Muller)
 
 private:
