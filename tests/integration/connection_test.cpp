@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 using namespace std::chrono_literals;
 using namespace qsim;
 
@@ -70,23 +72,35 @@ TEST_F(ConnectionTest, ConnectionLostThenReconnectsWhenTheServerReturns) {
   EXPECT_EQ(c.connects(), 2u);
 }
 
+// A primary, its replica and a Sentinel watching them, each a private server; `via` finds the
+// primary through the Sentinel.
+struct SentinelSet {
+  SentinelSet() {
+    primary.start();
+    replica = std::make_unique<sim::RedisServer>(options([&](auto& o) { o.replica_of = primary.port(); }));
+    replica->start();
+    sentinel = std::make_unique<sim::RedisServer>(options([&](auto& o) { o.sentinel_of = primary.port(); }));
+    sentinel->start();
+    via.sentinels = {{"127.0.0.1", sentinel->port()}};
+    via.master = sim::kSentinelMaster;
+  }
+  template <class F>
+  static sim::RedisServerOptions options(F set) {
+    sim::RedisServerOptions o;
+    set(o);
+    return o;
+  }
+  sim::RedisServer primary;
+  std::unique_ptr<sim::RedisServer> replica, sentinel;
+  redis::Endpoint via;
+};
+
 // Sentinel discovery: the connection asks a real Sentinel where the primary is, and after the
 // primary is SIGKILLed and the replica promoted, its next connect lands on the promoted one.
 TEST_F(ConnectionTest, FollowsTheSentinelToThePromotedReplica) {
-  sim::RedisServer primary;
-  primary.start();
-  sim::RedisServerOptions ro;
-  ro.replica_of = primary.port();
-  sim::RedisServer replica(ro);
-  replica.start();
-  sim::RedisServerOptions so;
-  so.sentinel_of = primary.port();
-  sim::RedisServer sentinel(so);
-  sentinel.start();
-  redis::Endpoint via;
-  via.sentinels = {{"127.0.0.1", sentinel.port()}};
-  via.master = sim::kSentinelMaster;
-  redis::Connection c(via, {200ms, 1000ms, 10ms, 100ms});
+  SentinelSet set;
+  sim::RedisServer &primary = set.primary, &replica = *set.replica, &sentinel = *set.sentinel;
+  redis::Connection c(set.via, {200ms, 1000ms, 10ms, 100ms});
   ASSERT_TRUE(c.command({"SET", "k", "before"}).ok());
   auto w = c.command({"WAIT", "1", "5000"});
   ASSERT_TRUE(w.ok()) << w.error;
@@ -119,20 +133,9 @@ TEST_F(ConnectionTest, LeavesAPrimaryDemotedWhileAliveForTheOneTheSentinelNames)
   // A forced failover (SENTINEL FAILOVER) promotes the replica and turns the old primary, still
   // running, into its replica: a connection that stayed on it is answered READONLY, drops it, and
   // its next command asks the Sentinel again.
-  sim::RedisServer primary;
-  primary.start();
-  sim::RedisServerOptions ro;
-  ro.replica_of = primary.port();
-  sim::RedisServer replica(ro);
-  replica.start();
-  sim::RedisServerOptions so;
-  so.sentinel_of = primary.port();
-  sim::RedisServer sentinel(so);
-  sentinel.start();
-  redis::Endpoint via;
-  via.sentinels = {{"127.0.0.1", sentinel.port()}};
-  via.master = sim::kSentinelMaster;
-  redis::Connection c(via, {200ms, 1000ms, 10ms, 100ms});
+  SentinelSet set;
+  sim::RedisServer &primary = set.primary, &replica = *set.replica, &sentinel = *set.sentinel;
+  redis::Connection c(set.via, {200ms, 1000ms, 10ms, 100ms});
   ASSERT_TRUE(c.command({"SET", "k", "before"}).ok());
   ASSERT_EQ(c.command({"WAIT", "1", "5000"}).reply.integer, 1);
   redis::Connection s(sentinel.endpoint());

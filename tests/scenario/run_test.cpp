@@ -3,7 +3,9 @@
 // reproducibility, the exit codes, Ctrl-C, and `sim report` / `sim compare` / --baseline.
 #include "qsim/sim/architecture.h"
 #include "qsim/sim/report.h"
+#include "qsim/sim/redis_server.h"
 #include "qsim/sim/run.h"
+#include "qsim/security/redis_acl.h"
 
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
@@ -34,9 +36,10 @@ fs::path temp_dir(const std::string& name) {
   return d;
 }
 
-int run_sim(std::vector<std::string> args, std::string* output = nullptr) {
+int run_sim(std::vector<std::string> args, std::string* output = nullptr, bool with_stderr = false) {
   bp::ipstream out;
-  bp::child c(QSIM_SIM_EXE, bp::args(args), bp::std_out > out, bp::std_err > bp::null);
+  bp::child c = with_stderr ? bp::child(QSIM_SIM_EXE, bp::args(args), (bp::std_out & bp::std_err) > out)
+                            : bp::child(QSIM_SIM_EXE, bp::args(args), bp::std_out > out, bp::std_err > bp::null);
   std::string line, all;
   while (std::getline(out, line)) all += line + "\n";
   c.wait();
@@ -199,6 +202,24 @@ TEST(RunApi, AComponentDeniedARedisRightItNeedsStopsTheRun) {
         << what;
     EXPECT_NE(what.find("Redis denied user 'payment_intake' EVALSHA"), std::string::npos) << "its log says which: " << what;
   }
+}
+
+// `sim run --redis redis://USER@...` runs every component, and the harness, as that user: a user
+// without the rights a run needs is an infrastructure failure (exit 3) that names the user.
+TEST(SimRun, ARedisUserWithoutTheRightsARunNeedsExitsThree) {
+  qsim::sim::RedisServerOptions ro;
+  ro.acl_users.push_back(qsim::security::redis_acl_line("onlyping", "pw-onlyping", "resetkeys -@all +ping"));
+  qsim::sim::RedisServer server(ro);
+  server.start();
+  ::setenv("QSIM_REDIS_SECRET", "pw-onlyping", 1);
+  std::string text;
+  const int code = run_sim({"run", kTiny, "--arch", "queue", "--no-probe", "--redis",
+                            "redis://onlyping@127.0.0.1:" + std::to_string(server.port())},
+                           &text, /*with_stderr=*/true);
+  ::unsetenv("QSIM_REDIS_SECRET");
+  EXPECT_EQ(code, 3) << text;
+  EXPECT_NE(text.find("Redis denied user 'onlyping'"), std::string::npos) << text;
+  EXPECT_EQ(text.find("pw-onlyping"), std::string::npos) << "the password is never printed: " << text;
 }
 
 TEST(SimRun, ExitCodesForGatesBadInputAndInfrastructure) {
