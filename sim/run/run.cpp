@@ -1124,7 +1124,7 @@ RunResult run_scenario(Scenario s, const RunOptions& o) {
     for (const auto& a : archs)
       if (a != "polling" && a != "queue")
         throw ScenarioError(s.file, "$.redis_acl", "redis_acl gives users to qsim's own components only; " + a +
-                                                       "'s adapter connects as Redis's default user, which is off");
+                                                       "'s adapter connects without credentials");
   }
   // The component logs: the given folder, or a temporary one removed afterwards.
   fs::path log_dir;

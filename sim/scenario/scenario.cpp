@@ -310,6 +310,14 @@ Scenario parse_scenario_without_schema(const json& j, const std::string& file) {
                "with failover_redis the components find Redis through Sentinel, and their Redis links do not run "
                "through the fault proxy: " + link + " cannot be degraded then");
   }
+  // redis_acl: users on the run's own server for qsim's own components only (sim run also
+  // refuses --redis-acl with these, for a scenario without the field)
+  if (s.redis_acl && redis_failover(s.faults))
+    r.fail(r.at("redis_acl"), "redis_acl cannot be combined with failover_redis: the replica and the Sentinel would need "
+                              "users of their own");
+  if (s.redis_acl && !s.frameworks.empty())
+    r.fail(r.at("redis_acl"), "redis_acl gives Redis users to qsim's own components only: " + s.frameworks.begin()->first +
+                                  "'s adapter connects without credentials (drop it or redis_acl)");
   if (r.get("payment_intake", false)) {
     auto pi = r.object("payment_intake");
     s.intake_wait_replicas = pi.integer("wait_for_replicas", 0, 1, false, 0);

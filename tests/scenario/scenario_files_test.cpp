@@ -222,8 +222,8 @@ TEST(ScenarioFiles, SchemaListsExactlyTheKeysTheLoaderAccepts) {
   auto schema = nlohmann::json::parse(std::ifstream(kRoot / "scenarios/schema.json"));
   std::set<std::string> keys;
   for (auto& [k, v] : schema["properties"].items()) keys.insert(k);
-  EXPECT_EQ(keys, (std::set<std::string>{"name", "seed", "speedup", "side_by_side", "orders", "job", "architectures", "faults",
-                                         "payment_intake", "gates", "plan"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"name", "seed", "speedup", "side_by_side", "redis_acl", "orders", "job",
+                                         "architectures", "faults", "payment_intake", "gates", "plan"}));
   EXPECT_EQ(schema["additionalProperties"], false);
 }
 
