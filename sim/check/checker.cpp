@@ -4,11 +4,12 @@
 
 namespace qsim::sim {
 
-bool in_flight(const std::string& s) {
-  return s == "paid" || s == "processing" || s == "downloading" || s == "uploading" || s == "finalizing";
+bool in_flight(const std::string& s) { return outcome_of(s) == Outcome::in_flight; }
+bool finished(const std::string& s) {
+  const auto o = outcome_of(s);
+  return o == Outcome::completed || o == Outcome::failed;
 }
-bool finished(const std::string& s) { return s == "completed" || s == "failed" || s == "dead"; }
-bool forgotten(const std::string& s) { return s == "missing" || s == "created" || s.empty(); }
+bool forgotten(const std::string& s) { return outcome_of(s) == Outcome::forgotten; }
 
 Api api_from(std::string_view name) {
   if (name == "download") return Api::download;
@@ -31,13 +32,13 @@ std::string_view to_string(Api api) {
 
 History history_of(const ArchResult& r) { return {r.orders, r.stray_calls, r.faults}; }
 
-namespace {
-
-// What one order's calls did: the one walk over them that the checker and the report share.
-struct Effects {
-  int download_calls = 0, downloads_ok = 0, grants = 0, mails = 0;
-  int calls_after_grant = 0, calls_after_mail = 0;  // calls made once the effect had been applied
-};
+Outcome outcome_of(std::string_view s) {
+  if (s == "completed") return Outcome::completed;
+  if (s == "failed" || s == "dead") return Outcome::failed;
+  if (s == "paid" || s == "processing" || s == "downloading" || s == "uploading" || s == "finalizing")
+    return Outcome::in_flight;
+  return Outcome::forgotten;
+}
 
 Effects effects_of(const std::vector<EffectCall>& calls) {
   Effects e;
@@ -56,7 +57,22 @@ Effects effects_of(const std::vector<EffectCall>& calls) {
   return e;
 }
 
-}  // namespace
+OrderFacts facts_of(const OrderRecord& o) {
+  OrderFacts f;
+  f.payment_accepted = o.payment_accepted;
+  f.outcome = outcome_of(o.status);
+  f.effects = effects_of(o.calls);
+  f.arrival_s = o.arrival_s;
+  f.download_plan_s = o.download_plan_s;
+  f.upload_plan_s = o.upload_plan_s;
+  const double* paid = o.stages_s.get("paid");
+  f.paid = o.payment_accepted || paid;
+  f.paid_s = paid ? *paid : o.arrival_s;
+  const double* ended = f.outcome == Outcome::completed || f.outcome == Outcome::failed ? o.stages_s.get(o.status) : nullptr;
+  f.end_s = ended ? *ended : o.arrival_s;
+  if (const double* picked = o.stages_s.get("processing")) f.picked = true, f.picked_s = *picked;
+  return f;
+}
 
 void tally_calls(OrderRecord& o) {
   const Effects e = effects_of(o.calls);
@@ -66,13 +82,14 @@ void tally_calls(OrderRecord& o) {
   o.mails = e.mails;
 }
 
-void check_order(CheckerResult& ck, const OrderRecord& o) {
-  const Effects e = effects_of(o.calls);
+void check_order(CheckerResult& ck, const OrderRecord& o) { check_order(ck, facts_of(o)); }
+
+void check_order(CheckerResult& ck, const OrderFacts& o) {
+  const Effects& e = o.effects;
   const bool any_effect = e.grants > 0 || e.mails > 0;
   // Never paid: the provider had no 2xx and the store never saw the payment.
-  const bool paid = o.payment_accepted || o.stages_s.count("paid") > 0;
   if (!o.payment_accepted) ck.undelivered_payments++;
-  if (!paid) {
+  if (!o.paid) {
     if (any_effect) ck.unexpected_effects++;
     return;
   }
@@ -81,16 +98,17 @@ void check_order(CheckerResult& ck, const OrderRecord& o) {
   ck.duplicate_deliveries += std::max(0, e.downloads_ok - 1);
   ck.duplicate_effect_calls += e.calls_after_grant + e.calls_after_mail;
   ck.duplicate_effects += std::max(0, e.grants - 1) + std::max(0, e.mails - 1);
-  if (any_effect && o.status != "completed") ck.orphaned_effects++;
-  if (o.status == "completed") {
-    ck.completed++;
-    if (e.grants < 1 || e.mails < 1) ck.missing_effects++;
-  } else if (finished(o.status)) {
-    ck.failed_visible++;
-  } else if (in_flight(o.status)) {
-    ck.stuck++;
-  } else if (!any_effect) {
-    ck.lost++;  // forgotten: acknowledged to the provider, no effect, no visible failure
+  if (any_effect && o.outcome != Outcome::completed) ck.orphaned_effects++;
+  switch (o.outcome) {
+    case Outcome::completed:
+      ck.completed++;
+      if (e.grants < 1 || e.mails < 1) ck.missing_effects++;
+      break;
+    case Outcome::failed: ck.failed_visible++; break;
+    case Outcome::in_flight: ck.stuck++; break;
+    case Outcome::forgotten:
+      if (!any_effect) ck.lost++;  // forgotten: acknowledged to the provider, no effect, no visible failure
+      break;
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -172,25 +174,29 @@ OrderSummary::OrderSummary(std::size_t orders) : first_done_(INFINITY), last_don
 }
 
 void OrderSummary::add(const OrderRecord& o) {
-  download_calls_ += o.download_calls;
-  if (!o.payment_accepted || !finished(o.status)) return;
-  const double* ended = o.stages_s.get(o.status);
-  const double end = ended ? *ended : o.arrival_s;
+  OrderFacts f = facts_of(o);
+  f.effects.download_calls = o.download_calls;  // the record's tally, as the report shows it
+  add(f);
+  if (!stages_ || !o.payment_accepted || f.outcome != Outcome::completed) return;
+  const double end = f.end_s;
+  const double *dl = o.stages_s.get("downloading"), *ul = o.stages_s.get("uploading"), *fin = o.stages_s.get("finalizing");
+  if (dl && ul && *ul >= *dl) download_stage_.push_back(*ul - *dl);
+  if (ul && fin && *fin >= *ul) upload_stage_.push_back(*fin - *ul);
+  if (fin && end >= *fin) finalize_stage_.push_back(end - *fin);
+}
+
+void OrderSummary::add(const OrderFacts& o) {
+  download_calls_ += o.effects.download_calls;
+  if (!o.payment_accepted || (o.outcome != Outcome::completed && o.outcome != Outcome::failed)) return;
+  const double end = o.end_s;
   last_end_ = std::max(last_end_, end);
-  if (o.status != "completed") return;
+  if (o.outcome != Outcome::completed) return;
   completed_++;
-  const double* paid_at = o.stages_s.get("paid");
-  const double paid = paid_at ? *paid_at : o.arrival_s;
+  const double paid = o.paid_s;
   e2e_.push_back(end - paid);
-  if (const double* picked = o.stages_s.get("processing")) {
-    pickup_.push_back(*picked - paid);
-    overhead_.push_back(end - *picked - o.download_plan_s - o.upload_plan_s);
-  }
-  if (stages_) {
-    const double *dl = o.stages_s.get("downloading"), *ul = o.stages_s.get("uploading"), *fin = o.stages_s.get("finalizing");
-    if (dl && ul && *ul >= *dl) download_stage_.push_back(*ul - *dl);
-    if (ul && fin && *fin >= *ul) upload_stage_.push_back(*fin - *ul);
-    if (fin && end >= *fin) finalize_stage_.push_back(end - *fin);
+  if (o.picked) {
+    pickup_.push_back(o.picked_s - paid);
+    overhead_.push_back(end - o.picked_s - o.download_plan_s - o.upload_plan_s);
   }
   if (end < first_done_) {
     first_done_ = end;
@@ -277,25 +283,77 @@ Replicated replicated_95(const std::vector<double>& v) {
   return m;
 }
 
+namespace {
+
+// A double's bits as an unsigned key in the same order as the numbers (NaN aside): negatives
+// flipped whole, positives with the sign bit set.
+std::uint64_t order_key(double x) {
+  std::uint64_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b >> 63 ? ~b : b | (std::uint64_t{1} << 63);
+}
+
+}  // namespace
+
 Percentiles percentiles(std::vector<double> v) {
   Percentiles p;
   p.count = v.size();
   if (v.empty()) return p;
-  // Nearest rank, exactly as a full sort would give, by selecting each rank in turn: the ranks
-  // ascend, so each selection works on what lies right of the last one.
+  // Nearest rank, exactly as a full sort would give. The mean is summed in the values' order.
   auto rank_index = [&](double q) { return static_cast<std::size_t>(std::max(0.0, std::ceil(q * v.size()) - 1)); };
   const double qs[] = {0.50, 0.90, 0.95, 0.99};
   double* out[] = {&p.p50, &p.p90, &p.p95, &p.p99};
-  auto from = v.begin();
-  for (int k = 0; k < 4; ++k) {
-    auto at = v.begin() + static_cast<std::ptrdiff_t>(rank_index(qs[k]));
-    std::nth_element(from, at, v.end());
-    *out[k] = *at;
-    from = at;
-  }
-  p.max = *std::max_element(from, v.end());
   double sum = 0;
-  for (double x : v) sum += x;
+  if (v.size() < 4096) {
+    // few values: select each rank in turn; the ranks ascend, so each selection works on what
+    // lies right of the last one
+    for (double x : v) sum += x;
+    auto from = v.begin();
+    for (int k = 0; k < 4; ++k) {
+      auto at = v.begin() + static_cast<std::ptrdiff_t>(rank_index(qs[k]));
+      std::nth_element(from, at, v.end());
+      *out[k] = *at;
+      from = at;
+    }
+    p.max = *std::max_element(from, v.end());
+  } else {
+    // many (a sweep's million): one pass counts the values per bucket of their top 16 key bits
+    // (16 buckets an octave), which tells each rank's bucket; a second pass gathers the values of
+    // those buckets alone, and the rank is selected among them
+    constexpr int kShift = 48;
+    std::vector<std::uint32_t> count(std::size_t{1} << (64 - kShift), 0);
+    double max = v.front();
+    for (double x : v) {
+      sum += x;
+      if (max < x) max = x;
+      ++count[order_key(x) >> kShift];
+    }
+    p.max = max;
+    std::size_t rank[4], bucket[4], below[4];
+    for (int k = 0; k < 4; ++k) rank[k] = rank_index(qs[k]);
+    std::size_t seen = 0;
+    for (std::size_t b = 0, k = 0; k < 4; seen += count[b], ++b)
+      for (; k < 4 && rank[k] < seen + count[b]; ++k) bucket[k] = b, below[k] = seen;
+    std::vector<double> in[4];  // the values of bucket[k], gathered once per distinct bucket
+    int owner[4];               // whose gathering bucket[k] shares
+    for (int k = 0; k < 4; ++k) {
+      owner[k] = k;
+      for (int j = 0; j < k; ++j)
+        if (bucket[j] == bucket[k]) owner[k] = owner[j];
+      if (owner[k] == k) in[k].reserve(count[bucket[k]]);
+    }
+    for (double x : v) {
+      const std::size_t b = order_key(x) >> kShift;
+      for (int k = 0; k < 4; ++k)
+        if (owner[k] == k && b == bucket[k]) in[k].push_back(x);
+    }
+    for (int k = 0; k < 4; ++k) {
+      auto& values = in[owner[k]];
+      auto at = values.begin() + static_cast<std::ptrdiff_t>(rank[k] - below[k]);
+      std::nth_element(values.begin(), at, values.end());
+      *out[k] = *at;
+    }
+  }
   p.mean = sum / static_cast<double>(v.size());
   return p;
 }

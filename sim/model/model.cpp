@@ -13,32 +13,11 @@
 #include <cmath>
 #include <deque>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace qsim::sim {
-
-namespace des {
-
-namespace {
-struct Later {  // a type, not a function pointer: the heap operations inline it
-  bool operator()(const Event& a, const Event& b) const { return a.t > b.t || (a.t == b.t && a.seq > b.seq); }
-};
-}  // namespace
-
-void Engine::at(double t, std::uint32_t kind, std::uint32_t a) {
-  heap_.push_back({t, seq_++, kind, a});
-  std::push_heap(heap_.begin(), heap_.end(), Later{});
-}
-
-bool Engine::next(Event& e) {
-  if (heap_.empty()) return false;
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  e = heap_.back();
-  heap_.pop_back();
-  now_ = e.t;
-  ++processed_;
-  return true;
-}
-
-}  // namespace des
 
 ErlangC erlang_c(double lambda, double mu, int c) {
   ErlangC r;
@@ -76,11 +55,22 @@ enum class St : std::uint8_t { created, paid, processing, completed, failed, dea
 constexpr const char* kStatusNames[] = {"created", "paid", "processing", "completed", "failed", "dead", "missing"};
 bool done(St s) { return s == St::completed || s == St::failed || s == St::dead; }
 
+// 32 bytes: a sweep streams a million of them. Accepted is paid >= 0 (the model's intake
+// accepts every payment it records).
 struct OrderState {
-  double paid = -1, pick = -1, end = -1, dl = 0, ul = 0;
+  double paid = -1, pick = -1, end = -1;
+  int attempts = 0;
+  std::uint16_t downloads_ok = 0;  // saturates: only duplicate deliveries beyond 65,534 would be undercounted
   St status = St::created;
-  int attempts = 0, downloads_ok = 0;
-  bool accepted = false;
+  bool accepted() const { return paid >= 0; }
+  void download_ok() { downloads_ok += downloads_ok < UINT16_MAX; }
+};
+static_assert(sizeof(OrderState) <= 32);
+
+// The last attempt's download and upload times (slowed by slow_world), for whole histories only:
+// their records show the stages
+struct AttemptWork {
+  double dl = 0, ul = 0;
 };
 
 class Model final : public ModelTarget {
@@ -88,10 +78,11 @@ public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders),
         workers_(queue ? s.queue->workers : 1), rng_(s.seed, queue ? "model-queue" : "model-polling") {
-    // the per-order state reuses this thread's buffer: a million orders are 56 MB, which malloc
+    // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
     o_.swap(order_buffer());
     o_.assign(plan.arrivals_s.size(), OrderState{});
+    if (keep_orders_) work_.assign(plan.arrivals_s.size(), AttemptWork{});
     // no failure can be drawn: skip the draws (the stream is the failure draws' alone)
     draw_failures_ = !s.faults.empty() || s.fail_download > 0 || s.fail_upload > 0 || s.fail_grant > 0 || s.fail_mail > 0;
     counted_.assign(plan.arrivals_s.size(), false);
@@ -115,7 +106,7 @@ public:
     std::size_t next_arrival = 0;
     for (std::size_t f = 0; f < faults_.firings.size(); ++f) e_.at(faults_.firings[f].t_s, kFire, static_cast<std::uint32_t>(f));
     if (!queue_) e_.at(0, kPoll, 0);
-    des::Event ev;
+    des::Event ev{};
     while (true) {
       const double* top = e_.peek_time();
       if (next_arrival < n && (!top || plan_.arrivals_s[next_arrival] <= *top)) {
@@ -166,25 +157,25 @@ private:
     a.stages[3] = {s_.fail_mail, true};
     a.start_s = now;
     if (!s_.faults.empty()) shape_attempt(s_.faults, a);  // (a sweep has none: no loop at all)
-    o.dl = plan_.download_s[i] * a.slow;
-    o.ul = plan_.upload_s[i] * a.slow;
-    const double at[] = {o.dl, o.dl + o.ul, o.dl + o.ul, o.dl + o.ul};  // when each stage's failure shows
-    double end = now + o.dl + o.ul;
+    const double dl = plan_.download_s[i] * a.slow, ul = plan_.upload_s[i] * a.slow;
+    if (keep_orders_) work_[i] = {dl, ul};
+    const double at[] = {dl, dl + ul, dl + ul, dl + ul};  // when each stage's failure shows
+    double end = now + dl + ul;
     Kind outcome = kDone;
     for (int st = 0; st < 4 && draw_failures_; ++st) {
       if (rng_.uniform() < a.stages[st].fail_probability && outcome == kDone) {
         outcome = a.stages[st].transient ? kFailTransient : kFailPermanent;
         end = now + at[st];
-        if (st != 0) o.downloads_ok++;
+        if (st != 0) o.download_ok();
       }
     }
-    if (outcome == kDone) o.downloads_ok++;
+    if (outcome == kDone) o.download_ok();
     // stage kills that land on this attempt
     a.kills.clear();
     if (has_stage_kills_) {
       a.order = order_id(i);
       a.worker = w;
-      a.download_s = o.dl;
+      a.download_s = dl;
       a.end_s = end;
       a.succeeds = outcome == kDone;
       kill_attempt(s_.seed, s_.faults, a, stage_fired_);
@@ -309,7 +300,6 @@ private:
           e_.at(redis_down_until_, kArrive, ev.a);
           return;
         }
-        o.accepted = true;
         o.paid = now;
         o.status = St::paid;
         ready_.push_back(ev.a);
@@ -366,7 +356,7 @@ private:
     rec.download_plan_s = plan_.download_s[i];
     rec.upload_plan_s = plan_.upload_s[i];
     rec.webhook_attempts = 1;
-    rec.payment_accepted = o.accepted;
+    rec.payment_accepted = o.accepted();
     rec.status = kStatusNames[static_cast<int>(o.status)];
     rec.stages_s = {};
     if (o.paid >= 0) rec.stages_s["paid"] = o.paid;
@@ -374,8 +364,8 @@ private:
       rec.stages_s["processing"] = o.pick;
       if (keep_orders_) {
         rec.stages_s["downloading"] = o.pick;
-        rec.stages_s["uploading"] = o.pick + o.dl;
-        rec.stages_s["finalizing"] = o.pick + o.dl + o.ul;
+        rec.stages_s["uploading"] = o.pick + work_[i].dl;
+        rec.stages_s["finalizing"] = o.pick + work_[i].dl + work_[i].ul;
       }
     }
     if (o.end >= 0 && done(o.status)) rec.stages_s[rec.status] = o.end;
@@ -388,10 +378,34 @@ private:
     tally_calls(rec);
   }
 
+  // What the checker and the summary would read of fill_record()'s record, without making it.
+  OrderFacts facts(std::size_t i) const {
+    static constexpr Outcome kOutcomes[] = {Outcome::forgotten, Outcome::in_flight, Outcome::in_flight, Outcome::completed,
+                                            Outcome::failed,    Outcome::failed,    Outcome::forgotten};
+    const auto& o = o_[i];
+    OrderFacts f;
+    f.payment_accepted = o.accepted();
+    f.paid = o.accepted();
+    f.outcome = kOutcomes[static_cast<int>(o.status)];
+    const bool completed = o.status == St::completed;
+    f.effects.download_calls = o.attempts;
+    f.effects.downloads_ok = std::min<int>(o.downloads_ok, o.attempts);
+    f.effects.grants = f.effects.mails = completed ? 1 : 0;
+    f.arrival_s = plan_.arrivals_s[i];
+    f.download_plan_s = plan_.download_s[i];
+    f.upload_plan_s = plan_.upload_s[i];
+    f.paid_s = o.paid >= 0 ? o.paid : f.arrival_s;
+    f.end_s = o.end >= 0 && done(o.status) ? o.end : f.arrival_s;
+    f.picked = o.pick >= 0;
+    f.picked_s = o.pick;
+    return f;
+  }
+
   // The model's history: per order what the live run would record (deliveries, store
   // transitions, the world's calls), checked and summarised by the same code as a live run's.
-  // Sweeps keep no record: each order's is made, checked and summarised in one reused record,
-  // in order, which gives exactly the figures of the whole history.
+  // Sweeps keep no record: each order's facts (what the checker and the summary read of its
+  // record) are taken straight from its state, checked and summarised in order, which gives
+  // exactly the figures of the whole history (Model.ASweepsFiguresAreExactlyThoseOfTheWholeHistory).
   ArchResult finish() {
     const std::size_t n = o_.size();
     if (keep_orders_) {
@@ -400,13 +414,12 @@ private:
       r_.checker = check(history_of(r_));
       summarize(r_, plan_.arrivals_s.front(), plan_.arrivals_s.back(), true);
     } else {
-      OrderRecord rec;
       OrderSummary summary(n);
       CheckerResult ck;
       for (std::size_t i = 0; i < n; ++i) {
-        fill_record(i, rec);
-        check_order(ck, rec);
-        summary.add(rec);
+        const OrderFacts f = facts(i);
+        check_order(ck, f);
+        summary.add(f);
       }
       r_.checker = ck;  // a model has no stray calls
       summary.finish(r_, plan_.arrivals_s.front());
@@ -447,6 +460,7 @@ private:
   Stream rng_;
   des::Engine e_;
   std::vector<OrderState> o_;
+  std::vector<AttemptWork> work_;  // keep_orders_ only
   std::deque<std::uint32_t> ready_;
   std::vector<int> busy_;
   std::vector<std::uint32_t> gen_;
@@ -501,6 +515,13 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
   }
   result.arrivals_s = std::move(plan.arrivals_s);  // the models are done with it
   return result;
+}
+
+void keep_freed_memory_for_reuse() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: blocks up to 32 MB come from the heap ...
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);   // ... which is not trimmed back to the kernel below 1 GB free
+#endif
 }
 
 }  // namespace qsim::sim

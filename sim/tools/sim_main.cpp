@@ -322,6 +322,7 @@ int compare_cmd(const std::string& older, const std::string& newer, double max_r
 }  // namespace
 
 int main(int argc, char** argv) {
+  qsim::sim::keep_freed_memory_for_reuse();  // `sim plan` runs many models of up to millions of orders in turn
   CLI::App app{"sim: a simulation and test harness for queue behaviour\n"
                "exit codes: 0 gates passed, 1 a gate failed, 2 bad input or usage, 3 infrastructure error"};
   app.require_subcommand(1);

@@ -25,7 +25,7 @@ void BM_EngineHold(benchmark::State& state) {
   e.reserve(pending + 1);
   for (std::size_t i = 0; i < pending; ++i) e.at(deltas[i % deltas.size()], 0, static_cast<std::uint32_t>(i));
   std::size_t k = 0;
-  des::Event ev;
+  des::Event ev{};
   for (auto _ : state) {
     e.next(ev);
     e.at(ev.t + deltas[k++ & (deltas.size() - 1)], ev.kind, ev.a);
@@ -65,4 +65,11 @@ BENCHMARK(BM_Sweep20)->Unit(benchmark::kSecond)->Iterations(1);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  keep_freed_memory_for_reuse();  // as `sim` does
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

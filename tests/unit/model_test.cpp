@@ -111,7 +111,12 @@ TEST(Model, ASweepsFiguresAreExactlyThoseOfTheWholeHistory) {
     for (auto [a, b] : {std::pair{x.checker.completed, y.checker.completed}, {x.checker.stuck, y.checker.stuck},
                         {x.checker.lost, y.checker.lost}, {x.checker.failed_visible, y.checker.failed_visible},
                         {x.checker.duplicate_deliveries, y.checker.duplicate_deliveries},
-                        {x.checker.undelivered_payments, y.checker.undelivered_payments}})
+                        {x.checker.undelivered_payments, y.checker.undelivered_payments},
+                        {x.checker.duplicate_effect_calls, y.checker.duplicate_effect_calls},
+                        {x.checker.duplicate_effects, y.checker.duplicate_effects},
+                        {x.checker.missing_effects, y.checker.missing_effects},
+                        {x.checker.orphaned_effects, y.checker.orphaned_effects},
+                        {x.checker.unexpected_effects, y.checker.unexpected_effects}})
       EXPECT_EQ(a, b) << arch;
     EXPECT_EQ(x.makespan_s, y.makespan_s) << arch;
     EXPECT_EQ(x.throughput_per_h, y.throughput_per_h) << arch;
@@ -122,6 +127,7 @@ TEST(Model, ASweepsFiguresAreExactlyThoseOfTheWholeHistory) {
     for (auto [a, b] : {std::pair{&x.e2e_s, &y.e2e_s}, {&x.pickup_s, &y.pickup_s}, {&x.overhead_s, &y.overhead_s}}) {
       EXPECT_EQ(a->count, b->count) << arch;
       EXPECT_EQ(a->p50, b->p50) << arch;
+      EXPECT_EQ(a->p90, b->p90) << arch;
       EXPECT_EQ(a->p95, b->p95) << arch;
       EXPECT_EQ(a->p99, b->p99) << arch;
       EXPECT_EQ(a->max, b->max) << arch;

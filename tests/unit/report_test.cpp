@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+
 using namespace qsim::sim;
 using json = nlohmann::json;
 
@@ -63,6 +68,39 @@ TEST(Percentiles, ExactNearestRank) {
   EXPECT_EQ(one.p50, 7);
   EXPECT_EQ(one.p99, 7);
   EXPECT_EQ(percentiles({}).count, 0u);
+}
+
+// Many values take the bucketed selection: each figure must still be a full sort's.
+TEST(Percentiles, ManyValuesAreExactlyASortsNearestRank) {
+  std::mt19937_64 rng(11);
+  std::exponential_distribution<double> exp(1.0 / 600);
+  std::uniform_real_distribution<double> narrow(100.0, 100.0 + 1e-9);
+  const std::vector<std::function<double(int)>> shapes = {
+      [&](int) { return exp(rng); },                                      // wide, heavy-tailed
+      [&](int i) { return i % 3 == 0 ? 0.0 : exp(rng); },                 // a third at exactly 0 (waits)
+      [&](int i) { return i % 2 ? -exp(rng) : exp(rng) * 1e-12; },        // negative and tiny values
+      [&](int) { return narrow(rng); },                                   // all in one bucket
+      [&](int) { return 42.0; },                                          // all equal
+      [&](int i) { return static_cast<double>((i * 7919) % 5000); },      // integers, many ties
+  };
+  for (std::size_t s = 0; s < shapes.size(); ++s)
+    for (int n : {4096, 4097, 100'003}) {
+      std::vector<double> v(static_cast<std::size_t>(n));
+      for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = shapes[s](i);
+      auto sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      auto rank = [&](double q) { return sorted[static_cast<std::size_t>(std::ceil(q * n) - 1)]; };
+      const auto p = percentiles(v);
+      EXPECT_EQ(p.count, static_cast<std::size_t>(n));
+      EXPECT_EQ(p.p50, rank(0.50)) << "shape " << s << ", " << n << " values";
+      EXPECT_EQ(p.p90, rank(0.90)) << "shape " << s << ", " << n << " values";
+      EXPECT_EQ(p.p95, rank(0.95)) << "shape " << s << ", " << n << " values";
+      EXPECT_EQ(p.p99, rank(0.99)) << "shape " << s << ", " << n << " values";
+      EXPECT_EQ(p.max, sorted.back()) << "shape " << s << ", " << n << " values";
+      double sum = 0;
+      for (double x : v) sum += x;  // the values' own order
+      EXPECT_EQ(p.mean, sum / n) << "shape " << s << ", " << n << " values";
+    }
 }
 
 TEST(Report, MetricNamesResolveAgainstTheJson) {

@@ -2,6 +2,7 @@
 // percentiles, makespan, waits, throughput, the depth/busy timeline, drain and recovery.
 #pragma once
 
+#include "qsim/sim/checker.h"
 #include "qsim/sim/results.h"
 #include "qsim/sim/scenario.h"
 
@@ -39,6 +40,7 @@ class OrderSummary {
 public:
   explicit OrderSummary(std::size_t orders);
   void add(const OrderRecord& o);
+  void add(const OrderFacts& o);  // the same, from what was read of a record (checker.h)
   void finish(ArchResult& r, double first_arrival_s);  // every figure but the timeline
 
 private:
