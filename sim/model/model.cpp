@@ -91,6 +91,7 @@ public:
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     gen_.assign(static_cast<std::size_t>(workers_), 0);
     up_.assign(static_cast<std::size_t>(workers_), true);
+    idle_ = workers_;
     // the heap holds what is in flight (attempts, retries, firings), not the arrivals
     e_.reserve(static_cast<std::size_t>(workers_) + faults.firings.size() + 64);
   }
@@ -182,6 +183,7 @@ private:
       if (outcome == kDone && !a.succeeds) outcome = kFailTransient;  // finalize died between grant and e-mail
     }
     busy_[static_cast<std::size_t>(w)] = static_cast<int>(i);
+    --idle_;  // every caller starts an idle worker
     e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[static_cast<std::size_t>(w)]);
     // those after the attempt's end come after its own end event (the effects come first), then
     // those during it
@@ -194,7 +196,7 @@ private:
   }
 
   void dispatch() {
-    if (e_.now() < redis_down_until_) return;
+    if (idle_ == 0 || e_.now() < redis_down_until_) return;
     for (int w = 0; w < workers_ && !ready_.empty(); ++w)
       if (up_[static_cast<std::size_t>(w)] && busy_[static_cast<std::size_t>(w)] < 0) {
         auto i = ready_.front();
@@ -208,6 +210,7 @@ private:
     if (payload / kGenShift != gen_[w] || busy_[w] < 0) return;  // a killed worker's attempt
     const auto i = static_cast<std::uint32_t>(busy_[w]);
     busy_[w] = -1;
+    idle_ += up_[w];
     auto& o = o_[i];
     const double now = e_.now();
     const bool store_down = now < redis_down_until_;
@@ -248,6 +251,7 @@ private:
     const auto uw = static_cast<std::size_t>(w);
     const double down = kill ? s_.queue ? s_.queue->restart_delay_s : 10 : for_s;
     const int held = busy_[uw];
+    idle_ -= is_idle(uw);  // it is not, whatever follows
     log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
     if (held >= 0 && (kill || (queue_ && for_s > s_.queue->lease_s))) {
       gen_[uw]++;
@@ -276,7 +280,7 @@ private:
         }
       ready_.clear();
       for (std::size_t w = 0; w < busy_.size(); ++w)
-        if (busy_[w] >= 0) gen_[w]++, busy_[w] = -1;
+        if (busy_[w] >= 0) gen_[w]++, busy_[w] = -1, idle_ += up_[w];
       wiped_ = true;
     }
     e_.at(redis_down_until_, kRedisUp, 0);
@@ -326,7 +330,9 @@ private:
         fire(stage_kills_[ev.a]);
         return;
       case kWorkerUp:
+        idle_ -= is_idle(ev.a);
         up_[ev.a] = true;
+        idle_ += is_idle(ev.a);
         if (queue_) dispatch();
         else if (busy_[0] < 0) e_.at(now, kPoll, 0);
         return;
@@ -465,6 +471,8 @@ private:
   std::vector<int> busy_;
   std::vector<std::uint32_t> gen_;
   std::vector<bool> up_;
+  int idle_ = 0;  // workers up and not busy: dispatch() has nothing to scan without one
+  bool is_idle(std::size_t w) const { return up_[w] && busy_[w] < 0; }
   double redis_down_until_ = -1;
   bool wiped_ = false;
   long long polls_ = 0;
