@@ -2,6 +2,8 @@
 #include "family.h"
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 namespace qsim::sim {
 
@@ -184,6 +186,18 @@ void shape_attempt(const std::vector<Fault>& faults, ModelAttempt& a) {
 
 void kill_attempt(std::uint64_t seed, const std::vector<Fault>& faults, ModelAttempt& a, std::vector<int>& stage_fired) {
   for (std::size_t i = 0; i < faults.size(); ++i) family_of(faults[i]).kill_attempt(seed, faults[i], i, a, stage_fired[i]);
+  // A worker killed during a stage ends the attempt there: no later stage of it is reached. A
+  // kill of a later stage is dropped, and its fault keeps that firing for another attempt.
+  double ended = INFINITY;
+  for (const auto& k : a.kills)
+    if (!k.after_end) ended = std::min(ended, k.t_s);
+  if (ended == INFINITY) return;
+  std::erase_if(a.kills, [&](const ModelAttempt::Kill& k) {
+    const bool unreached = k.after_end || k.t_s > ended;
+    if (unreached) stage_fired[k.fault]--;
+    return unreached;
+  });
+  a.succeeds = false;
 }
 
 }  // namespace qsim::sim

@@ -3,6 +3,7 @@
 #include "qsim/queue/backoff.h"
 
 #include "qsim/sim/checker.h"
+#include "qsim/sim/random.h"
 #include "qsim/sim/stats.h"
 #include "qsim/sim/workload.h"
 
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <tuple>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -44,15 +46,19 @@ ErlangC erlang_c(double lambda, double mu, int c) {
 namespace {
 
 enum Kind : std::uint32_t {
-  kArrive, kDone, kFailTransient, kFailPermanent, kRetry, kRedeliver, kFire, kWorkerUp, kRedisUp, kPoll, kStageKill
+  kArrive, kDone, kFailTransient, kFailPermanent, kRetry, kRedeliver, kFire, kWorkerUp, kRedisUp, kPoll, kStageKill,
+  kFailFinalize,  // a transient failure of the grant or the e-mail: the order stays in finalizing
 };
+
+constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
 
 constexpr std::uint32_t kGenShift = 1024;  // event payload: worker + kGenShift * generation
 
 // An order's status in the model: the store's statuses, and "missing" (forgotten by a Redis
 // restart without persistence). An enum, not a string: a sweep moves millions of orders.
-enum class St : std::uint8_t { created, paid, processing, completed, failed, dead, missing };
-constexpr const char* kStatusNames[] = {"created", "paid", "processing", "completed", "failed", "dead", "missing"};
+enum class St : std::uint8_t { created, paid, processing, completed, failed, dead, missing, finalizing };
+constexpr const char* kStatusNames[] = {"created", "paid",   "processing", "completed",
+                                        "failed",  "dead",   "missing",    "finalizing"};
 bool done(St s) { return s == St::completed || s == St::failed || s == St::dead; }
 
 // 32 bytes: a sweep streams a million of them. Accepted is paid >= 0 (the model's intake
@@ -73,11 +79,27 @@ struct AttemptWork {
   double dl = 0, ul = 0;
 };
 
+// An order's calls to the world so far, as the live world counts them (only when a call can
+// fail or a worker be stopped: otherwise every order has one attempt, and its calls all succeed).
+struct WorldCalls {
+  std::uint16_t made[4] = {};  // per API (kApis): the calls made, so the next call's draw index
+  std::uint16_t after_grant = 0, after_mail = 0;  // calls made once the effect had been applied
+  bool granted = false, mailed = false;
+};
+
+// An attempt's calls, decided when it starts and counted once they are made: at its end, or
+// those begun before its worker was stopped.
+struct PendingCall {
+  double t_s;
+  std::uint8_t api;
+  bool ok;
+};
+
 class Model final : public ModelTarget {
 public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders),
-        workers_(queue ? s.queue->workers : 1), rng_(s.seed, queue ? "model-queue" : "model-polling") {
+        workers_(queue ? s.queue->workers : 1) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
     o_.swap(order_buffer());
@@ -85,6 +107,11 @@ public:
     if (keep_orders_) work_.assign(plan.arrivals_s.size(), AttemptWork{});
     // no failure can be drawn: skip the draws (the stream is the failure draws' alone)
     draw_failures_ = !s.faults.empty() || s.fail_download > 0 || s.fail_upload > 0 || s.fail_grant > 0 || s.fail_mail > 0;
+    if (draw_failures_) {
+      calls_.assign(plan.arrivals_s.size(), WorldCalls{});
+      pending_.assign(static_cast<std::size_t>(workers_), {});
+      pending_order_.assign(static_cast<std::size_t>(workers_), 0);
+    }
     counted_.assign(plan.arrivals_s.size(), false);
     stage_fired_.assign(s.faults.size(), 0);
     for (const auto& f : s.faults) has_stage_kills_ = has_stage_kills_ || f.stage_kill();
@@ -141,50 +168,111 @@ private:
                                 grows ? queue::kBackoffCapFactor * q.backoff_base_s : q.backoff_base_s, attempt);
   }
 
-  // One attempt at order i on worker w: its duration and whether (and how) it fails.
-  void start(int w, std::uint32_t i) {
-    auto& o = o_[i];
-    const double now = e_.now();
-    o.pick = now;
-    o.status = St::processing;
-    o.attempts++;
-    // the windowed faults (slow_world, fail_*) holding now shape the attempt; the draws are the
-    // model's, in the stages' order
+  // The failure rates and the slowdown holding at t (the scenario's, shaped by the windowed
+  // faults: fail_*, slow_world), in attempt_.
+  ModelAttempt& shaped_at(double t) {
     ModelAttempt& a = attempt_;
     a.slow = 1;
     a.stages[0] = {s_.fail_download, true};
     a.stages[1] = {s_.fail_upload, true};
     a.stages[2] = {s_.fail_grant, true};
     a.stages[3] = {s_.fail_mail, true};
-    a.start_s = now;
+    a.start_s = t;
     if (!s_.faults.empty()) shape_attempt(s_.faults, a);  // (a sweep has none: no loop at all)
-    const double dl = plan_.download_s[i] * a.slow, ul = plan_.upload_s[i] * a.slow;
-    if (keep_orders_) work_[i] = {dl, ul};
-    const double at[] = {dl, dl + ul, dl + ul, dl + ul};  // when each stage's failure shows
-    double end = now + dl + ul;
-    Kind outcome = kDone;
-    for (int st = 0; st < 4 && draw_failures_; ++st) {
-      if (rng_.uniform() < a.stages[st].fail_probability && outcome == kDone) {
-        outcome = a.stages[st].transient ? kFailTransient : kFailPermanent;
-        end = now + at[st];
-        if (st != 0) o.download_ok();
+    return a;
+  }
+
+  // Whether the world fails order i's call to `api` starting at t: exactly as the live world
+  // decides (world.cpp), by the rate holding when the call starts and a draw keyed by the API, the
+  // order and how many calls to that API the order made before. The call is counted when made.
+  bool world_fails(std::uint32_t i, int api, double t, bool& transient) {
+    const auto& st = shaped_at(t).stages[api];
+    transient = st.transient;
+    const int nth = calls_[i].made[api];
+    const bool fails = keyed_draw(s_.seed, kApis[api], std::string(kApis[api]) + ":" + order_id(i), nth) < st.fail_probability;
+    pending_[current_worker_].push_back({t, static_cast<std::uint8_t>(api), !fails});
+    return fails;
+  }
+
+  // Counts worker w's pending calls begun by `until` (all of them at the attempt's end).
+  void make_calls(std::size_t w, double until) {
+    auto& pending = pending_[w];
+    if (pending.empty()) return;
+    auto& c = calls_[pending_order_[w]];
+    for (const auto& call : pending) {
+      if (call.t_s > until) break;
+      if (c.made[call.api] < UINT16_MAX) c.made[call.api]++;
+      if (call.api == 2) {
+        if (c.granted) c.after_grant++;
+        c.granted = c.granted || call.ok;
+      } else if (call.api == 3) {
+        if (c.mailed) c.after_mail++;
+        c.mailed = c.mailed || call.ok;
       }
     }
-    if (outcome == kDone) o.download_ok();
+    pending.clear();
+  }
+
+  // One attempt at order i on worker w: its duration and whether (and how) it fails. A retry of an
+  // order left in finalizing (its grant or e-mail failed) calls finalize alone, as the live worker
+  // does; any other attempt downloads, uploads and finalizes.
+  void start(int w, std::uint32_t i) {
+    auto& o = o_[i];
+    const double now = e_.now();
+    const bool finalize_only = o.status == St::finalizing;
+    if (!finalize_only) {
+      o.pick = now;
+      o.status = St::processing;
+    }
+    o.attempts++;
+    const std::size_t uw = static_cast<std::size_t>(w);
+    double dl = 0, ul = 0;
+    Kind outcome = kDone;
+    double end = now;
+    if (!draw_failures_) {  // nothing can fail and no fault shapes the world
+      dl = plan_.download_s[i];
+      ul = plan_.upload_s[i];
+      end = now + dl + ul;
+      o.download_ok();
+    } else {
+      current_worker_ = uw;
+      pending_order_[uw] = i;
+      bool transient = true;
+      auto fail = [&](Kind transient_kind) { outcome = transient ? transient_kind : kFailPermanent; };
+      if (!finalize_only) {
+        dl = plan_.download_s[i] * shaped_at(end).slow;
+        if (world_fails(i, 0, end, transient)) fail(kFailTransient);
+        end += dl;
+        if (outcome == kDone) {
+          o.download_ok();
+          ul = plan_.upload_s[i] * shaped_at(end).slow;
+          if (world_fails(i, 1, end, transient)) fail(kFailTransient);
+          end += ul;
+        }
+      }
+      for (int api : {2, 3})  // finalize: the grant, then the e-mail
+        if (outcome == kDone && world_fails(i, api, end, transient)) fail(kFailFinalize);
+    }
+    if (keep_orders_ && !finalize_only) work_[i] = {dl, ul};
     // stage kills that land on this attempt
+    ModelAttempt& a = attempt_;
     a.kills.clear();
     if (has_stage_kills_) {
+      a.start_s = now;
       a.order = order_id(i);
       a.worker = w;
       a.download_s = dl;
       a.end_s = end;
       a.succeeds = outcome == kDone;
       kill_attempt(s_.seed, s_.faults, a, stage_fired_);
-      if (outcome == kDone && !a.succeeds) outcome = kFailTransient;  // finalize died between grant and e-mail
+      if (outcome == kDone && !a.succeeds) {  // finalize died between the grant and the e-mail
+        outcome = kFailFinalize;
+        if (draw_failures_ && !pending_[uw].empty() && pending_[uw].back().api == 3) pending_[uw].pop_back();
+      }
     }
-    busy_[static_cast<std::size_t>(w)] = static_cast<int>(i);
+    busy_[uw] = static_cast<int>(i);
     --idle_;  // every caller starts an idle worker
-    e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[static_cast<std::size_t>(w)]);
+    e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[uw]);
     // those after the attempt's end come after its own end event (the effects come first), then
     // those during it
     for (bool after_end : {true, false})
@@ -213,6 +301,7 @@ private:
     idle_ += up_[w];
     auto& o = o_[i];
     const double now = e_.now();
+    if (draw_failures_) make_calls(w, now);
     const bool store_down = now < redis_down_until_;
     if (kind == kDone && !store_down) {
       o.status = St::completed;
@@ -225,6 +314,7 @@ private:
       if (queue_) r_.dead_letters++;
     } else {
       r_.retries++;
+      if (kind == kFailFinalize) o.status = St::finalizing;  // the upload is done: the retry finalizes
       e_.at(now + backoff(o.attempts), kRetry, i);
     }
     if (queue_) dispatch();
@@ -254,6 +344,7 @@ private:
     idle_ -= is_idle(uw);  // it is not, whatever follows
     log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
     if (held >= 0 && (kill || (queue_ && for_s > s_.queue->lease_s))) {
+      if (draw_failures_) make_calls(uw, now);  // the calls it had begun
       gen_[uw]++;
       busy_[uw] = -1;
       if (queue_) {
@@ -280,7 +371,10 @@ private:
         }
       ready_.clear();
       for (std::size_t w = 0; w < busy_.size(); ++w)
-        if (busy_[w] >= 0) gen_[w]++, busy_[w] = -1, idle_ += up_[w];
+        if (busy_[w] >= 0) {
+          if (draw_failures_) make_calls(w, e_.now());
+          gen_[w]++, busy_[w] = -1, idle_ += up_[w];
+        }
       wiped_ = true;
     }
     e_.at(redis_down_until_, kRedisUp, 0);
@@ -314,6 +408,7 @@ private:
       case kDone:
       case kFailTransient:
       case kFailPermanent:
+      case kFailFinalize:
         finish_attempt(ev.a, static_cast<Kind>(ev.kind));
         return;
       case kRetry:
@@ -376,27 +471,48 @@ private:
     }
     if (o.end >= 0 && done(o.status)) rec.stages_s[rec.status] = o.end;
     rec.calls.clear();
-    for (int a = 0; a < o.attempts; ++a) rec.calls.push_back({Api::download, {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
-    if (o.status == St::completed) {
-      rec.calls.push_back({Api::grant, {}, 200, true});
-      rec.calls.push_back({Api::mail, {}, 200, true});
+    const WorldCalls c = calls_of(i);
+    for (int a = 0; a < c.made[0]; ++a) rec.calls.push_back({Api::download, {}, a < o.downloads_ok ? 200 : 503, a < o.downloads_ok});
+    for (auto [api, made, applied, after] : {std::tuple{Api::grant, c.made[2], c.granted, c.after_grant},
+                                             std::tuple{Api::mail, c.made[3], c.mailed, c.after_mail}}) {
+      const int failed_before = made - (applied ? 1 + after : 0);
+      for (int k = 0; k < failed_before; ++k) rec.calls.push_back({api, {}, 503, false});
+      if (applied) rec.calls.push_back({api, {}, 200, true});
+      for (int k = 0; k < after; ++k) rec.calls.push_back({api, {}, 200, false});
     }
     tally_calls(rec);
   }
 
+  // Order i's calls to the world (uploads aside: no check reads them).
+  WorldCalls calls_of(std::size_t i) const {
+    if (!calls_.empty()) return calls_[i];
+    // nothing could fail and no worker was stopped: one attempt, every call answered at once
+    const auto& o = o_[i];
+    const bool completed = o.status == St::completed;
+    WorldCalls c;
+    c.made[0] = static_cast<std::uint16_t>(o.attempts);
+    c.made[2] = c.made[3] = completed;
+    c.granted = c.mailed = completed;
+    return c;
+  }
+
   // What the checker and the summary would read of fill_record()'s record, without making it.
   OrderFacts facts(std::size_t i) const {
-    static constexpr Outcome kOutcomes[] = {Outcome::forgotten, Outcome::in_flight, Outcome::in_flight, Outcome::completed,
-                                            Outcome::failed,    Outcome::failed,    Outcome::forgotten};
+    static constexpr Outcome kOutcomes[] = {Outcome::forgotten, Outcome::in_flight, Outcome::in_flight,
+                                            Outcome::completed, Outcome::failed,    Outcome::failed,
+                                            Outcome::forgotten, Outcome::in_flight};
     const auto& o = o_[i];
     OrderFacts f;
     f.payment_accepted = o.accepted();
     f.paid = o.accepted();
     f.outcome = kOutcomes[static_cast<int>(o.status)];
-    const bool completed = o.status == St::completed;
-    f.effects.download_calls = o.attempts;
-    f.effects.downloads_ok = std::min<int>(o.downloads_ok, o.attempts);
-    f.effects.grants = f.effects.mails = completed ? 1 : 0;
+    const WorldCalls c = calls_of(i);
+    f.effects.download_calls = c.made[0];
+    f.effects.downloads_ok = std::min<int>(o.downloads_ok, c.made[0]);
+    f.effects.grants = c.granted;
+    f.effects.mails = c.mailed;
+    f.effects.calls_after_grant = c.after_grant;
+    f.effects.calls_after_mail = c.after_mail;
     f.arrival_s = plan_.arrivals_s[i];
     f.download_plan_s = plan_.download_s[i];
     f.upload_plan_s = plan_.upload_s[i];
@@ -463,7 +579,6 @@ private:
   const FaultPlan& faults_;
   bool queue_, keep_orders_;
   int workers_;
-  Stream rng_;
   des::Engine e_;
   std::vector<OrderState> o_;
   std::vector<AttemptWork> work_;  // keep_orders_ only
@@ -481,7 +596,11 @@ private:
   std::vector<bool> counted_;  // ... each counted once
   std::vector<int> stage_fired_;
   bool has_stage_kills_ = false;
-  bool draw_failures_ = true;
+  bool draw_failures_ = true;  // a call can fail or a worker be stopped: the world's calls are counted
+  std::vector<WorldCalls> calls_;                  // per order, if draw_failures_
+  std::vector<std::vector<PendingCall>> pending_;  // per worker: its attempt's calls not yet made
+  std::vector<std::uint32_t> pending_order_;       // ... and whose they are
+  std::size_t current_worker_ = 0;                 // the worker whose attempt is being decided
   ModelAttempt attempt_;  // reused: an attempt allocates nothing
   std::vector<Firing> stage_kills_;
   const Firing* firing_ = nullptr;  // the one being fired
