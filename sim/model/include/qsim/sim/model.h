@@ -3,9 +3,13 @@
 // Same scenario and seed, same result, bit for bit.
 //
 // What it models (all in simulated seconds):
+//   both     the world fails a call exactly as the live world does (the draw keyed by the seed,
+//            the API, the order and its earlier calls to that API; the failure rate and slowdown
+//            holding when the call starts), so a scenario's failures are the live run's;
 //   queue    W workers take paid orders first come first served the moment one is free (the
 //            hand-off is instantaneous); a transient failure is retried after the scenario's
-//            backoff, up to its attempts, then dead-lettered; a permanent one is dead at once;
+//            backoff, up to its attempts, then dead-lettered (a retry after a failed grant or
+//            e-mail calls finalize alone); a permanent one is dead at once;
 //            a killed worker's order comes back after the lease plus half a reaper tick, and the
 //            worker after restart_delay; a Redis outage stops pickups (without persistence it
 //            loses every order not yet completed); poison jobs are dead letters.
