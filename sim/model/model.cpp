@@ -97,8 +97,8 @@ struct PendingCall {
 
 class Model final : public ModelTarget {
 public:
-  Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders)
-      : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders),
+  Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s)
+      : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
         workers_(queue ? s.queue->workers : 1) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
@@ -233,6 +233,7 @@ private:
       dl = plan_.download_s[i];
       ul = plan_.upload_s[i];
       end = now + dl + ul;
+      if (overhead_s_ > 0) end += overhead_s_;
       o.download_ok();
     } else {
       current_worker_ = uw;
@@ -250,6 +251,7 @@ private:
           end += ul;
         }
       }
+      if (outcome == kDone) end += overhead_s_;  // the harness's own costs, before finalize's calls
       for (int api : {2, 3})  // finalize: the grant, then the e-mail
         if (outcome == kDone && world_fails(i, api, end, transient)) fail(kFailFinalize);
     }
@@ -578,6 +580,7 @@ private:
   const Plan& plan_;
   const FaultPlan& faults_;
   bool queue_, keep_orders_;
+  double overhead_s_;  // each attempt's, calibrated from a live run (0: none)
   int workers_;
   des::Engine e_;
   std::vector<OrderState> o_;
@@ -633,12 +636,20 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
   result.resolution_s = 0;
   result.redis = "none (discrete-event model)";
   result.replay_command = fmt::format("scripts/sim model {} --seed {} --arch {}", s.file, s.seed, fmt::join(archs, ","));
+  if (!options.calibration.source.empty()) result.replay_command += " --calibrate " + options.calibration.source;
   Plan plan = make_plan(s);
   result.fault_plan = plan_faults(s, plan);
   for (const auto& a : archs) {
-    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders);
+    const auto cal = options.calibration.attempt_overhead_s.find(a);
+    const double overhead = cal == options.calibration.attempt_overhead_s.end() ? 0 : cal->second;
+    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead);
     result.results.push_back(m.run());
     result.events += m.events();
+    if (overhead > 0)
+      result.results.back().notes.push_back(
+          fmt::format("calibrated from {}: each attempt pays {:.3g} s besides the world's download and upload (the live "
+                      "run's overhead {})",
+                      options.calibration.source, overhead, options.calibration.statistic.count(a) ? options.calibration.statistic.at(a) : "figure"));
   }
   result.arrivals_s = std::move(plan.arrivals_s);  // the models are done with it
   return result;
@@ -649,6 +660,40 @@ void keep_freed_memory_for_reuse() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: blocks up to 32 MB come from the heap ...
   mallopt(M_TRIM_THRESHOLD, 1 << 30);   // ... which is not trimmed back to the kernel below 1 GB free
 #endif
+}
+
+Calibration calibration_from_report(const nlohmann::json& report, const std::string& where) {
+  auto fail = [&](const std::string& path, const std::string& why) { throw ScenarioError(where, path, why); };
+  if (!report.is_object() || !report.contains("results") || !report["results"].is_object())
+    fail("$.results", "expected a report.json written by `sim run`");
+  if (report.value("kind", std::string()) == "model")
+    fail("$.kind", "a model's report: calibrate with a live run's (`sim run`)");
+  Calibration c;
+  c.source = where;
+  for (const char* arch : {"polling", "queue"}) {
+    if (!report["results"].contains(arch)) continue;
+    const std::string path = fmt::format("$.results.{}.overhead_s", arch);
+    const auto& r = report["results"][arch];
+    if (!r.contains("overhead_s") || !r["overhead_s"].is_object()) fail(path, "missing");
+    const auto& o = r["overhead_s"];
+    if (o.value("count", 0) == 0) continue;  // no completed order: nothing measured
+    // The mean is what a backlog pays, but only when each order's overhead is one attempt's: a
+    // retry of finalize alone, a redelivery, or a slowed world adds to it. Then the median, which
+    // those few orders do not move.
+    bool world_shaped = false;
+    if (r.contains("fault_counts") && r["fault_counts"].is_object())
+      for (const auto& [kind, n] : r["fault_counts"].items())
+        world_shaped = world_shaped || kind.rfind("fail_", 0) == 0 || kind == "slow_world";
+    const bool one_attempt_each = r.value("retries", 0) == 0 && r.value("recoveries", 0) == 0 && !world_shaped;
+    const char* stat = one_attempt_each ? "mean" : "p50";
+    if (!o.contains(stat) || !o[stat].is_number() || !std::isfinite(o[stat].get<double>()))
+      fail(path + "." + stat, "expected a number");
+    c.attempt_overhead_s[arch] = std::max(0.0, o[stat].get<double>());
+    c.statistic[arch] = stat;
+  }
+  if (c.attempt_overhead_s.empty())
+    fail("$.results", "no completed order of polling or queue: nothing to calibrate with");
+  return c;
 }
 
 }  // namespace qsim::sim

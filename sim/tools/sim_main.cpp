@@ -87,6 +87,7 @@ struct RunArgs {
   int rerun_if_disturbed = 0;
   int rerun_if_slow = 0;
   std::string logs;
+  std::string calibrate;  // model: a live report.json
   bool quiet = false, no_probe = false, side_by_side = false, one_at_a_time = false, redis_acl = false;
 };
 
@@ -140,6 +141,7 @@ int run(const RunArgs& a, bool model) {
   sim::GateSet gates;
   sim::VerdictOptions verdict;
   sim::RunOptions o;
+  sim::Calibration calibration;
   std::vector<std::string> formats = split_list(a.format);
   try {
     s = sim::load_scenario(a.scenario);
@@ -155,6 +157,7 @@ int run(const RunArgs& a, bool model) {
     verdict.max_regression_pct = a.max_regression;
     verdict.rerun_if_disturbed = a.rerun_if_disturbed;
     verdict.rerun_if_slow = a.rerun_if_slow;
+    if (model && !a.calibrate.empty()) calibration = sim::calibration_from_report(sim::load_report(a.calibrate), a.calibrate);
   } catch (const sim::ScenarioError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
@@ -214,6 +217,7 @@ int run(const RunArgs& a, bool model) {
           sim::ModelOptions mo;
           mo.architectures = o.architectures;
           mo.seed = o.seed;
+          mo.calibration = calibration;
           auto result = model ? sim::run_model(s, mo) : sim::run_scenario(s, o);
           if (tty && !a.quiet) std::cerr << "\r\033[K";
           return sim::report_json(result, s);
@@ -333,6 +337,11 @@ int main(int argc, char** argv) {
                                         "milliseconds; the same reports and gates as `run`");
   add_report_options(r, ra, "reports/<scenario name>");
   add_report_options(m, ma, "reports/<scenario name>-model");
+  m->add_option("--calibrate", ma.calibrate,
+                "a live run's report.json (`sim run`): each attempt also pays what that run measured besides the "
+                "world's download and upload (its overhead p50 per architecture: hand-offs, store transitions, HTTP, "
+                "finalize)")
+      ->check(CLI::ExistingFile);
   r->add_option("--redis", ra.redis,
                 "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server. "
                 "redis://user@host:port connects every component as that user, its password from "

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <map>
+#include <string>
 
 using namespace qsim::sim;
 
@@ -136,6 +138,92 @@ TEST(Model, ASweepsFiguresAreExactlyThoseOfTheWholeHistory) {
   }
   EXPECT_GT(kept.find("queue")->checker.completed, 0);
   EXPECT_GT(kept.find("polling")->checker.failed_visible, 0);
+}
+
+// A world call fails in the model exactly when it fails in the live world: the same keyed draw
+// (the world's seed, the API, the order, the order's earlier calls to that API).
+TEST(Model, TheWorldsFailuresAreTheLiveWorldsDraws) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "draws", "seed": 9, "speedup": 1,
+    "orders": {"count": 200, "arrival": {"kind": "constant", "rate_per_h": 6}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "1m"},
+            "fail_probability": {"download": 0.3}},
+    "architectures": {"polling": {"poll_interval": "10s"}, "queue": {"workers": 2, "retry": {"attempts": 1, "backoff": "constant", "base": "10s"}}}})");
+  const auto r = run_model(parse_scenario(j, "draws.json"));
+  for (const char* arch : {"polling", "queue"}) {  // one attempt each: an order fails iff its first download draw does
+    const auto& res = *r.find(arch);
+    for (const auto& o : res.orders) {
+      const bool fails = keyed_draw(9, "download", "download:" + o.id, 0) < 0.3;
+      EXPECT_EQ(o.status, fails ? (std::string(arch) == "queue" ? "dead" : "failed") : "completed") << arch << " " << o.id;
+    }
+  }
+}
+
+// A grant that fails leaves the order in finalizing: its retry calls finalize alone (no second
+// download), and the e-mail failing after the grant succeeded calls the grant again.
+TEST(Model, ARetryAfterAFailedGrantOrEmailCallsFinalizeAlone) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "finalize", "seed": 4, "speedup": 1,
+    "orders": {"count": 300, "arrival": {"kind": "constant", "rate_per_h": 6}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "1m"},
+            "fail_probability": {"grant": 0.3, "mail": 0.3}},
+    "architectures": {"queue": {"workers": 2, "retry": {"attempts": 8, "backoff": "constant", "base": "10s"}}}})");
+  const auto r = run_model(parse_scenario(j, "finalize.json"));
+  const auto& q = *r.find("queue");
+  int retried = 0, grant_again = 0;
+  for (const auto& o : q.orders) {
+    EXPECT_EQ(o.download_calls, 1) << o.id << ": a retry of finalize downloads nothing";
+    EXPECT_EQ(o.downloads_ok, 1) << o.id;
+    int grants = 0;
+    for (const auto& c : o.calls) grants += c.api == Api::grant;
+    retried += grants > 1;
+    grant_again += grants > 1 && o.grants == 1 && o.calls.back().api == Api::mail;
+  }
+  EXPECT_GT(retried, 50);
+  EXPECT_GT(q.checker.duplicate_effect_calls, 0) << "a grant called again after it was applied";
+  EXPECT_EQ(q.checker.duplicate_effects, 0);
+  EXPECT_EQ(q.checker.completed + q.checker.failed_visible, 300);
+}
+
+// --calibrate: a live report's overhead p50 per architecture is added to each attempt.
+TEST(Model, ACalibrationFromALiveReportAddsItsOverheadToEachAttempt) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "cal", "seed": 1, "speedup": 1,
+    "orders": {"count": 10, "arrival": {"kind": "burst", "at": "0s"}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
+    "architectures": {"queue": {"workers": 1}}})");
+  const auto s = parse_scenario(j, "cal.json");
+  auto live = nlohmann::json::parse(R"({"kind": "run", "results": {"queue": {"overhead_s": {"count": 10, "p50": 5, "mean": 6}},
+                                        "rq": {"overhead_s": {"count": 10, "p50": 60, "mean": 60}}}})");
+  ModelOptions o;
+  o.calibration = calibration_from_report(live, "live.json");
+  EXPECT_EQ(o.calibration.attempt_overhead_s, (std::map<std::string, double>{{"queue", 6}}));
+  const auto plain = run_model(s), calibrated = run_model(s, o);
+  EXPECT_DOUBLE_EQ(plain.find("queue")->makespan_s, 600);
+  EXPECT_DOUBLE_EQ(calibrated.find("queue")->makespan_s, 660);  // ten attempts one after the other
+  EXPECT_NE(calibrated.replay_command.find("--calibrate live.json"), std::string::npos);
+  // retries (or redeliveries, or a slowed world) put more than one attempt's overhead in some
+  // orders': the median then
+  live["results"]["queue"]["retries"] = 3;
+  EXPECT_EQ(calibration_from_report(live, "live.json").attempt_overhead_s.at("queue"), 5);
+  live["results"]["queue"]["retries"] = 0;
+  live["results"]["queue"]["fault_counts"] = {{"slow_world", 1}};
+  EXPECT_EQ(calibration_from_report(live, "live.json").statistic.at("queue"), "p50");
+
+  auto refused = [](const char* text) {
+    try {
+      calibration_from_report(nlohmann::json::parse(text), "r.json");
+    } catch (const ScenarioError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refused(R"({"kind": "model", "results": {"queue": {"overhead_s": {"count": 1, "p50": 1}}}})").find("$.kind"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"kind": "run", "results": {"queue": {"overhead_s": {"count": 0}}}})").find("nothing to calibrate"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"kind": "run", "results": {"queue": {}}})").find("$.results.queue.overhead_s"), std::string::npos);
+  EXPECT_NE(refused(R"([1])").find("$.results"), std::string::npos);
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {

@@ -25,18 +25,36 @@
 #include "qsim/sim/results.h"
 #include "qsim/sim/scenario.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace qsim::sim {
 
+// What a live run pays that the model's architectures do not: per architecture, the simulated
+// seconds each attempt spends outside the world's download and upload (the hand-offs, the store's
+// transitions, the HTTP calls, finalize). Measured live: a report's overhead_s (a wall-clock cost
+// of a few milliseconds, times the run's speedup), its mean when every order's overhead is one
+// attempt's, else its median.
+struct Calibration {
+  std::map<std::string, double> attempt_overhead_s;  // by architecture (polling, queue)
+  std::map<std::string, std::string> statistic;      // ... which figure of overhead_s: mean or p50
+  std::string source;                                // the report it was read from
+};
+// The calibration a live report gives (`sim model --calibrate REPORT.json`): ScenarioError, at
+// `where`, for a model's report or one without a completed order in polling or queue.
+Calibration calibration_from_report(const nlohmann::json& report, const std::string& where);
+
 struct ModelOptions {
   std::vector<std::string> architectures;  // empty: every one in the scenario
   std::optional<std::uint64_t> seed;
   bool keep_orders = true;                 // false: only summaries (sweeps)
+  Calibration calibration;                 // none: the architectures' own costs alone
 };
 
 // The architectures a model run covers: polling and queue (`requested`, or those the scenario
