@@ -216,11 +216,19 @@ public:
   void restart_redis(double down_s, const std::string& persistence) override {
     if (!in_.c_.server) return;
     in_.c_.server->kill();
+    const double killed_at = in_.sim_now();
     in_.log("restart_redis", "redis", fmt::format("killed; persistence {}; down for {:g} s", persistence, down_s));
     auto until = Steady::now() + in_.wall(down_s);
     while (!in_.stop_ && Steady::now() < until) std::this_thread::sleep_for(1ms);
     try {
       in_.c_.restart_redis();
+      // how long the restart really took, in the event's detail (sim model --calibrate reads it)
+      std::lock_guard lock(in_.mu_);
+      for (auto it = in_.events.rbegin(); it != in_.events.rend(); ++it)
+        if (it->kind == "restart_redis" && it->detail.rfind("killed;", 0) == 0) {
+          it->detail += fmt::format("; answering again {:.1f} s after the kill", in_.sim_now() - killed_at);
+          break;
+        }
     } catch (const std::exception& e) {
       in_.log("restart_redis", "redis", std::string("did not come back: ") + e.what());
     }

@@ -80,7 +80,7 @@ public:
       return model.redis_down(p.full_s, false);
     }
     model.log("redis", "persistence " + p.persistence);
-    model.redis_down(p.down_s, p.persistence == "none");  // without persistence, whatever was not done is gone
+    model.redis_restarted(p.down_s, p.persistence == "none");  // without persistence, whatever was not done is gone
   }
 };
 

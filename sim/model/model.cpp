@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <map>
+#include <regex>
 #include <tuple>
 
 #if defined(__GLIBC__)
@@ -48,6 +50,7 @@ namespace {
 enum Kind : std::uint32_t {
   kArrive, kDone, kFailTransient, kFailPermanent, kRetry, kRedeliver, kFire, kWorkerUp, kRedisUp, kPoll, kStageKill,
   kFailFinalize,  // a transient failure of the grant or the e-mail: the order stays in finalizing
+  kStale,         // a worker's next store command after a Redis restart fails (its connection is stale)
 };
 
 constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
@@ -87,6 +90,12 @@ struct WorldCalls {
   bool granted = false, mailed = false;
 };
 
+// When a worker's attempt next talks to the store: its transitions to uploading and finalizing,
+// and finalize (-inf: none, as for a retry of finalize alone).
+struct AttemptTimes {
+  double uploading = -INFINITY, finalizing = -INFINITY, end = -INFINITY;
+};
+
 // An attempt's calls, decided when it starts and counted once they are made: at its end, or
 // those begun before its worker was stopped.
 struct PendingCall {
@@ -97,8 +106,10 @@ struct PendingCall {
 
 class Model final : public ModelTarget {
 public:
-  Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s)
+  Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s,
+        double restart_extra_s)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
+        restart_extra_s_(restart_extra_s),
         workers_(queue ? s.queue->workers : 1) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
@@ -116,6 +127,7 @@ public:
     stage_fired_.assign(s.faults.size(), 0);
     for (const auto& f : s.faults) has_stage_kills_ = has_stage_kills_ || f.stage_kill();
     busy_.assign(static_cast<std::size_t>(workers_), -1);
+    times_.assign(static_cast<std::size_t>(workers_), AttemptTimes{});
     gen_.assign(static_cast<std::size_t>(workers_), 0);
     up_.assign(static_cast<std::size_t>(workers_), true);
     idle_ = workers_;
@@ -256,6 +268,8 @@ private:
         if (outcome == kDone && world_fails(i, api, end, transient)) fail(kFailFinalize);
     }
     if (keep_orders_ && !finalize_only) work_[i] = {dl, ul};
+    if (queue_)
+      times_[uw] = finalize_only ? AttemptTimes{-INFINITY, -INFINITY, end} : AttemptTimes{now + dl, now + dl + ul, end};
     // stage kills that land on this attempt
     ModelAttempt& a = attempt_;
     a.kills.clear();
@@ -345,12 +359,12 @@ private:
     const int held = busy_[uw];
     idle_ -= is_idle(uw);  // it is not, whatever follows
     log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
-    if (held >= 0 && (kill || (queue_ && for_s > s_.queue->lease_s))) {
+    if (held >= 0 && (kill || (queue_ && for_s > lease()))) {
       if (draw_failures_) make_calls(uw, now);  // the calls it had begun
       gen_[uw]++;
       busy_[uw] = -1;
       if (queue_) {
-        const double back = s_.queue->lease_s + reaper_tick() / 2;
+        const double back = lease() + reaper_tick() / 2;
         r_.kills.push_back({now, fmt::format("worker-{}", w), order_id(static_cast<std::size_t>(held)), back});
         r_.recoveries++;
         e_.at(now + back, kRedeliver, static_cast<std::uint32_t>(held));
@@ -363,7 +377,12 @@ private:
     e_.at(now + down, kWorkerUp, static_cast<std::uint32_t>(w));
   }
 
-  void redis_down(double down_s, bool wipe) override {
+  // Redis refuses writes for down_s (memory or disk full) and keeps its data. (Failing the busy
+  // workers' next write in that time, as for a restart, was tried: disk_full's makespan moved
+  // closer to the live run's but its p95 and redis_memory_full's makespan moved away.)
+  void redis_down(double down_s, bool wipe) override { go_down(down_s, wipe); }
+
+  void go_down(double down_s, bool wipe) {
     redis_down_until_ = std::max(redis_down_until_, e_.now() + down_s);
     if (wipe) {  // everything not finished is forgotten
       for (std::size_t i = 0; i < o_.size(); ++i)
@@ -388,7 +407,47 @@ private:
     if (!counted_[i]) counted_[i] = true, ++settled_;
   }
 
-  double reaper_tick() const { return s_.queue ? s_.queue->lease_s / 4 : 0; }
+  // The lease and the reaper's tick as the live run applies them: in wall time, the lease at
+  // least 250 ms and the tick a quarter of it, at least 50 ms (arch/queue.cpp).
+  double lease() const { return s_.queue ? std::max(s_.queue->lease_s, 0.25 * s_.speedup) : 0; }
+  double reaper_tick() const { return s_.queue ? std::max(0.05 * s_.speedup, lease() / 4) : 0; }
+
+  // Every worker's store and queue connections lived through the restart: a busy worker's attempt
+  // fails at its next store command, and so does its report of the failure (the job stays
+  // leased, unrecorded): the reaper hands the job back once the lease its heartbeats last renewed
+  // runs out. Without persistence the orders are gone anyway; the poller's run is not changed.
+  void redis_restarted(double down_s, bool wipe) override {
+    go_down(down_s + restart_extra_s_, wipe);
+    if (!wipe && queue_) fail_at_next_store_command();
+  }
+
+  // Busy workers fail at their next store command (stale_failure).
+  void fail_at_next_store_command() {
+    const double now = e_.now();
+    for (std::size_t w = 0; w < busy_.size(); ++w) {
+      if (busy_[w] < 0) continue;
+      const auto& t = times_[w];
+      const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
+      gen_[w]++;  // its own end does not come
+      e_.at(next, kStale, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
+    }
+  }
+
+  void stale_failure(std::uint32_t payload) {
+    const auto w = payload % kGenShift;
+    if (payload / kGenShift != gen_[w] || busy_[w] < 0) return;
+    const auto i = static_cast<std::uint32_t>(busy_[w]);
+    const double now = e_.now();
+    busy_[w] = -1;
+    idle_ += up_[w];
+    if (draw_failures_) make_calls(w, std::nextafter(now, -INFINITY));  // the calls before this command
+    // failed at finalize (its store read): the upload is done, the retry finalizes
+    if (now == times_[w].end && o_[i].status == St::processing) o_[i].status = St::finalizing;
+    r_.recoveries++;
+    const double heartbeat = lease() / 3;
+    e_.at(now + lease() - heartbeat / 2 + reaper_tick() / 2, kRedeliver, i);
+    dispatch();
+  }
 
   void step(const des::Event& ev) {
     const double now = e_.now();
@@ -396,8 +455,13 @@ private:
       case kArrive: {
         auto& o = o_[ev.a];
         if (o.status == St::missing) return;  // created before a wipe: the intake answers 404
-        if (now < redis_down_until_) {       // the provider retries until the store answers
-          e_.at(redis_down_until_, kArrive, ev.a);
+        if (now < redis_down_until_) {  // refused: the provider delivers again, 20 ms later doubling to 1 s (wall time)
+          const int tries = ++provider_tries_[ev.a];
+          if (tries >= 10) {  // it gives up: the payment is never acknowledged
+            settle(ev.a);
+            return;
+          }
+          e_.at(now + std::min(0.02 * std::pow(2.0, tries - 1), 1.0) * s_.speedup, kArrive, ev.a);
           return;
         }
         o.paid = now;
@@ -422,6 +486,9 @@ private:
         return;
       case kFire:
         fire(faults_.firings[ev.a]);
+        return;
+      case kStale:
+        stale_failure(ev.a);
         return;
       case kStageKill:
         fire(stage_kills_[ev.a]);
@@ -553,7 +620,7 @@ private:
     for (const auto& k : r_.kills)
       if (k.redelivered_after_s) rec.push_back(*k.redelivered_after_s);
     r_.recovery_s = percentiles(rec);
-    if (queue_) r_.recovery_bound_s = s_.queue->lease_s + reaper_tick();
+    if (queue_) r_.recovery_bound_s = lease() + reaper_tick();
     // the model's probe: pickups of an idle system, seeded phases for the poller
     std::vector<double> probe;
     Stream phases(s_.seed, "model-probe");
@@ -581,12 +648,15 @@ private:
   const FaultPlan& faults_;
   bool queue_, keep_orders_;
   double overhead_s_;  // each attempt's, calibrated from a live run (0: none)
+  double restart_extra_s_;  // a restart's outage beyond its down_for, calibrated (0: none)
   int workers_;
   des::Engine e_;
   std::vector<OrderState> o_;
   std::vector<AttemptWork> work_;  // keep_orders_ only
   std::deque<std::uint32_t> ready_;
   std::vector<int> busy_;
+  std::vector<AttemptTimes> times_;  // per worker: its attempt's store commands (queue)
+  std::map<std::uint32_t, int> provider_tries_;  // orders whose payment met a Redis outage: deliveries made
   std::vector<std::uint32_t> gen_;
   std::vector<bool> up_;
   int idle_ = 0;  // workers up and not busy: dispatch() has nothing to scan without one
@@ -640,16 +710,21 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
   Plan plan = make_plan(s);
   result.fault_plan = plan_faults(s, plan);
   for (const auto& a : archs) {
-    const auto cal = options.calibration.attempt_overhead_s.find(a);
-    const double overhead = cal == options.calibration.attempt_overhead_s.end() ? 0 : cal->second;
-    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead);
+    const auto& cal = options.calibration;
+    const double overhead = cal.attempt_overhead_s.count(a) ? cal.attempt_overhead_s.at(a) : 0;
+    const double restart_extra = cal.restart_extra_s.count(a) ? cal.restart_extra_s.at(a) : 0;
+    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra);
     result.results.push_back(m.run());
     result.events += m.events();
     if (overhead > 0)
       result.results.back().notes.push_back(
           fmt::format("calibrated from {}: each attempt pays {:.3g} s besides the world's download and upload (the live "
                       "run's overhead {})",
-                      options.calibration.source, overhead, options.calibration.statistic.count(a) ? options.calibration.statistic.at(a) : "figure"));
+                      cal.source, overhead, cal.statistic.count(a) ? cal.statistic.at(a) : "figure"));
+    if (restart_extra > 0)
+      result.results.back().notes.push_back(fmt::format(
+          "calibrated from {}: a Redis restart keeps the store away {:.3g} s longer than its down_for", cal.source,
+          restart_extra));
   }
   result.arrivals_s = std::move(plan.arrivals_s);  // the models are done with it
   return result;
@@ -690,6 +765,19 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
       fail(path + "." + stat, "expected a number");
     c.attempt_overhead_s[arch] = std::max(0.0, o[stat].get<double>());
     c.statistic[arch] = stat;
+    // each restart: "down for D s; answering again B s after the kill" (live/injector.cpp)
+    static const std::regex restart(R"(down for ([0-9.eE+-]+) s; answering again ([0-9.eE+-]+) s after the kill)");
+    double extra = 0;
+    int restarts = 0;
+    if (r.contains("faults") && r["faults"].is_array())
+      for (const auto& f : r["faults"]) {
+        std::smatch m;
+        const std::string detail = f.value("detail", std::string());
+        if (f.value("kind", std::string()) != "restart_redis" || !std::regex_search(detail, m, restart)) continue;
+        extra += std::max(0.0, std::stod(m[2].str()) - std::stod(m[1].str()));
+        ++restarts;
+      }
+    if (restarts > 0) c.restart_extra_s[arch] = extra / restarts;
   }
   if (c.attempt_overhead_s.empty())
     fail("$.results", "no completed order of polling or queue: nothing to calibrate with");

@@ -1,13 +1,16 @@
 // The model against the live runs of the same scenarios: the reports ctest's scenario_run.<name>
 // just wrote (fixtures), and run_model() on the same file, calibrated from that report as
-// `sim model --calibrate` does (each attempt also pays the live run's overhead p50: hand-offs,
-// store transitions, HTTP, finalize).
+// `sim model --calibrate` does (each attempt also pays the live run's measured overhead:
+// hand-offs, store transitions, HTTP, finalize).
 //
 // Within 5 % on makespan and on payment-to-completion p95, for every scenario of the tier whose
 // faults the model covers and whose live p95 repeats within that: the seeds' story, forged and
-// late webhooks, the capacity plan's scenario, the hand-off window and the load spike. The others
-// are in reports/BENCHMARKS.md with the reason (live p95 that varies more than 5 % between two
-// runs, or faults the model does not cover: Redis restarts, full memory, clock skew, network).
+// late webhooks, the capacity plan's scenario, the hand-off window, the load spike, least
+// privilege and the two queue comparisons. On makespan (the restart's within 10 %) and the
+// checker's counts for the world's failures and the Redis restart. The others are in
+// reports/BENCHMARKS.md with the reason (live
+// p95 that varies more than 5 % between two runs, or faults the model does not cover: full
+// memory or disk, clock skew, the network, failover).
 #include "qsim/sim/model.h"
 #include "qsim/sim/report.h"
 
@@ -56,6 +59,27 @@ TEST(ModelVsLive, DuplicateForgedAndLateWebhooks) { agree("duplicate_webhooks");
 TEST(ModelVsLive, TheCapacityPlansScenario) { agree("capacity_plan"); }
 TEST(ModelVsLive, TheHandOffWindow) { agree("handoff_window"); }
 TEST(ModelVsLive, ALoadSpike) { agree("load_spike"); }
+// Redis restarts among kills and a pause (every connection that lived through a restart fails on
+// its next command: a busy worker's job comes back when its lease runs out)
+TEST(ModelVsLive, LeastPrivilege) { agree("least_privilege"); }
+TEST(ModelVsLive, TheQueuesCompared) { agree("queues_compared"); }
+TEST(ModelVsLive, TheQueuesComparedSafer) { agree("queues_compared_safer"); }
+
+// Two restarts with their data kept: every job in flight at a restart comes back once, as live.
+// Within 10 %, not 5: five live runs of this file took 398 to 437 s (which orders a restart
+// catches mid-attempt, and so when their leases run out, depends on the run's timing); the
+// calibrated model, 415 s. p95 is left out: 250 to 314 s in those runs.
+TEST(ModelVsLive, TheRedisRestart) {
+  agree("redis_restart_aof", 0.10, false);
+  const auto c = compare("redis_restart_aof");
+  for (const auto& r : c.model.results) {
+    const auto& l = c.live["results"][r.name];
+    EXPECT_EQ(r.checker.lost, 0) << r.name;
+    if (r.name != "queue") continue;
+    EXPECT_EQ(r.checker.completed, l["checker"]["completed"].get<long long>());
+    EXPECT_NEAR(static_cast<double>(r.recoveries), l["recoveries"].get<double>(), 1);
+  }
+}
 
 // The world's failures: the model draws exactly the live world's, so each architecture ends with
 // the same orders completed and failed, after the same retries. The makespan agrees within 5 %;

@@ -65,6 +65,9 @@ struct FakeModel final : ModelTarget {
   void redis_down(double down_s, bool wipe) override {
     calls.push_back("down " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
   }
+  void redis_restarted(double down_s, bool wipe) override {
+    calls.push_back("restart " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
+  }
   void dead_letter(int jobs) override { calls.push_back("dead " + std::to_string(jobs)); }
   void log(const std::string& target, const std::string& detail) override { calls.push_back("log " + target + ": " + detail); }
 };
@@ -252,7 +255,7 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
   EXPECT_EQ(model.calls, (std::vector<std::string>{
                              "kill 2 0", "kill 0 0", "pause 1 300",
                              "log payment_intake: not modelled: the provider and the worker retry through it",
-                             "log redis: persistence none", "down 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
+                             "log redis: persistence none", "restart 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
                              "log intake_redis: not modelled",
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
                              "log redis: disk full", "down 20",

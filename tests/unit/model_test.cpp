@@ -209,6 +209,12 @@ TEST(Model, ACalibrationFromALiveReportAddsItsOverheadToEachAttempt) {
   live["results"]["queue"]["retries"] = 0;
   live["results"]["queue"]["fault_counts"] = {{"slow_world", 1}};
   EXPECT_EQ(calibration_from_report(live, "live.json").statistic.at("queue"), "p50");
+  // Redis restarts: how much longer than down_for each kept the store away, on average
+  live["results"]["queue"]["faults"] = nlohmann::json::parse(R"([
+    {"t_s": 120, "kind": "restart_redis", "target": "redis", "detail": "killed; persistence always; down for 15 s; answering again 27.5 s after the kill"},
+    {"t_s": 200, "kind": "restart_redis", "target": "redis", "detail": "killed; persistence always; down for 5 s; answering again 12.5 s after the kill"},
+    {"t_s": 300, "kind": "restart_redis", "target": "redis", "detail": "killed; persistence always; down for 5 s"}])");
+  EXPECT_DOUBLE_EQ(calibration_from_report(live, "live.json").restart_extra_s.at("queue"), 10);
 
   auto refused = [](const char* text) {
     try {

@@ -250,6 +250,9 @@ public:
   // architecture would.
   virtual void stop_worker(int w, bool kill, double for_s) = 0;
   virtual void redis_down(double down_s, bool wipe) = 0;
+  // redis-server restarted: down as above, and every connection to it that lived through the
+  // restart fails on its next command.
+  virtual void redis_restarted(double down_s, bool wipe) = 0;
   virtual void dead_letter(int jobs) = 0;
   virtual void log(const std::string& target, const std::string& detail) = 0;
 };

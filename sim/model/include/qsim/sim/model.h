@@ -44,6 +44,10 @@ namespace qsim::sim {
 struct Calibration {
   std::map<std::string, double> attempt_overhead_s;  // by architecture (polling, queue)
   std::map<std::string, std::string> statistic;      // ... which figure of overhead_s: mean or p50
+  // By architecture: how much longer than its down_for a Redis restart kept the store away (the
+  // server's start, the reload of its data; the mean over the report's restarts, from the
+  // "answering again ... s after the kill" its fault events give).
+  std::map<std::string, double> restart_extra_s;
   std::string source;                                // the report it was read from
 };
 // The calibration a live report gives (`sim model --calibrate REPORT.json`): ScenarioError, at
