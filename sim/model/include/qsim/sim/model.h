@@ -10,13 +10,20 @@
 //            hand-off is instantaneous); a transient failure is retried after the scenario's
 //            backoff, up to its attempts, then dead-lettered (a retry after a failed grant or
 //            e-mail calls finalize alone); a permanent one is dead at once;
-//            a killed worker's order comes back after the lease plus half a reaper tick, and the
-//            worker after restart_delay; a Redis outage stops pickups (without persistence it
-//            loses every order not yet completed); poison jobs are dead letters.
+//            a killed worker's order comes back after the lease plus half a reaper tick (both
+//            with the live run's wall-time floors), and the worker after restart_delay; a Redis
+//            outage stops pickups (without persistence it loses every order not yet completed);
+//            a restart fails every busy worker's next store command, and its job comes back
+//            when the lease runs out; a payment refused meanwhile is delivered again on the
+//            provider's schedule; poison jobs are dead letters.
 //   polling  one poller, polling every interval while idle and one interval after each job;
 //            any failure fails the order for good; a killed poller's order is stuck for good.
 // Webhook and network faults do not change the model's outcome (the receivers dedupe; the
 // model has no network): they are listed as not modelled.
+//
+// What the harness itself costs a live run (each attempt's hand-offs, store transitions and HTTP
+// calls; a restart's reload) the model adds only when calibrated from a live report (Calibration,
+// `sim model --calibrate REPORT.json`).
 //
 // The results are a RunResult like a live run's (kind "model"), so every report format and
 // gate applies.
