@@ -185,6 +185,7 @@ void shape_attempt(const std::vector<Fault>& faults, ModelAttempt& a) {
 }
 
 void kill_attempt(std::uint64_t seed, const std::vector<Fault>& faults, ModelAttempt& a, std::vector<int>& stage_fired) {
+  const bool succeeds = a.succeeds;
   for (std::size_t i = 0; i < faults.size(); ++i) family_of(faults[i]).kill_attempt(seed, faults[i], i, a, stage_fired[i]);
   // A worker killed during a stage ends the attempt there: no later stage of it is reached. A
   // kill of a later stage is dropped, and its fault keeps that firing for another attempt.
@@ -197,7 +198,7 @@ void kill_attempt(std::uint64_t seed, const std::vector<Fault>& faults, ModelAtt
     if (unreached) stage_fired[k.fault]--;
     return unreached;
   });
-  a.succeeds = false;
+  a.succeeds = succeeds;  // a dropped after_grant kill decides nothing: the worker's death ends the attempt
 }
 
 }  // namespace qsim::sim

@@ -99,7 +99,7 @@ public:
       ++fired;
       if (p.stage == "after_grant") a.succeeds = false;
       a.kills.push_back({a.end_s, index, p.stage == "after_grant" ? "finalize" : worker, true});
-    } else if (p.stage == "download" || p.stage == "upload") {
+    } else if ((p.stage == "download" || p.stage == "upload") && !a.finalize_only) {
       const double at = p.stage == "download" ? a.start_s : a.start_s + a.download_s;
       if (!f.window_holds(at) || at >= a.end_s) return;
       if (p.target != "worker" && p.target != worker) return;

@@ -16,6 +16,7 @@
 #include <map>
 #include <regex>
 #include <tuple>
+#include <utility>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -94,6 +95,9 @@ struct WorldCalls {
 // and finalize (-inf: none, as for a retry of finalize alone).
 struct AttemptTimes {
   double uploading = -INFINITY, finalizing = -INFINITY, end = -INFINITY;
+  bool reaches_finalize = false;  // the attempt calls finalize at `end` (else it fails before, and reports it at `end`)
+  bool stale_at_finalize = false;  // a restart's stale connection fails finalize's own read of the order
+  std::uint64_t serial = 0;       // which attempt of the worker's this is (its stage kills name it)
 };
 
 // An attempt's calls, decided when it starts and counted once they are made: at its end, or
@@ -116,7 +120,7 @@ public:
     o_.swap(order_buffer());
     o_.assign(plan.arrivals_s.size(), OrderState{});
     if (keep_orders_) work_.assign(plan.arrivals_s.size(), AttemptWork{});
-    // no failure can be drawn: skip the draws (the stream is the failure draws' alone)
+    // no failure can be drawn and no fault shapes the world: no draw, and no call counted
     draw_failures_ = !s.faults.empty() || s.fail_download > 0 || s.fail_upload > 0 || s.fail_grant > 0 || s.fail_mail > 0;
     if (draw_failures_) {
       calls_.assign(plan.arrivals_s.size(), WorldCalls{});
@@ -128,6 +132,7 @@ public:
     for (const auto& f : s.faults) has_stage_kills_ = has_stage_kills_ || f.stage_kill();
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     times_.assign(static_cast<std::size_t>(workers_), AttemptTimes{});
+    voided_attempt_.assign(static_cast<std::size_t>(workers_), 0);
     gen_.assign(static_cast<std::size_t>(workers_), 0);
     up_.assign(static_cast<std::size_t>(workers_), true);
     idle_ = workers_;
@@ -268,8 +273,13 @@ private:
         if (outcome == kDone && world_fails(i, api, end, transient)) fail(kFailFinalize);
     }
     if (keep_orders_ && !finalize_only) work_[i] = {dl, ul};
-    if (queue_)
-      times_[uw] = finalize_only ? AttemptTimes{-INFINITY, -INFINITY, end} : AttemptTimes{now + dl, now + dl + ul, end};
+    const std::uint64_t serial = ++attempt_serial_;
+    if (queue_) {
+      auto& t = times_[uw];
+      t = finalize_only ? AttemptTimes{-INFINITY, -INFINITY, end} : AttemptTimes{now + dl, now + dl + ul, end};
+      t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize;
+      t.serial = serial;
+    }
     // stage kills that land on this attempt
     ModelAttempt& a = attempt_;
     a.kills.clear();
@@ -277,11 +287,12 @@ private:
       a.start_s = now;
       a.order = order_id(i);
       a.worker = w;
+      a.finalize_only = finalize_only;
       a.download_s = dl;
       a.end_s = end;
       a.succeeds = outcome == kDone;
       kill_attempt(s_.seed, s_.faults, a, stage_fired_);
-      if (outcome == kDone && !a.succeeds) {  // finalize died between the grant and the e-mail
+      if (outcome == kDone && !a.succeeds) {  // finalize died between the grant and the e-mail (after_grant)
         outcome = kFailFinalize;
         if (draw_failures_ && !pending_[uw].empty() && pending_[uw].back().api == 3) pending_[uw].pop_back();
       }
@@ -295,6 +306,7 @@ private:
       for (const auto& k : a.kills)
         if (k.after_end == after_end) {
           stage_kills_.push_back({k.t_s, k.fault, s_.faults[k.fault].kind, k.target, 0, 1});
+          stage_kill_attempt_.push_back({uw, serial});
           e_.at(k.t_s, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
         }
   }
@@ -428,6 +440,8 @@ private:
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
       const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
+      // the move to finalizing done, the next command is finalize's own read of the order
+      times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;
       gen_[w]++;  // its own end does not come
       e_.at(next, kStale, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
     }
@@ -442,7 +456,8 @@ private:
     idle_ += up_[w];
     if (draw_failures_) make_calls(w, std::nextafter(now, -INFINITY));  // the calls before this command
     // failed at finalize (its store read): the upload is done, the retry finalizes
-    if (now == times_[w].end && o_[i].status == St::processing) o_[i].status = St::finalizing;
+    if (times_[w].stale_at_finalize && o_[i].status == St::processing) o_[i].status = St::finalizing;
+    voided_attempt_[w] = times_[w].serial;  // its stage kills not yet fired never happen
     r_.recoveries++;
     const double heartbeat = lease() / 3;
     e_.at(now + lease() - heartbeat / 2 + reaper_tick() / 2, kRedeliver, i);
@@ -490,9 +505,18 @@ private:
       case kStale:
         stale_failure(ev.a);
         return;
-      case kStageKill:
-        fire(stage_kills_[ev.a]);
+      case kStageKill: {
+        // a kill of a stage its attempt never reached (a restart ended it before): none, and its
+        // fault keeps the firing
+        const auto& k = stage_kills_[ev.a];
+        const auto [w, serial] = stage_kill_attempt_[ev.a];
+        if (voided_attempt_[w] == serial) {
+          stage_fired_[k.fault]--;
+          return;
+        }
+        fire(k);
         return;
+      }
       case kWorkerUp:
         idle_ -= is_idle(ev.a);
         up_[ev.a] = true;
@@ -676,6 +700,9 @@ private:
   std::size_t current_worker_ = 0;                 // the worker whose attempt is being decided
   ModelAttempt attempt_;  // reused: an attempt allocates nothing
   std::vector<Firing> stage_kills_;
+  std::vector<std::pair<std::size_t, std::uint64_t>> stage_kill_attempt_;  // ... each one's worker and attempt
+  std::vector<std::uint64_t> voided_attempt_;      // per worker: its attempt a restart ended early
+  std::uint64_t attempt_serial_ = 0;
   const Firing* firing_ = nullptr;  // the one being fired
   ArchResult r_;
 };
@@ -747,37 +774,42 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
   c.source = where;
   for (const char* arch : {"polling", "queue"}) {
     if (!report["results"].contains(arch)) continue;
-    const std::string path = fmt::format("$.results.{}.overhead_s", arch);
+    const std::string path = fmt::format("$.results.{}", arch);
     const auto& r = report["results"][arch];
-    if (!r.contains("overhead_s") || !r["overhead_s"].is_object()) fail(path, "missing");
-    const auto& o = r["overhead_s"];
-    if (o.value("count", 0) == 0) continue;  // no completed order: nothing measured
-    // The mean is what a backlog pays, but only when each order's overhead is one attempt's: a
-    // retry of finalize alone, a redelivery, or a slowed world adds to it. Then the median, which
-    // those few orders do not move.
-    bool world_shaped = false;
-    if (r.contains("fault_counts") && r["fault_counts"].is_object())
-      for (const auto& [kind, n] : r["fault_counts"].items())
-        world_shaped = world_shaped || kind.rfind("fail_", 0) == 0 || kind == "slow_world";
-    const bool one_attempt_each = r.value("retries", 0) == 0 && r.value("recoveries", 0) == 0 && !world_shaped;
-    const char* stat = one_attempt_each ? "mean" : "p50";
-    if (!o.contains(stat) || !o[stat].is_number() || !std::isfinite(o[stat].get<double>()))
-      fail(path + "." + stat, "expected a number");
-    c.attempt_overhead_s[arch] = std::max(0.0, o[stat].get<double>());
-    c.statistic[arch] = stat;
-    // each restart: "down for D s; answering again B s after the kill" (live/injector.cpp)
-    static const std::regex restart(R"(down for ([0-9.eE+-]+) s; answering again ([0-9.eE+-]+) s after the kill)");
-    double extra = 0;
-    int restarts = 0;
-    if (r.contains("faults") && r["faults"].is_array())
-      for (const auto& f : r["faults"]) {
-        std::smatch m;
-        const std::string detail = f.value("detail", std::string());
-        if (f.value("kind", std::string()) != "restart_redis" || !std::regex_search(detail, m, restart)) continue;
-        extra += std::max(0.0, std::stod(m[2].str()) - std::stod(m[1].str()));
-        ++restarts;
-      }
-    if (restarts > 0) c.restart_extra_s[arch] = extra / restarts;
+    try {
+      // each restart: "down for D s; answering again B s after the kill" (faults/injector.cpp)
+      static const std::regex restart(
+          R"(down for ([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?) s; answering again ([0-9]+(?:\.[0-9]+)?) s after the kill)");
+      double extra = 0;
+      int restarts = 0;
+      if (r.contains("faults") && r["faults"].is_array())
+        for (const auto& f : r["faults"]) {
+          std::smatch m;
+          const std::string detail = f.value("detail", std::string());
+          if (f.value("kind", std::string()) != "restart_redis" || !std::regex_search(detail, m, restart)) continue;
+          extra += std::max(0.0, std::stod(m[2].str()) - std::stod(m[1].str()));
+          ++restarts;
+        }
+      if (restarts > 0) c.restart_extra_s[arch] = extra / restarts;
+
+      if (!r.contains("overhead_s") || !r["overhead_s"].is_object()) fail(path + ".overhead_s", "missing");
+      const auto& o = r["overhead_s"];
+      if (o.value("count", 0) == 0) continue;  // no completed order: nothing measured
+      // The mean is what a backlog pays, but only when each order's overhead is one attempt's
+      // and nothing disturbed it: a retry of finalize alone, a redelivery, a slowed world, a
+      // pause or an outage add to some orders'. Then the median, which those few do not move.
+      const bool undisturbed = r.value("retries", 0) == 0 && r.value("recoveries", 0) == 0 &&
+                               (!r.contains("fault_counts") || r["fault_counts"].empty());
+      const char* stat = undisturbed ? "mean" : "p50";
+      if (!o.contains(stat) || !o[stat].is_number() || !std::isfinite(o[stat].get<double>()))
+        fail(path + ".overhead_s." + stat, "expected a number");
+      c.attempt_overhead_s[arch] = std::max(0.0, o[stat].get<double>());
+      c.statistic[arch] = stat;
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, std::string("not as `sim run` writes it: ") + e.what());
+    } catch (const std::logic_error& e) {  // std::stod: out of range
+      fail(path + ".faults", std::string("a restart's figures out of range: ") + e.what());
+    }
   }
   if (c.attempt_overhead_s.empty())
     fail("$.results", "no completed order of polling or queue: nothing to calibrate with");

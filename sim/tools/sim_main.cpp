@@ -339,8 +339,8 @@ int main(int argc, char** argv) {
   add_report_options(m, ma, "reports/<scenario name>-model");
   m->add_option("--calibrate", ma.calibrate,
                 "a live run's report.json (`sim run`): each attempt also pays what that run measured besides the "
-                "world's download and upload (its overhead p50 per architecture: hand-offs, store transitions, HTTP, "
-                "finalize)")
+                "world's download and upload (its overhead per architecture: hand-offs, store transitions, HTTP, "
+                "finalize), and a Redis restart keeps the store away as much longer than down_for as it did there")
       ->check(CLI::ExistingFile);
   r->add_option("--redis", ra.redis,
                 "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server. "

@@ -185,7 +185,8 @@ TEST(Model, ARetryAfterAFailedGrantOrEmailCallsFinalizeAlone) {
   EXPECT_EQ(q.checker.completed + q.checker.failed_visible, 300);
 }
 
-// --calibrate: a live report's overhead p50 per architecture is added to each attempt.
+// --calibrate: a live report's overhead per architecture is added to each attempt (its mean when
+// nothing disturbed the run, else its median), and its restarts' extra time to each restart.
 TEST(Model, ACalibrationFromALiveReportAddsItsOverheadToEachAttempt) {
   auto j = nlohmann::json::parse(R"({
     "name": "cal", "seed": 1, "speedup": 1,
@@ -230,6 +231,44 @@ TEST(Model, ACalibrationFromALiveReportAddsItsOverheadToEachAttempt) {
             std::string::npos);
   EXPECT_NE(refused(R"({"kind": "run", "results": {"queue": {}}})").find("$.results.queue.overhead_s"), std::string::npos);
   EXPECT_NE(refused(R"([1])").find("$.results"), std::string::npos);
+  EXPECT_NE(refused(R"({"kind": "run", "results": {"queue": {"overhead_s": {"count": 1, "mean": 1}, "retries": "x"}}})")
+                .find("$.results.queue"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"kind": "run", "results": {"queue": {"overhead_s": {"count": 1, "p50": 1}, "faults": [
+                {"kind": "restart_redis", "detail": "down for 1e999 s; answering again 2.0 s after the kill"}]}}})")
+                .find("$.results.queue.faults"),
+            std::string::npos);
+}
+
+// A restart fails a busy worker's next store command. Caught in its upload, the move to
+// finalizing is that command: the order stays in uploading and its next attempt downloads again.
+// Caught past that move, finalize's own read fails: the retry finalizes alone.
+TEST(Model, ARestartFailsABusyWorkersNextStoreCommand) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "restart", "seed": 2, "speedup": 1,
+    "orders": {"count": 2, "arrival": {"kind": "burst", "at": "0s"}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "1m"}},
+    "architectures": {"queue": {"workers": 2, "lease": "2m"}},
+    "faults": [{"kind": "restart_redis", "at": "90s", "persistence": "always", "down_for": "5s"}]})");
+  auto r = run_model(parse_scenario(j, "restart.json"));
+  auto q = *r.find("queue");
+  EXPECT_EQ(q.recoveries, 2);
+  for (const auto& o : q.orders) {
+    EXPECT_EQ(o.status, "completed") << o.id;
+    EXPECT_EQ(o.download_calls, 2) << o.id << ": caught uploading, it downloads again";
+    EXPECT_EQ(o.grants, 1) << o.id;
+  }
+  // calibrated: each attempt pays 30 s before finalize, so the restart at 130 s finds both past
+  // the move to finalizing (120 s), before finalize's read (150 s)
+  j["faults"][0]["at"] = "130s";
+  ModelOptions o;
+  o.calibration.attempt_overhead_s["queue"] = 30;
+  q = *run_model(parse_scenario(j, "restart.json"), o).find("queue");
+  EXPECT_EQ(q.recoveries, 2);
+  for (const auto& order : q.orders) {
+    EXPECT_EQ(order.status, "completed") << order.id;
+    EXPECT_EQ(order.download_calls, 1) << order.id << ": its upload was done, the retry finalizes alone";
+  }
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
