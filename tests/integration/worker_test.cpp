@@ -25,7 +25,16 @@ protected:
     o.backoff = {20ms, 2.0, 100ms, 0.0};
     return o;
   }
-  queue::JobStatus status(const std::string& id) { return q->status(id).value.value_or(queue::JobStatus{}); }
+  // Thread-safe: a worker's hook may read a status while the test polls one, and both go through
+  // the fixture's one connection (unguarded, the two once corrupted hiredis's reply buffers:
+  // "free(): invalid pointer" in a fresh-clone CI run).
+  queue::JobStatus status(const std::string& id) {
+    std::lock_guard lock(status_mu_);
+    return q->status(id).value.value_or(queue::JobStatus{});
+  }
+
+private:
+  std::mutex status_mu_;
 };
 
 TEST_F(WorkerTest, MalformedAndOversizedPayloadsAreDeadLetteredAndTheWorkerKeepsGoing) {
