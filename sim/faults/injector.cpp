@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -148,9 +149,11 @@ std::vector<std::string> Injector::held_by(const std::string& worker_id, redis::
     }
   }
   if (best.empty()) return {};
+  // A leftover: stuck where this worker id was killed holding it, and not moved since. An order
+  // that moved after that kill is held again (a retry the restarted worker picked up).
   std::lock_guard lock(mu_);
-  for (const auto& k : kills)
-    if (k.order == best && c_.worker_ids[k.worker] == worker_id) return {};  // stuck since an earlier kill
+  auto earlier = killed_holding_ms_.find({best, worker_id});
+  if (earlier != killed_holding_ms_.end() && best_ms <= earlier->second) return {};
   return {best};
 }
 
@@ -188,8 +191,17 @@ void Injector::kill(const std::string& instance, const std::string& why, redis::
   std::string detail = how.empty() ? why : (why.empty() ? how : why + ", " + how);
   for (const auto& o : held) detail += (detail.empty() ? "holding " : ", holding ") + o;
   log("kill_process", instance, detail);
+  // Redis's clock, which stamps the orders' status times: held_by compares them with it.
+  long long killed_ms = -1;
+  if (!held.empty() && !c_.leases)
+    if (auto r = c.command({"TIME"}); r && r.reply.elements.size() == 2)
+      killed_ms = std::atoll(r.reply.elements[0].str.c_str()) * 1000 + std::atoll(r.reply.elements[1].str.c_str()) / 1000;
   std::lock_guard lock(mu_);
-  for (const auto& o : held) kills.push_back({t, instance, o, std::nullopt});
+  for (const auto& o : held) {
+    kills.push_back({t, instance, o, std::nullopt});
+    // Without Redis's time, the order counts as not moved since (as before: never held twice).
+    if (!c_.leases) killed_holding_ms_[{o, c_.worker_ids.at(instance)}] = killed_ms < 0 ? LLONG_MAX : killed_ms;
+  }
 }
 
 class Injector::Live final : public LiveTarget {

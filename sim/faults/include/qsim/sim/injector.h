@@ -102,6 +102,8 @@ private:
   std::map<std::string, std::vector<bool>> network_active_;  // link -> which network faults hold
   std::map<std::string, double> clock_now_;                  // skew_clock target -> offset now, s
   std::vector<std::map<std::string, bool>> stage_seen_;
+  // (order, worker id) -> Redis's clock (ms) when that worker was killed holding that order
+  std::map<std::pair<std::string, std::string>, long long> killed_holding_ms_;
   std::vector<std::pair<std::chrono::steady_clock::time_point, int>> resume_;  // SIGCONT due, handle
   // what ends a fault window on Redis (fill_redis_memory), and when; faults thread only
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::function<void(redis::Connection&)>>> later_;
