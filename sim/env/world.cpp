@@ -4,7 +4,9 @@
 
 #include "qsim/sim/hash.h"
 
+#include <memory>
 #include <stdexcept>
+#include <variant>
 
 #include <unistd.h>
 
@@ -94,50 +96,60 @@ void World::configure(WorldConfig config) {
   config_ = std::move(config);
 }
 
-World::Answer World::call(const std::string& api, std::string_view body) {
+std::variant<World::Answer, World::Pending> World::begin(const std::string& api, std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("order_id") || !j["order_id"].is_string() ||
       !j.contains("key") || !j["key"].is_string() || j["key"].get<std::string>().empty())
-    return {400, R"({"result":"malformed_request","detail":"expected {\"order_id\": string, \"key\": string}"})"};
-  const std::string order = j["order_id"], key = j["key"];
-  std::chrono::microseconds latency, hold;
-  double fail_probability;
-  FailureKind fail_kind;
-  std::uint64_t seed;
-  int nth;
+    return Answer{400, R"({"result":"malformed_request","detail":"expected {\"order_id\": string, \"key\": string}"})"};
+  Pending p;
+  p.api = api;
+  p.order = j["order_id"].get<std::string>();
+  p.key = j["key"].get<std::string>();
+  std::lock_guard lock(mu_);
+  auto it = config_.apis.find(api);
+  if (it == config_.apis.end()) return Answer{404, R"({"result":"unknown_api"})"};
+  const ApiBehaviour& b = it->second;
+  auto planned = b.per_order.find(p.order);
+  auto latency = planned != b.per_order.end() ? planned->second : std::chrono::microseconds(b.latency);
+  p.latency = std::chrono::microseconds(static_cast<long long>(static_cast<double>(latency.count()) * config_.latency_factor));
+  p.hold = b.hold;
+  p.fail_probability = b.fail_probability;
+  p.fail_kind = b.kind;
+  p.seed = config_.seed;
+  p.nth = calls_per_key_[api + "/" + p.key]++;
+  return p;
+}
+
+World::Answer World::finish(const Pending& p, std::chrono::microseconds& hold) {
+  WorldCall rec{p.api, p.order, p.key, 200, false, 0};
+  rec.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
+  if (draw(p.seed, p.api, p.key, p.nth) < p.fail_probability)
+    rec.status = p.fail_kind == FailureKind::permanent ? 400 : 503;
+  hold = std::chrono::microseconds(0);
   {
     std::lock_guard lock(mu_);
-    auto it = config_.apis.find(api);
-    if (it == config_.apis.end()) return {404, R"({"result":"unknown_api"})"};
-    const ApiBehaviour& b = it->second;
-    auto planned = b.per_order.find(order);
-    latency = planned != b.per_order.end() ? planned->second : std::chrono::microseconds(b.latency);
-    latency = std::chrono::microseconds(static_cast<long long>(static_cast<double>(latency.count()) * config_.latency_factor));
-    hold = b.hold;
-    fail_probability = b.fail_probability;
-    fail_kind = b.kind;
-    seed = config_.seed;
-    nth = calls_per_key_[api + "/" + key]++;
-  }
-  if (latency.count() > 0) clock_->sleep_for(latency);
-  WorldCall rec{api, order, key, 200, false, 0};
-  rec.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
-  if (draw(seed, api, key, nth) < fail_probability) rec.status = fail_kind == FailureKind::permanent ? 400 : 503;
-  std::lock_guard lock(mu_);
-  if (rec.status == 200) {
-    bool& applied = applied_[api + "/" + key];
-    rec.effect = !applied;
-    applied = true;
-  }
-  log_.push_back(rec);
-  if (rec.status == 200 && hold.count() > 0) {
-    mu_.unlock();
-    clock_->sleep_for(hold);
-    mu_.lock();
+    if (rec.status == 200) {
+      bool& applied = applied_[p.api + "/" + p.key];
+      rec.effect = !applied;
+      applied = true;
+      hold = p.hold;
+    }
+    log_.push_back(rec);
   }
   if (rec.status == 503) return {503, R"({"result":"transient_failure"})"};
   if (rec.status == 400) return {400, R"({"result":"permanent_failure"})"};
   return {200, rec.effect ? R"({"result":"ok","effect":true})" : R"({"result":"ok","effect":false})"};
+}
+
+World::Answer World::call(const std::string& api, std::string_view body) {
+  auto planned = begin(api, body);
+  if (auto* now = std::get_if<Answer>(&planned)) return *now;
+  const auto& p = std::get<Pending>(planned);
+  if (p.latency.count() > 0) clock_->sleep_for(p.latency);
+  std::chrono::microseconds hold;
+  auto a = finish(p, hold);
+  if (hold.count() > 0) clock_->sleep_for(hold);
+  return a;
 }
 
 std::vector<WorldCall> World::calls(std::size_t since) const {
@@ -154,11 +166,31 @@ std::map<std::string, int> World::effects(const std::string& api) const {
 }
 
 void World::mount(components::HttpService& http) {
-  for (std::string api : {"download", "upload", "grant", "mail"})
-    http.post("/api/" + api, [this, api](const components::HttpRequest& req) {
-      auto a = call(api, req.body);
-      return components::HttpResponse{a.status, a.body};
+  for (std::string api : {"download", "upload", "grant", "mail"}) {
+    if (clock_ != &SystemClock::instance()) {  // a test's clock: sleep it on a handler thread
+      http.post("/api/" + api, [this, api](const components::HttpRequest& req) {
+        auto a = call(api, req.body);
+        return components::HttpResponse{a.status, a.body};
+      });
+      continue;
+    }
+    // The latency and the hold are timers on the server's I/O thread: a call costs no thread
+    // and no wake-up but that thread's.
+    http.post_deferred("/api/" + api, [this, api, &http](const components::HttpRequest& req,
+                                                         components::HttpService::Respond respond) {
+      auto planned = begin(api, req.body);
+      if (auto* now = std::get_if<Answer>(&planned)) return respond({now->status, now->body});
+      auto p = std::make_shared<Pending>(std::move(std::get<Pending>(planned)));
+      auto done = [this, p, respond, &http] {
+        std::chrono::microseconds hold;
+        auto a = finish(*p, hold);
+        if (hold.count() <= 0) return respond({a.status, a.body});
+        http.after(hold, [respond, a] { respond({a.status, a.body}); });
+      };
+      if (p->latency.count() > 0) return http.after(p->latency, done);
+      done();
     });
+  }
   http.get("/calls", [this](const components::HttpRequest& req) {
     std::size_t since = 0;
     if (auto p = req.param ? req.param("since") : std::nullopt) since = std::strtoull(std::string(*p).c_str(), nullptr, 10);

@@ -373,5 +373,60 @@ TEST(HttpServiceStop, AnswersTheRequestsItsHandlersAreRunning) {
   EXPECT_FALSE(components::HttpClient("127.0.0.1", port, 500ms).get("/slow").answered()) << "stopped";
 }
 
+// A deferred handler answers from a timer on the I/O thread: many requests wait at once with no
+// thread each, a stop answers the ones still waiting, a throw is a 500, and a GET is refused.
+TEST(HttpServiceDeferred, AnswersFromATimerAndAStopWaitsForTheAnswer) {
+  components::HttpService http;
+  components::HttpLimits limits;
+  limits.handler_threads = 1;  // the deferred requests must not need the pool
+  http.set_limits(limits);
+  std::atomic<int> entered{0};
+  http.post_deferred("/later", [&](const components::HttpRequest& req, components::HttpService::Respond respond) {
+    std::string body(req.body);  // the request is valid only while the handler runs
+    entered++;
+    http.after(300ms, [respond, body] {
+      respond({200, R"({"echo":)" + body + "}"});
+      respond({500, "a second answer is dropped"});
+    });
+  });
+  http.post_deferred("/throws", [](const components::HttpRequest&, components::HttpService::Respond) {
+    throw std::runtime_error("refused on purpose");
+  });
+  const int port = sim::free_loopback_port();
+  std::thread server([&] { EXPECT_TRUE(http.listen("127.0.0.1", port)); });
+  ASSERT_TRUE(http.wait_until_listening(5s));
+
+  // Eight at once on one pool thread: they all wait together, about 300 ms, not 8 x 300.
+  std::vector<components::HttpResult> answers(8);
+  std::vector<std::thread> clients;
+  const auto t0 = Steady::now();
+  for (int i = 0; i < 8; ++i)
+    clients.emplace_back([&, i] {
+      answers[i] = components::HttpClient("127.0.0.1", port, 5s).post("/later", std::to_string(i));
+    });
+  for (auto& c : clients) c.join();
+  const auto took = Steady::now() - t0;
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(answers[i].status, 200) << answers[i].error;
+    EXPECT_EQ(answers[i].body, R"({"echo":)" + std::to_string(i) + "}");
+  }
+  EXPECT_LT(took, 2s) << "the waits overlap";
+
+  components::HttpClient c("127.0.0.1", port, 5s);
+  auto thrown = c.post("/throws", "{}");
+  EXPECT_EQ(thrown.status, 500);
+  EXPECT_NE(thrown.body.find("refused on purpose"), std::string::npos) << thrown.body;
+  EXPECT_EQ(c.get("/later").status, 405);
+
+  components::HttpResult last;
+  std::thread client([&] { last = components::HttpClient("127.0.0.1", port, 5s).post("/later", "9"); });
+  while (entered < 9) std::this_thread::sleep_for(1ms);
+  http.stop();
+  client.join();
+  server.join();
+  EXPECT_EQ(last.status, 200) << "answered before the stop: " << last.error;
+  EXPECT_EQ(last.body, R"({"echo":9})");
+}
+
 INSTANTIATE_TEST_SUITE_P(Services, HostileClients, ::testing::Values("intake", "finalize"),
                          [](const auto& param_info) { return param_info.param; });

@@ -96,6 +96,7 @@ struct HttpService::Impl {
   asio::steady_timer accept_pause{io};
   std::unique_ptr<asio::thread_pool> pool;
   std::map<std::string, Handler, std::less<>> gets, posts;
+  std::map<std::string, DeferredHandler, std::less<>> deferred_posts;
   std::function<HttpResponse(std::size_t)> too_large;
   std::size_t body_limit = 64 * 1024 * 1024;  // the world's /config of a long run is a few MiB
   HttpLimits limits;
@@ -107,6 +108,8 @@ struct HttpService::Impl {
   void accept();
   void close_all();
   Response respond(const Request& req);
+  // A deferred route's handler, on the I/O thread; false when `req` is not for one.
+  bool respond_later(const Request& req, std::function<void(Response)> send);
 };
 
 // One connection: read a request's headers (with their deadline), then its body, hand it to
@@ -173,6 +176,10 @@ struct HttpService::Impl::Session : std::enable_shared_from_this<Session> {
   void dispatch() {
     stream.expires_never();
     in_handler = true;
+    auto send = [self = shared_from_this()](Response res) {
+      asio::dispatch(self->impl.io, [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+    };
+    if (impl.respond_later(parser->get(), send)) return;
     asio::post(*impl.pool, [self = shared_from_this(), req = parser->release()]() mutable {
       Response res;
       try {
@@ -291,6 +298,61 @@ void HttpService::Impl::close_all() {
     if (!s->in_handler) s->close();
 }
 
+namespace {
+
+Response to_beast(HttpResponse out, unsigned version, bool keep_alive) {
+  Response res{static_cast<http::status>(out.status), version};
+  res.set(http::field::content_type, out.content_type);
+  for (const auto& [name, value] : out.headers) res.insert(name, value);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(out.body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string_view path_of(const Request& req) {
+  const std::string_view target = view(req.target());
+  return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+bool HttpService::Impl::respond_later(const Request& req, std::function<void(Response)> send) {
+  if (req.method() != http::verb::post || deferred_posts.empty()) return false;
+  auto it = deferred_posts.find(path_of(req));
+  if (it == deferred_posts.end()) return false;
+  const auto& data = req.body().data();
+  HttpRequest r;
+  r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto f = req.find(beast::string_view(name.data(), name.size()));
+    if (f == req.end()) return std::nullopt;
+    return view(f->value());
+  };
+  r.body = std::string_view(static_cast<const char*>(data.data()), data.size());
+  r.path = path_of(req);
+  // Answered once: a second call of `respond` (a handler's bug) is dropped.
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  Respond respond = [send, once, version = req.version(), keep_alive = req.keep_alive()](HttpResponse out) {
+    if (once->exchange(true)) return;
+    try {
+      send(to_beast(std::move(out), version, keep_alive));
+    } catch (...) {  // out of memory building the answer: a bare 500
+      Response res{http::status::internal_server_error, version};
+      res.keep_alive(false);
+      res.prepare_payload();
+      send(std::move(res));
+    }
+  };
+  try {
+    it->second(r, respond);
+  } catch (const std::exception& e) {
+    respond({500, result_json("handler_failed", e.what()), "application/json"});
+  } catch (...) {
+    respond({500, result_json("handler_failed", "an exception that is not a std::exception"), "application/json"});
+  }
+  return true;
+}
+
 Response HttpService::Impl::respond(const Request& req) {
   const std::string_view target = view(req.target());
   const auto q = target.find('?');
@@ -306,7 +368,7 @@ Response HttpService::Impl::respond(const Request& req) {
   const auto* table = req.method() == http::verb::get ? &gets : req.method() == http::verb::post ? &posts : nullptr;
   auto it = table ? table->find(path) : gets.end();
   if (!table || it == table->end()) {
-    const bool elsewhere = gets.count(path) || posts.count(path);
+    const bool elsewhere = gets.count(path) || posts.count(path) || deferred_posts.count(path);
     return elsewhere ? json_answer(http::status::method_not_allowed, R"({"result":"method_not_allowed"})")
                      : json_answer(http::status::not_found, R"({"result":"not_found"})");
   }
@@ -335,13 +397,7 @@ Response HttpService::Impl::respond(const Request& req) {
   } catch (...) {
     out = {500, result_json("handler_failed", "an exception that is not a std::exception"), "application/json"};
   }
-  Response res{static_cast<http::status>(out.status), req.version()};
-  res.set(http::field::content_type, out.content_type);
-  for (const auto& [name, value] : out.headers) res.insert(name, value);
-  res.keep_alive(req.keep_alive());
-  res.body() = std::move(out.body);
-  res.prepare_payload();
-  return res;
+  return to_beast(std::move(out), req.version(), req.keep_alive());
 }
 
 std::multimap<std::string, std::string, std::less<>> parse_form(std::string_view body) { return parse_query(body); }
@@ -352,6 +408,12 @@ HttpService::~HttpService() = default;
 
 void HttpService::post(const std::string& path, Handler h) { impl_->posts[path] = std::move(h); }
 void HttpService::get(const std::string& path, Handler h) { impl_->gets[path] = std::move(h); }
+void HttpService::post_deferred(const std::string& path, DeferredHandler h) { impl_->deferred_posts[path] = std::move(h); }
+
+void HttpService::after(std::chrono::microseconds delay, std::function<void()> f) {
+  auto timer = std::make_shared<asio::steady_timer>(impl_->io, delay);
+  timer->async_wait([timer, f = std::move(f)](beast::error_code) { f(); });
+}
 
 void HttpService::on_too_large(std::size_t hard_cap, std::function<HttpResponse(std::size_t)> h) {
   impl_->body_limit = hard_cap;

@@ -3,12 +3,14 @@
 // loopback port, stop from any thread.
 //
 // One I/O thread reads and writes every connection; handlers run on a thread pool, so a slow
-// handler (the world sleeps its latency in one) never holds up reading other requests, and a
-// connection that sends nothing, or its headers a byte at a time, costs a few kilobytes and no
-// thread. Each request's headers must arrive within `header_timeout` (counted from the
-// connection's opening, or from the end of the previous answer on a kept-alive one) and its
-// body within `body_timeout`, or the connection is closed. Headers over `header_limit` are
-// answered 431, a malformed request 400, and both close the connection.
+// handler (a store call, a call of another service) never holds up reading other requests. A
+// deferred handler runs on the I/O thread itself and answers later (the world waits out its
+// latency on a timer), so no other thread wakes for its request. A connection that sends
+// nothing, or its headers a byte at a time, costs a few kilobytes and no thread. Each request's
+// headers must arrive within `header_timeout` (counted from the connection's opening, or from the
+// end of the previous answer on a kept-alive one) and its body within `body_timeout`, or the
+// connection is closed. Headers over `header_limit` are answered 431, a malformed request 400,
+// and both close the connection.
 #pragma once
 
 #include <chrono>
@@ -54,6 +56,11 @@ struct HttpLimits {
 class HttpService {
 public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  using Respond = std::function<void(HttpResponse)>;
+  // Answers later, without a thread of its own: runs on the I/O thread, so it must not block;
+  // it calls `respond` once, from any thread (from a timer set with after(), say). The request
+  // (its body, its headers) is valid only while the handler runs.
+  using DeferredHandler = std::function<void(const HttpRequest&, Respond)>;
   HttpService();
   ~HttpService();
   HttpService(const HttpService&) = delete;
@@ -61,6 +68,10 @@ public:
 
   void post(const std::string& path, Handler h);
   void get(const std::string& path, Handler h);
+  void post_deferred(const std::string& path, DeferredHandler h);
+  // Runs `f` on the I/O thread once `delay` has passed (a deferred handler's wait). A stop waits
+  // for it: the server stops once every request in flight has been answered.
+  void after(std::chrono::microseconds delay, std::function<void()> f);
   // Bodies above `hard_cap` are refused by the server itself; `h` answers (and counts) them.
   void on_too_large(std::size_t hard_cap, std::function<HttpResponse(std::size_t bytes)> h);
   void set_limits(const HttpLimits& limits);  // before listen()

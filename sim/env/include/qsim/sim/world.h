@@ -9,9 +9,9 @@
 //   POST /config    replace the behaviour (WorldConfig JSON) — the harness drives faults this way
 //   GET  /health
 //
-// Each API sleeps its latency, then fails with its probability. The failure decision is a pure
-// function of (seed, api, key, how many times this key was called before), so a run replays
-// whatever the interleaving of concurrent callers. An effect is applied once per key, like a
+// Each API waits its latency (served, on a timer), then fails with its probability. The failure
+// decision is a pure function of (seed, api, key, how many times this key was called before), so
+// a run replays whatever the interleaving of concurrent callers. An effect is applied once per key, like a
 // real API honouring idempotency keys; the call log keeps every attempt, which is how the
 // checker tells duplicate deliveries from duplicate effects.
 //
@@ -28,6 +28,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace qsim::components {
@@ -76,7 +77,22 @@ public:
     int status;
     std::string body;
   };
-  Answer call(const std::string& api, std::string_view body);
+  Answer call(const std::string& api, std::string_view body);  // begin, sleep, finish, hold
+  // A call in two steps, for a server that waits without a thread: what it will do once its
+  // latency has passed...
+  struct Pending {
+    std::string api, order, key;
+    std::chrono::microseconds latency{0}, hold{0};
+    double fail_probability = 0;
+    FailureKind fail_kind = FailureKind::transient;
+    std::uint64_t seed = 0;
+    int nth = 0;  // this key's calls before this one
+  };
+  // ...or its answer at once (a malformed request, an unknown api)...
+  std::variant<Answer, Pending> begin(const std::string& api, std::string_view body);
+  // ...and, once the latency has passed: the call's outcome, recorded; `hold` is how long to
+  // wait before answering it.
+  Answer finish(const Pending& p, std::chrono::microseconds& hold);
   void configure(WorldConfig config);
   std::vector<WorldCall> calls(std::size_t since = 0) const;
   // Effects applied per order for one api (the checker's count).
