@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -51,6 +52,30 @@ TEST_F(TaskStoreTest, RecordsTransitionsWithTimesAndAnIndex) {
   EXPECT_EQ(s->count(OrderStatus::failed).value, 1);
   EXPECT_EQ(s->count(OrderStatus::created).value, 0);
   EXPECT_FALSE(s->get("nope").value.has_value());
+}
+
+// A worker's pick-up reads how long the order waited since its payment in the same query.
+TEST_F(TaskStoreTest, APickUpSaysHowLongAgoTheOrderWasPaid) {
+  create("o-1");
+  std::optional<long long> waited;
+  EXPECT_TRUE(s->transition("o-1", {OrderStatus::created}, OrderStatus::paid).value);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto moved = s->transition("o-1", {OrderStatus::paid}, OrderStatus::processing, "w1", {}, &waited);
+  ASSERT_TRUE(moved) << moved.error;
+  EXPECT_TRUE(moved.value);
+  ASSERT_TRUE(waited.has_value());
+  const auto o = s->get("o-1").value;
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(*waited, o->entered_ms.at("processing") - o->entered_ms.at("paid")) << "both by Redis's clock";
+  EXPECT_GE(*waited, 25);
+  EXPECT_EQ(o->worker, "w1");
+
+  waited = 7;
+  EXPECT_FALSE(s->transition("o-1", {OrderStatus::paid}, OrderStatus::processing, "w1", {}, &waited).value);
+  EXPECT_FALSE(waited.has_value()) << "nothing moved";
+  create("o-2");  // never paid: it moves, but has no payment time
+  EXPECT_TRUE(s->transition("o-2", {OrderStatus::created}, OrderStatus::processing, "w1", {}, &waited).value);
+  EXPECT_FALSE(waited.has_value());
 }
 
 TEST_F(TaskStoreTest, EveryCallIsOneCountedQuery) {

@@ -63,7 +63,14 @@ StageTimes OrderJob::run(const std::string& order_id) {
                                                     OrderStatus::downloading, OrderStatus::uploading};
   // The common case (a paid order) costs one query; the order is read only when it would not move.
   for (int look = 0;; ++look) {
-    if (move(restartable, OrderStatus::processing)) break;
+    std::optional<long long> since_paid_ms;
+    auto picked = store_->transition(order_id, restartable, OrderStatus::processing, worker_id_, {},
+                                     on_pickup ? &since_paid_ms : nullptr);
+    if (!picked) throw Unavailable("store: " + picked.error);
+    if (picked.value) {
+      if (on_pickup && since_paid_ms) on_pickup(static_cast<double>(*since_paid_ms) / 1000.0);
+      break;
+    }
     auto order = store_->get(order_id);
     if (!order) throw Unavailable("store: " + order.error);
     if (!order.value) throw StageError(false, "no order '" + order_id + "' in the task store");

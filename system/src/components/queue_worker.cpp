@@ -69,12 +69,9 @@ void QueueWorkerService::run(int http_port) {
   redis::Connection conn(o.redis);
   store::TaskStore store(conn, o.queue, "queue_worker", o.prefix);
   OrderJob job(store, o.stages, st.worker.id());
+  job.on_pickup = [&st](double since_paid_s) { st.queue_wait.observe(since_paid_s); };
   st.worker.run([&](const queue::Job& j, queue::JobContext&) {
     st.started++;
-    if (auto order = store.get(j.payload); order && order.value && order.value->entered_ms.count("paid")) {
-      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-      st.queue_wait.observe(static_cast<double>(now - order.value->entered_ms.at("paid")) / 1000.0);
-    }
     try {
       auto times = job.run(j.payload);
       st.download.observe(times.download_s);

@@ -56,11 +56,21 @@ if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'worker', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
 redis.call('ZREM', base .. 'status:' .. cur, id)
 redis.call('ZADD', base .. 'status:' .. to, now, id)
-return 1
 )lua";
 
 const redis::Script& transition_script() {
-  static const redis::Script s = store_script(kTransition);
+  static const redis::Script s = store_script((std::string(kTransition) + "return 1\n").c_str());
+  return s;
+}
+
+// The same, answering {1, ms since the order was paid (-1: no payment time)} when it moved: a
+// worker's pick-up reads its queue wait in the same round trip, by Redis's one clock.
+const redis::Script& transition_since_paid_script() {
+  static const redis::Script s = store_script((std::string(kTransition) + R"lua(
+local paid = redis.call('HGET', KEYS[1], 't_paid')
+if not paid then return {1, -1} end
+return {1, tonumber(now) - tonumber(paid)}
+)lua").c_str());
   return s;
 }
 
@@ -235,16 +245,23 @@ queue::Expected<std::optional<Order>> TaskStore::get(std::string_view id) {
 }
 
 queue::Expected<bool> TaskStore::transition(std::string_view id, std::vector<OrderStatus> from, OrderStatus to,
-                                            std::string_view worker, std::string_view error) {
+                                            std::string_view worker, std::string_view error,
+                                            std::optional<long long>* since_paid_ms) {
   std::vector<std::string> args{std::string(id), std::string(to_string(to)), std::string(worker), std::string(error)};
   for (auto f : from) args.emplace_back(to_string(f));
-  auto r = run(transition_script(), {base_ + "order:" + std::string(id)}, std::move(args));
+  auto r = run(since_paid_ms ? transition_since_paid_script() : transition_script(), {base_ + "order:" + std::string(id)},
+               std::move(args));
   if (!r) return fail_with<bool>(r);
+  if (since_paid_ms) {
+    since_paid_ms->reset();
+    if (r.value.elements.size() == 2 && r.value.elements[1].integer >= 0) *since_paid_ms = r.value.elements[1].integer;
+    return {redis::Status::ok, {}, r.value.elements.size() == 2 && r.value.elements[0].integer == 1};
+  }
   return {redis::Status::ok, {}, r.value.integer == 1};
 }
 
 const std::string& TaskStore::transition_script_text() {
-  static const std::string text = std::string(kCount) + kTransition;
+  static const std::string text = std::string(kCount) + kTransition + "return 1\n";
   return text;
 }
 

@@ -68,6 +68,9 @@ public:
   OrderJob(store::TaskStore& store, StageEndpoints endpoints, std::string worker_id);
   // Runs the stages; returns their durations. Throws StageError.
   StageTimes run(const std::string& order_id);
+  // Called when run() picks an order up (moves it to processing), with the seconds since it was
+  // paid: the queue worker's queue-wait histogram, at no extra store query.
+  std::function<void(double)> on_pickup;
 
 private:
   void call_world(const char* api, const std::string& order);

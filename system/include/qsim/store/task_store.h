@@ -88,9 +88,12 @@ public:
   queue::Expected<bool> create(const NewOrder& order);  // false: the id exists
   queue::Expected<std::optional<Order>> get(std::string_view id);
   // Moves the order to `to` if its status is one of `from`; records the time, and `worker` /
-  // `error` when given. false: the order was not in any of `from` (or does not exist).
+  // `error` when given. false: the order was not in any of `from` (or does not exist). With
+  // `since_paid_ms`, a move also says how long ago the order was paid (by Redis's clock; unset
+  // when it did not move or has no payment time), in the same round trip.
   queue::Expected<bool> transition(std::string_view id, std::vector<OrderStatus> from, OrderStatus to,
-                                   std::string_view worker = {}, std::string_view error = {});
+                                   std::string_view worker = {}, std::string_view error = {},
+                                   std::optional<long long>* since_paid_ms = nullptr);
   // The legacy worker's single query: claim the oldest paid order (paid -> processing).
   queue::Expected<std::optional<std::string>> claim_oldest_paid(std::string_view worker);
   queue::Expected<long long> count(OrderStatus s);
