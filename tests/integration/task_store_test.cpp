@@ -54,28 +54,34 @@ TEST_F(TaskStoreTest, RecordsTransitionsWithTimesAndAnIndex) {
   EXPECT_FALSE(s->get("nope").value.has_value());
 }
 
-// A worker's pick-up reads how long the order waited since its payment in the same query.
-TEST_F(TaskStoreTest, APickUpSaysHowLongAgoTheOrderWasPaid) {
+// A worker's pick-up: to processing and on to downloading in one query, which also says how long
+// the order waited since its payment.
+TEST_F(TaskStoreTest, APickUpMovesOnToDownloadingAndSaysHowLongAgoTheOrderWasPaid) {
   create("o-1");
-  std::optional<long long> waited;
+  const std::vector<OrderStatus> restartable{OrderStatus::paid, OrderStatus::processing, OrderStatus::downloading,
+                                             OrderStatus::uploading};
+  std::optional<long long> waited = 7;
+  EXPECT_FALSE(s->pick_up("o-1", restartable, "w1", &waited).value) << "not paid yet";
+  EXPECT_FALSE(waited.has_value()) << "nothing moved";
   EXPECT_TRUE(s->transition("o-1", {OrderStatus::created}, OrderStatus::paid).value);
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  auto moved = s->transition("o-1", {OrderStatus::paid}, OrderStatus::processing, "w1", {}, &waited);
+  auto moved = s->pick_up("o-1", restartable, "w1", &waited);
   ASSERT_TRUE(moved) << moved.error;
   EXPECT_TRUE(moved.value);
   ASSERT_TRUE(waited.has_value());
   const auto o = s->get("o-1").value;
   ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->status, OrderStatus::downloading);
+  EXPECT_EQ(o->worker, "w1");
+  ASSERT_TRUE(o->entered_ms.count("processing") && o->entered_ms.count("downloading"));
+  EXPECT_EQ(o->entered_ms.at("processing"), o->entered_ms.at("downloading"));
   EXPECT_EQ(*waited, o->entered_ms.at("processing") - o->entered_ms.at("paid")) << "both by Redis's clock";
   EXPECT_GE(*waited, 25);
-  EXPECT_EQ(o->worker, "w1");
-
-  waited = 7;
-  EXPECT_FALSE(s->transition("o-1", {OrderStatus::paid}, OrderStatus::processing, "w1", {}, &waited).value);
-  EXPECT_FALSE(waited.has_value()) << "nothing moved";
-  create("o-2");  // never paid: it moves, but has no payment time
-  EXPECT_TRUE(s->transition("o-2", {OrderStatus::created}, OrderStatus::processing, "w1", {}, &waited).value);
-  EXPECT_FALSE(waited.has_value());
+  EXPECT_EQ(s->count(OrderStatus::downloading).value, 1);
+  EXPECT_EQ(s->count(OrderStatus::paid).value, 0);
+  EXPECT_EQ(s->count(OrderStatus::processing).value, 0);
+  EXPECT_TRUE(s->pick_up("o-1", restartable, "w2").value) << "a redelivery starts again from downloading";
+  EXPECT_FALSE(s->pick_up("o-1", {OrderStatus::paid}, "w2").value);
 }
 
 TEST_F(TaskStoreTest, EveryCallIsOneCountedQuery) {

@@ -61,11 +61,11 @@ StageTimes OrderJob::run(const std::string& order_id) {
   // needs the order, so the order is never pulled back from under a finalize call in flight.
   static const std::vector<OrderStatus> restartable{OrderStatus::paid, OrderStatus::processing,
                                                     OrderStatus::downloading, OrderStatus::uploading};
-  // The common case (a paid order) costs one query; the order is read only when it would not move.
+  // The common case (a paid order) costs one query, which also moves it on to downloading; the
+  // order is read only when it would not move.
   for (int look = 0;; ++look) {
     std::optional<long long> since_paid_ms;
-    auto picked = store_->transition(order_id, restartable, OrderStatus::processing, worker_id_, {},
-                                     on_pickup ? &since_paid_ms : nullptr);
+    auto picked = store_->pick_up(order_id, restartable, worker_id_, &since_paid_ms);  // on to downloading
     if (!picked) throw Unavailable("store: " + picked.error);
     if (picked.value) {
       if (on_pickup && since_paid_ms) on_pickup(static_cast<double>(*since_paid_ms) / 1000.0);
@@ -89,7 +89,6 @@ StageTimes OrderJob::run(const std::string& order_id) {
     f();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  forward(OrderStatus::processing, OrderStatus::downloading);
   t.download_s = timed([&] { call_world("download", order_id); });
   forward(OrderStatus::downloading, OrderStatus::uploading);
   t.upload_s = timed([&] { call_world("upload", order_id); });

@@ -63,14 +63,24 @@ const redis::Script& transition_script() {
   return s;
 }
 
-// The same, answering {1, ms since the order was paid (-1: no payment time)} when it moved: a
-// worker's pick-up reads its queue wait in the same round trip, by Redis's one clock.
-const redis::Script& transition_since_paid_script() {
-  static const redis::Script s = store_script((std::string(kTransition) + R"lua(
+// KEYS: order, queries. ARGV: base component id worker from... -> {1, ms since paid (-1: no
+// payment time)} or {0, -1}. A worker's pick-up: to processing and straight on to downloading
+// (nothing happens between the two), both times recorded, one round trip.
+const redis::Script& pick_up_script() {
+  static const redis::Script s = store_script(R"lua(
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {0, -1} end
+local allowed = false
+for i = 5, #ARGV do if ARGV[i] == cur then allowed = true end end
+if not allowed then return {0, -1} end
+local id, now = ARGV[3], now_s()
+redis.call('HSET', KEYS[1], 'status', 'downloading', 't_processing', now, 't_downloading', now, 'worker', ARGV[4])
+redis.call('ZREM', base .. 'status:' .. cur, id)
+redis.call('ZADD', base .. 'status:downloading', now, id)
 local paid = redis.call('HGET', KEYS[1], 't_paid')
 if not paid then return {1, -1} end
 return {1, tonumber(now) - tonumber(paid)}
-)lua").c_str());
+)lua");
   return s;
 }
 
@@ -245,19 +255,26 @@ queue::Expected<std::optional<Order>> TaskStore::get(std::string_view id) {
 }
 
 queue::Expected<bool> TaskStore::transition(std::string_view id, std::vector<OrderStatus> from, OrderStatus to,
-                                            std::string_view worker, std::string_view error,
-                                            std::optional<long long>* since_paid_ms) {
+                                            std::string_view worker, std::string_view error) {
   std::vector<std::string> args{std::string(id), std::string(to_string(to)), std::string(worker), std::string(error)};
   for (auto f : from) args.emplace_back(to_string(f));
-  auto r = run(since_paid_ms ? transition_since_paid_script() : transition_script(), {base_ + "order:" + std::string(id)},
-               std::move(args));
+  auto r = run(transition_script(), {base_ + "order:" + std::string(id)}, std::move(args));
   if (!r) return fail_with<bool>(r);
+  return {redis::Status::ok, {}, r.value.integer == 1};
+}
+
+queue::Expected<bool> TaskStore::pick_up(std::string_view id, const std::vector<OrderStatus>& from, std::string_view worker,
+                                         std::optional<long long>* since_paid_ms) {
+  std::vector<std::string> args{std::string(id), std::string(worker)};
+  for (auto f : from) args.emplace_back(to_string(f));
+  auto r = run(pick_up_script(), {base_ + "order:" + std::string(id)}, std::move(args));
+  if (!r) return fail_with<bool>(r);
+  const bool moved = r.value.elements.size() == 2 && r.value.elements[0].integer == 1;
   if (since_paid_ms) {
     since_paid_ms->reset();
-    if (r.value.elements.size() == 2 && r.value.elements[1].integer >= 0) *since_paid_ms = r.value.elements[1].integer;
-    return {redis::Status::ok, {}, r.value.elements.size() == 2 && r.value.elements[0].integer == 1};
+    if (moved && r.value.elements[1].integer >= 0) *since_paid_ms = r.value.elements[1].integer;
   }
-  return {redis::Status::ok, {}, r.value.integer == 1};
+  return {redis::Status::ok, {}, moved};
 }
 
 const std::string& TaskStore::transition_script_text() {

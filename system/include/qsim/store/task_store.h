@@ -88,12 +88,14 @@ public:
   queue::Expected<bool> create(const NewOrder& order);  // false: the id exists
   queue::Expected<std::optional<Order>> get(std::string_view id);
   // Moves the order to `to` if its status is one of `from`; records the time, and `worker` /
-  // `error` when given. false: the order was not in any of `from` (or does not exist). With
-  // `since_paid_ms`, a move also says how long ago the order was paid (by Redis's clock; unset
-  // when it did not move or has no payment time), in the same round trip.
+  // `error` when given. false: the order was not in any of `from` (or does not exist).
   queue::Expected<bool> transition(std::string_view id, std::vector<OrderStatus> from, OrderStatus to,
-                                   std::string_view worker = {}, std::string_view error = {},
-                                   std::optional<long long>* since_paid_ms = nullptr);
+                                   std::string_view worker = {}, std::string_view error = {});
+  // A worker's pick-up, one query: from any of `from` to processing and on to downloading (both
+  // times recorded, stamped with `worker`). `since_paid_ms`: how long ago the order was paid, by
+  // Redis's clock (unset when it did not move, or has no payment time).
+  queue::Expected<bool> pick_up(std::string_view id, const std::vector<OrderStatus>& from, std::string_view worker,
+                                std::optional<long long>* since_paid_ms = nullptr);
   // The legacy worker's single query: claim the oldest paid order (paid -> processing).
   queue::Expected<std::optional<std::string>> claim_oldest_paid(std::string_view worker);
   queue::Expected<long long> count(OrderStatus s);
