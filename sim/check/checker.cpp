@@ -57,11 +57,13 @@ Effects effects_of(const std::vector<EffectCall>& calls) {
   return e;
 }
 
-OrderFacts facts_of(const OrderRecord& o) {
+OrderFacts facts_of(const OrderRecord& o) { return facts_of(o, effects_of(o.calls)); }
+
+OrderFacts facts_of(const OrderRecord& o, const Effects& effects) {
   OrderFacts f;
   f.payment_accepted = o.payment_accepted;
   f.outcome = outcome_of(o.status);
-  f.effects = effects_of(o.calls);
+  f.effects = effects;
   f.arrival_s = o.arrival_s;
   f.download_plan_s = o.download_plan_s;
   f.upload_plan_s = o.upload_plan_s;

@@ -174,8 +174,9 @@ OrderSummary::OrderSummary(std::size_t orders) : first_done_(INFINITY), last_don
 }
 
 void OrderSummary::add(const OrderRecord& o) {
-  OrderFacts f = facts_of(o);
-  f.effects.download_calls = o.download_calls;  // the record's tally, as the report shows it
+  Effects tally;  // the summary reads only the download calls: the record's tally, as the report shows it
+  tally.download_calls = o.download_calls;
+  const OrderFacts f = facts_of(o, tally);
   add(f);
   if (!stages_ || !o.payment_accepted || f.outcome != Outcome::completed) return;
   const double end = f.end_s;

@@ -202,8 +202,9 @@ private:
   // Whether the world fails order i's call to `api` starting at t: exactly as the live world
   // decides (world.cpp), by the rate holding when the call starts and a draw keyed by the API, the
   // order and how many calls to that API the order made before. The call is counted when made.
-  bool world_fails(std::uint32_t i, int api, double t, bool& transient) {
-    const auto& st = shaped_at(t).stages[api];
+  // `shaped` is shaped_at(t), which the caller has already.
+  bool world_fails(std::uint32_t i, int api, double t, const ModelAttempt& shaped, bool& transient) {
+    const auto& st = shaped.stages[api];
     transient = st.transient;
     const int nth = calls_[i].made[api];
     const bool fails = keyed_draw(s_.seed, kApis[api], std::string(kApis[api]) + ":" + order_id(i), nth) < st.fail_probability;
@@ -213,6 +214,7 @@ private:
 
   // Counts worker w's pending calls begun by `until` (all of them at the attempt's end).
   void make_calls(std::size_t w, double until) {
+    if (!draw_failures_) return;  // no call is counted (pending_ is empty)
     auto& pending = pending_[w];
     if (pending.empty()) return;
     auto& c = calls_[pending_order_[w]];
@@ -258,19 +260,24 @@ private:
       bool transient = true;
       auto fail = [&](Kind transient_kind) { outcome = transient ? transient_kind : kFailPermanent; };
       if (!finalize_only) {
-        dl = plan_.download_s[i] * shaped_at(end).slow;
-        if (world_fails(i, 0, end, transient)) fail(kFailTransient);
+        const ModelAttempt& at_download = shaped_at(end);
+        dl = plan_.download_s[i] * at_download.slow;
+        if (world_fails(i, 0, end, at_download, transient)) fail(kFailTransient);
         end += dl;
         if (outcome == kDone) {
           o.download_ok();
-          ul = plan_.upload_s[i] * shaped_at(end).slow;
-          if (world_fails(i, 1, end, transient)) fail(kFailTransient);
+          const ModelAttempt& at_upload = shaped_at(end);
+          ul = plan_.upload_s[i] * at_upload.slow;
+          if (world_fails(i, 1, end, at_upload, transient)) fail(kFailTransient);
           end += ul;
         }
       }
-      if (outcome == kDone) end += overhead_s_;  // the harness's own costs, before finalize's calls
-      for (int api : {2, 3})  // finalize: the grant, then the e-mail
-        if (outcome == kDone && world_fails(i, api, end, transient)) fail(kFailFinalize);
+      if (outcome == kDone) {
+        end += overhead_s_;  // the harness's own costs, before finalize's calls
+        const ModelAttempt& at_finalize = shaped_at(end);
+        for (int api : {2, 3})  // finalize: the grant, then the e-mail
+          if (outcome == kDone && world_fails(i, api, end, at_finalize, transient)) fail(kFailFinalize);
+      }
     }
     if (keep_orders_ && !finalize_only) work_[i] = {dl, ul};
     const std::uint64_t serial = ++attempt_serial_;
@@ -329,7 +336,7 @@ private:
     idle_ += up_[w];
     auto& o = o_[i];
     const double now = e_.now();
-    if (draw_failures_) make_calls(w, now);
+    make_calls(w, now);
     const bool store_down = now < redis_down_until_;
     if (kind == kDone && !store_down) {
       o.status = St::completed;
@@ -372,7 +379,7 @@ private:
     idle_ -= is_idle(uw);  // it is not, whatever follows
     log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
     if (held >= 0 && (kill || (queue_ && for_s > lease()))) {
-      if (draw_failures_) make_calls(uw, now);  // the calls it had begun
+      make_calls(uw, now);  // the calls it had begun
       gen_[uw]++;
       busy_[uw] = -1;
       if (queue_) {
@@ -405,7 +412,7 @@ private:
       ready_.clear();
       for (std::size_t w = 0; w < busy_.size(); ++w)
         if (busy_[w] >= 0) {
-          if (draw_failures_) make_calls(w, e_.now());
+          make_calls(w, e_.now());
           gen_[w]++, busy_[w] = -1, idle_ += up_[w];
         }
       wiped_ = true;
@@ -454,7 +461,7 @@ private:
     const double now = e_.now();
     busy_[w] = -1;
     idle_ += up_[w];
-    if (draw_failures_) make_calls(w, std::nextafter(now, -INFINITY));  // the calls before this command
+    make_calls(w, std::nextafter(now, -INFINITY));  // the calls before this command
     // failed at finalize (its store read): the upload is done, the retry finalizes
     if (times_[w].stale_at_finalize && o_[i].status == St::processing) o_[i].status = St::finalizing;
     voided_attempt_[w] = times_[w].serial;  // its stage kills not yet fired never happen

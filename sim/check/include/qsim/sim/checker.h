@@ -56,6 +56,8 @@ struct OrderFacts {
   double picked_s = 0;                  // ... at this time
 };
 OrderFacts facts_of(const OrderRecord& o);
+// The same, with effects the caller already has (or needs none of): the order's calls not walked.
+OrderFacts facts_of(const OrderRecord& o, const Effects& effects);
 
 // check()'s verdict on one order, added to `ck`: for a caller that checks orders one at a time
 // and keeps none (the model's sweeps). check() is this over the history's orders, then its
