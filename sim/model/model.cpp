@@ -659,7 +659,7 @@ private:
     r_.probe_pickup_s = percentiles(probe);
     r_.probe_method = queue_ ? "model: the hand-off to an idle worker is instantaneous"
                              : "model: 1,000 payments at uniformly distributed phases of the poll cycle";
-    r_.store_queries = polls_ + 7 * r_.checker.orders;  // each order: payment, 4 transitions, finalize 2
+    r_.store_queries = polls_ + 6 * r_.checker.orders;  // each order: payment, the worker's 3, finalize's 2
     r_.store_queries_per_idle_day = queue_ ? 0 : 86'400 / s_.polling->poll_interval_s;
     r_.notes.push_back("model result: no processes, no Redis; webhook and network faults are not modelled, nor "
                        "Redis commands");

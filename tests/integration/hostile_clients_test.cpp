@@ -374,7 +374,8 @@ TEST(HttpServiceStop, AnswersTheRequestsItsHandlersAreRunning) {
 }
 
 // A deferred handler answers from a timer on the I/O thread: many requests wait at once with no
-// thread each, a stop answers the ones still waiting, a throw is a 500, and a GET is refused.
+// thread each, a stop answers the ones still waiting, a throw (or an answer dropped) is a 500, and
+// a GET is refused.
 TEST(HttpServiceDeferred, AnswersFromATimerAndAStopWaitsForTheAnswer) {
   components::HttpService http;
   components::HttpLimits limits;
@@ -391,6 +392,12 @@ TEST(HttpServiceDeferred, AnswersFromATimerAndAStopWaitsForTheAnswer) {
   });
   http.post_deferred("/throws", [](const components::HttpRequest&, components::HttpService::Respond) {
     throw std::runtime_error("refused on purpose");
+  });
+  http.post_deferred("/drops", [&](const components::HttpRequest& req, components::HttpService::Respond respond) {
+    auto kept = std::make_shared<components::HttpService::Respond>(std::move(respond));
+    std::string who(req.param("who").value_or("nobody"));
+    // a timer that throws, and the answer it owed dropped with it
+    http.after(10ms, [kept, who] { throw std::runtime_error("lost " + who); });
   });
   const int port = sim::free_loopback_port();
   std::thread server([&] { EXPECT_TRUE(http.listen("127.0.0.1", port)); });
@@ -417,10 +424,14 @@ TEST(HttpServiceDeferred, AnswersFromATimerAndAStopWaitsForTheAnswer) {
   EXPECT_EQ(thrown.status, 500);
   EXPECT_NE(thrown.body.find("refused on purpose"), std::string::npos) << thrown.body;
   EXPECT_EQ(c.get("/later").status, 405);
+  auto dropped = c.post("/drops?who=me", "{}");
+  EXPECT_EQ(dropped.status, 500) << "answered, not left hanging";
+  EXPECT_NE(dropped.body.find("never answered"), std::string::npos) << dropped.body;
+  EXPECT_EQ(c.post("/later", "8").status, 200) << "the server goes on after a timer threw";
 
   components::HttpResult last;
   std::thread client([&] { last = components::HttpClient("127.0.0.1", port, 5s).post("/later", "9"); });
-  while (entered < 9) std::this_thread::sleep_for(1ms);
+  while (entered < 10) std::this_thread::sleep_for(1ms);
   http.stop();
   client.join();
   server.join();

@@ -317,23 +317,20 @@ std::string_view path_of(const Request& req) {
 
 }  // namespace
 
-bool HttpService::Impl::respond_later(const Request& req, std::function<void(Response)> send) {
-  if (req.method() != http::verb::post || deferred_posts.empty()) return false;
-  auto it = deferred_posts.find(path_of(req));
-  if (it == deferred_posts.end()) return false;
-  const auto& data = req.body().data();
-  HttpRequest r;
-  r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
-    auto f = req.find(beast::string_view(name.data(), name.size()));
-    if (f == req.end()) return std::nullopt;
-    return view(f->value());
-  };
-  r.body = std::string_view(static_cast<const char*>(data.data()), data.size());
-  r.path = path_of(req);
-  // Answered once: a second call of `respond` (a handler's bug) is dropped.
-  auto once = std::make_shared<std::atomic<bool>>(false);
-  Respond respond = [send, once, version = req.version(), keep_alive = req.keep_alive()](HttpResponse out) {
-    if (once->exchange(true)) return;
+namespace {
+
+// A deferred request's answer, sent once. It holds the I/O loop open until it is sent (a stop
+// waits for it, whichever thread answers), and a handler that drops it unanswered (or whose
+// timer threw) gets its request answered 500 rather than left hanging.
+struct DeferredAnswer {
+  DeferredAnswer(asio::io_context& io, std::function<void(Response)> send_, unsigned version_, bool keep_alive_)
+      : send(std::move(send_)), version(version_), keep_alive(keep_alive_), work(asio::make_work_guard(io)) {}
+  ~DeferredAnswer() {
+    if (!done.load())
+      answer({500, result_json("handler_failed", "the handler never answered"), "application/json"});
+  }
+  void answer(HttpResponse out) {
+    if (done.exchange(true)) return;  // a second answer (a handler's bug) is dropped
     try {
       send(to_beast(std::move(out), version, keep_alive));
     } catch (...) {  // out of memory building the answer: a bare 500
@@ -342,7 +339,40 @@ bool HttpService::Impl::respond_later(const Request& req, std::function<void(Res
       res.prepare_payload();
       send(std::move(res));
     }
+  }
+  std::function<void(Response)> send;
+  unsigned version;
+  bool keep_alive;
+  std::atomic<bool> done{false};
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+};
+
+}  // namespace
+
+bool HttpService::Impl::respond_later(const Request& req, std::function<void(Response)> send) {
+  if (req.method() != http::verb::post || deferred_posts.empty()) return false;
+  auto it = deferred_posts.find(path_of(req));
+  if (it == deferred_posts.end()) return false;
+  const std::string_view target = view(req.target());
+  const auto q = target.find('?');
+  const auto& data = req.body().data();
+  std::optional<std::multimap<std::string, std::string, std::less<>>> params;
+  HttpRequest r;
+  r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto f = req.find(beast::string_view(name.data(), name.size()));
+    if (f == req.end()) return std::nullopt;
+    return view(f->value());
   };
+  r.param = [&](std::string_view name) -> std::optional<std::string_view> {
+    if (!params) params = parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
+    auto f = params->find(name);
+    if (f == params->end()) return std::nullopt;
+    return std::string_view(f->second);
+  };
+  r.body = std::string_view(static_cast<const char*>(data.data()), data.size());
+  r.path = path_of(req);
+  auto pending = std::make_shared<DeferredAnswer>(io, std::move(send), req.version(), req.keep_alive());
+  Respond respond = [pending](HttpResponse out) { pending->answer(std::move(out)); };
   try {
     it->second(r, respond);
   } catch (const std::exception& e) {
@@ -412,7 +442,12 @@ void HttpService::post_deferred(const std::string& path, DeferredHandler h) { im
 
 void HttpService::after(std::chrono::microseconds delay, std::function<void()> f) {
   auto timer = std::make_shared<asio::steady_timer>(impl_->io, delay);
-  timer->async_wait([timer, f = std::move(f)](beast::error_code) { f(); });
+  timer->async_wait([timer, f = std::move(f)](beast::error_code) {
+    try {
+      f();
+    } catch (...) {  // never out of io.run(): a deferred answer it owed goes out as a 500
+    }
+  });
 }
 
 void HttpService::on_too_large(std::size_t hard_cap, std::function<HttpResponse(std::size_t)> h) {

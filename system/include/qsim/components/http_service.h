@@ -58,8 +58,9 @@ public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
   using Respond = std::function<void(HttpResponse)>;
   // Answers later, without a thread of its own: runs on the I/O thread, so it must not block;
-  // it calls `respond` once, from any thread (from a timer set with after(), say). The request
-  // (its body, its headers) is valid only while the handler runs.
+  // it calls `respond` once, from any thread (from a timer set with after(), say), and a stop
+  // waits for that. A `respond` dropped uncalled answers 500. The request (its body, headers
+  // and query) is valid only while the handler runs.
   using DeferredHandler = std::function<void(const HttpRequest&, Respond)>;
   HttpService();
   ~HttpService();
@@ -70,7 +71,8 @@ public:
   void get(const std::string& path, Handler h);
   void post_deferred(const std::string& path, DeferredHandler h);
   // Runs `f` on the I/O thread once `delay` has passed (a deferred handler's wait). A stop waits
-  // for it: the server stops once every request in flight has been answered.
+  // for it: the server stops once every request in flight has been answered. An exception from
+  // `f` is dropped.
   void after(std::chrono::microseconds delay, std::function<void()> f);
   // Bodies above `hard_cap` are refused by the server itself; `h` answers (and counts) them.
   void on_too_large(std::size_t hard_cap, std::function<HttpResponse(std::size_t bytes)> h);
