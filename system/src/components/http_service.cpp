@@ -315,6 +315,32 @@ std::string_view path_of(const Request& req) {
   return target.substr(0, target.find('?'));
 }
 
+using Params = std::optional<std::multimap<std::string, std::string, std::less<>>>;
+
+// A handler's view of `req`: headers, body, path, and the query string, parsed into `params` on
+// the first look. Both must outlive the view.
+HttpRequest view_of(const Request& req, Params& params) {
+  const std::string_view target = view(req.target());
+  const auto q = target.find('?');
+  const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  HttpRequest r;
+  r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto f = req.find(beast::string_view(name.data(), name.size()));
+    if (f == req.end()) return std::nullopt;
+    return view(f->value());
+  };
+  r.param = [&params, query](std::string_view name) -> std::optional<std::string_view> {
+    if (!params) params = parse_query(query);
+    auto f = params->find(name);
+    if (f == params->end()) return std::nullopt;
+    return std::string_view(f->second);
+  };
+  const auto& data = req.body().data();
+  r.body = std::string_view(static_cast<const char*>(data.data()), data.size());
+  r.path = target.substr(0, q);
+  return r;
+}
+
 }  // namespace
 
 namespace {
@@ -353,24 +379,8 @@ bool HttpService::Impl::respond_later(const Request& req, std::function<void(Res
   if (req.method() != http::verb::post || deferred_posts.empty()) return false;
   auto it = deferred_posts.find(path_of(req));
   if (it == deferred_posts.end()) return false;
-  const std::string_view target = view(req.target());
-  const auto q = target.find('?');
-  const auto& data = req.body().data();
-  std::optional<std::multimap<std::string, std::string, std::less<>>> params;
-  HttpRequest r;
-  r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
-    auto f = req.find(beast::string_view(name.data(), name.size()));
-    if (f == req.end()) return std::nullopt;
-    return view(f->value());
-  };
-  r.param = [&](std::string_view name) -> std::optional<std::string_view> {
-    if (!params) params = parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
-    auto f = params->find(name);
-    if (f == params->end()) return std::nullopt;
-    return std::string_view(f->second);
-  };
-  r.body = std::string_view(static_cast<const char*>(data.data()), data.size());
-  r.path = path_of(req);
+  Params params;
+  const HttpRequest r = view_of(req, params);
   auto pending = std::make_shared<DeferredAnswer>(io, std::move(send), req.version(), req.keep_alive());
   Respond respond = [pending](HttpResponse out) { pending->answer(std::move(out)); };
   try {
@@ -384,9 +394,7 @@ bool HttpService::Impl::respond_later(const Request& req, std::function<void(Res
 }
 
 Response HttpService::Impl::respond(const Request& req) {
-  const std::string_view target = view(req.target());
-  const auto q = target.find('?');
-  const std::string_view path = target.substr(0, q);
+  const std::string_view path = path_of(req);
   auto json_answer = [&req](http::status status, std::string body) {
     Response res{status, req.version()};
     res.set(http::field::content_type, "application/json");
@@ -402,23 +410,8 @@ Response HttpService::Impl::respond(const Request& req) {
     return elsewhere ? json_answer(http::status::method_not_allowed, R"({"result":"method_not_allowed"})")
                      : json_answer(http::status::not_found, R"({"result":"not_found"})");
   }
-  const auto& data = req.body().data();
-  const std::string_view body(static_cast<const char*>(data.data()), data.size());
-  std::optional<std::multimap<std::string, std::string, std::less<>>> params;
-  HttpRequest r;
-  r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
-    auto f = req.find(beast::string_view(name.data(), name.size()));
-    if (f == req.end()) return std::nullopt;
-    return view(f->value());
-  };
-  r.param = [&](std::string_view name) -> std::optional<std::string_view> {
-    if (!params) params = parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
-    auto f = params->find(name);
-    if (f == params->end()) return std::nullopt;
-    return std::string_view(f->second);
-  };
-  r.body = body;
-  r.path = path;
+  Params params;
+  const HttpRequest r = view_of(req, params);
   HttpResponse out;
   try {
     out = it->second(r);
