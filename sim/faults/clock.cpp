@@ -26,8 +26,8 @@ public:
     f.params = std::move(c);
   }
 
-  // A window, not a firing: the injector follows clock_offsets() as time goes on. The model
-  // checks no signatures, so it has nothing to do.
+  // A window, not a firing: the injector follows clock_offsets() as time goes on. The model asks
+  // signature_refused() where a signed request is made (a payment, a worker's call of finalize).
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The fault families' registry and the dispatch of fault.h's free functions to them.
 #include "family.h"
 
+#include "qsim/security/signature.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -171,10 +173,30 @@ std::map<std::string, double> clock_offsets(const std::vector<Fault>& faults, do
   return out;
 }
 
+namespace {
+
+bool names(const ClockFault& c, const std::string& instance) {
+  return c.target == instance || (c.target == "worker" && instance.rfind("worker-", 0) == 0);
+}
+
+}  // namespace
+
+double clock_offset(const std::vector<Fault>& faults, double t, const std::string& instance) {
+  double off = 0;
+  for (const auto& f : faults)
+    if (auto* c = f.as<ClockFault>(); c && f.window_holds(t) && names(*c, instance)) off += c->offset_s;
+  return off;
+}
+
+bool signature_refused(const std::vector<Fault>& faults, double t, const std::string& sender,
+                       const std::string& receiver) {
+  const double apart = clock_offset(faults, t, sender) - clock_offset(faults, t, receiver);
+  return std::abs(apart) > static_cast<double>(security::kSignatureWindow.count());
+}
+
 bool clock_skewed(const std::vector<Fault>& faults, const std::string& instance) {
   for (const auto& f : faults)
-    if (auto* c = f.as<ClockFault>())
-      if (c->target == instance || (c->target == "worker" && instance.rfind("worker-", 0) == 0)) return true;
+    if (auto* c = f.as<ClockFault>(); c && names(*c, instance)) return true;
   return false;
 }
 

@@ -52,6 +52,8 @@ enum Kind : std::uint32_t {
   kArrive, kDone, kFailTransient, kFailPermanent, kRetry, kRedeliver, kFire, kWorkerUp, kRedisUp, kPoll, kStageKill,
   kFailFinalize,  // a transient failure of the grant or the e-mail: the order stays in finalizing
   kStale,         // a worker's next store command after a Redis restart fails (its connection is stale)
+  kRefused,       // finalize refused the worker's signature (their clocks apart): the attempt does not count
+  kClock,         // a skew_clock window opens or closes: logged as the live injector logs it
 };
 
 constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
@@ -129,7 +131,10 @@ public:
     }
     counted_.assign(plan.arrivals_s.size(), false);
     stage_fired_.assign(s.faults.size(), 0);
-    for (const auto& f : s.faults) has_stage_kills_ = has_stage_kills_ || f.stage_kill();
+    for (const auto& f : s.faults) {
+      has_stage_kills_ = has_stage_kills_ || f.stage_kill();
+      clock_skews_ = clock_skews_ || f.as<ClockFault>();
+    }
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     times_.assign(static_cast<std::size_t>(workers_), AttemptTimes{});
     voided_attempt_.assign(static_cast<std::size_t>(workers_), 0);
@@ -151,6 +156,11 @@ public:
     std::size_t next_arrival = 0;
     for (std::size_t f = 0; f < faults_.firings.size(); ++f) e_.at(faults_.firings[f].t_s, kFire, static_cast<std::uint32_t>(f));
     if (!queue_) e_.at(0, kPoll, 0);
+    for (std::size_t f = 0; f < s_.faults.size(); ++f)
+      if (s_.faults[f].as<ClockFault>()) {
+        e_.at(s_.faults[f].from_s, kClock, 0);
+        if (s_.faults[f].until_s < 1e300) e_.at(s_.faults[f].until_s, kClock, 0);
+      }
     des::Event ev{};
     while (true) {
       const double* top = e_.peek_time();
@@ -183,6 +193,41 @@ private:
     const bool grows = q.backoff != QueueArch::Backoff::constant;
     return queue::backoff_delay(q.backoff_base_s, grows ? 2.0 : 1.0,
                                 grows ? queue::kBackoffCapFactor * q.backoff_base_s : q.backoff_base_s, attempt);
+  }
+
+  // skew_clock: the signatures' window, between the provider (its clock true) and the intake, and
+  // between worker w (the poller is not started with a skewed clock) and finalize.
+  const char* intake_refuses(double t) const {
+    if (!clock_skews_ || !signature_refused(s_.faults, t, "provider", "payment_intake")) return nullptr;
+    // the intake's clock ahead: the provider's timestamp looks old to it
+    return clock_offset(s_.faults, t, "payment_intake") > 0 ? "stale_timestamp" : "future_timestamp";
+  }
+  // Each skew_clock target whose offset changed now, on every instance it names, as the live
+  // injector logs it (counted when a clock is set off; the poller is not started skewed).
+  void log_clocks() {
+    const double now = e_.now();
+    for (const auto& [target, offset] : clock_offsets(s_.faults, now)) {
+      auto [before, added] = clock_now_.try_emplace(target, 0.0);
+      if (before->second == offset && (!added || offset == 0)) continue;
+      before->second = offset;
+      std::vector<std::string> instances;
+      if (target == "worker")
+        for (int w = 0; w < workers_; ++w) instances.push_back(fmt::format("worker-{}", w));
+      else
+        instances.push_back(target);
+      for (const auto& instance : instances) {
+        const bool skewed = queue_ || instance.rfind("worker-", 0) != 0;
+        const std::string detail = !skewed      ? "n/a: polling did not start it with libfaketime"
+                                   : offset == 0 ? "clock on time again"
+                                                 : fmt::format("clock {:g} s {}", std::abs(offset), offset > 0 ? "ahead" : "behind");
+        r_.faults.push_back({now, "skew_clock", instance, detail});
+        if (skewed && offset != 0) r_.fault_counts["skew_clock"]++;
+      }
+    }
+  }
+
+  bool finalize_refuses(int w, double t) const {
+    return clock_skews_ && signature_refused(s_.faults, t, queue_ ? fmt::format("worker-{}", w) : "poller", "finalize");
   }
 
   // The failure rates and the slowdown holding at t (the scenario's, shaped by the windowed
@@ -274,9 +319,13 @@ private:
       }
       if (outcome == kDone) {
         end += overhead_s_;  // the harness's own costs, before finalize's calls
-        const ModelAttempt& at_finalize = shaped_at(end);
-        for (int api : {2, 3})  // finalize: the grant, then the e-mail
-          if (outcome == kDone && world_fails(i, api, end, at_finalize, transient)) fail(kFailFinalize);
+        if (finalize_refuses(w, end)) {
+          outcome = kRefused;  // before any call of the world
+        } else {
+          const ModelAttempt& at_finalize = shaped_at(end);
+          for (int api : {2, 3})  // finalize: the grant, then the e-mail
+            if (outcome == kDone && world_fails(i, api, end, at_finalize, transient)) fail(kFailFinalize);
+        }
       }
     }
     if (keep_orders_ && !finalize_only) work_[i] = {dl, ul};
@@ -284,7 +333,7 @@ private:
     if (queue_) {
       auto& t = times_[uw];
       t = finalize_only ? AttemptTimes{-INFINITY, -INFINITY, end} : AttemptTimes{now + dl, now + dl + ul, end};
-      t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize;
+      t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize || outcome == kRefused;
       t.serial = serial;
     }
     // stage kills that land on this attempt
@@ -342,6 +391,12 @@ private:
       o.status = St::completed;
       o.end = now;
       settle(i);
+    } else if (kind == kRefused && queue_) {
+      // Unavailable: the job comes back after the backoff of the attempt it was, which does not
+      // count; the order waits in finalizing, and its retry finalizes
+      o.status = St::finalizing;
+      e_.at(now + backoff(o.attempts), kRetry, i);
+      o.attempts--;
     } else if (!queue_ || kind == kFailPermanent || o.attempts >= s_.queue->attempts) {
       o.status = queue_ ? St::dead : St::failed;  // the legacy flaw: one error and the order has failed
       o.end = now;
@@ -403,12 +458,11 @@ private:
 
   void go_down(double down_s, bool wipe) {
     redis_down_until_ = std::max(redis_down_until_, e_.now() + down_s);
-    if (wipe) {  // everything not finished is forgotten
-      for (std::size_t i = 0; i < o_.size(); ++i)
-        if (!done(o_[i].status)) {
-          o_[i].status = St::missing;
-          settle(static_cast<std::uint32_t>(i));
-        }
+    if (wipe) {  // every order is forgotten, finished ones too: their effects are left orphaned
+      for (std::size_t i = 0; i < o_.size(); ++i) {
+        o_[i].status = St::missing;
+        settle(static_cast<std::uint32_t>(i));
+      }
       ready_.clear();
       for (std::size_t w = 0; w < busy_.size(); ++w)
         if (busy_[w] >= 0) {
@@ -477,7 +531,9 @@ private:
       case kArrive: {
         auto& o = o_[ev.a];
         if (o.status == St::missing) return;  // created before a wipe: the intake answers 404
-        if (now < redis_down_until_) {  // refused: the provider delivers again, 20 ms later doubling to 1 s (wall time)
+        const char* refused = now < redis_down_until_ ? "store_unavailable" : intake_refuses(now);
+        if (refused) {  // the provider delivers again, 20 ms later doubling to 1 s (wall time)
+          r_.payment_refusals[refused]++;
           const int tries = ++provider_tries_[ev.a];
           if (tries >= 10) {  // it gives up: the payment is never acknowledged
             settle(ev.a);
@@ -497,6 +553,7 @@ private:
       case kFailTransient:
       case kFailPermanent:
       case kFailFinalize:
+      case kRefused:
         finish_attempt(ev.a, static_cast<Kind>(ev.kind));
         return;
       case kRetry:
@@ -511,6 +568,9 @@ private:
         return;
       case kStale:
         stale_failure(ev.a);
+        return;
+      case kClock:
+        log_clocks();
         return;
       case kStageKill: {
         // a kill of a stage its attempt never reached (a restart ended it before): none, and its
@@ -663,7 +723,7 @@ private:
     r_.store_queries_per_idle_day = queue_ ? 0 : 86'400 / s_.polling->poll_interval_s;
     r_.notes.push_back("model result: no processes, no Redis; webhook and network faults are not modelled, nor "
                        "Redis commands");
-    if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every unfinished order");
+    if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every order, finished or not");
     if (!keep_orders_)  // sweeps: the figures only
       r_.peak_backlog = peak_ready_;  // retries and redeliveries waiting count too, as the planner's stability test needs
     return std::move(r_);
@@ -687,7 +747,7 @@ private:
   std::deque<std::uint32_t> ready_;
   std::vector<int> busy_;
   std::vector<AttemptTimes> times_;  // per worker: its attempt's store commands (queue)
-  std::map<std::uint32_t, int> provider_tries_;  // orders whose payment met a Redis outage: deliveries made
+  std::map<std::uint32_t, int> provider_tries_;  // orders whose payment was refused: deliveries made
   std::vector<std::uint32_t> gen_;
   std::vector<bool> up_;
   int idle_ = 0;  // workers up and not busy: dispatch() has nothing to scan without one
@@ -700,6 +760,8 @@ private:
   std::vector<bool> counted_;  // ... each counted once
   std::vector<int> stage_fired_;
   bool has_stage_kills_ = false;
+  bool clock_skews_ = false;  // a skew_clock: signed requests may be refused
+  std::map<std::string, double> clock_now_;  // each skew_clock target's offset, as last logged
   bool draw_failures_ = true;  // a call can fail or a worker be stopped: the world's calls are counted
   std::vector<WorldCalls> calls_;                  // per order, if draw_failures_
   std::vector<std::vector<PendingCall>> pending_;  // per worker: its attempt's calls not yet made

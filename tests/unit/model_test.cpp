@@ -101,7 +101,7 @@ TEST(Model, ASweepsFiguresAreExactlyThoseOfTheWholeHistory) {
             "fail_probability": {"download": 0.1, "upload": 0.05}},
     "architectures": {"polling": {"poll_interval": "10s"}, "queue": {"workers": 3, "lease": "2m"}},
     "faults": [{"kind": "kill_process", "target": "worker", "every": "30m"},
-               {"kind": "restart_redis", "at": "3h", "persistence": "none", "down_for": "1m"}]})");
+               {"kind": "restart_redis", "at": "3h", "persistence": "always", "down_for": "1m"}]})");
   auto s = parse_scenario(j, "sweep.json");
   ModelOptions sweep;
   sweep.keep_orders = false;
@@ -269,6 +269,57 @@ TEST(Model, ARestartFailsABusyWorkersNextStoreCommand) {
     EXPECT_EQ(order.status, "completed") << order.id;
     EXPECT_EQ(order.download_calls, 1) << order.id << ": its upload was done, the retry finalizes alone";
   }
+}
+
+// skew_clock: a signed request is refused when the sender's and the receiver's clocks are more
+// than the signatures' 5-minute window apart. The intake 10 minutes ahead refuses payments (the
+// provider delivers again, 20 ms later doubling, here at 60x); finalize 10 minutes behind refuses
+// the workers' calls: the queue hands the job back without counting the attempt and its retries
+// finalize alone, while the poller fails the order visibly.
+TEST(Model, ASkewedClockRefusesSignedRequestsOutsideTheWindow) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "skew", "seed": 3, "speedup": 60,
+    "orders": {"count": 3, "arrival": {"kind": "constant", "rate_per_h": 60}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
+    "architectures": {"queue": {"workers": 2, "retry": {"attempts": 2, "backoff": "constant", "base": "10s"}},
+                      "polling": {"workers": 1, "poll_interval": "10s"}},
+    "faults": [{"kind": "skew_clock", "target": "payment_intake", "ahead": "10m", "from": "30s", "until": "90s"},
+               {"kind": "skew_clock", "target": "finalize", "behind": "10m", "from": "150s", "until": "200s"}]})");
+  const auto r = run_model(parse_scenario(j, "skew.json"));
+  const auto& q = *r.find("queue");
+  // order 1 arrives at 60 s, inside the intake's window: refused at 60, 61.2, 63.6, 68.4 and 78 s
+  EXPECT_EQ(q.payment_refusals, (std::map<std::string, long long>{{"stale_timestamp", 5}}));
+  std::map<std::string, const OrderRecord*> by_id;
+  for (const auto& o : q.orders) by_id[o.id] = &o;
+  ASSERT_EQ(by_id.size(), 3u);
+  EXPECT_NEAR(*by_id["order-00001"]->stages_s.get("paid"), 97.2, 1e-9);
+  // its finalize at 157.2 s is refused, and again every 10 s until the window closes at 200 s
+  EXPECT_NEAR(*by_id["order-00001"]->stages_s.get("completed"), 207.2, 1e-9);
+  EXPECT_NEAR(*by_id["order-00002"]->stages_s.get("completed"), 200, 1e-9);  // refused at 180 and 190 s
+  for (const auto& o : q.orders) EXPECT_EQ(o.download_calls, 1) << o.id << ": a refused finalize is retried alone";
+  EXPECT_EQ(q.checker.completed, 3);
+  EXPECT_EQ(q.retries, 0) << "a refusal is not a counted attempt (2 allowed, 5 refused)";
+  EXPECT_EQ(q.dead_letters, 0);
+  EXPECT_EQ(q.fault_counts.at("skew_clock"), 2);  // the intake's and finalize's clocks set off
+  const auto& p = *r.find("polling");
+  EXPECT_EQ(p.checker.completed, 2);
+  EXPECT_EQ(p.checker.failed_visible, 1) << "the poller picks order 1 at 100 s; its finalize at 160 s is refused";
+}
+
+// A restart without persistence forgets every order, finished ones too: a completed order's
+// grant and e-mail are then orphaned (the store no longer knows it), an order in flight is lost.
+TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "wipe", "seed": 2, "speedup": 1,
+    "orders": {"count": 2, "arrival": {"kind": "constant", "rate_per_h": 60}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
+    "architectures": {"queue": {"workers": 1}},
+    "faults": [{"kind": "restart_redis", "at": "90s", "persistence": "none", "down_for": "5s"}]})");
+  const auto q = *run_model(parse_scenario(j, "wipe.json")).find("queue");
+  EXPECT_EQ(q.checker.completed, 0);
+  EXPECT_EQ(q.checker.orphaned_effects, 1);  // order 0, completed at 60 s
+  EXPECT_EQ(q.checker.lost, 1);              // order 1, in flight at 90 s
+  for (const auto& o : q.orders) EXPECT_EQ(o.status, "missing") << o.id;
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {

@@ -25,6 +25,9 @@ namespace qsim::security {
 inline constexpr std::string_view kTimestampHeader = "X-Qsim-Timestamp";
 inline constexpr std::string_view kSignatureHeader = "X-Qsim-Signature";
 
+// How far a request's timestamp may be from the receiver's clock, either way (real time).
+inline constexpr std::chrono::seconds kSignatureWindow{300};
+
 enum class Verdict {
   ok,
   missing_headers,    // timestamp or signature header absent
@@ -42,7 +45,7 @@ std::string sign(std::string_view secret, std::int64_t timestamp, std::string_vi
 // Checks headers (nullopt = absent) against `body` at receiver time `now`.
 Verdict verify(std::string_view secret, std::optional<std::string_view> timestamp_header,
                std::optional<std::string_view> signature_header, std::string_view body, std::int64_t now,
-               std::chrono::seconds window = std::chrono::minutes(5));
+               std::chrono::seconds window = kSignatureWindow);
 
 bool constant_time_equal(std::string_view a, std::string_view b);
 

@@ -223,6 +223,14 @@ std::map<std::string, std::pair<LinkState, std::vector<bool>>> link_states(const
 
 // The clock offset (real seconds, + ahead) of each skew_clock target at `t`; 0 outside windows.
 std::map<std::string, double> clock_offsets(const std::vector<Fault>& faults, double t);
+// One instance's clock offset at `t` (real seconds, + ahead), as clock_skewed() names instances
+// ("worker" names every worker-<n>); 0 for an instance no window names then.
+double clock_offset(const std::vector<Fault>& faults, double t, const std::string& instance);
+// Whether the receiver refuses a signed request the sender makes at `t` (a payment webhook to
+// payment_intake, a worker's call of finalize): their clocks, as the skew_clock windows holding
+// then set them, differ by more than the signatures' window (security::kSignatureWindow).
+bool signature_refused(const std::vector<Fault>& faults, double t, const std::string& sender,
+                       const std::string& receiver);
 // Whether a skew_clock names this instance (payment_intake, finalize, worker-3, ...): it is then
 // started with libfaketime preloaded.
 bool clock_skewed(const std::vector<Fault>& faults, const std::string& instance);
