@@ -1,6 +1,7 @@
 #include "qsim/sim/model.h"
 
 #include "qsim/queue/backoff.h"
+#include "qsim/queue/queue.h"
 
 #include "qsim/sim/checker.h"
 #include "qsim/sim/random.h"
@@ -54,6 +55,7 @@ enum Kind : std::uint32_t {
   kStale,         // a worker's next store command after a Redis restart fails (its connection is stale)
   kRefused,       // finalize refused the worker's signature (their clocks apart): the attempt does not count
   kClock,         // a skew_clock window opens or closes: logged as the live injector logs it
+  kPayAgain,      // the provider delivers a refused payment again
 };
 
 constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
@@ -173,8 +175,9 @@ public:
         break;
       }
       step(ev);
-      // the poller polls forever: stop once every order has settled (or is stuck for good)
-      if (!queue_ && settled_ == o_.size() && ev.t >= last_fire()) break;
+      // the poller polls forever: stop once every order has settled (or is stuck for good) and
+      // the provider has nothing left to deliver (a forgotten order's payment is still refused)
+      if (!queue_ && settled_ == o_.size() && ev.t >= last_fire() && next_arrival == n && paying_again_ == 0) break;
     }
     return finish();
   }
@@ -216,6 +219,7 @@ private:
       else
         instances.push_back(target);
       for (const auto& instance : instances) {
+        if (instance.rfind("worker-", 0) == 0 && std::stoi(instance.substr(7)) >= workers_) continue;  // none here
         const bool skewed = queue_ || instance.rfind("worker-", 0) != 0;
         const std::string detail = !skewed      ? "n/a: polling did not start it with libfaketime"
                                    : offset == 0 ? "clock on time again"
@@ -391,9 +395,10 @@ private:
       o.status = St::completed;
       o.end = now;
       settle(i);
-    } else if (kind == kRefused && queue_) {
+    } else if (kind == kRefused && queue_ && ++uncounted_[i] <= queue::kMaxUncountedFailures) {
       // Unavailable: the job comes back after the backoff of the attempt it was, which does not
-      // count; the order waits in finalizing, and its retry finalizes
+      // count (up to the queue's limit a job, then it counts); the order waits in finalizing, and
+      // its retry finalizes
       o.status = St::finalizing;
       e_.at(now + backoff(o.attempts), kRetry, i);
       o.attempts--;
@@ -404,7 +409,7 @@ private:
       if (queue_) r_.dead_letters++;
     } else {
       r_.retries++;
-      if (kind == kFailFinalize) o.status = St::finalizing;  // the upload is done: the retry finalizes
+      if (kind == kFailFinalize || kind == kRefused) o.status = St::finalizing;  // the upload is done: the retry finalizes
       e_.at(now + backoff(o.attempts), kRetry, i);
     }
     if (queue_) dispatch();
@@ -528,10 +533,15 @@ private:
   void step(const des::Event& ev) {
     const double now = e_.now();
     switch (ev.kind) {
-      case kArrive: {
+      case kArrive:
+      case kPayAgain: {
+        if (ev.kind == kPayAgain) --paying_again_;
         auto& o = o_[ev.a];
-        if (o.status == St::missing) return;  // created before a wipe: the intake answers 404
-        const char* refused = now < redis_down_until_ ? "store_unavailable" : intake_refuses(now);
+        // as the intake checks: the signature first, then the store (down, or it forgot the order
+        // in a restart without persistence: 404)
+        const char* refused = intake_refuses(now);
+        if (!refused && now < redis_down_until_) refused = "store_unavailable";
+        if (!refused && o.status == St::missing) refused = "unknown_order";
         if (refused) {  // the provider delivers again, 20 ms later doubling to 1 s (wall time)
           r_.payment_refusals[refused]++;
           const int tries = ++provider_tries_[ev.a];
@@ -539,7 +549,8 @@ private:
             settle(ev.a);
             return;
           }
-          e_.at(now + std::min(0.02 * std::pow(2.0, tries - 1), 1.0) * s_.speedup, kArrive, ev.a);
+          e_.at(now + std::min(0.02 * std::pow(2.0, tries - 1), 1.0) * s_.speedup, kPayAgain, ev.a);
+          ++paying_again_;
           return;
         }
         o.paid = now;
@@ -616,7 +627,8 @@ private:
     rec.arrival_s = plan_.arrivals_s[i];
     rec.download_plan_s = plan_.download_s[i];
     rec.upload_plan_s = plan_.upload_s[i];
-    rec.webhook_attempts = 1;
+    const auto tries = provider_tries_.find(static_cast<std::uint32_t>(i));  // refused deliveries, at most 10
+    rec.webhook_attempts = tries == provider_tries_.end() ? 1 : std::min(tries->second + 1, 10);
     rec.payment_accepted = o.accepted();
     rec.status = kStatusNames[static_cast<int>(o.status)];
     rec.stages_s = {};
@@ -747,7 +759,9 @@ private:
   std::deque<std::uint32_t> ready_;
   std::vector<int> busy_;
   std::vector<AttemptTimes> times_;  // per worker: its attempt's store commands (queue)
-  std::map<std::uint32_t, int> provider_tries_;  // orders whose payment was refused: deliveries made
+  std::map<std::uint32_t, int> provider_tries_;  // orders whose payment was refused: deliveries refused
+  std::map<std::uint32_t, int> uncounted_;       // orders whose finalize was refused: attempts handed back
+  int paying_again_ = 0;                         // refused payments the provider will deliver again
   std::vector<std::uint32_t> gen_;
   std::vector<bool> up_;
   int idle_ = 0;  // workers up and not busy: dispatch() has nothing to scan without one

@@ -102,42 +102,50 @@ TEST(Model, ASweepsFiguresAreExactlyThoseOfTheWholeHistory) {
     "architectures": {"polling": {"poll_interval": "10s"}, "queue": {"workers": 3, "lease": "2m"}},
     "faults": [{"kind": "kill_process", "target": "worker", "every": "30m"},
                {"kind": "restart_redis", "at": "3h", "persistence": "always", "down_for": "1m"}]})");
-  auto s = parse_scenario(j, "sweep.json");
-  ModelOptions sweep;
-  sweep.keep_orders = false;
-  auto kept = run_model(s), swept = run_model(s, sweep);
-  for (const char* arch : {"polling", "queue"}) {
-    const auto &x = *kept.find(arch), &y = *swept.find(arch);
-    EXPECT_TRUE(y.orders.empty()) << arch;
-    EXPECT_EQ(x.checker.orders, y.checker.orders) << arch;
-    for (auto [a, b] : {std::pair{x.checker.completed, y.checker.completed}, {x.checker.stuck, y.checker.stuck},
-                        {x.checker.lost, y.checker.lost}, {x.checker.failed_visible, y.checker.failed_visible},
-                        {x.checker.duplicate_deliveries, y.checker.duplicate_deliveries},
-                        {x.checker.undelivered_payments, y.checker.undelivered_payments},
-                        {x.checker.duplicate_effect_calls, y.checker.duplicate_effect_calls},
-                        {x.checker.duplicate_effects, y.checker.duplicate_effects},
-                        {x.checker.missing_effects, y.checker.missing_effects},
-                        {x.checker.orphaned_effects, y.checker.orphaned_effects},
-                        {x.checker.unexpected_effects, y.checker.unexpected_effects}})
-      EXPECT_EQ(a, b) << arch;
-    EXPECT_EQ(x.makespan_s, y.makespan_s) << arch;
-    EXPECT_EQ(x.throughput_per_h, y.throughput_per_h) << arch;
-    EXPECT_EQ(x.retry_amplification, y.retry_amplification) << arch;
-    EXPECT_EQ(x.wait_first_s, y.wait_first_s) << arch;
-    EXPECT_EQ(x.wait_last_s, y.wait_last_s) << arch;
-    EXPECT_EQ(x.p_wait, y.p_wait) << arch;
-    for (auto [a, b] : {std::pair{&x.e2e_s, &y.e2e_s}, {&x.pickup_s, &y.pickup_s}, {&x.overhead_s, &y.overhead_s}}) {
-      EXPECT_EQ(a->count, b->count) << arch;
-      EXPECT_EQ(a->p50, b->p50) << arch;
-      EXPECT_EQ(a->p90, b->p90) << arch;
-      EXPECT_EQ(a->p95, b->p95) << arch;
-      EXPECT_EQ(a->p99, b->p99) << arch;
-      EXPECT_EQ(a->max, b->max) << arch;
-      EXPECT_EQ(a->mean, b->mean) << arch;
+  // with its data kept, and without (every order forgotten, finished or not)
+  for (const char* persistence : {"always", "none"}) {
+    j["faults"][1]["persistence"] = persistence;
+    auto s = parse_scenario(j, "sweep.json");
+    ModelOptions sweep;
+    sweep.keep_orders = false;
+    auto kept = run_model(s), swept = run_model(s, sweep);
+    for (const char* arch : {"polling", "queue"}) {
+      const auto &x = *kept.find(arch), &y = *swept.find(arch);
+      EXPECT_TRUE(y.orders.empty()) << arch;
+      EXPECT_EQ(x.checker.orders, y.checker.orders) << arch;
+      for (auto [a, b] : {std::pair{x.checker.completed, y.checker.completed}, {x.checker.stuck, y.checker.stuck},
+                          {x.checker.lost, y.checker.lost}, {x.checker.failed_visible, y.checker.failed_visible},
+                          {x.checker.duplicate_deliveries, y.checker.duplicate_deliveries},
+                          {x.checker.undelivered_payments, y.checker.undelivered_payments},
+                          {x.checker.duplicate_effect_calls, y.checker.duplicate_effect_calls},
+                          {x.checker.duplicate_effects, y.checker.duplicate_effects},
+                          {x.checker.missing_effects, y.checker.missing_effects},
+                          {x.checker.orphaned_effects, y.checker.orphaned_effects},
+                          {x.checker.unexpected_effects, y.checker.unexpected_effects}})
+        EXPECT_EQ(a, b) << arch;
+      EXPECT_EQ(x.makespan_s, y.makespan_s) << arch;
+      EXPECT_EQ(x.throughput_per_h, y.throughput_per_h) << arch;
+      EXPECT_EQ(x.retry_amplification, y.retry_amplification) << arch;
+      EXPECT_EQ(x.wait_first_s, y.wait_first_s) << arch;
+      EXPECT_EQ(x.wait_last_s, y.wait_last_s) << arch;
+      EXPECT_EQ(x.p_wait, y.p_wait) << arch;
+      for (auto [a, b] : {std::pair{&x.e2e_s, &y.e2e_s}, {&x.pickup_s, &y.pickup_s}, {&x.overhead_s, &y.overhead_s}}) {
+        EXPECT_EQ(a->count, b->count) << arch;
+        EXPECT_EQ(a->p50, b->p50) << arch;
+        EXPECT_EQ(a->p90, b->p90) << arch;
+        EXPECT_EQ(a->p95, b->p95) << arch;
+        EXPECT_EQ(a->p99, b->p99) << arch;
+        EXPECT_EQ(a->max, b->max) << arch;
+        EXPECT_EQ(a->mean, b->mean) << arch;
+      }
+    }
+    if (std::string(persistence) == "always") {
+      EXPECT_GT(kept.find("queue")->checker.completed, 0);
+      EXPECT_GT(kept.find("polling")->checker.failed_visible, 0);
+    } else {
+      EXPECT_GT(kept.find("queue")->checker.orphaned_effects, 0);
     }
   }
-  EXPECT_GT(kept.find("queue")->checker.completed, 0);
-  EXPECT_GT(kept.find("polling")->checker.failed_visible, 0);
 }
 
 // A world call fails in the model exactly when it fails in the live world: the same keyed draw
@@ -304,6 +312,30 @@ TEST(Model, ASkewedClockRefusesSignedRequestsOutsideTheWindow) {
   const auto& p = *r.find("polling");
   EXPECT_EQ(p.checker.completed, 2);
   EXPECT_EQ(p.checker.failed_visible, 1) << "the poller picks order 1 at 100 s; its finalize at 160 s is refused";
+  EXPECT_EQ(by_id["order-00001"]->webhook_attempts, 6);
+
+  // A refusal is handed back uncounted 100 times a job (queue::kMaxUncountedFailures); after
+  // that it counts like a transient failure, and the job runs out of attempts.
+  j["orders"]["count"] = 1;
+  j["faults"] = nlohmann::json::parse(R"([{"kind": "skew_clock", "target": "finalize", "behind": "10m", "until": "5h"}])");
+  const auto long_skew = *run_model(parse_scenario(j, "skew.json")).find("queue");
+  EXPECT_EQ(long_skew.orders.at(0).status, "dead");
+  EXPECT_EQ(long_skew.retries, 1);  // the 101st refusal; the 102nd was its second attempt's
+  EXPECT_EQ(long_skew.dead_letters, 1);
+
+  // The intake checks the signature before the store: a payment refused during an outage as well
+  // is counted as stale.
+  j["faults"] = nlohmann::json::parse(R"([{"kind": "skew_clock", "target": "payment_intake", "ahead": "10m", "until": "1m"},
+    {"kind": "restart_redis", "at": "0s", "persistence": "always", "down_for": "1m"}])");
+  const auto both = *run_model(parse_scenario(j, "skew.json")).find("queue");
+  EXPECT_GT(both.payment_refusals.at("stale_timestamp"), 0);
+  EXPECT_EQ(both.payment_refusals.count("store_unavailable"), 0u);
+
+  // worker-1's clock: the queue has it (counted), the poller, one worker, has no worker-1 (nothing)
+  j["faults"] = nlohmann::json::parse(R"([{"kind": "skew_clock", "target": "worker-1", "ahead": "1h", "from": "1m", "until": "2m"}])");
+  const auto one = run_model(parse_scenario(j, "skew.json"));
+  EXPECT_EQ(one.find("queue")->fault_counts.at("skew_clock"), 1);
+  EXPECT_TRUE(one.find("polling")->faults.empty());
 }
 
 // A restart without persistence forgets every order, finished ones too: a completed order's
@@ -311,7 +343,7 @@ TEST(Model, ASkewedClockRefusesSignedRequestsOutsideTheWindow) {
 TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
   auto j = nlohmann::json::parse(R"({
     "name": "wipe", "seed": 2, "speedup": 1,
-    "orders": {"count": 2, "arrival": {"kind": "constant", "rate_per_h": 60}},
+    "orders": {"count": 3, "arrival": {"kind": "constant", "rate_per_h": 60}},
     "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
     "architectures": {"queue": {"workers": 1}},
     "faults": [{"kind": "restart_redis", "at": "90s", "persistence": "none", "down_for": "5s"}]})");
@@ -320,6 +352,11 @@ TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
   EXPECT_EQ(q.checker.orphaned_effects, 1);  // order 0, completed at 60 s
   EXPECT_EQ(q.checker.lost, 1);              // order 1, in flight at 90 s
   for (const auto& o : q.orders) EXPECT_EQ(o.status, "missing") << o.id;
+  // order 2's payment, at 120 s, names an order the store no longer knows: the intake answers
+  // 404, and the provider delivers it again, ten times in all
+  EXPECT_EQ(q.payment_refusals, (std::map<std::string, long long>{{"unknown_order", 10}}));
+  EXPECT_EQ(q.checker.undelivered_payments, 1);
+  EXPECT_EQ(q.orders.at(2).webhook_attempts, 10);
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
