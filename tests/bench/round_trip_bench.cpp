@@ -1,15 +1,17 @@
 // What one round trip costs on this machine, the unit an order of the live harness is made of
 // (issue #14: an order makes 6 HTTP requests and about 8 Redis calls). Google benchmarks, each
 // on loopback with kept-alive connections, as the components make them:
-//   BM_TcpPingPong       the floor: 128 bytes each way over a loopback TCP socket, an echo thread
-//                        (no library, no parsing: what the kernel and this VM charge a round trip)
-//   BM_HttpRoundTrip/0   a POST to an HttpService handler on its thread pool (the intake, finalize)
-//   BM_HttpRoundTrip/1   a POST to a deferred handler, answered on the I/O thread (the world)
-//   BM_RedisPing         PING on one redis::Connection to a private redis-server
-//   BM_StoreTransition   one TaskStore::transition (the store's Lua script, EVALSHA)
-// "CPU" is this process's CPU time an iteration, every thread counted (client and server of the
-// HTTP benchmarks are both in this process); redis_cpu_us is what the Redis server itself used
-// an iteration (INFO cpu, read before and after). Run:
+//   BM_TcpPingPong        the floor: 128 bytes each way over a loopback TCP socket, an echo thread
+//                         (no library, no parsing: what the kernel and this VM charge a round trip)
+//   BM_HttpRoundTrip/0/N  POSTs to an HttpService handler on its thread pool (the intake, finalize)
+//   BM_HttpRoundTrip/1/N  POSTs to a deferred handler, answered on the I/O thread (the world)
+//   BM_RedisPing/N        PING on redis::Connections to a private redis-server
+//   BM_StoreTransition/N  TaskStore::transition (the store's Lua script, EVALSHA)
+// N callers at once, each on its own connection and thread (1: one round trip at a time; 16: the
+// servers see many in flight, as at a high arrival rate). "CPU" is this process's CPU time, every
+// thread counted; cpu_us_per_trip is that a round trip (the HTTP benchmarks' server runs in this
+// process, so both ends), redis_cpu_us_per_trip what the Redis server used (INFO cpu, read before
+// and after). Run:
 //   build/bin/round_trip_bench [--benchmark_repetitions=5 --benchmark_report_aggregates_only=true]
 #include "qsim/components/http_client.h"
 #include "qsim/components/http_service.h"
@@ -25,12 +27,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace qsim;
 
@@ -85,7 +90,7 @@ void BM_TcpPingPong(benchmark::State& state) {
   });
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (fd >= 0) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     state.SkipWithError("could not connect on loopback");
   } else {
@@ -104,6 +109,77 @@ void BM_TcpPingPong(benchmark::State& state) {
 }
 BENCHMARK(BM_TcpPingPong)->MeasureProcessCPUTime()->UseRealTime();
 
+double process_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Each iteration, every client makes kPerCaller calls on its own thread, all at once, so the
+// servers see len(clients) callers in flight. Counters: round trips a second; this process's CPU
+// a round trip (every thread: the callers, and a server running in this process); and, given a
+// Redis connection to ask, the Redis server's CPU a round trip.
+constexpr int kPerCaller = 100;
+
+template <class Client, class Call>
+void concurrent_trips(benchmark::State& state, std::vector<std::unique_ptr<Client>>& clients, Call call,
+                      redis::Connection* redis_admin = nullptr);
+
+// One private redis-server for the Redis benchmarks, started on first use; null (and the
+// benchmark skipped, saying why) when it cannot start.
+sim::RedisServer* redis_server(benchmark::State& state) {
+  static std::string failure;
+  static std::unique_ptr<sim::RedisServer> server = []() -> std::unique_ptr<sim::RedisServer> {
+    try {
+      auto s = std::make_unique<sim::RedisServer>();
+      s->start();
+      return s;
+    } catch (const std::exception& e) {
+      failure = std::string("the private redis-server did not start: ") + e.what();
+      return nullptr;
+    }
+  }();
+  if (!server) state.SkipWithError(failure.c_str());
+  return server.get();
+}
+
+double redis_cpu_s(redis::Connection& c) {
+  auto r = c.command({"INFO", "cpu"});
+  if (!r.ok()) throw std::runtime_error("INFO cpu: " + r.error);
+  double total = 0;
+  for (const char* key : {"used_cpu_sys:", "used_cpu_user:"}) {
+    auto at = r.reply.str.find(key);
+    if (at == std::string::npos) throw std::runtime_error(std::string("INFO cpu has no ") + key);
+    total += std::stod(r.reply.str.substr(at + std::char_traits<char>::length(key)));
+  }
+  return total;
+}
+
+template <class Client, class Call>
+void concurrent_trips(benchmark::State& state, std::vector<std::unique_ptr<Client>>& clients, Call call,
+                      redis::Connection* redis_admin) {
+  std::atomic<bool> failed{false};
+  const double redis0 = redis_admin ? redis_cpu_s(*redis_admin) : 0, cpu0 = process_cpu_s();
+  for (auto _ : state) {
+    std::vector<std::thread> callers;
+    for (auto& c : clients)
+      callers.emplace_back([&, client = c.get()] {
+        for (int k = 0; k < kPerCaller && !failed; ++k)
+          if (!call(*client)) failed = true;
+      });
+    for (auto& t : callers) t.join();
+    if (failed) {
+      state.SkipWithError("a call failed");
+      return;
+    }
+  }
+  const double trips = static_cast<double>(state.iterations()) * kPerCaller * static_cast<double>(clients.size());
+  state.counters["trips_per_s"] = benchmark::Counter(trips, benchmark::Counter::kIsRate);
+  state.counters["cpu_us_per_trip"] = benchmark::Counter((process_cpu_s() - cpu0) * 1e6 / trips);
+  if (redis_admin) state.counters["redis_cpu_us_per_trip"] = benchmark::Counter((redis_cpu_s(*redis_admin) - redis0) * 1e6 / trips);
+}
+
+// range(0): 0 a pooled handler, 1 a deferred one; range(1): callers at once.
 void BM_HttpRoundTrip(benchmark::State& state) {
   const bool deferred = state.range(0) != 0;
   components::HttpService http;
@@ -123,87 +199,70 @@ void BM_HttpRoundTrip(benchmark::State& state) {
     return;
   }
   {
-    components::HttpClient client("127.0.0.1", port);
-    for (auto _ : state) {
-      auto r = client.post("/call", kBody);
-      if (!r.ok()) {
-        state.SkipWithError(("a request failed: " + r.error).c_str());
-        break;
-      }
-    }
+    std::vector<std::unique_ptr<components::HttpClient>> clients;
+    for (int i = 0; i < state.range(1); ++i) clients.push_back(std::make_unique<components::HttpClient>("127.0.0.1", port));
+    concurrent_trips(state, clients, [](components::HttpClient& c) { return c.post("/call", kBody).ok(); });
   }
   http.stop();
   server.join();
   state.SetLabel(deferred ? "deferred handler (the world)" : "pooled handler (intake, finalize)");
 }
-BENCHMARK(BM_HttpRoundTrip)->Arg(0)->Arg(1)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_HttpRoundTrip)->ArgsProduct({{0, 1}, {1, 16}})->MeasureProcessCPUTime()->UseRealTime();
 
-// One private redis-server for the Redis benchmarks, started on first use.
-sim::RedisServer& redis_server() {
-  static std::unique_ptr<sim::RedisServer> server = [] {
-    auto s = std::make_unique<sim::RedisServer>();
-    s->start();
-    return s;
-  }();
-  return *server;
+std::vector<std::unique_ptr<redis::Connection>> redis_clients(benchmark::State& state, const sim::RedisServer& server) {
+  std::vector<std::unique_ptr<redis::Connection>> out;
+  for (int i = 0; i < state.range(0); ++i) out.push_back(std::make_unique<redis::Connection>(server.endpoint()));
+  return out;
 }
 
-double redis_cpu_s(redis::Connection& c) {
-  auto r = c.command({"INFO", "cpu"});
-  if (!r.ok()) throw std::runtime_error("INFO cpu: " + r.error);
-  double total = 0;
-  for (const char* key : {"used_cpu_sys:", "used_cpu_user:"}) {
-    auto at = r.reply.str.find(key);
-    if (at == std::string::npos) throw std::runtime_error(std::string("INFO cpu has no ") + key);
-    total += std::stod(r.reply.str.substr(at + std::char_traits<char>::length(key)));
-  }
-  return total;
+// range(0): callers at once, each on its own connection.
+void BM_RedisPing(benchmark::State& state) {
+  auto* server = redis_server(state);
+  if (!server) return;
+  redis::Connection admin(server->endpoint());
+  auto clients = redis_clients(state, *server);
+  concurrent_trips(state, clients, [](redis::Connection& c) { return c.command({"PING"}).ok(); }, &admin);
 }
+BENCHMARK(BM_RedisPing)->Arg(1)->Arg(16)->MeasureProcessCPUTime()->UseRealTime();
 
-// Runs `one` every iteration and reports the Redis server's CPU an iteration beside this
-// process's.
-template <class F>
-void with_redis_cpu(benchmark::State& state, redis::Connection& c, F&& one) {
-  const double before = redis_cpu_s(c);
-  for (auto _ : state) {
-    if (!one()) {
-      state.SkipWithError("a Redis call failed");
+// One TaskStore::transition a call, each caller moving its own order between downloading and
+// uploading. range(0): callers at once.
+void BM_StoreTransition(benchmark::State& state) {
+  auto* server = redis_server(state);
+  if (!server) return;
+  redis::Connection admin(server->endpoint());
+  auto conns = redis_clients(state, *server);
+  struct Caller {
+    std::unique_ptr<store::TaskStore> store;
+    std::string order;
+    bool down = true;
+  };
+  std::vector<std::unique_ptr<Caller>> callers;
+  for (std::size_t i = 0; i < conns.size(); ++i) {
+    auto c = std::make_unique<Caller>();
+    c->store = std::make_unique<store::TaskStore>(*conns[i], "bench", "bench");
+    c->order = "order-bench-" + std::to_string(i);
+    store::NewOrder order;
+    order.id = c->order;
+    auto created = c->store->create(order);
+    if (!created.ok() || !created.value ||
+        !c->store->transition(order.id, {store::OrderStatus::created}, store::OrderStatus::paid).ok() ||
+        !c->store->transition(order.id, {store::OrderStatus::paid}, store::OrderStatus::downloading, "worker-1").ok()) {
+      state.SkipWithError("could not make the order");
       return;
     }
+    callers.push_back(std::move(c));
   }
-  const double used = redis_cpu_s(c) - before;
-  state.counters["redis_cpu_us"] = benchmark::Counter(used * 1e6 / static_cast<double>(state.iterations()));
-}
-
-void BM_RedisPing(benchmark::State& state) {
-  redis::Connection c(redis_server().endpoint());
-  with_redis_cpu(state, c, [&] { return c.command({"PING"}).ok(); });
-}
-BENCHMARK(BM_RedisPing)->MeasureProcessCPUTime()->UseRealTime();
-
-void BM_StoreTransition(benchmark::State& state) {
-  redis::Connection c(redis_server().endpoint());
-  store::TaskStore s(c, "bench", "bench");
-  store::NewOrder order;
-  order.id = "order-bench";
-  auto created = s.create(order);
-  if (!created.ok() || !created.value) {
-    state.SkipWithError("could not create the order");
-    return;
-  }
-  (void)s.transition(order.id, {store::OrderStatus::created}, store::OrderStatus::paid);
-  (void)s.transition(order.id, {store::OrderStatus::paid}, store::OrderStatus::downloading, "worker-1");
-  bool down = true;
-  with_redis_cpu(state, c, [&] {
-    auto from = down ? store::OrderStatus::downloading : store::OrderStatus::uploading;
-    auto to = down ? store::OrderStatus::uploading : store::OrderStatus::downloading;
-    down = !down;
-    auto r = s.transition(order.id, {from}, to, "worker-1");
+  concurrent_trips(state, callers, [](Caller& c) {
+    auto from = c.down ? store::OrderStatus::downloading : store::OrderStatus::uploading;
+    auto to = c.down ? store::OrderStatus::uploading : store::OrderStatus::downloading;
+    c.down = !c.down;
+    auto r = c.store->transition(c.order, {from}, to, "worker-1");
     return r.ok() && r.value;
-  });
-  (void)c.command({"FLUSHALL"});
+  }, &admin);
+  (void)admin.command({"FLUSHALL"});
 }
-BENCHMARK(BM_StoreTransition)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_StoreTransition)->Arg(1)->Arg(16)->MeasureProcessCPUTime()->UseRealTime();
 
 }  // namespace
 
