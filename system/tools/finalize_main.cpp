@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   CLI::App app{"qsim finalize: grants access and sends the e-mail exactly once per order"};
   qsim::tools::RedisOptions redis_options;
   int port = 8880;
-  long window_s = 300;
+  long window_s = qsim::security::kSignatureWindow.count();
   qsim::components::FinalizeOptions o;
   redis_options.add_to(app);
   app.add_option("--port", port, "HTTP port on 127.0.0.1")->check(CLI::Range(1, 65535));

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   CLI::App app{"qsim payment intake: verifies signed payment webhooks, pays the order, enqueues its job"};
   qsim::tools::RedisOptions redis_options;
   int port = 8870;
-  long window_s = 300;
+  long window_s = qsim::security::kSignatureWindow.count();
   std::string mode = "queue";
   qsim::components::PaymentIntakeOptions o;
   redis_options.add_to(app);

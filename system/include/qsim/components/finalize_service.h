@@ -18,6 +18,7 @@
 #include "qsim/components/http_service.h"
 #include "qsim/components/webhook.h"
 #include "qsim/redis/connection.h"
+#include "qsim/security/signature.h"
 
 #include <chrono>
 #include <memory>
@@ -29,7 +30,7 @@ namespace qsim::components {
 struct FinalizeOptions {
   std::string queue = "orders";  // the store's tag
   std::string prefix = "qsim";
-  std::chrono::seconds window{300};
+  std::chrono::seconds window = security::kSignatureWindow;
   std::size_t max_body_bytes = 16 * 1024;
   std::string world_host = "127.0.0.1";
   int world_port = 8890;

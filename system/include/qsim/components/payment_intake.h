@@ -31,6 +31,7 @@
 #include "qsim/components/http_service.h"
 #include "qsim/components/webhook.h"
 #include "qsim/redis/connection.h"
+#include "qsim/security/signature.h"
 
 #include <chrono>
 #include <memory>
@@ -45,7 +46,7 @@ struct PaymentIntakeOptions {
   bool queue_mode = true;        // false: the legacy flow (status change only; the poller finds it)
   int handoff_port = 0;          // > 0 (with queue_mode false): hand paid orders to the server on this port
   std::chrono::milliseconds handoff_timeout{5000};
-  std::chrono::seconds window{300};
+  std::chrono::seconds window = security::kSignatureWindow;
   std::size_t max_body_bytes = 64 * 1024;
   int max_attempts = 3;
   int wait_replicas = 0;                      // > 0: acknowledge a payment once this many replicas have it
