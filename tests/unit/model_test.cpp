@@ -345,9 +345,10 @@ TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
     "name": "wipe", "seed": 2, "speedup": 1,
     "orders": {"count": 3, "arrival": {"kind": "constant", "rate_per_h": 60}},
     "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
-    "architectures": {"queue": {"workers": 1}},
+    "architectures": {"queue": {"workers": 1}, "polling": {"poll_interval": "10s"}},
     "faults": [{"kind": "restart_redis", "at": "90s", "persistence": "none", "down_for": "5s"}]})");
-  const auto q = *run_model(parse_scenario(j, "wipe.json")).find("queue");
+  const auto r = run_model(parse_scenario(j, "wipe.json"));
+  const auto& q = *r.find("queue");
   EXPECT_EQ(q.checker.completed, 0);
   EXPECT_EQ(q.checker.orphaned_effects, 1);  // order 0, completed at 60 s
   EXPECT_EQ(q.checker.lost, 1);              // order 1, in flight at 90 s
@@ -357,6 +358,8 @@ TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
   EXPECT_EQ(q.payment_refusals, (std::map<std::string, long long>{{"unknown_order", 10}}));
   EXPECT_EQ(q.checker.undelivered_payments, 1);
   EXPECT_EQ(q.orders.at(2).webhook_attempts, 10);
+  // the poller, settled at the restart, runs on while the provider still delivers
+  EXPECT_EQ(r.find("polling")->payment_refusals, q.payment_refusals);
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
