@@ -91,15 +91,32 @@ int free_loopback_port() {
   }
 }
 
-long long redis_info_number(redis::Connection& c, const char* section, const std::string& key) {
+namespace {
+
+// The text of INFO `section`'s `key`, from its value on ("<n>", or "count=<n>" without its
+// "count="); none when Redis does not answer or does not list the key.
+std::optional<std::string> info_value(redis::Connection& c, const char* section, const std::string& key) {
   auto r = c.command({"INFO", section});
-  if (!r) return 0;
+  if (!r) return std::nullopt;
   const std::string& text = r.reply.str;  // "# Section\r\nkey:value\r\n...": a key starts a line
   auto at = text.find("\n" + key + ":");
-  if (at == std::string::npos) return 0;
+  if (at == std::string::npos) return std::nullopt;
   at += key.size() + 2;
   if (text.compare(at, 6, "count=") == 0) at += 6;
-  return std::atoll(text.c_str() + at);
+  return text.substr(at, text.find('\r', at) - at);
+}
+
+}  // namespace
+
+long long redis_info_number(redis::Connection& c, const char* section, const std::string& key) {
+  auto v = info_value(c, section, key);
+  return v ? std::atoll(v->c_str()) : 0;
+}
+
+std::optional<double> redis_info_real(redis::Connection& c, const char* section, const std::string& key) {
+  auto v = info_value(c, section, key);
+  if (!v) return std::nullopt;
+  return std::strtod(v->c_str(), nullptr);
 }
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {}

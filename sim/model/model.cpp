@@ -219,8 +219,9 @@ private:
       else
         instances.push_back(target);
       for (const auto& instance : instances) {
-        if (instance.rfind("worker-", 0) == 0 && std::stoi(instance.substr(7)) >= workers_) continue;  // none here
-        const bool skewed = queue_ || instance.rfind("worker-", 0) != 0;
+        const bool worker = instance.rfind("worker-", 0) == 0;
+        if (worker && std::stoi(instance.substr(7)) >= workers_) continue;  // none here
+        const bool skewed = queue_ || !worker;
         const std::string detail = !skewed      ? "n/a: polling did not start it with libfaketime"
                                    : offset == 0 ? "clock on time again"
                                                  : fmt::format("clock {:g} s {}", std::abs(offset), offset > 0 ? "ahead" : "behind");

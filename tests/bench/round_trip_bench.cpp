@@ -115,16 +115,6 @@ double process_cpu_s() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-// Each iteration, every client makes kPerCaller calls on its own thread, all at once, so the
-// servers see len(clients) callers in flight. Counters: round trips a second; this process's CPU
-// a round trip (every thread: the callers, and a server running in this process); and, given a
-// Redis connection to ask, the Redis server's CPU a round trip.
-constexpr int kPerCaller = 100;
-
-template <class Client, class Call>
-void concurrent_trips(benchmark::State& state, std::vector<std::unique_ptr<Client>>& clients, Call call,
-                      redis::Connection* redis_admin = nullptr);
-
 // One private redis-server for the Redis benchmarks, started on first use; null (and the
 // benchmark skipped, saying why) when it cannot start.
 sim::RedisServer* redis_server(benchmark::State& state) {
@@ -143,21 +133,26 @@ sim::RedisServer* redis_server(benchmark::State& state) {
   return server.get();
 }
 
+// The CPU the Redis server has used, user and system (INFO cpu).
 double redis_cpu_s(redis::Connection& c) {
-  auto r = c.command({"INFO", "cpu"});
-  if (!r.ok()) throw std::runtime_error("INFO cpu: " + r.error);
   double total = 0;
-  for (const char* key : {"used_cpu_sys:", "used_cpu_user:"}) {
-    auto at = r.reply.str.find(key);
-    if (at == std::string::npos) throw std::runtime_error(std::string("INFO cpu has no ") + key);
-    total += std::stod(r.reply.str.substr(at + std::char_traits<char>::length(key)));
+  for (const char* key : {"used_cpu_sys", "used_cpu_user"}) {
+    auto v = sim::redis_info_real(c, "cpu", key);
+    if (!v) throw std::runtime_error(std::string("INFO cpu did not give ") + key);
+    total += *v;
   }
   return total;
 }
 
+// Each iteration, every client makes kPerCaller calls on its own thread, all at once, so the
+// servers see len(clients) callers in flight. Counters: round trips a second; this process's CPU
+// a round trip (every thread: the callers, and a server running in this process); and, given a
+// Redis connection to ask, the Redis server's CPU a round trip.
+constexpr int kPerCaller = 100;
+
 template <class Client, class Call>
 void concurrent_trips(benchmark::State& state, std::vector<std::unique_ptr<Client>>& clients, Call call,
-                      redis::Connection* redis_admin) {
+                      redis::Connection* redis_admin = nullptr) {
   std::atomic<bool> failed{false};
   const double redis0 = redis_admin ? redis_cpu_s(*redis_admin) : 0, cpu0 = process_cpu_s();
   for (auto _ : state) {

@@ -19,6 +19,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace {
@@ -40,15 +41,16 @@ Compared compare(const std::string& name, bool calibrate = true) {
   return c;
 }
 
-void agree(const std::string& name, double bound = 0.05, bool p95 = true) {
+// The makespan within `bound`, and p95 within `p95_bound` (none: not checked).
+void agree(const std::string& name, double bound = 0.05, std::optional<double> p95_bound = 0.05) {
   const auto c = compare(name);
   for (const auto& r : c.model.results) {
     const auto& l = c.live["results"][r.name];
     const double makespan = l["makespan_s"], live_p95 = l["e2e_s"]["p95"];
     EXPECT_NEAR(r.makespan_s / makespan, 1.0, bound) << name << " " << r.name << ": model " << r.makespan_s
                                                      << " s, live " << makespan << " s";
-    if (p95) {
-      EXPECT_NEAR(r.e2e_s.p95 / live_p95, 1.0, bound) << name << " " << r.name << ": model p95 " << r.e2e_s.p95
+    if (p95_bound) {
+      EXPECT_NEAR(r.e2e_s.p95 / live_p95, 1.0, *p95_bound) << name << " " << r.name << ": model p95 " << r.e2e_s.p95
                                                       << " s, live " << live_p95 << " s";
     }
   }
@@ -66,14 +68,7 @@ TEST(ModelVsLive, ALoadSpike) { agree("load_spike"); }
 // Its p95 within 10 %: the queue's live p95 was 688 to 699 s in five runs on a quiet machine and
 // 737 s in a fresh-clone CI whose host took 8.7 % of the CPU (every late order picked up about 40
 // simulated seconds later); the model, 670 to 693 s calibrated from each.
-TEST(ModelVsLive, LeastPrivilege) {
-  agree("least_privilege", 0.05, false);
-  const auto c = compare("least_privilege");
-  for (const auto& r : c.model.results) {
-    const double live_p95 = c.live["results"][r.name]["e2e_s"]["p95"];
-    EXPECT_NEAR(r.e2e_s.p95 / live_p95, 1.0, 0.10) << r.name << ": model p95 " << r.e2e_s.p95 << " s, live " << live_p95;
-  }
-}
+TEST(ModelVsLive, LeastPrivilege) { agree("least_privilege", 0.05, 0.10); }
 TEST(ModelVsLive, TheQueuesCompared) { agree("queues_compared"); }
 TEST(ModelVsLive, TheQueuesComparedSafer) { agree("queues_compared_safer"); }
 
@@ -82,7 +77,7 @@ TEST(ModelVsLive, TheQueuesComparedSafer) { agree("queues_compared_safer"); }
 // catches mid-attempt, and so when their leases run out, depends on the run's timing); the
 // calibrated model, 415 s. p95 is left out: 250 to 314 s in those runs.
 TEST(ModelVsLive, TheRedisRestart) {
-  agree("redis_restart_aof", 0.10, false);
+  agree("redis_restart_aof", 0.10, std::nullopt);
   const auto c = compare("redis_restart_aof");
   for (const auto& r : c.model.results) {
     const auto& l = c.live["results"][r.name];
@@ -98,7 +93,7 @@ TEST(ModelVsLive, TheRedisRestart) {
 // p95 is left out: the nearest rank of 30 orders was 201 to 261 s in four live runs
 // (a retry waits for the reaper's tick, whose phase differs from run to run).
 TEST(ModelVsLive, TheWorldsFailures) {
-  agree("external_failures", 0.05, false);
+  agree("external_failures", 0.05, std::nullopt);
   const auto c = compare("external_failures");
   for (const auto& r : c.model.results) {
     const auto& l = c.live["results"][r.name];
@@ -116,12 +111,10 @@ TEST(ModelVsLive, TheWorldsFailures) {
 // 296, 278 and 277 s for the queue (whether a payment arriving as a window opens or closes is
 // refused, and where a refused finalize's jittered retries fall).
 TEST(ModelVsLive, SkewedClocks) {
-  agree("clock_skew", 0.05, false);
+  agree("clock_skew", 0.05, 0.10);
   const auto c = compare("clock_skew");
   for (const auto& r : c.model.results) {
     const auto& l = c.live["results"][r.name];
-    const double live_p95 = l["e2e_s"]["p95"];
-    EXPECT_NEAR(r.e2e_s.p95 / live_p95, 1.0, 0.10) << r.name << ": model p95 " << r.e2e_s.p95 << " s, live " << live_p95;
     EXPECT_EQ(r.checker.completed, l["checker"]["completed"].get<long long>()) << r.name;
     EXPECT_EQ(r.checker.failed_visible, l["checker"]["failed_visible"].get<long long>()) << r.name;
     EXPECT_GT(r.payment_refusals.count("stale_timestamp"), 0u) << r.name;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -86,5 +87,8 @@ int free_loopback_port();
 // A number of INFO `section` ("<key>:<n>", or "<key>:count=<n>" in errorstats); 0 when Redis does
 // not answer or does not list the key (INFO errorstats lists only the errors that happened).
 long long redis_info_number(redis::Connection& c, const char* section, const std::string& key);
+// The same as a real number (INFO cpu's "used_cpu_sys:1.234567"); none when Redis does not answer
+// or does not list the key.
+std::optional<double> redis_info_real(redis::Connection& c, const char* section, const std::string& key);
 
 }  // namespace qsim::sim
