@@ -70,10 +70,8 @@ public:
       return model.redis_down(p.full_s, false);
     }
     if (f.kind == "failover_redis") {
-      // The promotion takes seconds of wall time (Sentinel's detection and election), not of
-      // simulated time, and what the lag loses depends on the live timing: neither is modelled.
-      model.log("redis", "failover (the promotion's outage and the writes lost with the primary are not modelled)");
-      return;
+      model.log("redis", fmt::format("the replica cut off from the primary for {:g} s before it dies", p.lag_s));
+      return model.failover_redis(p.lag_s);
     }
     if (f.kind == "fill_disk") {  // writes refused (MISCONF), reads answered: as a Redis down that keeps its data
       model.log("redis", "disk full");

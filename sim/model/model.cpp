@@ -15,6 +15,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <optional>
 #include <regex>
 #include <tuple>
 #include <utility>
@@ -56,7 +57,20 @@ enum Kind : std::uint32_t {
   kRefused,       // finalize refused the worker's signature (their clocks apart): the attempt does not count
   kClock,         // a skew_clock window opens or closes: logged as the live injector logs it
   kPayAgain,      // the provider delivers a refused payment again
+  kFailover,      // failover_redis: the primary dies, and the replica Sentinel promotes has what it had at the cut
 };
+
+// A requeue (kRetry, kRedeliver) scheduled after a failover: one scheduled before it is the dead
+// primary's, and the promoted replica never had it (order indices stay below this bit).
+constexpr std::uint32_t kAfterFailover = 1u << 31;
+
+// The intake's WAIT for a replica, before it answers 503 not_replicated: the default of
+// PaymentIntakeOptions::wait_timeout, which the harness does not change (wall seconds).
+constexpr double kWaitReplicasTimeoutWall_s = 0.2;
+// Uncalibrated, a failover's outage and the old primary's return as a replica, in wall seconds:
+// Sentinel's down-after-milliseconds (500, env/redis_server.cpp) and its election, about 1.6 s
+// in the live runs of redis_failover*; the old primary back in sync about 0.1 s later.
+constexpr double kPromotionWall_s = 1.6, kRejoinWall_s = 0.1;
 
 constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
 
@@ -115,9 +129,10 @@ struct PendingCall {
 class Model final : public ModelTarget {
 public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s,
-        double restart_extra_s)
+        double restart_extra_s, const std::optional<FailoverTimes>& failover)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
         restart_extra_s_(restart_extra_s),
+        failover_(failover.value_or(FailoverTimes{kPromotionWall_s * s.speedup, kRejoinWall_s * s.speedup})),
         workers_(queue ? s.queue->workers : 1) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
@@ -137,6 +152,7 @@ public:
       has_stage_kills_ = has_stage_kills_ || f.stage_kill();
       clock_skews_ = clock_skews_ || f.as<ClockFault>();
     }
+    wait_replicas_ = s.intake_wait_replicas > 0;
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     times_.assign(static_cast<std::size_t>(workers_), AttemptTimes{});
     voided_attempt_.assign(static_cast<std::size_t>(workers_), 0);
@@ -401,7 +417,7 @@ private:
       // count (up to the queue's limit a job, then it counts); the order waits in finalizing, and
       // its retry finalizes
       o.status = St::finalizing;
-      e_.at(now + backoff(o.attempts), kRetry, i);
+      requeue_at(now + backoff(o.attempts), kRetry, i);
       o.attempts--;
     } else if (!queue_ || kind == kFailPermanent || o.attempts >= s_.queue->attempts) {
       o.status = queue_ ? St::dead : St::failed;  // the legacy flaw: one error and the order has failed
@@ -411,10 +427,23 @@ private:
     } else {
       r_.retries++;
       if (kind == kFailFinalize || kind == kRefused) o.status = St::finalizing;  // the upload is done: the retry finalizes
-      e_.at(now + backoff(o.attempts), kRetry, i);
+      requeue_at(now + backoff(o.attempts), kRetry, i);
     }
     if (queue_) dispatch();
     else e_.at(now + s_.polling->poll_interval_s, kPoll, 0);  // the legacy loop sleeps after each task
+  }
+
+  // The intake answers order i's delivery with a refusal (at `answered`): the provider delivers
+  // again, 20 ms later doubling to 1 s (wall time), and gives up after 10 deliveries.
+  void refuse_payment(std::uint32_t i, const char* why, double answered) {
+    r_.payment_refusals[why]++;
+    const int tries = ++provider_tries_[i];
+    if (tries >= 10) {  // the payment is never acknowledged
+      settle(i);
+      return;
+    }
+    e_.at(answered + std::min(0.02 * std::pow(2.0, tries - 1), 1.0) * s_.speedup, kPayAgain, i);
+    ++paying_again_;
   }
 
   // A timed firing or a stage kill: its family decides, through the ModelTarget below.
@@ -447,7 +476,7 @@ private:
         const double back = lease() + reaper_tick() / 2;
         r_.kills.push_back({now, fmt::format("worker-{}", w), order_id(static_cast<std::size_t>(held)), back});
         r_.recoveries++;
-        e_.at(now + back, kRedeliver, static_cast<std::uint32_t>(held));
+        requeue_at(now + back, kRedeliver, static_cast<std::uint32_t>(held));
       } else {
         r_.kills.push_back({now, "worker-0", order_id(static_cast<std::size_t>(held)), std::nullopt});
         settle(static_cast<std::uint32_t>(held));  // stuck for good: nothing will ever move it
@@ -500,6 +529,92 @@ private:
     if (!wipe && queue_) fail_at_next_store_command();
   }
 
+  // failover_redis: the replica is cut off from now for lag_s, then the primary dies. The promoted
+  // replica has the store as it was at the cut; what the primary acknowledged since is gone.
+  void failover_redis(double lag_s) override {
+    const double now = e_.now();
+    replica_ = Replica{o_, ready_};
+    failover_at_ = now;
+    kill_at_ = now + lag_s;
+    e_.at(kill_at_, kFailover, 0);
+  }
+
+  // The intake's WAIT for a replica cannot be met: from the cut to the kill, and from the
+  // promotion until the old primary is back as a replica.
+  bool not_replicated(double t) const {
+    if (!wait_replicas_ || failover_at_ < 0) return false;
+    const double promoted = kill_at_ + failover_.outage_s;
+    return (t >= failover_at_ && t <= kill_at_) || (t >= promoted && t < promoted + failover_.rejoin_s);
+  }
+
+  // The primary dies: Sentinel promotes the replica after the outage, and every order is as the
+  // replica had it. The queue's busy workers fail (their next store command would; until then
+  // they only download and upload); a job leased at the cut comes back once the promoted store's
+  // reaper finds its lease run out, a job queued at the cut is queued. A payment recorded since
+  // the cut was either answered 503 not_replicated (wait_for_replicas: the provider delivers it
+  // again) or acknowledged and now forgotten (lost). The poller's attempt runs on and fails at
+  // the store; an order the poller had claimed at the cut and finished since is claimed for good
+  // (stuck), as nothing returns the poller's claims.
+  void promote() {
+    const double now = e_.now();
+    const Replica replica = std::move(*replica_);
+    replica_.reset();
+    failed_over_ = true;
+    int poller_holds = -1;
+    for (std::size_t w = 0; w < busy_.size(); ++w) {
+      if (busy_[w] < 0) continue;
+      if (!queue_) {
+        poller_holds = busy_[w];
+        continue;
+      }
+      make_calls(w, now);
+      voided_attempt_[w] = times_[w].serial;
+      gen_[w]++, busy_[w] = -1, idle_ += up_[w];
+    }
+    std::vector<bool> queued(o_.size(), false);
+    for (auto i : replica.ready) queued[i] = true;
+    const double promoted = now + failover_.outage_s;
+    for (std::uint32_t i = 0; i < o_.size(); ++i) {
+      if (static_cast<int>(i) == poller_holds) continue;
+      auto& o = o_[i];
+      const auto& was = replica.orders[i];
+      if (was.status == St::created) {
+        if (o.status == St::created) continue;
+        // unpaid again: never acknowledged (the provider delivers it again), or acknowledged
+        // (paid stays: the provider saw a 200, and the payment is lost)
+        o.status = St::created;
+        o.pick = o.end = -1;
+        o.attempts = 0;
+        if (wait_replicas_) o.paid = -1;
+        else settle(i);
+      } else {
+        o.status = was.status;
+        o.paid = was.paid, o.pick = was.pick, o.end = was.end, o.attempts = was.attempts;
+      }
+      const bool final = done(o.status) || (o.status == St::created && o.accepted());
+      if (!final && counted_[i]) counted_[i] = false, --settled_;
+      if (final) settle(i);
+      if (o.status != St::processing && o.status != St::finalizing) continue;
+      if (queued[i]) continue;  // a retry queued at the cut
+      if (queue_) {  // leased at the cut: its lease runs out, unrenewed
+        requeue_at(std::max(promoted, failover_at_ + lease()) + reaper_tick() / 2, kRedeliver, i);
+        r_.recoveries++;
+      } else {
+        settle(i);  // claimed by the poller: stuck for good
+      }
+    }
+    ready_.clear();
+    for (auto i : replica.ready)
+      if (static_cast<int>(i) != poller_holds && o_[i].status != St::created && o_[i].status != St::missing && !done(o_[i].status))
+        ready_.push_back(i);
+    r_.faults.push_back({now, "failover_redis", "redis",
+                         fmt::format("the primary killed; the replica promoted {:g} s later, with the store as at the cut",
+                                     failover_.outage_s)});
+    go_down(failover_.outage_s, false);
+  }
+
+  void requeue_at(double t, Kind kind, std::uint32_t i) { e_.at(t, kind, i | (failed_over_ ? kAfterFailover : 0)); }
+
   // Busy workers fail at their next store command (stale_failure).
   void fail_at_next_store_command() {
     const double now = e_.now();
@@ -527,7 +642,7 @@ private:
     voided_attempt_[w] = times_[w].serial;  // its stage kills not yet fired never happen
     r_.recoveries++;
     const double heartbeat = lease() / 3;
-    e_.at(now + lease() - heartbeat / 2 + reaper_tick() / 2, kRedeliver, i);
+    requeue_at(now + lease() - heartbeat / 2 + reaper_tick() / 2, kRedeliver, i);
     dispatch();
   }
 
@@ -543,22 +658,20 @@ private:
         const char* refused = intake_refuses(now);
         if (!refused && now < redis_down_until_) refused = "store_unavailable";
         if (!refused && o.status == St::missing) refused = "unknown_order";
-        if (refused) {  // the provider delivers again, 20 ms later doubling to 1 s (wall time)
-          r_.payment_refusals[refused]++;
-          const int tries = ++provider_tries_[ev.a];
-          if (tries >= 10) {  // it gives up: the payment is never acknowledged
-            settle(ev.a);
-            return;
+        bool unconfirmed = false;
+        if (!refused) {
+          if (o.status == St::created) {  // a first delivery pays the order (a repeated one changes nothing)
+            o.paid = now;
+            o.status = St::paid;
+            ready_.push_back(ev.a);
+            peak_ready_ = std::max(peak_ready_, static_cast<int>(ready_.size()));
+            if (queue_) dispatch();
           }
-          e_.at(now + std::min(0.02 * std::pow(2.0, tries - 1), 1.0) * s_.speedup, kPayAgain, ev.a);
-          ++paying_again_;
-          return;
+          // recorded, but no replica confirms it within the WAIT: 503 as that times out
+          unconfirmed = not_replicated(now);
+          if (unconfirmed) refused = "not_replicated";
         }
-        o.paid = now;
-        o.status = St::paid;
-        ready_.push_back(ev.a);
-        peak_ready_ = std::max(peak_ready_, static_cast<int>(ready_.size()));
-        if (queue_) dispatch();
+        if (refused) refuse_payment(ev.a, refused, now + (unconfirmed ? kWaitReplicasTimeoutWall_s * s_.speedup : 0));
         return;
       }
       case kDone:
@@ -569,11 +682,18 @@ private:
         finish_attempt(ev.a, static_cast<Kind>(ev.kind));
         return;
       case kRetry:
-      case kRedeliver:  // the reaper returns an expired job to the front of the queue
-        if (o_[ev.a].status == St::missing) return;
-        if (ev.kind == kRedeliver) ready_.push_front(ev.a);
-        else ready_.push_back(ev.a);
+      case kRedeliver: {  // the reaper returns an expired job to the front of the queue
+        if (failed_over_ && !(ev.a & kAfterFailover)) return;  // the dead primary's
+        const std::uint32_t i = ev.a & ~kAfterFailover;
+        // forgotten (a restart without persistence), or unpaid again (a failover lost the payment)
+        if (o_[i].status == St::missing || o_[i].status == St::created) return;
+        if (ev.kind == kRedeliver) ready_.push_front(i);
+        else ready_.push_back(i);
         dispatch();
+        return;
+      }
+      case kFailover:
+        promote();
         return;
       case kFire:
         fire(faults_.firings[ev.a]);
@@ -753,6 +873,16 @@ private:
   bool queue_, keep_orders_;
   double overhead_s_;  // each attempt's, calibrated from a live run (0: none)
   double restart_extra_s_;  // a restart's outage beyond its down_for, calibrated (0: none)
+  FailoverTimes failover_;  // a failover's outage and the old primary's return (calibrated, or the defaults above)
+  bool wait_replicas_ = false;  // the intake acknowledges a payment once a replica has it
+  // failover_redis: the store as the replica has it, from the cut until the kill
+  struct Replica {
+    std::vector<OrderState> orders;
+    std::deque<std::uint32_t> ready;
+  };
+  std::optional<Replica> replica_;
+  double failover_at_ = -1, kill_at_ = -1;  // the cut and the kill
+  bool failed_over_ = false;                // since the kill: requeues scheduled before it are void
   int workers_;
   des::Engine e_;
   std::vector<OrderState> o_;
@@ -824,7 +954,9 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
     const auto& cal = options.calibration;
     const double overhead = cal.attempt_overhead_s.count(a) ? cal.attempt_overhead_s.at(a) : 0;
     const double restart_extra = cal.restart_extra_s.count(a) ? cal.restart_extra_s.at(a) : 0;
-    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra);
+    const std::optional<FailoverTimes> failover =
+        cal.failover.count(a) ? std::optional<FailoverTimes>(cal.failover.at(a)) : std::nullopt;
+    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra, failover);
     result.results.push_back(m.run());
     result.events += m.events();
     if (overhead > 0)
@@ -836,6 +968,10 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
       result.results.back().notes.push_back(fmt::format(
           "calibrated from {}: a Redis restart keeps the store away {:.3g} s longer than its down_for", cal.source,
           restart_extra));
+    if (failover)
+      result.results.back().notes.push_back(
+          fmt::format("calibrated from {}: a failover's outage {:.3g} s, the old primary back as a replica {:.3g} s later",
+                      cal.source, failover->outage_s, failover->rejoin_s));
   }
   result.arrivals_s = std::move(plan.arrivals_s);  // the models are done with it
   return result;
@@ -875,6 +1011,20 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
           ++restarts;
         }
       if (restarts > 0) c.restart_extra_s[arch] = extra / restarts;
+      // a failover: "the primary killed", "Sentinel names the promoted replica", "the old primary
+      // back" (faults/injector.cpp)
+      double killed = -1, named = -1, back = -1;
+      if (r.contains("faults") && r["faults"].is_array())
+        for (const auto& f : r["faults"]) {
+          if (f.value("kind", std::string()) != "failover_redis" || !f.contains("t_s") || !f["t_s"].is_number()) continue;
+          const std::string detail = f.value("detail", std::string());
+          const double t = f["t_s"].get<double>();
+          if (detail.rfind("the primary killed", 0) == 0) killed = t;
+          else if (detail.rfind("Sentinel names the promoted replica", 0) == 0) named = t;
+          else if (detail.rfind("the old primary back", 0) == 0) back = t;
+        }
+      if (killed >= 0 && named >= killed)
+        c.failover[arch] = {named - killed, back >= named ? back - named : kRejoinWall_s * report.value("speedup", 1.0)};
 
       if (!r.contains("overhead_s") || !r["overhead_s"].is_object()) fail(path + ".overhead_s", "missing");
       const auto& o = r["overhead_s"];

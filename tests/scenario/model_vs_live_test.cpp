@@ -8,9 +8,9 @@
 // late webhooks, the capacity plan's scenario, the hand-off window, the load spike, least
 // privilege (p95 within 10 %) and the two queue comparisons. On makespan (the restart's within 10 %) and the
 // checker's counts for the world's failures, the Redis restarts (with and without persistence)
-// and skewed clocks (whose p95 within 10 %). The others are in reports/BENCHMARKS.md with the
-// reason (live p95 that varies more than 5 % between two runs, or faults the model does not
-// cover: full memory or disk, the network, failover).
+// and skewed clocks (whose p95 within 10 %), and the failovers (p95 of the one with WAIT left out).
+// The others are in reports/BENCHMARKS.md with the reason (live p95 that varies more than 5 %
+// between two runs, or faults the model does not cover: full memory or disk, the network).
 #include "qsim/sim/model.h"
 #include "qsim/sim/report.h"
 
@@ -137,6 +137,28 @@ TEST(ModelVsLive, ARestartWithoutPersistence) {
         << r.name;
   }
 }
+
+// failover_redis: the replica is cut off for 6 minutes, then the primary is killed and Sentinel
+// promotes the replica (1.6 s of wall time, calibrated from the run's fault events) with the
+// store as it was at the cut. The makespan within 5 %, and what the checker counts within one: an
+// order arrives at the very instant of the cut (constant arrivals), and whether it reaches the
+// replica before the cut is a millisecond's race. With the intake waiting for the replica, that
+// race moves the queue's p95 between two modes: 1,601 and 1,667 s in two live runs (the order on
+// the replica, as the model has it), 631 s in a third (refused, and paid again after the
+// promotion). So p95 is left out there; without WAIT it is checked at 5 %.
+void agree_on_a_failover(const std::string& name, std::optional<double> p95_bound) {
+  agree(name, 0.05, p95_bound);
+  const auto c = compare(name);
+  for (const auto& r : c.model.results) {
+    const auto& ck = c.live["results"][r.name]["checker"];
+    for (const auto& [count, model] : {std::pair{"completed", r.checker.completed}, {"lost", r.checker.lost},
+                                       {"stuck", r.checker.stuck}, {"failed_visible", r.checker.failed_visible},
+                                       {"orphaned_effects", r.checker.orphaned_effects}})
+      EXPECT_NEAR(static_cast<double>(model), ck[count].get<double>(), 1) << name << " " << r.name << " " << count;
+  }
+}
+TEST(ModelVsLive, AFailoverWithTheIntakeWaitingForTheReplica) { agree_on_a_failover("redis_failover", std::nullopt); }
+TEST(ModelVsLive, AFailoverWithAsynchronousReplication) { agree_on_a_failover("redis_failover_async", 0.05); }
 
 // ctest runs one comparison at a time (--gtest_filter): a filter that matches nothing (a renamed
 // test) fails rather than passing empty.

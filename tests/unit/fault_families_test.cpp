@@ -68,6 +68,7 @@ struct FakeModel final : ModelTarget {
   void redis_restarted(double down_s, bool wipe) override {
     calls.push_back("restart " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
   }
+  void failover_redis(double lag_s) override { calls.push_back("failover " + std::to_string(int(lag_s))); }
   void dead_letter(int jobs) override { calls.push_back("dead " + std::to_string(jobs)); }
   void log(const std::string& target, const std::string& detail) override { calls.push_back("log " + target + ": " + detail); }
 };
@@ -250,7 +251,7 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
   fire_model(full, Firing{60, 0, full.kind, "", 0, 1}, model);
   auto disk = fault(R"({"kind": "fill_disk", "at": "1m", "for": "20s"})");
   fire_model(disk, Firing{60, 0, disk.kind, "", 0, 1}, model);
-  auto failover = fault(R"({"kind": "failover_redis", "at": "1m"})");
+  auto failover = fault(R"({"kind": "failover_redis", "at": "1m", "replica_lag": "90s"})");
   fire_model(failover, Firing{60, 0, failover.kind, "", 0, 1}, model);
   EXPECT_EQ(model.calls, (std::vector<std::string>{
                              "kill 2 0", "kill 0 0", "pause 1 300",
@@ -259,8 +260,7 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
                              "log intake_redis: not modelled",
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
                              "log redis: disk full", "down 20",
-                             "log redis: failover (the promotion's outage and the writes lost with the primary are not "
-                             "modelled)"}));
+                             "log redis: the replica cut off from the primary for 90 s before it dies", "failover 90"}));
 
   // an attempt: world faults before the draws, stage kills after them
   std::vector<Fault> faults{fault(R"({"kind": "fail_upload", "probability": 0.5, "transient": false})"),

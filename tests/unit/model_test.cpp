@@ -362,6 +362,52 @@ TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
   EXPECT_EQ(r.find("polling")->payment_refusals, q.payment_refusals);
 }
 
+// failover_redis in the model: the replica is cut off at 90 s, the primary dies at 150 s, and
+// Sentinel promotes the replica 1.6 s of wall time later (96 s at 60×), with the store as it was
+// at the cut. Orders at 0, 60, 120 and 180 s, one minute's work each.
+TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
+  auto scenario = [](bool wait) {
+    auto j = nlohmann::json::parse(R"({
+      "name": "failover", "seed": 3, "speedup": 60,
+      "orders": {"count": 4, "arrival": {"kind": "constant", "rate_per_h": 60}},
+      "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
+      "architectures": {"queue": {"workers": 1, "lease": "1m"}, "polling": {"poll_interval": "10s"}},
+      "faults": [{"kind": "failover_redis", "at": "90s", "replica_lag": "1m"}]})");
+    if (wait) j["payment_intake"] = {{"wait_for_replicas", 1}};
+    return parse_scenario(j, "failover.json");
+  };
+  // Asynchronous replication: order 2, paid at 120 s and acknowledged, is not on the replica.
+  {
+    const auto r = run_model(scenario(false));
+    const auto& q = *r.find("queue");
+    EXPECT_EQ(q.checker.completed, 3);
+    EXPECT_EQ(q.checker.lost, 1);
+    EXPECT_EQ(q.orders.at(2).status, "created");
+    // order 1 was in flight at the cut and completed during the lag: on the replica it is still
+    // leased, and the reaper gives it back: done twice, its effects once
+    EXPECT_EQ(q.checker.duplicate_deliveries, 1);
+    EXPECT_EQ(q.checker.duplicate_effects, 0);
+    EXPECT_GE(q.recoveries, 1);
+    EXPECT_GT(q.payment_refusals.at("store_unavailable"), 0);  // order 3, during the outage
+    EXPECT_EQ(q.payment_refusals.count("not_replicated"), 0u);
+    // the poller had claimed order 1 at the cut and finished it since: claimed for good
+    const auto& p = *r.find("polling");
+    EXPECT_EQ(p.orders.at(1).status, "processing");
+    EXPECT_GE(p.checker.stuck, 1);
+  }
+  // wait_for_replicas: order 2's payment is refused (503 not_replicated) while the replica is cut
+  // off, and delivered again after the promotion: nothing lost
+  {
+    const auto r = run_model(scenario(true));
+    const auto& q = *r.find("queue");
+    EXPECT_EQ(q.checker.completed, 4);
+    EXPECT_EQ(q.checker.lost, 0);
+    EXPECT_GT(q.payment_refusals.at("not_replicated"), 0);
+    EXPECT_GT(q.orders.at(2).webhook_attempts, 1);
+    EXPECT_GT(q.orders.at(2).stages_s.at("paid"), 150 + 96) << "paid anew on the promoted replica";
+  }
+}
+
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
   auto j = nlohmann::json::parse(R"({
     "name": "plan", "seed": 5, "speedup": 1,

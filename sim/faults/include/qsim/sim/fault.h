@@ -261,6 +261,9 @@ public:
   // redis-server restarted: down as above, and every connection to it that lived through the
   // restart fails on its next command.
   virtual void redis_restarted(double down_s, bool wipe) = 0;
+  // failover_redis: the replica cut off now for lag_s, then the primary killed and the replica
+  // promoted with what it had at the cut.
+  virtual void failover_redis(double lag_s) = 0;
   virtual void dead_letter(int jobs) = 0;
   virtual void log(const std::string& target, const std::string& detail) = 0;
 };

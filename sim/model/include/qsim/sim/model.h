@@ -15,7 +15,11 @@
 //            outage stops pickups (without persistence it loses every order not yet completed);
 //            a restart fails every busy worker's next store command, and its job comes back
 //            when the lease runs out; a payment refused meanwhile is delivered again on the
-//            provider's schedule; poison jobs are dead letters.
+//            provider's schedule; poison jobs are dead letters;
+//   both     a failover promotes the replica, after Sentinel's outage, with every order as it was
+//            when the replica was cut off: what the primary acknowledged since is gone (a job
+//            done again, an acknowledged payment lost, a poller's claim stuck); the intake that
+//            waits for the replica refuses payments meanwhile (503 not_replicated);
 //   polling  one poller, polling every interval while idle and one interval after each job;
 //            any failure fails the order for good; a killed poller's order is stuck for good.
 // Webhook and network faults do not change the model's outcome (the receivers dedupe; the
@@ -48,6 +52,13 @@ namespace qsim::sim {
 // transitions, the HTTP calls, finalize). Measured live: a report's overhead_s (a wall-clock cost
 // of a few milliseconds, times the run's speedup), its mean when every order's overhead is one
 // attempt's, else its median.
+// A failover's timing (failover_redis): the outage from the primary's kill until Sentinel names the
+// promoted replica, and from then until the old primary is back as its replica, in simulated
+// seconds. Both are wall time in a live run (Sentinel's detection and election).
+struct FailoverTimes {
+  double outage_s = 0, rejoin_s = 0;
+};
+
 struct Calibration {
   std::map<std::string, double> attempt_overhead_s;  // by architecture (polling, queue)
   std::map<std::string, std::string> statistic;      // ... which figure of overhead_s: mean or p50
@@ -55,6 +66,9 @@ struct Calibration {
   // server's start, the reload of its data; the mean over the report's restarts, from the
   // "answering again ... s after the kill" its fault events give).
   std::map<std::string, double> restart_extra_s;
+  // By architecture: the failover's timing, from its fault events (uncalibrated: 1.6 s and 0.1 s
+  // of wall time at the scenario's speedup, as the live runs measure them).
+  std::map<std::string, FailoverTimes> failover;
   std::string source;                                // the report it was read from
 };
 // The calibration a live report gives (`sim model --calibrate REPORT.json`): ScenarioError, at
