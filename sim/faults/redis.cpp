@@ -13,8 +13,6 @@
 //                      before the kill, and whatever the primary acknowledged meanwhile is gone
 #include "family.h"
 
-#include <fmt/format.h>
-
 namespace qsim::sim::faults {
 
 namespace {
@@ -69,10 +67,7 @@ public:
       model.log("redis", "memory full, policy " + p.policy + (p.policy == "noeviction" ? "" : " (evictions not modelled)"));
       return model.redis_down(p.full_s, false);
     }
-    if (f.kind == "failover_redis") {
-      model.log("redis", fmt::format("the replica cut off from the primary for {:g} s before it dies", p.lag_s));
-      return model.failover_redis(p.lag_s);
-    }
+    if (f.kind == "failover_redis") return model.failover_redis(p.lag_s);  // (which logs it)
     if (f.kind == "fill_disk") {  // writes refused (MISCONF), reads answered: as a Redis down that keeps its data
       model.log("redis", "disk full");
       return model.redis_down(p.full_s, false);

@@ -193,7 +193,9 @@ public:
       step(ev);
       // the poller polls forever: stop once every order has settled (or is stuck for good) and
       // the provider has nothing left to deliver (a forgotten order's payment is still refused)
-      if (!queue_ && settled_ == o_.size() && ev.t >= last_fire() && next_arrival == n && paying_again_ == 0) break;
+      if (!queue_ && settled_ == o_.size() && ev.t >= std::max(last_fire(), kill_at_) && next_arrival == n &&
+          paying_again_ == 0)
+        break;
     }
     return finish();
   }
@@ -342,6 +344,12 @@ private:
         end += overhead_s_;  // the harness's own costs, before finalize's calls
         if (finalize_refuses(w, end)) {
           outcome = kRefused;  // before any call of the world
+        } else if (!queue_ && finalize_stale_) {
+          // finalize's connection lived through a Redis restart: its first store command fails,
+          // and it answers 503 store_unavailable before any call of the world (the poller then
+          // fails the order)
+          outcome = kFailTransient;
+          finalize_stale_ = false;
         } else {
           const ModelAttempt& at_finalize = shaped_at(end);
           for (int api : {2, 3})  // finalize: the grant, then the e-mail
@@ -351,7 +359,7 @@ private:
     }
     if (keep_orders_ && !finalize_only) work_[i] = {dl, ul};
     const std::uint64_t serial = ++attempt_serial_;
-    if (queue_) {
+    {
       auto& t = times_[uw];
       t = finalize_only ? AttemptTimes{-INFINITY, -INFINITY, end} : AttemptTimes{now + dl, now + dl + ul, end};
       t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize || outcome == kRefused;
@@ -526,12 +534,46 @@ private:
   // runs out. Without persistence the orders are gone anyway; the poller's run is not changed.
   void redis_restarted(double down_s, bool wipe) override {
     go_down(down_s + restart_extra_s_, wipe);
-    if (!wipe && queue_) fail_at_next_store_command();
+    if (wipe) return;
+    fail_at_next_store_command();
+    if (!queue_) connections_outlived_redis();
+  }
+
+  // The poller's and finalize's connections lived through a Redis restart or failover: the first
+  // command on each fails.
+  void connections_outlived_redis() {
+    poller_conn_.stale = poller_conn_.open;
+    finalize_stale_ = true;
+  }
+
+  // Whether the poller's store command at t is answered, its connection kept as redis::Connection
+  // keeps it: a connection the server closed fails its next command and is dropped; the next
+  // command connects anew, and a refused connect waits out a backoff of 50 ms doubling to 2 s of
+  // wall time before the next try. (Memory or disk full: connected, and the write refused.)
+  bool poller_command(double t) {
+    auto& c = poller_conn_;
+    if (c.open && c.stale) {
+      c.open = c.stale = false;
+      return false;
+    }
+    if (!c.open) {
+      if (t < c.next_connect_s) return false;  // "reconnect backoff in effect"
+      if (t < redis_down_until_) {
+        c.backoff_s = c.backoff_s == 0 ? 0.05 * s_.speedup : std::min(2 * c.backoff_s, 2.0 * s_.speedup);
+        c.next_connect_s = t + c.backoff_s;
+        return false;
+      }
+      c.open = true;
+      c.backoff_s = 0;
+    }
+    return t >= redis_down_until_;
   }
 
   // failover_redis: the replica is cut off from now for lag_s, then the primary dies. The promoted
   // replica has the store as it was at the cut; what the primary acknowledged since is gone.
   void failover_redis(double lag_s) override {
+    if (failover_at_ >= 0) return log("redis", "n/a: a failover is already under way");  // as live: one replica
+    log("redis", fmt::format("the replica cut off from the primary for {:g} s before it dies", lag_s));
     const double now = e_.now();
     replica_ = Replica{o_, ready_};
     failover_at_ = now;
@@ -560,22 +602,19 @@ private:
     const Replica replica = std::move(*replica_);
     replica_.reset();
     failed_over_ = true;
-    int poller_holds = -1;
-    for (std::size_t w = 0; w < busy_.size(); ++w) {
-      if (busy_[w] < 0) continue;
-      if (!queue_) {
-        poller_holds = busy_[w];
-        continue;
+    const int poller_holds = queue_ ? -1 : busy_[0];
+    if (queue_) {
+      for (std::size_t w = 0; w < busy_.size(); ++w) {
+        if (busy_[w] < 0) continue;
+        make_calls(w, now);
+        voided_attempt_[w] = times_[w].serial;
+        gen_[w]++, busy_[w] = -1, idle_ += up_[w];
       }
-      make_calls(w, now);
-      voided_attempt_[w] = times_[w].serial;
-      gen_[w]++, busy_[w] = -1, idle_ += up_[w];
     }
     std::vector<bool> queued(o_.size(), false);
     for (auto i : replica.ready) queued[i] = true;
     const double promoted = now + failover_.outage_s;
     for (std::uint32_t i = 0; i < o_.size(); ++i) {
-      if (static_cast<int>(i) == poller_holds) continue;
       auto& o = o_[i];
       const auto& was = replica.orders[i];
       if (was.status == St::created) {
@@ -591,26 +630,34 @@ private:
         o.status = was.status;
         o.paid = was.paid, o.pick = was.pick, o.end = was.end, o.attempts = was.attempts;
       }
-      const bool final = done(o.status) || (o.status == St::created && o.accepted());
+      // (an unpaid order the provider has stopped delivering stays unpaid)
+      const auto tries = provider_tries_.find(i);
+      const bool given_up = tries != provider_tries_.end() && tries->second >= 10;
+      const bool final = done(o.status) || (o.status == St::created && (o.accepted() || given_up));
       if (!final && counted_[i]) counted_[i] = false, --settled_;
       if (final) settle(i);
       if (o.status != St::processing && o.status != St::finalizing) continue;
-      if (queued[i]) continue;  // a retry queued at the cut
+      // queued at the cut (a retry due, a redelivery); a retry still waiting out its backoff then
+      // is taken for leased, and comes back with the leases
+      if (queued[i]) continue;
       if (queue_) {  // leased at the cut: its lease runs out, unrenewed
         requeue_at(std::max(promoted, failover_at_ + lease()) + reaper_tick() / 2, kRedeliver, i);
         r_.recoveries++;
-      } else {
+      } else if (static_cast<int>(i) != poller_holds) {  // (its attempt's next store command decides)
         settle(i);  // claimed by the poller: stuck for good
       }
     }
     ready_.clear();
     for (auto i : replica.ready)
-      if (static_cast<int>(i) != poller_holds && o_[i].status != St::created && o_[i].status != St::missing && !done(o_[i].status))
-        ready_.push_back(i);
+      if (o_[i].status != St::created && o_[i].status != St::missing && !done(o_[i].status)) ready_.push_back(i);
     r_.faults.push_back({now, "failover_redis", "redis",
                          fmt::format("the primary killed; the replica promoted {:g} s later, with the store as at the cut",
                                      failover_.outage_s)});
     go_down(failover_.outage_s, false);
+    if (!queue_) {  // the poller's attempt fails at its next store command, as after a restart
+      fail_at_next_store_command();
+      connections_outlived_redis();
+    }
   }
 
   void requeue_at(double t, Kind kind, std::uint32_t i) { e_.at(t, kind, i | (failed_over_ ? kAfterFailover : 0)); }
@@ -637,9 +684,26 @@ private:
     busy_[w] = -1;
     idle_ += up_[w];
     make_calls(w, std::nextafter(now, -INFINITY));  // the calls before this command
+    voided_attempt_[w] = times_[w].serial;  // its stage kills not yet fired never happen
+    if (!queue_) {
+      // The legacy flaw: the poller fails the order, and writes so on its own connection. When
+      // the failed command was its own (a move to uploading or finalizing), that write connects
+      // anew, and the failure is written if Redis answers and the order is still in flight there
+      // (a failover may have put it back to paid, or unpaid). When it was finalize's read, the
+      // write is the first command on the poller's stale connection, and fails. Unwritten, the
+      // order stays claimed for good (stuck).
+      const auto& t = times_[w];
+      if (t.uploading >= now || t.finalizing >= now) (void)poller_command(now);  // its own move fails
+      else if (t.reaches_finalize) finalize_stale_ = false;                     // finalize's read fails
+      auto& o = o_[i];
+      const bool in_flight = o.status == St::processing || o.status == St::finalizing;
+      if (poller_command(now) && in_flight) o.status = St::failed, o.end = now;  // the failure written
+      if (in_flight) settle(i);
+      e_.at(now + s_.polling->poll_interval_s, kPoll, 0);
+      return;
+    }
     // failed at finalize (its store read): the upload is done, the retry finalizes
     if (times_[w].stale_at_finalize && o_[i].status == St::processing) o_[i].status = St::finalizing;
-    voided_attempt_[w] = times_[w].serial;  // its stage kills not yet fired never happen
     r_.recoveries++;
     const double heartbeat = lease() / 3;
     requeue_at(now + lease() - heartbeat / 2 + reaper_tick() / 2, kRedeliver, i);
@@ -729,7 +793,7 @@ private:
       case kPoll: {
         if (!up_[0] || busy_[0] >= 0) return;  // a poll of a dead or busy poller: stale
         polls_++;
-        if (now >= redis_down_until_ && !ready_.empty()) {
+        if (poller_command(now) && !ready_.empty()) {
           auto i = ready_.front();
           ready_.pop_front();
           start(0, i);
@@ -883,6 +947,14 @@ private:
   std::optional<Replica> replica_;
   double failover_at_ = -1, kill_at_ = -1;  // the cut and the kill
   bool failed_over_ = false;                // since the kill: requeues scheduled before it are void
+  // The poller's Redis connection (poller_command), and whether finalize's lived through a
+  // restart or failover (its first store command then fails)
+  struct Connection {
+    bool open = true, stale = false;
+    double next_connect_s = -INFINITY, backoff_s = 0;
+  };
+  Connection poller_conn_;
+  bool finalize_stale_ = false;
   int workers_;
   des::Engine e_;
   std::vector<OrderState> o_;

@@ -260,7 +260,7 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
                              "log intake_redis: not modelled",
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
                              "log redis: disk full", "down 20",
-                             "log redis: the replica cut off from the primary for 90 s before it dies", "failover 90"}));
+                             "failover 90"}));
 
   // an attempt: world faults before the draws, stage kills after them
   std::vector<Fault> faults{fault(R"({"kind": "fail_upload", "probability": 0.5, "transient": false})"),

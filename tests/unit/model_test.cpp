@@ -408,6 +408,38 @@ TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
   }
 }
 
+// A Redis restart leaves the poller's connection and finalize's stale: the first command on each
+// fails. Orders at 0, 60, 120 and 180 s, 30 s of download each, a poll every 10 s.
+TEST(Model, ARestartFailsThePollersNextCommandAndFinalizesNextRead) {
+  auto run = [](const char* at, const char* down_for) {
+    auto j = nlohmann::json::parse(R"({
+      "name": "stale", "seed": 4, "speedup": 60,
+      "orders": {"count": 4, "arrival": {"kind": "constant", "rate_per_h": 60}},
+      "job": {"download": {"dist": "constant", "value": "30s"}, "upload": {"dist": "constant", "value": "0s"}},
+      "architectures": {"polling": {"poll_interval": "10s"}}})");
+    j["faults"] = {{{"kind", "restart_redis"}, {"at", at}, {"down_for", down_for}, {"persistence", "always"}}};
+    return *run_model(parse_scenario(j, "stale.json")).find("polling");
+  };
+  auto statuses = [](const ArchResult& r) {
+    std::vector<std::string> s;
+    for (const auto& o : r.orders) s.push_back(o.status);
+    return s;
+  };
+  // Idle at the restart: its next claim fails (and the one after connects); order 1, picked
+  // next, fails at finalize, whose first read fails.
+  auto idle = run("45s", "5s");
+  EXPECT_EQ(statuses(idle), (std::vector<std::string>{"completed", "failed", "completed", "completed"}));
+  EXPECT_EQ(idle.orders[1].grants, 0) << "finalize refused before any call of the world";
+  // Downloading order 0 at the restart: its move to uploading fails, and the poller writes the
+  // failure on a new connection; finalize still fails order 1.
+  auto busy = run("15s", "5s");
+  EXPECT_EQ(statuses(busy), (std::vector<std::string>{"failed", "failed", "completed", "completed"}));
+  // Redis still away when that move fails: the failure cannot be written, order 0 stays claimed
+  auto away = run("25s", "10s");
+  EXPECT_EQ(statuses(away), (std::vector<std::string>{"processing", "failed", "completed", "completed"}));
+  EXPECT_EQ(away.checker.stuck, 1);
+}
+
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
   auto j = nlohmann::json::parse(R"({
     "name": "plan", "seed": 5, "speedup": 1,

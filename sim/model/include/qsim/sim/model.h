@@ -21,7 +21,13 @@
 //            done again, an acknowledged payment lost, a poller's claim stuck); the intake that
 //            waits for the replica refuses payments meanwhile (503 not_replicated);
 //   polling  one poller, polling every interval while idle and one interval after each job;
-//            any failure fails the order for good; a killed poller's order is stuck for good.
+//            any failure fails the order for good; a killed poller's order is stuck for good;
+//            after a Redis restart or failover its next store command fails (and so the order
+//            it holds: stuck if Redis is still away to hear so), and so does finalize's next
+//            read of an order; it reconnects with the live client's backoff (50 ms doubling to
+//            2 s of wall time);
+//   both     a stage kill lands when the window opens on a stage in progress, as the injector
+//            finds it, or at a later stage's start.
 // Webhook and network faults do not change the model's outcome (the receivers dedupe; the
 // model has no network): they are listed as not modelled.
 //
