@@ -366,13 +366,13 @@ TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
 // Sentinel promotes the replica 1.6 s of wall time later (96 s at 60×), with the store as it was
 // at the cut. Orders at 0, 60, 120 and 180 s, one minute's work each.
 TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
-  auto scenario = [](bool wait) {
+  auto scenario = [](bool wait, const char* faults = R"([{"kind": "failover_redis", "at": "90s", "replica_lag": "1m"}])") {
     auto j = nlohmann::json::parse(R"({
       "name": "failover", "seed": 3, "speedup": 60,
       "orders": {"count": 4, "arrival": {"kind": "constant", "rate_per_h": 60}},
       "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
-      "architectures": {"queue": {"workers": 1, "lease": "1m"}, "polling": {"poll_interval": "10s"}},
-      "faults": [{"kind": "failover_redis", "at": "90s", "replica_lag": "1m"}]})");
+      "architectures": {"queue": {"workers": 1, "lease": "1m"}, "polling": {"poll_interval": "10s"}}})");
+    j["faults"] = nlohmann::json::parse(faults);
     if (wait) j["payment_intake"] = {{"wait_for_replicas", 1}};
     return parse_scenario(j, "failover.json");
   };
@@ -405,6 +405,26 @@ TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
     EXPECT_GT(q.payment_refusals.at("not_replicated"), 0);
     EXPECT_GT(q.orders.at(2).webhook_attempts, 1);
     EXPECT_GT(q.orders.at(2).stages_s.at("paid"), 150 + 96) << "paid anew on the promoted replica";
+  }
+  // A lag long enough for the provider to give up on orders 2 and 3 (ten deliveries refused)
+  // before the kill: they stay unpaid, and the poller's run still ends.
+  {
+    const auto r = run_model(scenario(true, R"([{"kind": "failover_redis", "at": "90s", "replica_lag": "10m"}])"));
+    for (const auto& lane : r.results) {
+      EXPECT_EQ(lane.orders.at(2).status, "created") << lane.name;
+      EXPECT_EQ(lane.orders.at(2).webhook_attempts, 10) << lane.name;
+      EXPECT_EQ(lane.checker.undelivered_payments, 2) << lane.name;
+    }
+  }
+  // One replica: a second failover_redis is not applicable, as live
+  {
+    const auto r = run_model(scenario(false, R"([{"kind": "failover_redis", "at": "90s", "replica_lag": "1m"},
+                                                 {"kind": "failover_redis", "at": "100s"}])"));
+    const auto& q = *r.find("queue");
+    EXPECT_EQ(q.checker.lost, 1);
+    bool na = false;
+    for (const auto& f : q.faults) na = na || f.detail == "n/a: a failover is already under way";
+    EXPECT_TRUE(na);
   }
 }
 
