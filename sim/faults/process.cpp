@@ -102,9 +102,9 @@ public:
     } else if ((p.stage == "download" || p.stage == "upload") && !a.finalize_only) {
       // As the injector looks: at the stage's start, or when the window opens on it in progress
       const double begins = p.stage == "download" ? a.start_s : a.start_s + a.download_s;
-      const double ends = p.stage == "download" ? a.start_s + a.download_s : a.end_s;
+      const double ends = begins + (p.stage == "download" ? a.download_s : a.upload_s);
       const double at = std::max(begins, f.from_s);
-      if (!f.window_holds(at) || at >= ends || at >= a.end_s) return;
+      if (!f.window_holds(at) || at >= a.end_s || (at > begins && at >= ends)) return;
       if (p.target != "worker" && p.target != worker) return;
       if (keyed_draw(seed, "stage-kill", a.order, static_cast<int>(index)) >= f.probability) return;
       ++fired;

@@ -115,6 +115,7 @@ struct AttemptTimes {
   double uploading = -INFINITY, finalizing = -INFINITY, end = -INFINITY;
   bool reaches_finalize = false;  // the attempt calls finalize at `end` (else it fails before, and reports it at `end`)
   bool stale_at_finalize = false;  // a restart's stale connection fails finalize's own read of the order
+  bool finalize_stale = false;     // the poller's: finalize's connection outlived a restart, and this attempt meets it
   std::uint64_t serial = 0;       // which attempt of the worker's this is (its stage kills name it)
 };
 
@@ -153,6 +154,7 @@ public:
       clock_skews_ = clock_skews_ || f.as<ClockFault>();
     }
     wait_replicas_ = s.intake_wait_replicas > 0;
+    reconnect_cap_s_ = (redis_failover(s.faults) ? 0.25 : 2.0) * s.speedup;  // (a failover's Redis is found through Sentinel)
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     times_.assign(static_cast<std::size_t>(workers_), AttemptTimes{});
     voided_attempt_.assign(static_cast<std::size_t>(workers_), 0);
@@ -316,6 +318,8 @@ private:
     double dl = 0, ul = 0;
     Kind outcome = kDone;
     double end = now;
+    int moves = finalize_only ? 0 : 2;  // the attempt's own moves: to uploading, then to finalizing
+    bool finalize_stale = false;
     if (!draw_failures_) {  // nothing can fail and no fault shapes the world
       dl = plan_.download_s[i];
       ul = plan_.upload_s[i];
@@ -332,12 +336,14 @@ private:
         dl = plan_.download_s[i] * at_download.slow;
         if (world_fails(i, 0, end, at_download, transient)) fail(kFailTransient);
         end += dl;
+        moves = outcome == kDone;
         if (outcome == kDone) {
           o.download_ok();
           const ModelAttempt& at_upload = shaped_at(end);
           ul = plan_.upload_s[i] * at_upload.slow;
           if (world_fails(i, 1, end, at_upload, transient)) fail(kFailTransient);
           end += ul;
+          moves += outcome == kDone;
         }
       }
       if (outcome == kDone) {
@@ -347,9 +353,9 @@ private:
         } else if (!queue_ && finalize_stale_) {
           // finalize's connection lived through a Redis restart: its first store command fails,
           // and it answers 503 store_unavailable before any call of the world (the poller then
-          // fails the order)
-          outcome = kFailTransient;
-          finalize_stale_ = false;
+          // fails the order). That uses the stale connection up once the attempt ends there.
+          outcome = kRefused;
+          finalize_stale = true;
         } else {
           const ModelAttempt& at_finalize = shaped_at(end);
           for (int api : {2, 3})  // finalize: the grant, then the e-mail
@@ -361,8 +367,10 @@ private:
     const std::uint64_t serial = ++attempt_serial_;
     {
       auto& t = times_[uw];
-      t = finalize_only ? AttemptTimes{-INFINITY, -INFINITY, end} : AttemptTimes{now + dl, now + dl + ul, end};
+      // (no move after a failed stage: the next store command is the failure's report)
+      t = AttemptTimes{moves >= 1 ? now + dl : -INFINITY, moves >= 2 ? now + dl + ul : -INFINITY, end};
       t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize || outcome == kRefused;
+      t.finalize_stale = finalize_stale;
       t.serial = serial;
     }
     // stage kills that land on this attempt
@@ -374,6 +382,7 @@ private:
       a.worker = w;
       a.finalize_only = finalize_only;
       a.download_s = dl;
+      a.upload_s = ul;
       a.end_s = end;
       a.succeeds = outcome == kDone;
       kill_attempt(s_.seed, s_.faults, a, stage_fired_);
@@ -391,7 +400,7 @@ private:
       for (const auto& k : a.kills)
         if (k.after_end == after_end) {
           stage_kills_.push_back({k.t_s, k.fault, s_.faults[k.fault].kind, k.target, 0, 1});
-          stage_kill_attempt_.push_back({uw, serial});
+          stage_kill_attempt_.push_back({uw, serial, after_end});
           e_.at(k.t_s, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
         }
   }
@@ -415,6 +424,7 @@ private:
     auto& o = o_[i];
     const double now = e_.now();
     make_calls(w, now);
+    if (times_[w].finalize_stale) finalize_stale_ = false;  // finalize's first read since the restart failed
     const bool store_down = now < redis_down_until_;
     if (kind == kDone && !store_down) {
       o.status = St::completed;
@@ -491,6 +501,7 @@ private:
       }
     }
     up_[uw] = false;
+    if (!queue_ && kill) poller_conn_ = Connection{false, false, -INFINITY, 0};  // its new process connects afresh
     e_.at(now + down, kWorkerUp, static_cast<std::uint32_t>(w));
   }
 
@@ -549,7 +560,8 @@ private:
   // Whether the poller's store command at t is answered, its connection kept as redis::Connection
   // keeps it: a connection the server closed fails its next command and is dropped; the next
   // command connects anew, and a refused connect waits out a backoff of 50 ms doubling to 2 s of
-  // wall time before the next try. (Memory or disk full: connected, and the write refused.)
+  // wall time before the next try (250 ms through Sentinel, whose answer is cheap). (Memory or
+  // disk full: connected, and the write refused.)
   bool poller_command(double t) {
     auto& c = poller_conn_;
     if (c.open && c.stale) {
@@ -559,7 +571,7 @@ private:
     if (!c.open) {
       if (t < c.next_connect_s) return false;  // "reconnect backoff in effect"
       if (t < redis_down_until_) {
-        c.backoff_s = c.backoff_s == 0 ? 0.05 * s_.speedup : std::min(2 * c.backoff_s, 2.0 * s_.speedup);
+        c.backoff_s = c.backoff_s == 0 ? 0.05 * s_.speedup : std::min(2 * c.backoff_s, reconnect_cap_s_);
         c.next_connect_s = t + c.backoff_s;
         return false;
       }
@@ -772,8 +784,9 @@ private:
         // a kill of a stage its attempt never reached (a restart ended it before): none, and its
         // fault keeps the firing
         const auto& k = stage_kills_[ev.a];
-        const auto [w, serial] = stage_kill_attempt_[ev.a];
-        if (voided_attempt_[w] == serial) {
+        const auto [w, serial, after_end] = stage_kill_attempt_[ev.a];
+        // (one inside the attempt finds its worker on it, not stopped since nor on another)
+        if (voided_attempt_[w] == serial || (!after_end && (busy_[w] < 0 || times_[w].serial != serial))) {
           stage_fired_[k.fault]--;
           return;
         }
@@ -955,6 +968,7 @@ private:
   };
   Connection poller_conn_;
   bool finalize_stale_ = false;
+  double reconnect_cap_s_ = 0;  // the reconnect backoff's cap (simulated seconds)
   int workers_;
   des::Engine e_;
   std::vector<OrderState> o_;
@@ -986,7 +1000,12 @@ private:
   std::size_t current_worker_ = 0;                 // the worker whose attempt is being decided
   ModelAttempt attempt_;  // reused: an attempt allocates nothing
   std::vector<Firing> stage_kills_;
-  std::vector<std::pair<std::size_t, std::uint64_t>> stage_kill_attempt_;  // ... each one's worker and attempt
+  struct StageKillOf {
+    std::size_t worker;
+    std::uint64_t serial;  // the attempt's
+    bool after_end;        // after the attempt's own end (its effects first)
+  };
+  std::vector<StageKillOf> stage_kill_attempt_;  // ... each one's worker and attempt
   std::vector<std::uint64_t> voided_attempt_;      // per worker: its attempt a restart ended early
   std::uint64_t attempt_serial_ = 0;
   const Firing* firing_ = nullptr;  // the one being fired

@@ -458,6 +458,17 @@ TEST(Model, ARestartFailsThePollersNextCommandAndFinalizesNextRead) {
   auto away = run("25s", "10s");
   EXPECT_EQ(statuses(away), (std::vector<std::string>{"processing", "failed", "completed", "completed"}));
   EXPECT_EQ(away.checker.stuck, 1);
+  // Every download failing: order 0's failure is reported on the stale connection, the first
+  // command there, and fails too (stuck); the next claim connects anew
+  auto j = nlohmann::json::parse(R"({
+    "name": "stale", "seed": 4, "speedup": 60,
+    "orders": {"count": 2, "arrival": {"kind": "constant", "rate_per_h": 60}},
+    "job": {"download": {"dist": "constant", "value": "30s"}, "upload": {"dist": "constant", "value": "0s"}},
+    "architectures": {"polling": {"poll_interval": "10s"}},
+    "faults": [{"kind": "fail_download", "probability": 1},
+               {"kind": "restart_redis", "at": "15s", "down_for": "5s", "persistence": "always"}]})");
+  const auto failing = *run_model(parse_scenario(j, "stale.json")).find("polling");
+  EXPECT_EQ(statuses(failing), (std::vector<std::string>{"processing", "failed"}));
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {

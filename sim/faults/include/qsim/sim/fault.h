@@ -283,7 +283,7 @@ struct ModelAttempt {
   } stages[4];  // download upload grant mail; the scenario's base rates to begin with
   // after: the attempt's timing and outcome
   bool finalize_only = false;  // a retry of finalize alone: never in the download or upload stage
-  double download_s = 0, end_s = 0;
+  double download_s = 0, upload_s = 0, end_s = 0;
   bool succeeds = true;
   struct Kill {
     double t_s;

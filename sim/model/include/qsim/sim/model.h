@@ -25,7 +25,7 @@
 //            after a Redis restart or failover its next store command fails (and so the order
 //            it holds: stuck if Redis is still away to hear so), and so does finalize's next
 //            read of an order; it reconnects with the live client's backoff (50 ms doubling to
-//            2 s of wall time);
+//            2 s of wall time, 250 ms through Sentinel);
 //   both     a stage kill lands when the window opens on a stage in progress, as the injector
 //            finds it, or at a later stage's start.
 // Webhook and network faults do not change the model's outcome (the receivers dedupe; the
