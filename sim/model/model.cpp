@@ -488,6 +488,7 @@ private:
     log(fmt::format("worker-{}", w), held >= 0 ? "holding order " + std::to_string(held) : "");
     if (held >= 0 && (kill || (queue_ && for_s > lease()))) {
       make_calls(uw, now);  // the calls it had begun
+      voided_attempt_[uw] = times_[uw].serial;  // its stage kills to come (after its effects) never happen
       gen_[uw]++;
       busy_[uw] = -1;
       if (queue_) {
@@ -521,6 +522,7 @@ private:
       for (std::size_t w = 0; w < busy_.size(); ++w)
         if (busy_[w] >= 0) {
           make_calls(w, e_.now());
+          voided_attempt_[w] = times_[w].serial;
           gen_[w]++, busy_[w] = -1, idle_ += up_[w];
         }
       wiped_ = true;
