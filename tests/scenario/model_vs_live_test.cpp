@@ -8,7 +8,7 @@
 // late webhooks, the capacity plan's scenario, the hand-off window, the load spike, least
 // privilege (p95 within 10 %) and the two queue comparisons. On makespan (the restart's within 10 %) and the
 // checker's counts for the world's failures, the Redis restarts (with and without persistence)
-// and skewed clocks (whose p95 within 10 %), and the failovers (p95 of the one with WAIT left out).
+// and skewed clocks (whose p95 within 10 %), and the failovers (on makespan and counts).
 // The others are in reports/BENCHMARKS.md with the reason (live p95 that varies more than 5 %
 // between two runs, or faults the model does not cover: full memory or disk, the network).
 #include "qsim/sim/model.h"
@@ -140,25 +140,35 @@ TEST(ModelVsLive, ARestartWithoutPersistence) {
 
 // failover_redis: the replica is cut off for 6 minutes, then the primary is killed and Sentinel
 // promotes the replica (1.6 s of wall time, calibrated from the run's fault events) with the
-// store as it was at the cut. The makespan within 5 %, and what the checker counts within one: an
-// order arrives at the very instant of the cut (constant arrivals), and whether it reaches the
-// replica before the cut is a millisecond's race. With the intake waiting for the replica, that
-// race moves the queue's p95 between two modes: 1,601 and 1,667 s in two live runs (the order on
-// the replica, as the model has it), 631 s in a third (refused, and paid again after the
-// promotion). So p95 is left out there; without WAIT it is checked at 5 %.
-void agree_on_a_failover(const std::string& name, std::optional<double> p95_bound) {
-  agree(name, 0.05, p95_bound);
+// store as it was at the cut. The makespan within 5 %, and what the checker counts within one,
+// an order the provider gave up on counted with the completed ones. p95 is left out:
+// - an order arrives at the very instant of the cut (constant arrivals), and whether it reaches
+//   the replica first is a millisecond's race. With the intake waiting for the replica, that
+//   race moves the queue's p95 between two modes: 1,601 to 1,667 s in four live runs (the order
+//   on the replica, as the model has it), 631 s in a fifth (refused, paid again after the
+//   promotion). Without WAIT the race decides which order is lost: 1,661 to 1,810 s in five runs,
+//   the model 1,682 s;
+// - the orders paid during the lag are delivered nine or ten times before the promotion, at the
+//   provider's limit of ten: in one run of five, three ran out of deliveries (57 completed, 3
+//   never paid), where the model, like the other four runs, has all 60 paid.
+void agree_on_a_failover(const std::string& name) {
+  agree(name, 0.05, std::nullopt);
   const auto c = compare(name);
   for (const auto& r : c.model.results) {
     const auto& ck = c.live["results"][r.name]["checker"];
-    for (const auto& [count, model] : {std::pair{"completed", r.checker.completed}, {"lost", r.checker.lost},
-                                       {"stuck", r.checker.stuck}, {"failed_visible", r.checker.failed_visible},
+    const auto near = [&](const char* count, double model, double live) {
+      EXPECT_NEAR(model, live, 1) << name << " " << r.name << " " << count;
+    };
+    near("completed or never paid", static_cast<double>(r.checker.completed + r.checker.undelivered_payments),
+         ck["completed"].get<double>() + ck["undelivered_payments"].get<double>());
+    for (const auto& [count, model] : {std::pair{"lost", r.checker.lost}, {"stuck", r.checker.stuck},
+                                       {"failed_visible", r.checker.failed_visible},
                                        {"orphaned_effects", r.checker.orphaned_effects}})
-      EXPECT_NEAR(static_cast<double>(model), ck[count].get<double>(), 1) << name << " " << r.name << " " << count;
+      near(count, static_cast<double>(model), ck[count].get<double>());
   }
 }
-TEST(ModelVsLive, AFailoverWithTheIntakeWaitingForTheReplica) { agree_on_a_failover("redis_failover", std::nullopt); }
-TEST(ModelVsLive, AFailoverWithAsynchronousReplication) { agree_on_a_failover("redis_failover_async", 0.05); }
+TEST(ModelVsLive, AFailoverWithTheIntakeWaitingForTheReplica) { agree_on_a_failover("redis_failover"); }
+TEST(ModelVsLive, AFailoverWithAsynchronousReplication) { agree_on_a_failover("redis_failover_async"); }
 
 // ctest runs one comparison at a time (--gtest_filter): a filter that matches nothing (a renamed
 // test) fails rather than passing empty.
