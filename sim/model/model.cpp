@@ -74,6 +74,9 @@ constexpr double kPromotionWall_s = 1.6, kRejoinWall_s = 0.1;
 
 constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
 
+// The provider's deliveries of a payment before it gives up (20 ms apart, doubling to 1 s)
+constexpr int kProviderDeliveries = 10;
+
 constexpr std::uint32_t kGenShift = 1024;  // event payload: worker + kGenShift * generation
 
 // An order's status in the model: the store's statuses, and "missing" (forgotten by a Redis
@@ -452,11 +455,11 @@ private:
   }
 
   // The intake answers order i's delivery with a refusal (at `answered`): the provider delivers
-  // again, 20 ms later doubling to 1 s (wall time), and gives up after 10 deliveries.
+  // again, 20 ms later doubling to 1 s (wall time), and gives up after kProviderDeliveries.
   void refuse_payment(std::uint32_t i, const char* why, double answered) {
     r_.payment_refusals[why]++;
     const int tries = ++provider_tries_[i];
-    if (tries >= 10) {  // the payment is never acknowledged
+    if (tries >= kProviderDeliveries) {  // the payment is never acknowledged
       settle(i);
       return;
     }
@@ -519,15 +522,21 @@ private:
         settle(static_cast<std::uint32_t>(i));
       }
       ready_.clear();
-      for (std::size_t w = 0; w < busy_.size(); ++w)
-        if (busy_[w] >= 0) {
-          make_calls(w, e_.now());
-          voided_attempt_[w] = times_[w].serial;
-          gen_[w]++, busy_[w] = -1, idle_ += up_[w];
-        }
+      end_every_attempt();
       wiped_ = true;
     }
     e_.at(redis_down_until_, kRedisUp, 0);
+  }
+
+  // Every busy worker's attempt ends now, with the calls it had begun; its end and its stage kills
+  // to come never happen.
+  void end_every_attempt() {
+    for (std::size_t w = 0; w < busy_.size(); ++w)
+      if (busy_[w] >= 0) {
+        make_calls(w, e_.now());
+        voided_attempt_[w] = times_[w].serial;
+        gen_[w]++, busy_[w] = -1, idle_ += up_[w];
+      }
   }
 
   void dead_letter(int jobs) override { r_.dead_letters += jobs; }
@@ -617,14 +626,7 @@ private:
     replica_.reset();
     failed_over_ = true;
     const int poller_holds = queue_ ? -1 : busy_[0];
-    if (queue_) {
-      for (std::size_t w = 0; w < busy_.size(); ++w) {
-        if (busy_[w] < 0) continue;
-        make_calls(w, now);
-        voided_attempt_[w] = times_[w].serial;
-        gen_[w]++, busy_[w] = -1, idle_ += up_[w];
-      }
-    }
+    if (queue_) end_every_attempt();
     std::vector<bool> queued(o_.size(), false);
     for (auto i : replica.ready) queued[i] = true;
     const double promoted = now + failover_.outage_s;
@@ -646,7 +648,7 @@ private:
       }
       // (an unpaid order the provider has stopped delivering stays unpaid)
       const auto tries = provider_tries_.find(i);
-      const bool given_up = tries != provider_tries_.end() && tries->second >= 10;
+      const bool given_up = tries != provider_tries_.end() && tries->second >= kProviderDeliveries;
       const bool final = done(o.status) || (o.status == St::created && (o.accepted() || given_up));
       if (!final && counted_[i]) counted_[i] = false, --settled_;
       if (final) settle(i);
@@ -828,7 +830,7 @@ private:
     rec.download_plan_s = plan_.download_s[i];
     rec.upload_plan_s = plan_.upload_s[i];
     const auto tries = provider_tries_.find(static_cast<std::uint32_t>(i));  // refused deliveries, at most 10
-    rec.webhook_attempts = tries == provider_tries_.end() ? 1 : std::min(tries->second + 1, 10);
+    rec.webhook_attempts = tries == provider_tries_.end() ? 1 : std::min(tries->second + 1, kProviderDeliveries);
     rec.payment_accepted = o.accepted();
     rec.status = kStatusNames[static_cast<int>(o.status)];
     rec.stages_s = {};
