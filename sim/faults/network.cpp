@@ -1,7 +1,7 @@
 // The network family: delay_network, reset_connections, blackhole, limit_bandwidth. Each acts
 // on one link between processes, which the run routes through its TCP fault proxy: latency and
 // jitter, resets (every open connection at a moment, or each with a probability), a blackhole
-// (bytes are taken and never delivered) and a bandwidth limit.
+// (bytes are held, and passed on once it lifts) and a bandwidth limit.
 #include "family.h"
 
 #include <algorithm>
@@ -69,7 +69,9 @@ public:
       s.reset_probability = std::max(s.reset_probability, f.probability);
     }
   }
-  // The model has no network: its firings are logged as not modelled.
+  // The model: a reset at a moment here; the windows shape each exchange over the link
+  // (model/links.h).
+  void fire(const Fault&, const Firing& firing, ModelTarget& model) const override { model.reset_connections(firing.target); }
 };
 
 }  // namespace

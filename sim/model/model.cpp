@@ -1,5 +1,7 @@
 #include "qsim/sim/model.h"
 
+#include "links.h"
+
 #include "qsim/queue/backoff.h"
 #include "qsim/queue/queue.h"
 
@@ -58,6 +60,9 @@ enum Kind : std::uint32_t {
   kClock,         // a skew_clock window opens or closes: logged as the live injector logs it
   kPayAgain,      // the provider delivers a refused payment again
   kFailover,      // failover_redis: the primary dies, and the replica Sentinel promotes has what it had at the cut
+  kIntake,        // a delivery reaches the intake's script late (through a network fault): intake_pending_[a]
+  kHeldFinalize,  // finalize acts on a call its worker gave up on (a network fault held it): order a completes
+  kUnavailable,   // a queue worker's first store command failed (its connection was reset): the job comes back uncounted
 };
 
 // A requeue (kRetry, kRedeliver) scheduled after a failover: one scheduled before it is the dead
@@ -76,6 +81,15 @@ constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // Mod
 
 // The provider's deliveries of a payment before it gives up (20 ms apart, doubling to 1 s)
 constexpr int kProviderDeliveries = 10;
+
+// The clients' timeouts the network faults meet (wall seconds): a Redis command's (hiredis,
+// redis::Connection's default), finalize's calls of the world, the provider's webhook. The
+// workers' calls of the world and of finalize time out after the run's stage timeout
+// (Model::stage_timeout_s_).
+constexpr double kRedisCommandTimeoutWall_s = 2, kFinalizeWorldTimeoutWall_s = 10, kProviderTimeoutWall_s = 5;
+// A payment webhook's request, headers and body, in bytes (about: what a bandwidth limit delays;
+// the proxy passed 15,270 bytes both ways for flaky_network's 22 deliveries)
+constexpr double kWebhookRequestBytes = 350;
 
 constexpr std::uint32_t kGenShift = 1024;  // event payload: worker + kGenShift * generation
 
@@ -133,11 +147,11 @@ struct PendingCall {
 class Model final : public ModelTarget {
 public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s,
-        double restart_extra_s, const std::optional<FailoverTimes>& failover)
+        double restart_extra_s, const std::optional<FailoverTimes>& failover, std::uint64_t network_rolls)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
         restart_extra_s_(restart_extra_s),
         failover_(failover.value_or(FailoverTimes{kPromotionWall_s * s.speedup, kRejoinWall_s * s.speedup})),
-        workers_(queue ? s.queue->workers : 1) {
+        workers_(queue ? s.queue->workers : 1), links_(s.faults) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
     o_.swap(order_buffer());
@@ -157,12 +171,23 @@ public:
       clock_skews_ = clock_skews_ || f.as<ClockFault>();
     }
     wait_replicas_ = s.intake_wait_replicas > 0;
+    net_ = links_.any();
+    reset_stream_ = network_rolls == 0 ? "model-reset" : fmt::format("model-reset-{}", network_rolls);
+    if (net_) {
+      // the run's timeout of a worker's calls (run.cpp): four times the longest planned stage,
+      // slowed as much as the scenario slows the world, and at least 2 s of wall time
+      double longest = 0;
+      for (std::size_t i = 0; i < plan.download_s.size(); ++i)
+        longest = std::max({longest, plan.download_s[i], plan.upload_s[i]});
+      stage_timeout_s_ = std::max(2.0 * s.speedup, 4 * max_latency_factor(s.faults) * longest);
+    }
     reconnect_cap_s_ = (redis_failover(s.faults) ? 0.25 : 2.0) * s.speedup;  // (a failover's Redis is found through Sentinel)
     busy_.assign(static_cast<std::size_t>(workers_), -1);
     times_.assign(static_cast<std::size_t>(workers_), AttemptTimes{});
     voided_attempt_.assign(static_cast<std::size_t>(workers_), 0);
     gen_.assign(static_cast<std::size_t>(workers_), 0);
     up_.assign(static_cast<std::size_t>(workers_), true);
+    store_stale_.assign(static_cast<std::size_t>(workers_), false);
     idle_ = workers_;
     // the heap holds what is in flight (attempts, retries, firings), not the arrivals
     e_.reserve(static_cast<std::size_t>(workers_) + faults.firings.size() + 64);
@@ -285,6 +310,128 @@ private:
     return fails;
   }
 
+  // ---- the network faults (model/links.h): what the components' exchanges meet on each link ----
+
+  // The reset roll of order i's exchange `what` over `link`, on its nth try: the model's own
+  // keyed draw (the proxy rolls from one stream in whatever order the exchanges come, so the
+  // model agrees with it on the rate, not on which exchange).
+  double reset_draw(model_links::Link link, std::uint32_t i, const char* what, int nth) const {
+    if (!net_) return 1;
+    return keyed_draw(s_.seed, reset_stream_, fmt::format("{}:{}:{}", network_links()[link], what, order_id(i)), nth);
+  }
+
+  // A Redis command and its answer over `link` (a blackhole holds it: its timeout is not modelled).
+  double store_round_trip(model_links::Link link, double t) const { return links_.deliver(link, links_.deliver(link, t)); }
+
+  // A worker has its job at t (queue: the hand-off's BLPOP answer; the poller: its claim), and
+  // moves the order to processing: when it starts the download.
+  double picked_up(double t) const {
+    using model_links::worker_redis;
+    t = queue_ ? links_.deliver(worker_redis, t) : store_round_trip(worker_redis, t);
+    return store_round_trip(worker_redis, t);
+  }
+
+  // The current attempt's call of the world's `api` (download, upload) at t, which takes serve_s
+  // there: over worker_world when network faults shape it (a reset fails it unmade; a blackhole
+  // holds it, and the worker gives up after the stage timeout while the world still serves it
+  // once the blackhole lifts). Moves t on to the answer (or the failure); true if it failed.
+  bool call_world(std::uint32_t i, int api, double serve_s, const ModelAttempt& shaped, bool& transient, double& t) {
+    if (!net_) {
+      const bool fails = world_fails(i, api, t, shaped, transient);
+      t += serve_s;
+      return fails;
+    }
+    const auto x = links_.exchange(model_links::worker_world, t, serve_s, stage_timeout_s_,
+                                   reset_draw(model_links::worker_world, i, kApis[api], o_[i].attempts));
+    bool fails = x.failed;
+    if (x.served_s >= 0 && std::isfinite(x.served_s)) fails = world_fails(i, api, x.served_s, shaped, transient) || fails;
+    if (x.failed) transient = true;  // no answer: the worker retries
+    t = x.end_s;
+    return fails;
+  }
+
+  // The current attempt's call of finalize at t, over worker_finalize: finalize reads the order
+  // (over finalize_redis), calls the grant and then the e-mail (over finalize_world; a failure
+  // there is its 503 world_unavailable) and writes the completion. Returns when the worker has
+  // finalize's answer, or gave up on it (outcome kFailFinalize, or kFailPermanent for a world's
+  // permanent refusal); a call the worker gave up on that finalize still serves (a blackhole
+  // held it) completes the order then (kHeldFinalize).
+  double call_finalize(std::uint32_t i, double t, bool& transient, Kind& outcome) {
+    using namespace model_links;
+    const int nth = o_[i].attempts;
+    if (links_.at(worker_finalize, t).reset_probability > reset_draw(worker_finalize, i, "finalize", nth)) {
+      outcome = kFailFinalize;
+      return t;
+    }
+    double f = store_round_trip(finalize_redis, links_.deliver(worker_finalize, t));  // its read of the order
+    bool ok = true;
+    for (int api : {2, 3}) {
+      const ModelAttempt& shaped = shaped_at(f);
+      const auto x = links_.exchange(finalize_world, f, 0, kFinalizeWorldTimeoutWall_s * s_.speedup,
+                                     reset_draw(finalize_world, i, kApis[api], nth));
+      if (x.served_s >= 0 && std::isfinite(x.served_s) && world_fails(i, api, x.served_s, shaped, transient)) ok = false;
+      if (x.failed) ok = false, transient = true;
+      f = x.end_s;
+      if (!ok) break;
+    }
+    const double completed = ok ? links_.deliver(finalize_redis, f) : f;
+    const double answered = links_.deliver(worker_finalize, ok ? links_.deliver(finalize_redis, completed) : f);
+    if (answered - t > stage_timeout_s_) {
+      outcome = kFailFinalize;
+      if (ok) e_.at(completed, kHeldFinalize, i);
+      return t + stage_timeout_s_;
+    }
+    if (!ok) outcome = transient ? kFailFinalize : kFailPermanent;
+    return answered;
+  }
+
+  // Order i's payment delivered at t, when a network fault holds on provider_intake or
+  // intake_redis then: the webhook crosses provider_intake, the intake's one script crosses
+  // intake_redis (a blackhole holds it: the intake answers 503 store_unavailable after the
+  // command's timeout, and the held script still runs once it lifts). The provider gives up on an
+  // answer after its timeout ("no_answer") and delivers again. False when no fault holds there:
+  // the intake acts at t.
+  bool deliver_payment(std::uint32_t i, double t) {
+    using namespace model_links;
+    if (links_.at(provider_intake, t) == LinkState{} && links_.at(intake_redis, t) == LinkState{}) return false;
+    const auto tries = provider_tries_.find(i);
+    const int nth = tries == provider_tries_.end() ? 0 : tries->second;
+    if (links_.at(provider_intake, t).reset_probability > reset_draw(provider_intake, i, "payment", nth)) {
+      refuse_payment(i, "no_answer", t);
+      return true;
+    }
+    const double got = links_.deliver(provider_intake, t, kWebhookRequestBytes);
+    const auto x = links_.exchange(intake_redis, got, 0, kRedisCommandTimeoutWall_s * s_.speedup,
+                                   reset_draw(intake_redis, i, "payment", nth));
+    const double answered = links_.deliver(provider_intake, x.end_s);
+    const double gives_up = t + kProviderTimeoutWall_s * s_.speedup;
+    const bool no_answer = answered > gives_up;
+    if (no_answer) refuse_payment(i, "no_answer", gives_up);
+    else if (x.failed) refuse_payment(i, "store_unavailable", answered);
+    if (x.served_s >= 0 && std::isfinite(x.served_s)) {
+      intake_pending_.push_back({i, answered, no_answer || x.failed});
+      ++paying_again_;
+      e_.at(x.served_s, kIntake, static_cast<std::uint32_t>(intake_pending_.size() - 1));
+    }
+    return true;
+  }
+
+  // reset_connections at a moment. Over worker_redis: each worker's connections fail their next
+  // command, so a busy worker's next store command of its own fails (queue: its failure report
+  // too, and the job comes back when its lease runs out; the poller fails the order); an idle
+  // worker reconnects at once. Over other links: not modelled.
+  void reset_connections(const std::string& link) override {
+    if (link != network_links()[model_links::worker_redis])
+      return log(link, "not modelled: a reset at a moment is modelled on worker_redis only");
+    log(link, "every open connection reset");
+    const double now = e_.now();
+    if (queue_)  // a worker with no store command of its own to come in this attempt: its next job's pick-up
+      for (std::size_t w = 0; w < busy_.size(); ++w)
+        store_stale_[w] = busy_[w] < 0 || (times_[w].uploading < now && times_[w].finalizing < now);
+    fail_at_next_store_command(false);
+    if (!queue_) poller_conn_.stale = poller_conn_.open;
+  }
+
   // Counts worker w's pending calls begun by `until` (all of them at the attempt's end).
   void make_calls(std::size_t w, double until) {
     if (!draw_failures_) return;  // no call is counted (pending_ is empty)
@@ -322,11 +469,18 @@ private:
     Kind outcome = kDone;
     double end = now;
     int moves = finalize_only ? 0 : 2;  // the attempt's own moves: to uploading, then to finalizing
+    double to_uploading = -INFINITY, to_finalizing = -INFINITY;  // ... when it makes them
     bool finalize_stale = false;
-    if (!draw_failures_) {  // nothing can fail and no fault shapes the world
+    if (store_stale_[uw]) {  // its store connection was reset while it had no job: the pick-up fails
+      store_stale_[uw] = false;
+      outcome = kUnavailable;
+      moves = 0;
+    } else if (!draw_failures_) {  // nothing can fail and no fault shapes the world
       dl = plan_.download_s[i];
       ul = plan_.upload_s[i];
       end = now + dl + ul;
+      to_uploading = now + dl;
+      to_finalizing = now + dl + ul;
       if (overhead_s_ > 0) end += overhead_s_;
       o.download_ok();
     } else {
@@ -335,18 +489,23 @@ private:
       bool transient = true;
       auto fail = [&](Kind transient_kind) { outcome = transient ? transient_kind : kFailPermanent; };
       if (!finalize_only) {
+        if (net_) end = picked_up(end);
         const ModelAttempt& at_download = shaped_at(end);
         dl = plan_.download_s[i] * at_download.slow;
-        if (world_fails(i, 0, end, at_download, transient)) fail(kFailTransient);
-        end += dl;
+        if (call_world(i, 0, dl, at_download, transient, end)) fail(kFailTransient);
         moves = outcome == kDone;
         if (outcome == kDone) {
           o.download_ok();
+          to_uploading = end;
+          if (net_) end = store_round_trip(model_links::worker_redis, end);
           const ModelAttempt& at_upload = shaped_at(end);
           ul = plan_.upload_s[i] * at_upload.slow;
-          if (world_fails(i, 1, end, at_upload, transient)) fail(kFailTransient);
-          end += ul;
+          if (call_world(i, 1, ul, at_upload, transient, end)) fail(kFailTransient);
           moves += outcome == kDone;
+          if (outcome == kDone) {
+            to_finalizing = end;
+            if (net_) end = store_round_trip(model_links::worker_redis, end);
+          }
         }
       }
       if (outcome == kDone) {
@@ -359,6 +518,8 @@ private:
           // fails the order). That uses the stale connection up once the attempt ends there.
           outcome = kRefused;
           finalize_stale = true;
+        } else if (net_) {
+          end = call_finalize(i, end, transient, outcome);
         } else {
           const ModelAttempt& at_finalize = shaped_at(end);
           for (int api : {2, 3})  // finalize: the grant, then the e-mail
@@ -371,7 +532,7 @@ private:
     {
       auto& t = times_[uw];
       // (no move after a failed stage: the next store command is the failure's report)
-      t = AttemptTimes{moves >= 1 ? now + dl : -INFINITY, moves >= 2 ? now + dl + ul : -INFINITY, end};
+      t = AttemptTimes{moves >= 1 ? to_uploading : -INFINITY, moves >= 2 ? to_finalizing : -INFINITY, end};
       t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize || outcome == kRefused;
       t.finalize_stale = finalize_stale;
       t.serial = serial;
@@ -410,12 +571,20 @@ private:
 
   void dispatch() {
     if (idle_ == 0 || e_.now() < redis_down_until_) return;
+    std::uint32_t i = 0;
     for (int w = 0; w < workers_ && !ready_.empty(); ++w)
-      if (up_[static_cast<std::size_t>(w)] && busy_[static_cast<std::size_t>(w)] < 0) {
-        auto i = ready_.front();
-        ready_.pop_front();
-        start(w, i);
-      }
+      if (up_[static_cast<std::size_t>(w)] && busy_[static_cast<std::size_t>(w)] < 0 && next_ready(i)) start(w, i);
+  }
+
+  // The next ready job's order; false when none is left. A job whose order finalize completed
+  // while it waited (a call its worker had given up on) is acknowledged at once.
+  bool next_ready(std::uint32_t& i) {
+    while (!ready_.empty()) {
+      i = ready_.front();
+      ready_.pop_front();
+      if (!done(o_[i].status)) return true;
+    }
+    return false;
   }
 
   void finish_attempt(std::uint32_t payload, Kind kind) {
@@ -429,10 +598,19 @@ private:
     make_calls(w, now);
     if (times_[w].finalize_stale) finalize_stale_ = false;  // finalize's first read since the restart failed
     const bool store_down = now < redis_down_until_;
-    if (kind == kDone && !store_down) {
+    if (o.status == St::completed) {
+      // finalize completed it meanwhile, on a call its worker had given up on (kHeldFinalize):
+      // nothing to retry, and a poller's failure is not written over it
+    } else if (kind == kDone && !store_down) {
       o.status = St::completed;
       o.end = now;
       settle(i);
+    } else if (kind == kUnavailable && ++uncounted_[i] <= queue::kMaxUncountedFailures) {
+      // Unavailable before the order moved: it waits where it was, and the job comes back after
+      // the backoff of the attempt it was, which does not count
+      if (o.status == St::processing) o.status = St::paid;
+      requeue_at(now + backoff(o.attempts), kRetry, i);
+      o.attempts--;
     } else if (kind == kRefused && queue_ && ++uncounted_[i] <= queue::kMaxUncountedFailures) {
       // Unavailable: the job comes back after the backoff of the attempt it was, which does not
       // count (up to the queue's limit a job, then it counts); the order waits in finalizing, and
@@ -465,6 +643,31 @@ private:
     }
     e_.at(answered + std::min(0.02 * std::pow(2.0, tries - 1), 1.0) * s_.speedup, kPayAgain, i);
     ++paying_again_;
+  }
+
+  // The intake has order i's payment delivery now: it checks the signature first, then the store
+  // (down, or it forgot the order in a restart without persistence: 404). The provider has its
+  // answer at `answered`; `silent`: it has had one already (a 503 or its own timeout).
+  void intake(std::uint32_t i, double answered, bool silent) {
+    const double now = e_.now();
+    auto& o = o_[i];
+    const char* refused = intake_refuses(now);
+    if (!refused && now < redis_down_until_) refused = "store_unavailable";
+    if (!refused && o.status == St::missing) refused = "unknown_order";
+    bool unconfirmed = false;
+    if (!refused) {
+      if (o.status == St::created) {  // a first delivery pays the order (a repeated one changes nothing)
+        o.paid = now;
+        o.status = St::paid;
+        ready_.push_back(i);
+        peak_ready_ = std::max(peak_ready_, static_cast<int>(ready_.size()));
+        if (queue_) dispatch();
+      }
+      // recorded, but no replica confirms it within the WAIT: 503 as that times out
+      unconfirmed = not_replicated(now);
+      if (unconfirmed) refused = "not_replicated";
+    }
+    if (refused && !silent) refuse_payment(i, refused, answered + (unconfirmed ? kWaitReplicasTimeoutWall_s * s_.speedup : 0));
   }
 
   // A timed firing or a stage kill: its family decides, through the ModelTarget below.
@@ -505,6 +708,7 @@ private:
       }
     }
     up_[uw] = false;
+    if (kill) store_stale_[uw] = false;  // its new process connects afresh
     if (!queue_ && kill) poller_conn_ = Connection{false, false, -INFINITY, 0};  // its new process connects afresh
     e_.at(now + down, kWorkerUp, static_cast<std::uint32_t>(w));
   }
@@ -678,12 +882,14 @@ private:
 
   void requeue_at(double t, Kind kind, std::uint32_t i) { e_.at(t, kind, i | (failed_over_ ? kAfterFailover : 0)); }
 
-  // Busy workers fail at their next store command (stale_failure).
-  void fail_at_next_store_command() {
+  // Busy workers fail at their next store command (stale_failure): finalize's read of the order
+  // too when `finalize_too` (finalize's connections are stale as well), else only their own moves.
+  void fail_at_next_store_command(bool finalize_too = true) {
     const double now = e_.now();
     for (std::size_t w = 0; w < busy_.size(); ++w) {
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
+      if (!finalize_too && t.uploading < now && t.finalizing < now) continue;
       const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
       // the move to finalizing done, the next command is finalize's own read of the order
       times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;
@@ -730,28 +936,23 @@ private:
     const double now = e_.now();
     switch (ev.kind) {
       case kArrive:
-      case kPayAgain: {
+      case kPayAgain:
         if (ev.kind == kPayAgain) --paying_again_;
+        if (net_ && deliver_payment(ev.a, now)) return;  // the intake acts later (kIntake)
+        intake(ev.a, now, false);
+        return;
+      case kIntake: {
+        --paying_again_;
+        const PendingIntake p = intake_pending_[ev.a];
+        intake(p.order, p.answer_s, p.silent);
+        return;
+      }
+      case kHeldFinalize: {  // finalize completes an order its worker gave up on
         auto& o = o_[ev.a];
-        // as the intake checks: the signature first, then the store (down, or it forgot the order
-        // in a restart without persistence: 404)
-        const char* refused = intake_refuses(now);
-        if (!refused && now < redis_down_until_) refused = "store_unavailable";
-        if (!refused && o.status == St::missing) refused = "unknown_order";
-        bool unconfirmed = false;
-        if (!refused) {
-          if (o.status == St::created) {  // a first delivery pays the order (a repeated one changes nothing)
-            o.paid = now;
-            o.status = St::paid;
-            ready_.push_back(ev.a);
-            peak_ready_ = std::max(peak_ready_, static_cast<int>(ready_.size()));
-            if (queue_) dispatch();
-          }
-          // recorded, but no replica confirms it within the WAIT: 503 as that times out
-          unconfirmed = not_replicated(now);
-          if (unconfirmed) refused = "not_replicated";
-        }
-        if (refused) refuse_payment(ev.a, refused, now + (unconfirmed ? kWaitReplicasTimeoutWall_s * s_.speedup : 0));
+        if (o.status != St::processing && o.status != St::finalizing) return;
+        o.status = St::completed;
+        o.end = now;
+        settle(ev.a);
         return;
       }
       case kDone:
@@ -759,14 +960,16 @@ private:
       case kFailPermanent:
       case kFailFinalize:
       case kRefused:
+      case kUnavailable:
         finish_attempt(ev.a, static_cast<Kind>(ev.kind));
         return;
       case kRetry:
       case kRedeliver: {  // the reaper returns an expired job to the front of the queue
         if (failed_over_ && !(ev.a & kAfterFailover)) return;  // the dead primary's
         const std::uint32_t i = ev.a & ~kAfterFailover;
-        // forgotten (a restart without persistence), or unpaid again (a failover lost the payment)
-        if (o_[i].status == St::missing || o_[i].status == St::created) return;
+        // forgotten (a restart without persistence), or unpaid again (a failover lost the payment),
+        // or completed by finalize meanwhile (a call its worker had given up on)
+        if (o_[i].status == St::missing || o_[i].status == St::created || done(o_[i].status)) return;
         if (ev.kind == kRedeliver) ready_.push_front(i);
         else ready_.push_back(i);
         dispatch();
@@ -810,9 +1013,8 @@ private:
       case kPoll: {
         if (!up_[0] || busy_[0] >= 0) return;  // a poll of a dead or busy poller: stale
         polls_++;
-        if (poller_command(now) && !ready_.empty()) {
-          auto i = ready_.front();
-          ready_.pop_front();
+        std::uint32_t i = 0;
+        if (poller_command(now) && next_ready(i)) {
           start(0, i);
           return;  // the next poll follows the job
         }
@@ -935,8 +1137,13 @@ private:
                              : "model: 1,000 payments at uniformly distributed phases of the poll cycle";
     r_.store_queries = polls_ + 6 * r_.checker.orders;  // each order: payment, the worker's 3, finalize's 2
     r_.store_queries_per_idle_day = queue_ ? 0 : 86'400 / s_.polling->poll_interval_s;
-    r_.notes.push_back("model result: no processes, no Redis; webhook and network faults are not modelled, nor "
-                       "Redis commands");
+    r_.notes.push_back("model result: no processes, no Redis; webhook faults are not modelled, nor Redis commands");
+    if (net_)
+      r_.notes.push_back(
+          "network faults: each chunk pays a window's mean latency (half its jitter) and its bytes at a bandwidth limit; a "
+          "blackhole holds it until it lifts, and the client gives up after its timeout; resets are drawn at the window's "
+          "rate, not as the run drew them. Not modelled: resets with a probability on worker_redis and finalize_redis, "
+          "a blackhole's timeouts on them, and resets at a moment but on worker_redis");
     if (wiped_) r_.notes.push_back("a Redis restart without persistence forgot every order, finished or not");
     if (!keep_orders_)  // sweeps: the figures only
       r_.peak_backlog = peak_ready_;  // retries and redeliveries waiting count too, as the planner's stability test needs
@@ -974,6 +1181,16 @@ private:
   bool finalize_stale_ = false;
   double reconnect_cap_s_ = 0;  // the reconnect backoff's cap (simulated seconds)
   int workers_;
+  model_links::Links links_;  // the network faults' windows, per link
+  bool net_ = false;          // ... any: the components' exchanges go through them
+  double stage_timeout_s_ = 0;  // a worker's call of the world or of finalize gives up after it (net_)
+  std::string reset_stream_;    // the keyed draws of the resets (ModelOptions::network_rolls)
+  struct PendingIntake {  // a delivery on its way to the intake's script (kIntake)
+    std::uint32_t order;
+    double answer_s;  // when the provider has the intake's answer
+    bool silent;      // the provider already gave up on it, or the intake answered 503: no answer counts
+  };
+  std::vector<PendingIntake> intake_pending_;
   des::Engine e_;
   std::vector<OrderState> o_;
   std::vector<AttemptWork> work_;  // keep_orders_ only
@@ -985,6 +1202,7 @@ private:
   int paying_again_ = 0;                         // refused payments the provider will deliver again
   std::vector<std::uint32_t> gen_;
   std::vector<bool> up_;
+  std::vector<bool> store_stale_;  // per queue worker: its store connection was reset while it had no command to make
   int idle_ = 0;  // workers up and not busy: dispatch() has nothing to scan without one
   bool is_idle(std::size_t w) const { return up_[w] && busy_[w] < 0; }
   double redis_down_until_ = -1;
@@ -1051,7 +1269,8 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
     const double restart_extra = cal.restart_extra_s.count(a) ? cal.restart_extra_s.at(a) : 0;
     const std::optional<FailoverTimes> failover =
         cal.failover.count(a) ? std::optional<FailoverTimes>(cal.failover.at(a)) : std::nullopt;
-    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra, failover);
+    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra, failover,
+            options.network_rolls);
     result.results.push_back(m.run());
     result.events += m.events();
     if (overhead > 0)

@@ -69,6 +69,7 @@ struct FakeModel final : ModelTarget {
     calls.push_back("restart " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
   }
   void failover_redis(double lag_s) override { calls.push_back("failover " + std::to_string(int(lag_s))); }
+  void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
   void dead_letter(int jobs) override { calls.push_back("dead " + std::to_string(jobs)); }
   void log(const std::string& target, const std::string& detail) override { calls.push_back("log " + target + ": " + detail); }
 };
@@ -257,7 +258,7 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
                              "kill 2 0", "kill 0 0", "pause 1 300",
                              "log payment_intake: not modelled: the provider and the worker retry through it",
                              "log redis: persistence none", "restart 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
-                             "log intake_redis: not modelled",
+                             "reset intake_redis",
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
                              "log redis: disk full", "down 20",
                              "failover 90"}));

@@ -264,6 +264,8 @@ public:
   // failover_redis: the replica cut off now for lag_s, then the primary killed and the replica
   // promoted with what it had at the cut.
   virtual void failover_redis(double lag_s) = 0;
+  // reset_connections at a moment: every open connection over the link is reset.
+  virtual void reset_connections(const std::string& link) = 0;
   virtual void dead_letter(int jobs) = 0;
   virtual void log(const std::string& target, const std::string& detail) = 0;
 };

@@ -27,9 +27,17 @@
 //            read of an order; it reconnects with the live client's backoff (50 ms doubling to
 //            2 s of wall time, 250 ms through Sentinel);
 //   both     a stage kill lands when the window opens on a stage in progress, as the injector
-//            finds it, or at a later stage's start.
-// Webhook and network faults do not change the model's outcome (the receivers dedupe; the
-// model has no network): they are listed as not modelled.
+//            finds it, or at a later stage's start;
+//   both     network faults (model/links.h), as the harness's proxy applies them to each link's
+//            exchanges: a chunk pays a window's mean latency and its bytes at a bandwidth limit;
+//            a blackhole holds it until it lifts, the client giving up after its timeout (the
+//            worker's calls: the run's stage timeout; a payment: the intake's Redis command, 2 s,
+//            and the provider, 5 s of wall time) while the server still acts once it gets it; a
+//            reset with a probability fails an exchange unmade (drawn by the model: the rate is
+//            the live run's, which exchanges is not); a reset at a moment on worker_redis fails
+//            each busy worker's next store command of its own.
+// Webhook faults do not change the model's outcome (the receivers dedupe): they are listed as
+// not modelled.
 //
 // What the harness itself costs a live run (each attempt's hand-offs, store transitions and HTTP
 // calls; a restart's reload) the model adds only when calibrated from a live report (Calibration,
@@ -85,6 +93,10 @@ struct ModelOptions {
   std::vector<std::string> architectures;  // empty: every one in the scenario
   std::optional<std::uint64_t> seed;
   bool keep_orders = true;                 // false: only summaries (sweeps)
+  // Which rolls decide the network's resets with a probability: 0, the model's own; any other
+  // value rolls them afresh (a live run is one roll of many: ModelVsLive compares it with the
+  // spread of many models).
+  std::uint64_t network_rolls = 0;
   Calibration calibration;                 // none: the architectures' own costs alone
 };
 
