@@ -427,7 +427,7 @@ private:
     const double now = e_.now();
     if (queue_)  // a worker with no store command of its own to come in this attempt: its next job's pick-up
       for (std::size_t w = 0; w < busy_.size(); ++w)
-        store_stale_[w] = busy_[w] < 0 || (times_[w].uploading < now && times_[w].finalizing < now);
+        store_stale_[w] = busy_[w] < 0 ? up_[w] : times_[w].uploading < now && times_[w].finalizing < now;
     fail_at_next_store_command(false);
     if (!queue_) poller_conn_.stale = poller_conn_.open;
   }
@@ -595,12 +595,14 @@ private:
     idle_ += up_[w];
     auto& o = o_[i];
     const double now = e_.now();
-    make_calls(w, now);
+    // every call it made, those a network fault held past its end too (the world still serves them)
+    make_calls(w, INFINITY);
     if (times_[w].finalize_stale) finalize_stale_ = false;  // finalize's first read since the restart failed
     const bool store_down = now < redis_down_until_;
     if (o.status == St::completed) {
-      // finalize completed it meanwhile, on a call its worker had given up on (kHeldFinalize):
-      // nothing to retry, and a poller's failure is not written over it
+      // finalize completed it meanwhile, on a call its worker had given up on (kHeldFinalize): a
+      // poller's failure is not written over it; the queue counts its retry, which finds it done
+      if (queue_ && (kind == kFailTransient || kind == kFailFinalize)) r_.retries++;
     } else if (kind == kDone && !store_down) {
       o.status = St::completed;
       o.end = now;
