@@ -133,6 +133,7 @@ struct AttemptTimes {
   bool reaches_finalize = false;  // the attempt calls finalize at `end` (else it fails before, and reports it at `end`)
   bool stale_at_finalize = false;  // a restart's stale connection fails finalize's own read of the order
   bool finalize_stale = false;     // the poller's: finalize's connection outlived a restart, and this attempt meets it
+  bool fails = false;              // it ends in a failure, which the worker then reports to the store
   std::uint64_t serial = 0;       // which attempt of the worker's this is (its stage kills name it)
 };
 
@@ -555,6 +556,7 @@ private:
         if (draw_failures_ && !pending_[uw].empty() && pending_[uw].back().api == 3) pending_[uw].pop_back();
       }
     }
+    times_[uw].fails = outcome != kDone;
     busy_[uw] = static_cast<int>(i);
     --idle_;  // every caller starts an idle worker
     e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[uw]);
@@ -885,13 +887,15 @@ private:
   void requeue_at(double t, Kind kind, std::uint32_t i) { e_.at(t, kind, i | (failed_over_ ? kAfterFailover : 0)); }
 
   // Busy workers fail at their next store command (stale_failure): finalize's read of the order
-  // too when `finalize_too` (finalize's connections are stale as well), else only their own moves.
+  // too when `finalize_too` (finalize's connections are stale as well), else only their own
+  // commands: a move, or the report of the attempt's failure (an attempt that succeeds has none
+  // left once finalize has it: the queue worker's ack is sent again).
   void fail_at_next_store_command(bool finalize_too = true) {
     const double now = e_.now();
     for (std::size_t w = 0; w < busy_.size(); ++w) {
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
-      if (!finalize_too && t.uploading < now && t.finalizing < now) continue;
+      if (!finalize_too && t.uploading < now && t.finalizing < now && !t.fails) continue;
       const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
       // the move to finalizing done, the next command is finalize's own read of the order
       times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;

@@ -563,6 +563,15 @@ TEST(Model, NetworkFaultsShapeEachExchangeAsTheProxyDoes) {
     EXPECT_EQ(q.checker.completed, 4);
     EXPECT_GT(e2e(q, 0), 30 + 60 - 20);  // the lease (1 min) less a heartbeat's half, and again
     EXPECT_EQ(r.find("polling")->orders.at(0).status, "failed");
+    // at 33 s order 0 is in finalize, whose grant fails (finalize answers so at 34 s): the worker's
+    // report of the failure is its next command on the reset connection, and fails. The queue's
+    // job comes back with its lease; the poller's order stays claimed (stuck).
+    const auto failing = run(R"([{"kind": "delay_network", "link": "finalize_world", "latency": "2s"},
+                                 {"kind": "fail_grant", "probability": 1},
+                                 {"kind": "reset_connections", "link": "worker_redis", "at": "33s"}])");
+    EXPECT_EQ(failing.find("queue")->recoveries, 1);
+    EXPECT_EQ(failing.find("polling")->checker.stuck, 1);
+    EXPECT_EQ(failing.find("polling")->orders.at(0).status, "processing");
     // elsewhere, a reset at a moment is not modelled, and says so
     const auto other = run(R"([{"kind": "reset_connections", "link": "intake_redis", "at": "10s"}])");
     ASSERT_FALSE(other.results.at(0).faults.empty());
