@@ -28,18 +28,18 @@ Links::Links(const std::vector<Fault>& faults) {
   }
 }
 
-const LinkState& Links::at(Link l, double t) const {
+Links::States::const_iterator Links::state(Link l, double t) const {
   const auto& v = states_[l];
-  auto it = std::upper_bound(v.begin(), v.end(), t, [](double x, const auto& p) { return x < p.first; });
-  return std::prev(it)->second;
+  return std::prev(std::upper_bound(v.begin(), v.end(), t, [](double x, const auto& p) { return x < p.first; }));
 }
+
+const LinkState& Links::at(Link l, double t) const { return state(l, t)->second; }
 
 double Links::deliver(Link l, double t, double bytes) const {
   if (!any_) return t;
-  const auto& v = states_[l];
-  auto it = std::prev(std::upper_bound(v.begin(), v.end(), t, [](double x, const auto& p) { return x < p.first; }));
+  auto it = state(l, t);
   while (it->second.blackhole) {  // held until it lifts (a blackhole always does: the schema says so)
-    if (std::next(it) == v.end()) return INFINITY;
+    if (std::next(it) == states_[l].end()) return INFINITY;
     ++it;
     t = it->first;
   }
@@ -49,7 +49,7 @@ double Links::deliver(Link l, double t, double bytes) const {
 
 Exchange Links::exchange(Link l, double t, double serve_s, double timeout_s, double draw, double bytes) const {
   Exchange x;
-  if (at(l, t).reset_probability > draw) {
+  if (resets(l, t, draw)) {
     x.end_s = t;
     x.failed = true;
     return x;

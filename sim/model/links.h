@@ -31,6 +31,7 @@ struct Exchange {
   double served_s = -1;   // when the server had the request (-1: never, a reset)
   bool failed = false;    // reset or timed out
   bool timed_out = false;
+  bool served() const { return served_s >= 0 && std::isfinite(served_s); }  // the server had it, in the end
 };
 
 class Links {
@@ -38,6 +39,8 @@ public:
   explicit Links(const std::vector<Fault>& faults);
   bool any() const { return any_; }
   const LinkState& at(Link l, double t) const;
+  // Whether an exchange begun at t over l is reset, its roll `draw` uniform in [0, 1).
+  bool resets(Link l, double t, double draw) const { return at(l, t).reset_probability > draw; }
   // When a chunk of `bytes` sent at t over l arrives.
   double deliver(Link l, double t, double bytes = 0) const;
   // An exchange begun at t: its request (of `bytes`) reaches the server, which answers `serve_s`
@@ -45,9 +48,11 @@ public:
   Exchange exchange(Link l, double t, double serve_s, double timeout_s, double draw, double bytes = 0) const;
 
 private:
+  using States = std::vector<std::pair<double, LinkState>>;
+  States::const_iterator state(Link l, double t) const;  // the state holding on l at t
   bool any_ = false;
   // per link: the times its state changes (the first is -inf) and the state from each
-  std::array<std::vector<std::pair<double, LinkState>>, kLinks> states_;
+  std::array<States, kLinks> states_;
 };
 
 }  // namespace qsim::sim::model_links

@@ -345,7 +345,7 @@ private:
     const auto x = links_.exchange(model_links::worker_world, t, serve_s, stage_timeout_s_,
                                    reset_draw(model_links::worker_world, i, kApis[api], o_[i].attempts));
     bool fails = x.failed;
-    if (x.served_s >= 0 && std::isfinite(x.served_s)) fails = world_fails(i, api, x.served_s, shaped, transient) || fails;
+    if (x.served()) fails = world_fails(i, api, x.served_s, shaped, transient) || fails;
     if (x.failed) transient = true;  // no answer: the worker retries
     t = x.end_s;
     return fails;
@@ -360,7 +360,7 @@ private:
   double call_finalize(std::uint32_t i, double t, bool& transient, Kind& outcome) {
     using namespace model_links;
     const int nth = o_[i].attempts;
-    if (links_.at(worker_finalize, t).reset_probability > reset_draw(worker_finalize, i, "finalize", nth)) {
+    if (links_.resets(worker_finalize, t, reset_draw(worker_finalize, i, "finalize", nth))) {
       outcome = kFailFinalize;
       return t;
     }
@@ -370,7 +370,7 @@ private:
       const ModelAttempt& shaped = shaped_at(f);
       const auto x = links_.exchange(finalize_world, f, 0, kFinalizeWorldTimeoutWall_s * s_.speedup,
                                      reset_draw(finalize_world, i, kApis[api], nth));
-      if (x.served_s >= 0 && std::isfinite(x.served_s) && world_fails(i, api, x.served_s, shaped, transient)) ok = false;
+      if (x.served() && world_fails(i, api, x.served_s, shaped, transient)) ok = false;
       if (x.failed) ok = false, transient = true;
       f = x.end_s;
       if (!ok) break;
@@ -397,7 +397,7 @@ private:
     if (links_.at(provider_intake, t) == LinkState{} && links_.at(intake_redis, t) == LinkState{}) return false;
     const auto tries = provider_tries_.find(i);
     const int nth = tries == provider_tries_.end() ? 0 : tries->second;
-    if (links_.at(provider_intake, t).reset_probability > reset_draw(provider_intake, i, "payment", nth)) {
+    if (links_.resets(provider_intake, t, reset_draw(provider_intake, i, "payment", nth))) {
       refuse_payment(i, "no_answer", t);
       return true;
     }
@@ -409,7 +409,7 @@ private:
     const bool no_answer = answered > gives_up;
     if (no_answer) refuse_payment(i, "no_answer", gives_up);
     else if (x.failed) refuse_payment(i, "store_unavailable", answered);
-    if (x.served_s >= 0 && std::isfinite(x.served_s)) {
+    if (x.served()) {
       intake_pending_.push_back({i, answered, no_answer || x.failed});
       ++paying_again_;
       e_.at(x.served_s, kIntake, static_cast<std::uint32_t>(intake_pending_.size() - 1));
