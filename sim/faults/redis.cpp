@@ -1,9 +1,10 @@
 // The redis family, faults of the run's private redis-server itself.
 //   restart_redis      SIGKILLed and started again after a while, with the persistence the
 //                      scenario asks for (none: everything is gone)
-//   fill_redis_memory  its memory full for a while: maxmemory set to what is in use, with a
-//                      policy (noeviction: every write that needs memory fails with OOM; an
-//                      evicting policy: keys go, whichever the policy picks), then restored
+//   fill_redis_memory  its memory full for a while, with a policy (noeviction: maxmemory half
+//                      of what is in use, and every write that needs memory fails with OOM; an
+//                      evicting policy: maxmemory what is in use, and keys go, whichever the
+//                      policy picks), then restored
 //   fill_disk          its disk full for a while: the AOF directory is a small tmpfs (root
 //                      only) that a filler file fills; Redis refuses writes (MISCONF) until
 //                      the filler is removed
@@ -62,15 +63,16 @@ public:
   void fire(const Fault& f, const Firing&, ModelTarget& model) const override {
     const auto& p = std::get<RedisFault>(f.params);
     if (f.kind == "fill_redis_memory") {
-      // Writes fail while it is full, so nothing moves: as for a Redis that is down and keeps
-      // its data. Which keys an evicting policy drops, the model does not say.
       model.log("redis", "memory full, policy " + p.policy + (p.policy == "noeviction" ? "" : " (evictions not modelled)"));
+      if (p.policy == "noeviction") return model.redis_refuses_writes(p.full_s, false);
+      // Which keys an evicting policy drops, the model does not say: as for a Redis that is
+      // down and keeps its data.
       return model.redis_down(p.full_s, false);
     }
     if (f.kind == "failover_redis") return model.failover_redis(p.lag_s);  // (which logs it)
-    if (f.kind == "fill_disk") {  // writes refused (MISCONF), reads answered: as a Redis down that keeps its data
+    if (f.kind == "fill_disk") {
       model.log("redis", "disk full");
-      return model.redis_down(p.full_s, false);
+      return model.redis_refuses_writes(p.full_s, true);
     }
     model.log("redis", "persistence " + p.persistence);
     model.redis_restarted(p.down_s, p.persistence == "none");  // without persistence, whatever was not done is gone

@@ -63,6 +63,9 @@ enum Kind : std::uint32_t {
   kIntake,        // a delivery reaches the intake's script late (through a network fault): intake_pending_[a]
   kHeldFinalize,  // finalize acts on a call its worker gave up on (a network fault held it): order a completes
   kUnavailable,   // a queue worker's first store command failed (its connection was reset): the job comes back uncounted
+  kWriteRefused,  // a busy worker's next store command meets Redis refusing writes (memory or disk full)
+  kDiskFull,      // a fill_disk takes hold (its filler written): writes refused for refusal_for_s_[a]
+  kMemoryFull,    // a fill_redis_memory takes hold
 };
 
 // A requeue (kRetry, kRedeliver) scheduled after a failover: one scheduled before it is the dead
@@ -86,6 +89,12 @@ constexpr int kProviderDeliveries = 10;
 // redis::Connection's default), finalize's calls of the world, the provider's webhook. The
 // workers' calls of the world and of finalize time out after the run's stage timeout
 // (Model::stage_timeout_s_).
+// When the live injector's full disk holds (a 32 MiB tmpfs filled, then probe writes until Redis
+// refuses one: 11 to 15 ms in twelve fills of disk_full) and lifts beyond its `for` (the filler
+// removed: about 8 ms), wall seconds. A full memory holds and lifts at once (CONFIG SET).
+constexpr double kFillDiskHoldWall_s = 0.013, kFillDiskLiftWall_s = 0.008;
+// A queue worker's pause after a failed reserve (queue/worker.cpp), wall seconds.
+constexpr double kPauseAfterErrorWall_s = 0.05;
 constexpr double kRedisCommandTimeoutWall_s = 2, kFinalizeWorldTimeoutWall_s = 10, kProviderTimeoutWall_s = 5;
 // A payment webhook's request, headers and body, in bytes (about: what a bandwidth limit delays;
 // the proxy passed 15,270 bytes both ways for flaky_network's 22 deliveries)
@@ -129,7 +138,7 @@ struct WorldCalls {
 // When a worker's attempt next talks to the store: its transitions to uploading and finalizing,
 // and finalize (-inf: none, as for a retry of finalize alone).
 struct AttemptTimes {
-  double uploading = -INFINITY, finalizing = -INFINITY, end = -INFINITY;
+  double start = 0, uploading = -INFINITY, finalizing = -INFINITY, end = -INFINITY;
   bool reaches_finalize = false;  // the attempt calls finalize at `end` (else it fails before, and reports it at `end`)
   bool stale_at_finalize = false;  // a restart's stale connection fails finalize's own read of the order
   bool finalize_stale = false;     // the poller's: finalize's connection outlived a restart, and this attempt meets it
@@ -148,9 +157,10 @@ struct PendingCall {
 class Model final : public ModelTarget {
 public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s,
-        double restart_extra_s, const std::optional<FailoverTimes>& failover, std::uint64_t network_rolls)
+        double restart_extra_s, const std::optional<FailoverTimes>& failover, const std::optional<FillTimes>& fill,
+        double poll_phase_s, std::uint64_t rolls)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
-        restart_extra_s_(restart_extra_s),
+        restart_extra_s_(restart_extra_s), fill_(fill), poll_phase_s_(poll_phase_s),
         failover_(failover.value_or(FailoverTimes{kPromotionWall_s * s.speedup, kRejoinWall_s * s.speedup})),
         workers_(queue ? s.queue->workers : 1), links_(s.faults) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
@@ -173,7 +183,9 @@ public:
     }
     wait_replicas_ = s.intake_wait_replicas > 0;
     net_ = links_.any();
-    reset_stream_ = network_rolls == 0 ? "model-reset" : fmt::format("model-reset-{}", network_rolls);
+    rolls_ = rolls;
+    reset_stream_ = rolls == 0 ? "model-reset" : fmt::format("model-reset-{}", rolls);
+    jitter_stream_ = fmt::format("model-jitter-{}", rolls);
     if (net_) {
       // the run's timeout of a worker's calls (run.cpp): four times the longest planned stage,
       // slowed as much as the scenario slows the world, and at least 2 s of wall time
@@ -204,7 +216,7 @@ public:
     e_.skip_seq(n);
     std::size_t next_arrival = 0;
     for (std::size_t f = 0; f < faults_.firings.size(); ++f) e_.at(faults_.firings[f].t_s, kFire, static_cast<std::uint32_t>(f));
-    if (!queue_) e_.at(0, kPoll, 0);
+    if (!queue_) e_.at(poll_phase_s_, kPoll, 0);
     for (std::size_t f = 0; f < s_.faults.size(); ++f)
       if (s_.faults[f].as<ClockFault>()) {
         e_.at(s_.faults[f].from_s, kClock, 0);
@@ -239,6 +251,23 @@ public:
 
 private:
   double last_fire() const { return faults_.firings.empty() ? 0 : faults_.firings.back().t_s; }
+
+  // A retry's delay: the workers' schedule, jittered as they jitter it (by up to a fifth, less)
+  // when the model rolls (ModelOptions::rolls); without, the plain schedule.
+  double retry_delay(std::uint32_t i, int attempt) const {
+    const double d = backoff(attempt);
+    if (rolls_ == 0) return d;
+    const auto u = uncounted_.find(i);
+    const int nth = attempt + (u == uncounted_.end() ? 0 : u->second);  // one draw per attempt, counted or not
+    return d * (1 - queue::BackoffPolicy{}.jitter * keyed_draw(s_.seed, jitter_stream_, order_id(i), nth));
+  }
+
+  // Where in its period a periodic timer of the live run (a heartbeat, the reaper's tick) falls
+  // for order i's recovery: half-way, or rolled (ModelOptions::rolls).
+  double phase_draw(std::uint32_t i, const char* what) {
+    if (rolls_ == 0) return 0.5;
+    return keyed_draw(s_.seed, jitter_stream_, fmt::format("{}:{}", what, order_id(i)), r_.recoveries);
+  }
 
   double backoff(int attempt) const {  // the workers' schedule, without their jitter
     const auto& q = *s_.queue;
@@ -460,19 +489,22 @@ private:
     auto& o = o_[i];
     const double now = e_.now();
     const bool finalize_only = o.status == St::finalizing;
-    if (!finalize_only) {
+    const std::size_t uw = static_cast<std::size_t>(w);
+    // its store connection was reset while it had no job, or Redis refuses writes (its memory
+    // full: the reserve passes, the pick-up does not): the pick-up fails
+    const bool pick_up_fails = store_stale_[uw] || refusing(now);
+    if (!finalize_only && !pick_up_fails) {
       o.pick = now;
       o.status = St::processing;
     }
     o.attempts++;
-    const std::size_t uw = static_cast<std::size_t>(w);
     double dl = 0, ul = 0;
     Kind outcome = kDone;
     double end = now;
     int moves = finalize_only ? 0 : 2;  // the attempt's own moves: to uploading, then to finalizing
     double to_uploading = -INFINITY, to_finalizing = -INFINITY;  // ... when it makes them
     bool finalize_stale = false;
-    if (store_stale_[uw]) {  // its store connection was reset while it had no job: the pick-up fails
+    if (pick_up_fails) {
       store_stale_[uw] = false;
       outcome = kUnavailable;
       moves = 0;
@@ -533,7 +565,7 @@ private:
     {
       auto& t = times_[uw];
       // (no move after a failed stage: the next store command is the failure's report)
-      t = AttemptTimes{moves >= 1 ? to_uploading : -INFINITY, moves >= 2 ? to_finalizing : -INFINITY, end};
+      t = AttemptTimes{now, moves >= 1 ? to_uploading : -INFINITY, moves >= 2 ? to_finalizing : -INFINITY, end};
       t.reaches_finalize = finalize_only || outcome == kDone || outcome == kFailFinalize || outcome == kRefused;
       t.finalize_stale = finalize_stale;
       t.serial = serial;
@@ -572,10 +604,15 @@ private:
   }
 
   void dispatch() {
-    if (idle_ == 0 || e_.now() < redis_down_until_) return;
+    const double now = e_.now();
+    if (idle_ == 0 || now < redis_down_until_) return;
     std::uint32_t i = 0;
-    for (int w = 0; w < workers_ && !ready_.empty(); ++w)
-      if (up_[static_cast<std::size_t>(w)] && busy_[static_cast<std::size_t>(w)] < 0 && next_ready(i)) start(w, i);
+    for (int w = 0; w < workers_ && !ready_.empty(); ++w) {
+      const auto uw = static_cast<std::size_t>(w);
+      // (a full disk: a worker's reserve is refused, and it tries again 50 ms later)
+      if (up_[uw] && busy_[uw] < 0 && (reserve_refused_until_.empty() || now >= reserve_refused_until_[uw]) && next_ready(i))
+        start(w, i);
+    }
   }
 
   // The next ready job's order; false when none is left. A job whose order finalize completed
@@ -613,14 +650,14 @@ private:
       // Unavailable before the order moved: it waits where it was, and the job comes back after
       // the backoff of the attempt it was, which does not count
       if (o.status == St::processing) o.status = St::paid;
-      requeue_at(now + backoff(o.attempts), kRetry, i);
+      requeue_at(now + retry_delay(i, o.attempts), kRetry, i);
       o.attempts--;
     } else if (kind == kRefused && queue_ && ++uncounted_[i] <= queue::kMaxUncountedFailures) {
       // Unavailable: the job comes back after the backoff of the attempt it was, which does not
       // count (up to the queue's limit a job, then it counts); the order waits in finalizing, and
       // its retry finalizes
       o.status = St::finalizing;
-      requeue_at(now + backoff(o.attempts), kRetry, i);
+      requeue_at(now + retry_delay(i, o.attempts), kRetry, i);
       o.attempts--;
     } else if (!queue_ || kind == kFailPermanent || o.attempts >= s_.queue->attempts) {
       o.status = queue_ ? St::dead : St::failed;  // the legacy flaw: one error and the order has failed
@@ -630,7 +667,7 @@ private:
     } else {
       r_.retries++;
       if (kind == kFailFinalize || kind == kRefused) o.status = St::finalizing;  // the upload is done: the retry finalizes
-      requeue_at(now + backoff(o.attempts), kRetry, i);
+      requeue_at(now + retry_delay(i, o.attempts), kRetry, i);
     }
     if (queue_) dispatch();
     else e_.at(now + s_.polling->poll_interval_s, kPoll, 0);  // the legacy loop sleeps after each task
@@ -656,7 +693,7 @@ private:
     const double now = e_.now();
     auto& o = o_[i];
     const char* refused = intake_refuses(now);
-    if (!refused && now < redis_down_until_) refused = "store_unavailable";
+    if (!refused && (now < redis_down_until_ || refusing(now))) refused = "store_unavailable";
     if (!refused && o.status == St::missing) refused = "unknown_order";
     bool unconfirmed = false;
     if (!refused) {
@@ -736,6 +773,92 @@ private:
     e_.at(redis_down_until_, kRedisUp, 0);
   }
 
+  // Redis refuses writes for for_s (memory full, noeviction: OOM; disk full: MISCONF) and
+  // answers reads. Every store script writes first (it counts itself), so the intake's, the
+  // poller's claim, the workers' moves and pick-ups and finalize's read are all refused; the
+  // connections stay open. The queue's own scripts differ: with the memory full its reserve,
+  // ack and failure report pass (each begins with a command that frees memory), with the disk
+  // full they are refused too. A busy worker whose next store command comes in the window
+  // fails there (write_refused).
+  void redis_refuses_writes(double for_s, bool disk) override {
+    const FillTimes fill = fill_.value_or(disk ? FillTimes{kFillDiskHoldWall_s * s_.speedup, kFillDiskLiftWall_s * s_.speedup}
+                                               : FillTimes{});
+    if (fill.hold_s > 0) {
+      e_.at(e_.now() + fill.hold_s, disk ? kDiskFull : kMemoryFull, static_cast<std::uint32_t>(refusal_for_s_.size()));
+      refusal_for_s_.push_back(for_s + fill.lift_s);
+      return;
+    }
+    refuse_writes(for_s + fill.lift_s, disk);
+  }
+  void refuse_writes(double for_s, bool disk) {
+    const double now = e_.now();
+    if (now >= refusing_until_) refusing_since_ = now;
+    refusing_until_ = std::max(refusing_until_, now + for_s);
+    refusing_disk_ = disk;
+    if (queue_ && disk) {
+      // each worker tries its reserve again at its own phase of the pause: spread evenly over it
+      reserve_refused_until_.resize(busy_.size());
+      for (std::size_t w = 0; w < busy_.size(); ++w) {
+        reserve_refused_until_[w] = refusing_until_ + kPauseAfterErrorWall_s * s_.speedup * (w + 0.5) / busy_.size();
+        e_.at(reserve_refused_until_[w], kRedisUp, 0);
+      }
+    }
+    for (std::size_t w = 0; w < busy_.size(); ++w) {
+      if (busy_[w] < 0) continue;
+      const auto& t = times_[w];
+      const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
+      if (next >= refusing_until_) continue;  // after the window: it passes
+      // an attempt that failed before finalize reports it: the queue's report passes a full memory
+      if (queue_ && !disk && next == t.end && t.fails && !t.reaches_finalize) continue;
+      times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;
+      gen_[w]++;  // its own end does not come
+      e_.at(next, kWriteRefused, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
+    }
+  }
+  bool refusing(double t) const { return t >= refusing_since_ && t < refusing_until_; }
+
+  // Worker w's store command was refused (write refused). The poller fails the order, and its
+  // write of the failure is refused too: the order stays claimed for good (stuck). A queue worker
+  // with the memory full reports the failure, which does not count (unavailable), and the job
+  // comes back after its backoff: a move refused leaves the order where it was (the retry
+  // downloads again), finalize's read refused leaves it in finalizing (the retry finalizes).
+  // With the disk full the report is refused too: the job stays leased, its heartbeats refused
+  // since the window began, and the reaper hands it back once that lease runs out (and the
+  // reaper's own writes pass again).
+  void write_refused(std::uint32_t payload) {
+    const auto w = payload % kGenShift;
+    if (payload / kGenShift != gen_[w] || busy_[w] < 0) return;
+    const auto i = static_cast<std::uint32_t>(busy_[w]);
+    const double now = e_.now();
+    make_calls(w, std::nextafter(now, -INFINITY));  // the calls before this command
+    voided_attempt_[w] = times_[w].serial;         // its stage kills not yet fired never happen
+    auto& o = o_[i];
+    if (times_[w].stale_at_finalize && o.status == St::processing) o.status = St::finalizing;
+    if (!queue_) {
+      busy_[w] = -1;
+      idle_ += up_[w];
+      settle(i);
+      e_.at(now + s_.polling->poll_interval_s, kPoll, 0);
+      return;
+    }
+    if (!refusing_disk_) return finish_attempt(payload, kUnavailable);
+    busy_[w] = -1;
+    idle_ += up_[w];
+    r_.recoveries++;
+    // the last heartbeat before the window and the reaper's tick after the lease ran out: at
+    // their mean phases, or rolled (ModelOptions::rolls: their phases are the live run's timing)
+    const double heartbeat = lease() / 3;
+    double since_beat = heartbeat / 2;
+    if (rolls_ != 0) {  // worker w's keeper beats every `heartbeat` from its own start
+      const double phase = heartbeat * keyed_draw(s_.seed, jitter_stream_, fmt::format("keeper:{}", w), 0);
+      since_beat = std::fmod(refusing_since_ - phase + 100 * heartbeat, heartbeat);
+    }
+    const double tick_phase = phase_draw(i, "reaper");
+    const double last_beat = std::max(times_[w].start, refusing_since_ - since_beat);
+    requeue_at(std::max(last_beat + lease(), refusing_until_) + reaper_tick() * tick_phase, kRedeliver, i);
+    dispatch();
+  }
+
   // Every busy worker's attempt ends now, with the calls it had begun; its end and its stage kills
   // to come never happen.
   void end_every_attempt() {
@@ -797,7 +920,7 @@ private:
       c.open = true;
       c.backoff_s = 0;
     }
-    return t >= redis_down_until_;
+    return t >= redis_down_until_ && !refusing(t);
   }
 
   // failover_redis: the replica is cut off from now for lag_s, then the primary dies. The promoted
@@ -990,6 +1113,13 @@ private:
       case kStale:
         stale_failure(ev.a);
         return;
+      case kWriteRefused:
+        write_refused(ev.a);
+        return;
+      case kDiskFull:
+      case kMemoryFull:
+        refuse_writes(refusal_for_s_[ev.a], ev.kind == kDiskFull);
+        return;
       case kClock:
         log_clocks();
         return;
@@ -1167,6 +1297,8 @@ private:
   bool queue_, keep_orders_;
   double overhead_s_;  // each attempt's, calibrated from a live run (0: none)
   double restart_extra_s_;  // a restart's outage beyond its down_for, calibrated (0: none)
+  std::optional<FillTimes> fill_;  // when a fill holds and lifts (calibrated; else kFillDisk*Wall_s for a disk)
+  double poll_phase_s_;            // when in its interval the poller polls (calibrated; else 0)
   FailoverTimes failover_;  // a failover's outage and the old primary's return (calibrated, or the defaults above)
   bool wait_replicas_ = false;  // the intake acknowledges a payment once a replica has it
   // failover_redis: the store as the replica has it, from the cut until the kill
@@ -1190,7 +1322,9 @@ private:
   model_links::Links links_;  // the network faults' windows, per link
   bool net_ = false;          // ... any: the components' exchanges go through them
   double stage_timeout_s_ = 0;  // a worker's call of the world or of finalize gives up after it (net_)
-  std::string reset_stream_;    // the keyed draws of the resets (ModelOptions::network_rolls)
+  std::uint64_t rolls_ = 0;     // ModelOptions::rolls
+  std::string reset_stream_;    // the keyed draws of the resets
+  std::string jitter_stream_;   // ... and of the retries' jitter (with rolls only)
   struct PendingIntake {  // a delivery on its way to the intake's script (kIntake)
     std::uint32_t order;
     double answer_s;  // when the provider has the intake's answer
@@ -1212,6 +1346,12 @@ private:
   int idle_ = 0;  // workers up and not busy: dispatch() has nothing to scan without one
   bool is_idle(std::size_t w) const { return up_[w] && busy_[w] < 0; }
   double redis_down_until_ = -1;
+  // Redis refusing writes (memory or disk full): since, until, which, and until when a full
+  // disk keeps the queue's reserve refused (the workers try again every 50 ms of wall time)
+  double refusing_since_ = -1, refusing_until_ = -1;
+  std::vector<double> reserve_refused_until_;  // by worker (empty: never)
+  bool refusing_disk_ = false;
+  std::vector<double> refusal_for_s_;  // each fill that takes hold later: its window
   bool wiped_ = false;
   long long polls_ = 0;
   int peak_ready_ = 0;
@@ -1267,6 +1407,7 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
   result.redis = "none (discrete-event model)";
   result.replay_command = fmt::format("scripts/sim model {} --seed {} --arch {}", s.file, s.seed, fmt::join(archs, ","));
   if (!options.calibration.source.empty()) result.replay_command += " --calibrate " + options.calibration.source;
+  if (options.rolls != 0) result.replay_command += fmt::format(" --rolls {}", options.rolls);
   Plan plan = make_plan(s);
   result.fault_plan = plan_faults(s, plan);
   for (const auto& a : archs) {
@@ -1275,8 +1416,11 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
     const double restart_extra = cal.restart_extra_s.count(a) ? cal.restart_extra_s.at(a) : 0;
     const std::optional<FailoverTimes> failover =
         cal.failover.count(a) ? std::optional<FailoverTimes>(cal.failover.at(a)) : std::nullopt;
-    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra, failover,
-            options.network_rolls);
+    const std::optional<FillTimes> fill = cal.fill.count(a) ? std::optional<FillTimes>(cal.fill.at(a)) : std::nullopt;
+    const double poll_phase =
+        a == "polling" && cal.first_pickup_s.count(a) ? std::fmod(cal.first_pickup_s.at(a), s.polling->poll_interval_s) : 0;
+    Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra, failover, fill,
+            poll_phase, options.rolls);
     result.results.push_back(m.run());
     result.events += m.events();
     if (overhead > 0)
@@ -1288,6 +1432,14 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
       result.results.back().notes.push_back(fmt::format(
           "calibrated from {}: a Redis restart keeps the store away {:.3g} s longer than its down_for", cal.source,
           restart_extra));
+    if (fill)
+      result.results.back().notes.push_back(
+          fmt::format("calibrated from {}: a full memory or disk holds {:.3g} s after its fault fires, and lifts {:.3g} s "
+                      "after its window",
+                      cal.source, fill->hold_s, fill->lift_s));
+    if (poll_phase > 0)
+      result.results.back().notes.push_back(
+          fmt::format("calibrated from {}: the poller polls {:.3g} s into each interval", cal.source, poll_phase));
     if (failover)
       result.results.back().notes.push_back(
           fmt::format("calibrated from {}: a failover's outage {:.3g} s, the old primary back as a replica {:.3g} s later",
@@ -1345,6 +1497,47 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
         }
       if (killed >= 0 && named >= killed)
         c.failover[arch] = {named - killed, back >= named ? back - named : kRejoinWall_s * report.value("speedup", 1.0)};
+      // fills: the k-th "disk full: ..., for F s" or "maxmemory ..., for F s" event of a kind
+      // against the k-th firing of that kind in the run's fault plan, and the k-th "... free
+      // again" (faults/injector.cpp)
+      struct Held {
+        double t_s, for_s;
+      };
+      std::map<std::string, std::vector<double>> planned, lifted;
+      std::map<std::string, std::vector<Held>> held;
+      if (report.contains("fault_plan") && report["fault_plan"].contains("firings") &&
+          report["fault_plan"]["firings"].is_array())
+        for (const auto& f : report["fault_plan"]["firings"])
+          if (f.contains("t_s") && f["t_s"].is_number()) planned[f.value("kind", std::string())].push_back(f["t_s"].get<double>());
+      static const std::regex window(R"(, for ([0-9]+(?:\.[0-9]+)?) s)");
+      if (r.contains("faults") && r["faults"].is_array())
+        for (const auto& f : r["faults"]) {
+          const std::string kind = f.value("kind", std::string()), detail = f.value("detail", std::string());
+          if ((kind != "fill_disk" && kind != "fill_redis_memory") || !f.contains("t_s") || !f["t_s"].is_number()) continue;
+          const double t = f["t_s"].get<double>();
+          std::smatch m;
+          if ((detail.rfind("disk full:", 0) == 0 || detail.rfind("maxmemory ", 0) == 0) && std::regex_search(detail, m, window))
+            held[kind].push_back({t, std::stod(m[1].str())});
+          else if (detail == "disk free again" || detail.rfind("memory free again", 0) == 0)
+            lifted[kind].push_back(t);
+        }
+      FillTimes fill;
+      int holds = 0, lifts = 0;
+      for (const auto& [kind, times] : held)
+        for (std::size_t k = 0; k < times.size() && k < planned[kind].size(); ++k) {
+          fill.hold_s += std::max(0.0, times[k].t_s - planned[kind][k]), ++holds;
+          if (k < lifted[kind].size()) fill.lift_s += std::max(0.0, lifted[kind][k] - times[k].t_s - times[k].for_s), ++lifts;
+        }
+      if (holds > 0) c.fill[arch] = {fill.hold_s / holds, lifts > 0 ? fill.lift_s / lifts : 0};
+      // the poller's phase: when it picked up the first order it picked up, in its interval
+      // (the legacy loop polls every interval until it finds work)
+      if (arch == std::string("polling") && r.contains("orders") && r["orders"].is_array()) {
+        double first = INFINITY;
+        for (const auto& o : r["orders"])
+          if (o.contains("stages_s") && o["stages_s"].contains("processing") && o["stages_s"]["processing"].is_number())
+            first = std::min(first, o["stages_s"]["processing"].get<double>());
+        if (std::isfinite(first) && first >= 0) c.first_pickup_s[arch] = first;
+      }
 
       if (!r.contains("overhead_s") || !r["overhead_s"].is_object()) fail(path + ".overhead_s", "missing");
       const auto& o = r["overhead_s"];

@@ -88,6 +88,7 @@ struct RunArgs {
   int rerun_if_slow = 0;
   std::string logs;
   std::string calibrate;  // model: a live report.json
+  std::uint64_t rolls = 0;  // model: ModelOptions::rolls
   bool quiet = false, no_probe = false, side_by_side = false, one_at_a_time = false, redis_acl = false;
 };
 
@@ -218,6 +219,7 @@ int run(const RunArgs& a, bool model) {
           mo.architectures = o.architectures;
           mo.seed = o.seed;
           mo.calibration = calibration;
+          mo.rolls = a.rolls;
           auto result = model ? sim::run_model(s, mo) : sim::run_scenario(s, o);
           if (tty && !a.quiet) std::cerr << "\r\033[K";
           return sim::report_json(result, s);
@@ -342,6 +344,10 @@ int main(int argc, char** argv) {
                 "world's download and upload (its overhead per architecture: hand-offs, store transitions, HTTP, "
                 "finalize), and a Redis restart keeps the store away as much longer than down_for as it did there")
       ->check(CLI::ExistingFile);
+  m->add_option("--rolls", ma.rolls,
+                "roll afresh what a live run leaves to chance: the network's resets with a probability and each "
+                "retry's jitter (default 0: the model's own resets, retries without jitter); a live run is one roll "
+                "of many, so compare it with the spread of several");
   r->add_option("--redis", ra.redis,
                 "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server. "
                 "redis://user@host:port connects every component as that user, its password from "

@@ -65,6 +65,9 @@ struct FakeModel final : ModelTarget {
   void redis_down(double down_s, bool wipe) override {
     calls.push_back("down " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
   }
+  void redis_refuses_writes(double for_s, bool disk) override {
+    calls.push_back("refuse writes " + std::to_string(int(for_s)) + (disk ? " disk" : " memory"));
+  }
   void redis_restarted(double down_s, bool wipe) override {
     calls.push_back("restart " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
   }
@@ -250,6 +253,8 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
   fire_model(reset, Firing{60, 0, reset.kind, "intake_redis", 0, 1}, model);
   auto full = fault(R"({"kind": "fill_redis_memory", "at": "1m", "for": "40s", "policy": "allkeys-lru"})");
   fire_model(full, Firing{60, 0, full.kind, "", 0, 1}, model);
+  auto oom = fault(R"({"kind": "fill_redis_memory", "at": "1m", "for": "30s"})");
+  fire_model(oom, Firing{60, 0, oom.kind, "", 0, 1}, model);
   auto disk = fault(R"({"kind": "fill_disk", "at": "1m", "for": "20s"})");
   fire_model(disk, Firing{60, 0, disk.kind, "", 0, 1}, model);
   auto failover = fault(R"({"kind": "failover_redis", "at": "1m", "replica_lag": "90s"})");
@@ -260,7 +265,8 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
                              "log redis: persistence none", "restart 30 wipe", "dead 3", "log queue: 3 malformed jobs dead-lettered",
                              "reset intake_redis",
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
-                             "log redis: disk full", "down 20",
+                             "log redis: memory full, policy noeviction", "refuse writes 30 memory",
+                             "log redis: disk full", "refuse writes 20 disk",
                              "failover 90"}));
 
   // an attempt: world faults before the draws, stage kills after them

@@ -579,6 +579,91 @@ TEST(Model, NetworkFaultsShapeEachExchangeAsTheProxyDoes) {
   }
 }
 
+// A full memory or disk: Redis refuses every store script (each writes first) and keeps its data.
+// Orders at 0, 30 and 60 s, a 30 s download; the window from 20 s for 20 s.
+TEST(Model, AFullDiskOrMemoryRefusesWritesAsEachComponentMeetsThem) {
+  auto run = [](const char* fault) {
+    auto j = nlohmann::json::parse(R"({
+      "name": "full", "seed": 5, "speedup": 60,
+      "orders": {"count": 3, "arrival": {"kind": "constant", "rate_per_h": 120}},
+      "job": {"download": {"dist": "constant", "value": "30s"}, "upload": {"dist": "constant", "value": "0s"}},
+      "architectures": {"queue": {"workers": 1, "lease": "1m",
+                                  "retry": {"attempts": 3, "backoff": "constant", "base": "10s"}},
+                        "polling": {"poll_interval": "10s"}}})");
+    j["faults"] = nlohmann::json::array({nlohmann::json::parse(fault)});
+    return run_model(parse_scenario(j, "full.json"));
+  };
+  auto end = [](const ArchResult& a, std::size_t i) {
+    const auto& o = a.orders.at(i);
+    return o.stages_s.at(o.status);
+  };
+  // The memory full, at once: order 1's payment refused at 30, 31.2, 33.6 and 38.4 s and paid at
+  // 48 s (the provider's schedule: 20 ms of wall time, doubling). Order 0's move to uploading at
+  // 30 s is refused; its job comes back uncounted after the backoff (10 s) and is done again from
+  // 40 to 70 s; then orders 1 and 2, one after the other.
+  {
+    const auto r = run(R"({"kind": "fill_redis_memory", "at": "20s", "for": "20s"})");
+    const auto& q = *r.find("queue");
+    EXPECT_EQ(q.payment_refusals.at("store_unavailable"), 4);
+    EXPECT_EQ(q.orders.at(1).stages_s.at("paid"), 48);
+    EXPECT_EQ(q.retries, 0);
+    EXPECT_EQ(q.recoveries, 0);
+    EXPECT_EQ(q.checker.completed, 3);
+    EXPECT_DOUBLE_EQ(end(q, 0), 70);
+    EXPECT_DOUBLE_EQ(end(q, 1), 100);
+    EXPECT_DOUBLE_EQ(end(q, 2), 130);
+    // the poller's order 0 is stuck for good: its failure cannot be written either
+    const auto& p = *r.find("polling");
+    EXPECT_EQ(p.orders.at(0).status, "processing");
+    EXPECT_EQ(p.checker.stuck, 1);
+    EXPECT_DOUBLE_EQ(end(p, 1), 80);  // claimed at the poll of 50 s
+    EXPECT_DOUBLE_EQ(end(p, 2), 120);
+  }
+  // The disk full, 13 ms of wall time (0.78 s here) after the firing, and free again 8 ms (0.48 s)
+  // after its window: from 20.78 to 41.26 s. Order 0's move is refused and so is the worker's
+  // report: its job stays leased until the lease its heartbeats last renewed (every 20 s; half a
+  // beat before the window, at 10.78 s) runs out at 70.78 s, and the reaper (half its 15 s tick)
+  // hands it back at 78.28 s. Order 1 is paid at 48 s and done by 78 s, order 2 from 78 to 108 s,
+  // order 0 from 108 to 138 s.
+  {
+    const auto r = run(R"({"kind": "fill_disk", "at": "20s", "for": "20s"})");
+    const auto& q = *r.find("queue");
+    EXPECT_EQ(q.payment_refusals.at("store_unavailable"), 4);
+    EXPECT_EQ(q.retries, 0);
+    EXPECT_EQ(q.recoveries, 1);
+    EXPECT_EQ(q.checker.completed, 3);
+    EXPECT_DOUBLE_EQ(end(q, 1), 78);
+    EXPECT_DOUBLE_EQ(end(q, 2), 108);
+    EXPECT_DOUBLE_EQ(end(q, 0), 138);
+    const auto& p = *r.find("polling");
+    EXPECT_EQ(p.checker.stuck, 1);
+    EXPECT_DOUBLE_EQ(end(p, 1), 80);  // the poll of 40 s refused, that of 50 s claims it
+  }
+  // An evicting policy is not modelled: a plain outage, and it says so
+  {
+    const auto r = run(R"({"kind": "fill_redis_memory", "at": "20s", "for": "20s", "policy": "allkeys-lru"})");
+    EXPECT_NE(r.results.at(0).faults.at(0).detail.find("evictions not modelled"), std::string::npos);
+  }
+}
+
+// --calibrate reads when each fill held and lifted, and the poller's phase, from the live
+// report's fault events and orders.
+TEST(Model, ACalibrationReadsTheFillsTimingAndThePollersPhase) {
+  auto live = nlohmann::json::parse(R"({"kind": "live",
+    "fault_plan": {"firings": [{"kind": "fill_disk", "t_s": 60}, {"kind": "fill_disk", "t_s": 190}]},
+    "results": {"polling": {"overhead_s": {"count": 1, "p50": 0.5}, "fault_counts": {"fill_disk": 2},
+                            "orders": [{"stages_s": {"processing": 26}}, {"stages_s": {"processing": 6}}],
+                            "faults": [{"kind": "fill_disk", "t_s": 64, "detail": "disk full: 31.4 MiB of filler, for 60 s; writes refused after 2 probe writes"},
+                                       {"kind": "fill_disk", "t_s": 126.5, "detail": "disk free again"},
+                                       {"kind": "fill_disk", "t_s": 194, "detail": "disk full: 31.4 MiB of filler, for 30 s; writes refused after 3 probe writes"},
+                                       {"kind": "fill_disk", "t_s": 226.5, "detail": "disk free again"}]}}})");
+  const auto c = calibration_from_report(live, "live.json");
+  ASSERT_EQ(c.fill.count("polling"), 1u);
+  EXPECT_DOUBLE_EQ(c.fill.at("polling").hold_s, 4);
+  EXPECT_DOUBLE_EQ(c.fill.at("polling").lift_s, 2.5);
+  EXPECT_DOUBLE_EQ(c.first_pickup_s.at("polling"), 6);
+}
+
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {
   auto j = nlohmann::json::parse(R"({
     "name": "plan", "seed": 5, "speedup": 1,

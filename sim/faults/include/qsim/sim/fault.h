@@ -258,6 +258,9 @@ public:
   // architecture would.
   virtual void stop_worker(int w, bool kill, double for_s) = 0;
   virtual void redis_down(double down_s, bool wipe) = 0;
+  // Redis answers but refuses writes for for_s and keeps its data: its memory full (noeviction:
+  // OOM) or its disk full (MISCONF). The two differ in which of the queue's commands still pass.
+  virtual void redis_refuses_writes(double for_s, bool disk) = 0;
   // redis-server restarted: down as above, and every connection to it that lived through the
   // restart fails on its next command.
   virtual void redis_restarted(double down_s, bool wipe) = 0;

@@ -73,6 +73,13 @@ struct FailoverTimes {
   double outage_s = 0, rejoin_s = 0;
 };
 
+// A full memory or disk's timing (fill_redis_memory, fill_disk), in simulated seconds: from the
+// firing until the fill holds (a filler file written, the probe writes refused), and beyond its
+// `for` until it lifts (the filler removed).
+struct FillTimes {
+  double hold_s = 0, lift_s = 0;
+};
+
 struct Calibration {
   std::map<std::string, double> attempt_overhead_s;  // by architecture (polling, queue)
   std::map<std::string, std::string> statistic;      // ... which figure of overhead_s: mean or p50
@@ -83,6 +90,13 @@ struct Calibration {
   // By architecture: the failover's timing, from its fault events (uncalibrated: 1.6 s and 0.1 s
   // of wall time at the scenario's speedup, as the live runs measure them).
   std::map<std::string, FailoverTimes> failover;
+  // By architecture: when a fill_disk or fill_redis_memory held and lifted (the means over the
+  // report's fills, from their fault events; uncalibrated: what the live runs of disk_full and
+  // redis_memory_full measure).
+  std::map<std::string, FillTimes> fill;
+  // When the poller picked up its first order, which gives its phase: when in its poll interval
+  // it polls (uncalibrated: at 0, when the run starts).
+  std::map<std::string, double> first_pickup_s;
   std::string source;                                // the report it was read from
 };
 // The calibration a live report gives (`sim model --calibrate REPORT.json`): ScenarioError, at
@@ -93,10 +107,11 @@ struct ModelOptions {
   std::vector<std::string> architectures;  // empty: every one in the scenario
   std::optional<std::uint64_t> seed;
   bool keep_orders = true;                 // false: only summaries (sweeps)
-  // Which rolls decide the network's resets with a probability: 0, the model's own; any other
-  // value rolls them afresh (a live run is one roll of many: ModelVsLive compares it with the
-  // spread of many models).
-  std::uint64_t network_rolls = 0;
+  // Which rolls decide what a live run leaves to chance: the network's resets with a
+  // probability, and the jitter of each retry's backoff. 0: the model's own resets, and retries
+  // on the plain schedule (no jitter); any other value rolls both afresh (a live run is one roll
+  // of many: ModelVsLive compares it with the spread of many models).
+  std::uint64_t rolls = 0;
   Calibration calibration;                 // none: the architectures' own costs alone
 };
 
