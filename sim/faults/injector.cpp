@@ -319,22 +319,31 @@ public:
     // refused where the whole window refuses 23).
     const std::string probe = queue::Keys(in_.c_.tag, in_.c_.prefix).base() + "disk-probe";
     const std::string page(2048, 'x');
-    int probes = 0;
+    int accepted = 0;
     std::string refused;
-    for (; probes < 64 && refused.empty(); ++probes)
-      if (auto r = c_.command({"SET", probe, page}); !r) refused = r.error;
+    for (; accepted < 64; ++accepted)
+      if (auto r = c_.command({"SET", probe, page}); !r) {
+        refused = r.error;
+        break;
+      }
+    const std::string outcome = refused.find("MISCONF") != std::string::npos
+                                    ? fmt::format("writes refused after {} probe writes", accepted)
+                                : refused.empty() ? fmt::format("but Redis did not refuse {} probe writes", accepted)
+                                                  : "but a probe write failed otherwise: " + refused;
     in_.log("fill_disk", "redis",
-            fmt::format("disk full: {:.1f} MiB of filler, for {:g} s; {}", written / 1048576.0, full_s,
-                        refused.find("MISCONF") != std::string::npos ? fmt::format("writes refused after {} probe writes", probes)
-                                                         : "but Redis did not refuse " + std::to_string(probes) +
-                                                               " probe writes" + (refused.empty() ? "" : ": " + refused)));
+            fmt::format("disk full: {:.1f} MiB of filler, for {:g} s; {}", written / 1048576.0, full_s, outcome));
     in_.later_.push_back({Steady::now() + in_.wall(full_s), [this, filler, probe](redis::Connection& c) {
                             std::error_code ec;
                             std::filesystem::remove(filler, ec);
                             // refused until Redis has written its AOF again, which it retries before it waits
-                            for (int tries = 0; !ec && tries < 20 && !c.command({"DEL", probe}); ++tries)
-                              std::this_thread::sleep_for(std::chrono::milliseconds(1));
-                            in_.log("fill_disk", "redis", ec ? "could not free the disk: " + ec.message() : "disk free again",
+                            bool deleted = false;
+                            for (int tries = 0; !ec && !deleted && tries < 20; ++tries)
+                              if (!(deleted = static_cast<bool>(c.command({"DEL", probe}))))
+                                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                            in_.log("fill_disk", "redis",
+                                    ec        ? "could not free the disk: " + ec.message()
+                                    : deleted ? "disk free again"
+                                              : "disk free again (its probe key left behind: Redis still refused the delete)",
                                     false);
                           }});
   }

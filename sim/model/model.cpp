@@ -143,6 +143,7 @@ struct AttemptTimes {
   bool stale_at_finalize = false;  // a restart's stale connection fails finalize's own read of the order
   bool finalize_stale = false;     // the poller's: finalize's connection outlived a restart, and this attempt meets it
   bool fails = false;              // it ends in a failure, which the worker then reports to the store
+  bool fails_for_good = false;     // ... the order's last (permanent, or its attempts spent): the worker marks it dead first
   std::uint64_t serial = 0;       // which attempt of the worker's this is (its stage kills name it)
 };
 
@@ -157,10 +158,10 @@ struct PendingCall {
 class Model final : public ModelTarget {
 public:
   Model(const Scenario& s, const Plan& plan, const FaultPlan& faults, bool queue, bool keep_orders, double overhead_s,
-        double restart_extra_s, const std::optional<FailoverTimes>& failover, const std::optional<FillTimes>& fill,
+        double restart_extra_s, const std::optional<FailoverTimes>& failover, std::map<std::string, FillTimes> fill,
         double poll_phase_s, std::uint64_t rolls)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
-        restart_extra_s_(restart_extra_s), fill_(fill), poll_phase_s_(poll_phase_s),
+        restart_extra_s_(restart_extra_s), fill_(std::move(fill)), poll_phase_s_(poll_phase_s),
         failover_(failover.value_or(FailoverTimes{kPromotionWall_s * s.speedup, kRejoinWall_s * s.speedup})),
         workers_(queue ? s.queue->workers : 1), links_(s.faults) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
@@ -254,11 +255,10 @@ private:
 
   // A retry's delay: the workers' schedule, jittered as they jitter it (by up to a fifth, less)
   // when the model rolls (ModelOptions::rolls); without, the plain schedule.
-  double retry_delay(std::uint32_t i, int attempt) const {
+  double retry_delay(std::uint32_t i, int attempt) {
     const double d = backoff(attempt);
     if (rolls_ == 0) return d;
-    const auto u = uncounted_.find(i);
-    const int nth = attempt + (u == uncounted_.end() ? 0 : u->second);  // one draw per attempt, counted or not
+    const int nth = jitter_draws_[i]++;  // one draw per retry, counted or not
     return d * (1 - queue::BackoffPolicy{}.jitter * keyed_draw(s_.seed, jitter_stream_, order_id(i), nth));
   }
 
@@ -589,6 +589,8 @@ private:
       }
     }
     times_[uw].fails = outcome != kDone;
+    times_[uw].fails_for_good =
+        outcome == kFailPermanent || (queue_ && outcome == kFailTransient && o.attempts >= s_.queue->attempts);
     busy_[uw] = static_cast<int>(i);
     --idle_;  // every caller starts an idle worker
     e_.at(end, outcome, static_cast<std::uint32_t>(w) + kGenShift * gen_[uw]);
@@ -781,8 +783,13 @@ private:
   // full they are refused too. A busy worker whose next store command comes in the window
   // fails there (write_refused).
   void redis_refuses_writes(double for_s, bool disk) override {
-    const FillTimes fill = fill_.value_or(disk ? FillTimes{kFillDiskHoldWall_s * s_.speedup, kFillDiskLiftWall_s * s_.speedup}
-                                               : FillTimes{});
+    // Redis is away (a restart): the live injector's commands fail on the connection that outlived
+    // it, and the memory is not filled; the disk is (a file), and its window holds
+    if (!disk && e_.now() < redis_down_until_) return log("redis", "not filled: Redis is down");
+    const auto calibrated = fill_.find(disk ? "fill_disk" : "fill_redis_memory");
+    const FillTimes fill = calibrated != fill_.end() ? calibrated->second
+                           : disk ? FillTimes{kFillDiskHoldWall_s * s_.speedup, kFillDiskLiftWall_s * s_.speedup}
+                                  : FillTimes{};
     if (fill.hold_s > 0) {
       e_.at(e_.now() + fill.hold_s, disk ? kDiskFull : kMemoryFull, static_cast<std::uint32_t>(refusal_for_s_.size()));
       refusal_for_s_.push_back(for_s + fill.lift_s);
@@ -796,26 +803,31 @@ private:
     refusing_until_ = std::max(refusing_until_, now + for_s);
     refusing_disk_ = disk;
     if (queue_ && disk) {
-      // each worker tries its reserve again at its own phase of the pause: spread evenly over it
-      reserve_refused_until_.resize(busy_.size());
-      for (std::size_t w = 0; w < busy_.size(); ++w) {
-        reserve_refused_until_[w] = refusing_until_ + kPauseAfterErrorWall_s * s_.speedup * (w + 0.5) / busy_.size();
-        e_.at(reserve_refused_until_[w], kRedisUp, 0);
-      }
+      reserve_refused_until_.resize(busy_.size(), -INFINITY);
+      for (std::size_t w = 0; w < busy_.size(); ++w)
+        if (busy_[w] < 0) reserve_refused(w);
     }
     for (std::size_t w = 0; w < busy_.size(); ++w) {
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
       const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
       if (next >= refusing_until_) continue;  // after the window: it passes
-      // an attempt that failed before finalize reports it: the queue's report passes a full memory
-      if (queue_ && !disk && next == t.end && t.fails && !t.reaches_finalize) continue;
+      // an attempt that failed before finalize reports it: the queue's report passes a full memory,
+      // unless the order dies with it (the worker's store write of that is refused: unavailable)
+      if (queue_ && !disk && next == t.end && t.fails && !t.fails_for_good && !t.reaches_finalize) continue;
       times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;
       gen_[w]++;  // its own end does not come
       e_.at(next, kWriteRefused, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
     }
   }
   bool refusing(double t) const { return t >= refusing_since_ && t < refusing_until_; }
+
+  // Worker w's reserve is refused (a full disk): it tries again every 50 ms of wall time, so once
+  // the window ends it reserves at its own phase of that pause, spread evenly over the workers.
+  void reserve_refused(std::size_t w) {
+    reserve_refused_until_[w] = refusing_until_ + kPauseAfterErrorWall_s * s_.speedup * (w + 0.5) / busy_.size();
+    e_.at(reserve_refused_until_[w], kRedisUp, 0);
+  }
 
   // Worker w's store command was refused (write refused). The poller fails the order, and its
   // write of the failure is refused too: the order stays claimed for good (stuck). A queue worker
@@ -844,6 +856,7 @@ private:
     if (!refusing_disk_) return finish_attempt(payload, kUnavailable);
     busy_[w] = -1;
     idle_ += up_[w];
+    reserve_refused(w);  // its next reserve comes in the window too
     r_.recoveries++;
     // the last heartbeat before the window and the reaper's tick after the lease ran out: at
     // their mean phases, or rolled (ModelOptions::rolls: their phases are the live run's timing)
@@ -886,6 +899,8 @@ private:
   // leased, unrecorded): the reaper hands the job back once the lease its heartbeats last renewed
   // runs out. Without persistence the orders are gone anyway; the poller's run is not changed.
   void redis_restarted(double down_s, bool wipe) override {
+    // the new server starts without the lowered maxmemory: a full memory ends (a full disk stays)
+    if (!refusing_disk_ && refusing_until_ > e_.now()) refusing_until_ = e_.now();
     go_down(down_s + restart_extra_s_, wipe);
     if (wipe) return;
     fail_at_next_store_command();
@@ -1297,7 +1312,7 @@ private:
   bool queue_, keep_orders_;
   double overhead_s_;  // each attempt's, calibrated from a live run (0: none)
   double restart_extra_s_;  // a restart's outage beyond its down_for, calibrated (0: none)
-  std::optional<FillTimes> fill_;  // when a fill holds and lifts (calibrated; else kFillDisk*Wall_s for a disk)
+  std::map<std::string, FillTimes> fill_;  // by kind: when a fill holds and lifts (calibrated; else kFillDisk*Wall_s for a disk)
   double poll_phase_s_;            // when in its interval the poller polls (calibrated; else 0)
   FailoverTimes failover_;  // a failover's outage and the old primary's return (calibrated, or the defaults above)
   bool wait_replicas_ = false;  // the intake acknowledges a payment once a replica has it
@@ -1325,6 +1340,7 @@ private:
   std::uint64_t rolls_ = 0;     // ModelOptions::rolls
   std::string reset_stream_;    // the keyed draws of the resets
   std::string jitter_stream_;   // ... and of the retries' jitter (with rolls only)
+  std::map<std::uint32_t, int> jitter_draws_;  // by order: its retries' jitter drawn so far
   struct PendingIntake {  // a delivery on its way to the intake's script (kIntake)
     std::uint32_t order;
     double answer_s;  // when the provider has the intake's answer
@@ -1416,7 +1432,7 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
     const double restart_extra = cal.restart_extra_s.count(a) ? cal.restart_extra_s.at(a) : 0;
     const std::optional<FailoverTimes> failover =
         cal.failover.count(a) ? std::optional<FailoverTimes>(cal.failover.at(a)) : std::nullopt;
-    const std::optional<FillTimes> fill = cal.fill.count(a) ? std::optional<FillTimes>(cal.fill.at(a)) : std::nullopt;
+    const std::map<std::string, FillTimes> fill = cal.fill.count(a) ? cal.fill.at(a) : std::map<std::string, FillTimes>{};
     const double poll_phase =
         a == "polling" && cal.first_pickup_s.count(a) ? std::fmod(cal.first_pickup_s.at(a), s.polling->poll_interval_s) : 0;
     Model m(s, plan, result.fault_plan, a == "queue", options.keep_orders, overhead, restart_extra, failover, fill,
@@ -1432,11 +1448,10 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
       result.results.back().notes.push_back(fmt::format(
           "calibrated from {}: a Redis restart keeps the store away {:.3g} s longer than its down_for", cal.source,
           restart_extra));
-    if (fill)
-      result.results.back().notes.push_back(
-          fmt::format("calibrated from {}: a full memory or disk holds {:.3g} s after its fault fires, and lifts {:.3g} s "
-                      "after its window",
-                      cal.source, fill->hold_s, fill->lift_s));
+    for (const auto& [kind, times] : fill)
+      result.results.back().notes.push_back(fmt::format(
+          "calibrated from {}: a {} holds {:.3g} s after it fires, and lifts {:.3g} s after its window", cal.source,
+          kind == "fill_disk" ? "full disk" : "full memory", times.hold_s, times.lift_s));
     if (poll_phase > 0)
       result.results.back().notes.push_back(
           fmt::format("calibrated from {}: the poller polls {:.3g} s into each interval", cal.source, poll_phase));
@@ -1497,9 +1512,9 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
         }
       if (killed >= 0 && named >= killed)
         c.failover[arch] = {named - killed, back >= named ? back - named : kRejoinWall_s * report.value("speedup", 1.0)};
-      // fills: the k-th "disk full: ..., for F s" or "maxmemory ..., for F s" event of a kind
-      // against the k-th firing of that kind in the run's fault plan, and the k-th "... free
-      // again" (faults/injector.cpp)
+      // fills, by kind: each "disk full: ..., for F s" or "maxmemory ..., for F s" event (one that
+      // held: not "... did not refuse ...") against the last firing of its kind before it in the
+      // run's fault plan, and the first "... free again" after it (faults/injector.cpp)
       struct Held {
         double t_s, for_s;
       };
@@ -1516,19 +1531,28 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
           if ((kind != "fill_disk" && kind != "fill_redis_memory") || !f.contains("t_s") || !f["t_s"].is_number()) continue;
           const double t = f["t_s"].get<double>();
           std::smatch m;
-          if ((detail.rfind("disk full:", 0) == 0 || detail.rfind("maxmemory ", 0) == 0) && std::regex_search(detail, m, window))
+          if ((detail.rfind("disk full:", 0) == 0 || detail.rfind("maxmemory ", 0) == 0) &&
+              detail.find("did not refuse") == std::string::npos && std::regex_search(detail, m, window))
             held[kind].push_back({t, std::stod(m[1].str())});
-          else if (detail == "disk free again" || detail.rfind("memory free again", 0) == 0)
+          else if (detail.rfind("disk free again", 0) == 0 || detail.rfind("memory free again", 0) == 0)
             lifted[kind].push_back(t);
         }
-      FillTimes fill;
-      int holds = 0, lifts = 0;
-      for (const auto& [kind, times] : held)
-        for (std::size_t k = 0; k < times.size() && k < planned[kind].size(); ++k) {
-          fill.hold_s += std::max(0.0, times[k].t_s - planned[kind][k]), ++holds;
-          if (k < lifted[kind].size()) fill.lift_s += std::max(0.0, lifted[kind][k] - times[k].t_s - times[k].for_s), ++lifts;
+      for (auto& [kind, times] : held) {
+        auto& fired = planned[kind];
+        auto& freed = lifted[kind];
+        std::sort(fired.begin(), fired.end());
+        std::sort(freed.begin(), freed.end());
+        FillTimes fill;
+        int holds = 0, lifts = 0;
+        for (const auto& h : times) {
+          const auto at = std::upper_bound(fired.begin(), fired.end(), h.t_s);
+          if (at == fired.begin()) continue;  // no firing before it
+          fill.hold_s += h.t_s - *std::prev(at), ++holds;
+          const auto lift = std::upper_bound(freed.begin(), freed.end(), h.t_s);
+          if (lift != freed.end()) fill.lift_s += std::max(0.0, *lift - h.t_s - h.for_s), ++lifts;
         }
-      if (holds > 0) c.fill[arch] = {fill.hold_s / holds, lifts > 0 ? fill.lift_s / lifts : 0};
+        if (holds > 0) c.fill[arch][kind] = {fill.hold_s / holds, lifts > 0 ? fill.lift_s / lifts : 0};
+      }
       // the poller's phase: when it picked up the first order it picked up, in its interval
       // (the legacy loop polls every interval until it finds work)
       if (arch == std::string("polling") && r.contains("orders") && r["orders"].is_array()) {

@@ -270,7 +270,8 @@ TEST(ModelVsLive, AFlakyNetwork) {
 // every store script refused, and the queue's own scripts refused with the disk full (a busy
 // worker's job stranded until its lease runs out) but passing with the memory full (the job back
 // uncounted after its backoff, the ready jobs cycling through the delayed set). The makespan
-// within 5 %, the same completions, the recoveries and the refused payments within a few. Which
+// within 5 %, what the checker counts and the recoveries within one, the refused payments within
+// four (the live runs refuse 22 to 25: the provider's schedule against the window, in wall time). Which
 // jobs a window catches turns on seconds of timing (the workers' pauses, the retries' jitter,
 // the heartbeats' and the reaper's phases), and p95, the nearest rank of 24 orders, with it:
 // three live runs of each file gave 310 to 359 s (disk) and 403 to 531 s (memory) for the queue.
@@ -283,15 +284,16 @@ void agree_on_refused_writes(const std::string& name) {
     const double makespan = l["makespan_s"];
     EXPECT_NEAR(r.makespan_s / makespan, 1.0, 0.05) << name << " " << r.name << ": model " << r.makespan_s
                                                     << " s, live " << makespan << " s";
-    EXPECT_EQ(r.checker.completed, l["checker"]["completed"].get<long long>()) << name << " " << r.name;
     EXPECT_NEAR(static_cast<double>(r.recoveries), l["recoveries"].get<double>(), 1) << name << " " << r.name;
     const double live_refused = refused(l["payment_refusals"].get<std::map<std::string, long long>>());
     EXPECT_GT(live_refused, 0) << name << " " << r.name << ": the fault did not refuse the intake's writes";
-    EXPECT_NEAR(refused(r.payment_refusals), live_refused, 3) << name << " " << r.name;
-    for (const auto& [count, model] : {std::pair{"lost", r.checker.lost}, {"stuck", r.checker.stuck},
-                                       {"duplicate_effects", r.checker.duplicate_effects},
+    EXPECT_NEAR(refused(r.payment_refusals), live_refused, 4) << name << " " << r.name;
+    // (the poller's order stuck or not turns on whether its claim falls just before the window)
+    for (const auto& [count, model] : {std::pair{"completed", r.checker.completed}, {"lost", r.checker.lost},
+                                       {"stuck", r.checker.stuck}, {"duplicate_effects", r.checker.duplicate_effects},
                                        {"missing_effects", r.checker.missing_effects}})
-      EXPECT_EQ(model, l["checker"][count].get<long long>()) << name << " " << r.name << " " << count;
+      EXPECT_NEAR(static_cast<double>(model), static_cast<double>(l["checker"][count].get<long long>()), 1)
+          << name << " " << r.name << " " << count;
     within(name, spread, r.name, "p95", l["e2e_s"]["p95"].get<double>(), 0.05);
   }
 }

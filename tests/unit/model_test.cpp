@@ -659,9 +659,14 @@ TEST(Model, ACalibrationReadsTheFillsTimingAndThePollersPhase) {
                                        {"kind": "fill_disk", "t_s": 226.5, "detail": "disk free again"}]}}})");
   const auto c = calibration_from_report(live, "live.json");
   ASSERT_EQ(c.fill.count("polling"), 1u);
-  EXPECT_DOUBLE_EQ(c.fill.at("polling").hold_s, 4);
-  EXPECT_DOUBLE_EQ(c.fill.at("polling").lift_s, 2.5);
+  EXPECT_DOUBLE_EQ(c.fill.at("polling").at("fill_disk").hold_s, 4);
+  EXPECT_DOUBLE_EQ(c.fill.at("polling").at("fill_disk").lift_s, 2.5);
+  EXPECT_EQ(c.fill.at("polling").count("fill_redis_memory"), 0u);
   EXPECT_DOUBLE_EQ(c.first_pickup_s.at("polling"), 6);
+  // a fill that did not hold is left out, and the next is paired with its own firing
+  auto missed = live;
+  missed["results"]["polling"]["faults"][0]["detail"] = "disk full: 31.4 MiB of filler, for 60 s; but Redis did not refuse 64 probe writes";
+  EXPECT_DOUBLE_EQ(calibration_from_report(missed, "live.json").fill.at("polling").at("fill_disk").hold_s, 4);
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {

@@ -93,7 +93,7 @@ struct Calibration {
   // By architecture: when a fill_disk or fill_redis_memory held and lifted (the means over the
   // report's fills, from their fault events; uncalibrated: what the live runs of disk_full and
   // redis_memory_full measure).
-  std::map<std::string, FillTimes> fill;
+  std::map<std::string, std::map<std::string, FillTimes>> fill;  // ... then by kind (fill_disk, fill_redis_memory)
   // When the poller picked up its first order, which gives its phase: when in its poll interval
   // it polls (uncalibrated: at 0, when the run starts).
   std::map<std::string, double> first_pickup_s;
