@@ -30,6 +30,22 @@ Scenario mmc(double rate_per_h, double service_min, int c, int orders, std::uint
   return parse_scenario(j, "mmc.json");
 }
 
+// `count` orders at `rate_per_h`, a 30 s download each and no upload, one queue worker (a 1 min
+// lease, 3 attempts 10 s apart) and a poller every 10 s, under `faults`: the model's run.
+RunResult one_worker_under(int count, double rate_per_h, const nlohmann::json& faults) {
+  auto j = nlohmann::json::parse(R"({
+    "name": "faults", "seed": 5, "speedup": 60,
+    "orders": {"count": 1, "arrival": {"kind": "constant", "rate_per_h": 60}},
+    "job": {"download": {"dist": "constant", "value": "30s"}, "upload": {"dist": "constant", "value": "0s"}},
+    "architectures": {"queue": {"workers": 1, "lease": "1m",
+                                "retry": {"attempts": 3, "backoff": "constant", "base": "10s"}},
+                      "polling": {"poll_interval": "10s"}}})");
+  j["orders"]["count"] = count;
+  j["orders"]["arrival"]["rate_per_h"] = rate_per_h;
+  j["faults"] = faults;
+  return run_model(parse_scenario(j, "faults.json"));
+}
+
 }  // namespace
 
 TEST(ErlangC, KnownValues) {
@@ -475,17 +491,7 @@ TEST(Model, ARestartFailsThePollersNextCommandAndFinalizesNextRead) {
 // Orders at 0, 60, 120 and 180 s, a 30 s download each; at 60× a worker's call gives up after
 // 2 s of wall time (120 s), the intake's Redis command too.
 TEST(Model, NetworkFaultsShapeEachExchangeAsTheProxyDoes) {
-  auto run = [](const char* faults) {
-    auto j = nlohmann::json::parse(R"({
-      "name": "network", "seed": 5, "speedup": 60,
-      "orders": {"count": 4, "arrival": {"kind": "constant", "rate_per_h": 60}},
-      "job": {"download": {"dist": "constant", "value": "30s"}, "upload": {"dist": "constant", "value": "0s"}},
-      "architectures": {"queue": {"workers": 1, "lease": "1m",
-                                  "retry": {"attempts": 3, "backoff": "constant", "base": "10s"}},
-                        "polling": {"poll_interval": "10s"}}})");
-    j["faults"] = nlohmann::json::parse(faults);
-    return run_model(parse_scenario(j, "network.json"));
-  };
+  auto run = [](const char* faults) { return one_worker_under(4, 60, nlohmann::json::parse(faults)); };
   auto e2e = [](const ArchResult& a, std::size_t i) {
     const auto& st = a.orders.at(i).stages_s;
     return st.at(a.orders.at(i).status) - st.at("paid");
@@ -582,17 +588,7 @@ TEST(Model, NetworkFaultsShapeEachExchangeAsTheProxyDoes) {
 // A full memory or disk: Redis refuses every store script (each writes first) and keeps its data.
 // Orders at 0, 30 and 60 s, a 30 s download; the window from 20 s for 20 s.
 TEST(Model, AFullDiskOrMemoryRefusesWritesAsEachComponentMeetsThem) {
-  auto run = [](const char* fault) {
-    auto j = nlohmann::json::parse(R"({
-      "name": "full", "seed": 5, "speedup": 60,
-      "orders": {"count": 3, "arrival": {"kind": "constant", "rate_per_h": 120}},
-      "job": {"download": {"dist": "constant", "value": "30s"}, "upload": {"dist": "constant", "value": "0s"}},
-      "architectures": {"queue": {"workers": 1, "lease": "1m",
-                                  "retry": {"attempts": 3, "backoff": "constant", "base": "10s"}},
-                        "polling": {"poll_interval": "10s"}}})");
-    j["faults"] = nlohmann::json::array({nlohmann::json::parse(fault)});
-    return run_model(parse_scenario(j, "full.json"));
-  };
+  auto run = [](const char* fault) { return one_worker_under(3, 120, nlohmann::json::array({nlohmann::json::parse(fault)})); };
   auto end = [](const ArchResult& a, std::size_t i) {
     const auto& o = a.orders.at(i);
     return o.stages_s.at(o.status);
