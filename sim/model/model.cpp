@@ -609,7 +609,12 @@ private:
     const double now = e_.now();
     if (idle_ == 0 || now < redis_down_until_) return;
     std::uint32_t i = 0;
-    for (int w = 0; w < workers_ && !ready_.empty(); ++w) {
+    // which idle worker a job goes to: the first by index, or (rolls) from a rolled one on: live,
+    // whichever worker's wait the hand-off finds first
+    const int first = rolls_ == 0 ? 0
+                                  : static_cast<int>(keyed_draw(s_.seed, jitter_stream_, "dispatch", dispatches_++) * workers_) % workers_;
+    for (int k = 0; k < workers_ && !ready_.empty(); ++k) {
+      const int w = (first + k) % workers_;
       const auto uw = static_cast<std::size_t>(w);
       // (a full disk: a worker's reserve is refused, and it tries again 50 ms later)
       if (up_[uw] && busy_[uw] < 0 && (reserve_refused_until_.empty() || now >= reserve_refused_until_[uw]) && next_ready(i))
@@ -1341,6 +1346,7 @@ private:
   std::string reset_stream_;    // the keyed draws of the resets
   std::string jitter_stream_;   // ... and of the retries' jitter (with rolls only)
   std::map<std::uint32_t, int> jitter_draws_;  // by order: its retries' jitter drawn so far
+  int dispatches_ = 0;                         // (rolls) dispatches drawn so far
   struct PendingIntake {  // a delivery on its way to the intake's script (kIntake)
     std::uint32_t order;
     double answer_s;  // when the provider has the intake's answer
