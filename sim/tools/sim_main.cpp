@@ -345,9 +345,10 @@ int main(int argc, char** argv) {
                 "finalize), and a Redis restart keeps the store away as much longer than down_for as it did there")
       ->check(CLI::ExistingFile);
   m->add_option("--rolls", ma.rolls,
-                "roll afresh what a live run leaves to chance: the network's resets with a probability and each "
-                "retry's jitter (default 0: the model's own resets, retries without jitter); a live run is one roll "
-                "of many, so compare it with the spread of several");
+                "roll afresh what a live run leaves to chance: the network's resets with a probability, each "
+                "retry's jitter, which idle worker takes each job, a stranded job's heartbeat and reaper phases "
+                "(default 0: the model's own resets, retries without jitter, the first idle worker, the phases' "
+                "means); a live run is one roll of many, so compare it with the spread of several");
   r->add_option("--redis", ra.redis,
                 "use this Redis (loopback only) with a per-run key prefix; default: a private redis-server. "
                 "redis://user@host:port connects every component as that user, its password from "

@@ -9,8 +9,7 @@
 // privilege (p95 within 10 %) and the two queue comparisons. On makespan (the restart's within 10 %) and the
 // checker's counts for the world's failures, the Redis restarts (with and without persistence)
 // and skewed clocks (whose p95 within 10 %), and the failovers (on makespan and counts). The
-// network faults, a full disk or memory and worker_crash: p95 within the spread of many models'
-// rolls.
+// network faults and a full disk or memory: p95 within the spread of many models' rolls.
 // The others are in reports/BENCHMARKS.md with the reason (live p95 that varies more than 5 %
 // between two runs, or faults the model does not cover: an evicting full memory).
 #include "qsim/sim/model.h"
@@ -296,29 +295,6 @@ void agree_on_refused_writes(const std::string& name) {
       EXPECT_NEAR(static_cast<double>(model), static_cast<double>(l["checker"][count].get<long long>()), 1)
           << name << " " << r.name << " " << count;
     within(name, spread, r.name, "p95", l["e2e_s"]["p95"].get<double>(), 0.05);
-  }
-}
-
-// worker_crash: ten orders in a burst on four workers, which lose three of them to kills (one in a
-// download, one in an upload, one at 6 min) and finalize one between the grant and the e-mail.
-// Which order a kill catches turns on which worker took which job, timing live: five live runs
-// on 2026-12-07 gave the queue 559 to 573 s (two on an earlier day 472 and 562 s). The makespan
-// within 5 % of the model's, and within the spread of 1,000 models that roll which idle worker
-// takes each job, as p95 is; the checker's counts and the recoveries within one.
-TEST(ModelVsLive, AWorkerCrash) {
-  const auto c = compare("worker_crash");
-  const Spread spread = rolled("worker_crash", c.live, 1000);
-  for (const auto& r : c.model.results) {
-    const auto& l = c.live["results"][r.name];
-    EXPECT_NEAR(r.makespan_s / l["makespan_s"].get<double>(), 1.0, 0.05) << r.name;
-    within("worker_crash", spread, r.name, "makespan", l["makespan_s"].get<double>(), 0.05);
-    within("worker_crash", spread, r.name, "p95", l["e2e_s"]["p95"].get<double>(), 0.05);
-    EXPECT_NEAR(static_cast<double>(r.recoveries), l["recoveries"].get<double>(), 1) << r.name;
-    for (const auto& [count, model] : {std::pair{"completed", r.checker.completed}, {"lost", r.checker.lost},
-                                       {"stuck", r.checker.stuck}, {"duplicate_effects", r.checker.duplicate_effects},
-                                       {"missing_effects", r.checker.missing_effects}})
-      EXPECT_NEAR(static_cast<double>(model), static_cast<double>(l["checker"][count].get<long long>()), 1)
-          << r.name << " " << count;
   }
 }
 

@@ -635,6 +635,34 @@ TEST(Model, AFullDiskOrMemoryRefusesWritesAsEachComponentMeetsThem) {
     EXPECT_EQ(p.checker.stuck, 1);
     EXPECT_DOUBLE_EQ(end(p, 1), 80);  // the poll of 40 s refused, that of 50 s claims it
   }
+  // A worker's last failure in a full memory (a permanent one): the worker marks the order dead
+  // first, that store write is refused, and the job comes back uncounted after its backoff. So the
+  // order dies at 70 s, after a second attempt, not at 30 s.
+  {
+    const auto r = one_worker_under(1, 120, nlohmann::json::parse(R"([
+      {"kind": "fail_download", "probability": 1, "transient": false},
+      {"kind": "fill_redis_memory", "at": "20s", "for": "20s"}])"));
+    const auto& q = *r.find("queue");
+    EXPECT_EQ(q.orders.at(0).status, "dead");
+    EXPECT_DOUBLE_EQ(end(q, 0), 70);
+    EXPECT_EQ(q.dead_letters, 1);
+    EXPECT_EQ(q.retries, 0);
+  }
+  // A restart ends a full memory (the new server has its own maxmemory), and a fill while Redis
+  // is down does nothing: order 2's payment at 60 s is accepted, order 1's at 48 s (refused from
+  // 30 s until Redis is back at 45 s).
+  {
+    const auto r = one_worker_under(3, 120, nlohmann::json::parse(R"([
+      {"kind": "fill_redis_memory", "at": "20s", "for": "1m"},
+      {"kind": "restart_redis", "at": "40s", "down_for": "5s", "persistence": "always"},
+      {"kind": "fill_redis_memory", "at": "42s", "for": "1m"}])"));
+    const auto& q = *r.find("queue");
+    EXPECT_DOUBLE_EQ(q.orders.at(1).stages_s.at("paid"), 48);
+    EXPECT_DOUBLE_EQ(q.orders.at(2).stages_s.at("paid"), 60);
+    bool not_filled = false;
+    for (const auto& f : q.faults) not_filled = not_filled || f.detail == "not filled: Redis is down";
+    EXPECT_TRUE(not_filled);
+  }
   // An evicting policy is not modelled: a plain outage, and it says so
   {
     const auto r = run(R"({"kind": "fill_redis_memory", "at": "20s", "for": "20s", "policy": "allkeys-lru"})");

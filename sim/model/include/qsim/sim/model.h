@@ -108,9 +108,11 @@ struct ModelOptions {
   std::optional<std::uint64_t> seed;
   bool keep_orders = true;                 // false: only summaries (sweeps)
   // Which rolls decide what a live run leaves to chance: the network's resets with a
-  // probability, and the jitter of each retry's backoff. 0: the model's own resets, and retries
-  // on the plain schedule (no jitter); any other value rolls both afresh (a live run is one roll
-  // of many: ModelVsLive compares it with the spread of many models).
+  // probability, the jitter of each retry's backoff, which idle worker takes each job, and the
+  // heartbeat and reaper phases of a job a full disk strands. 0: the model's own resets, retries
+  // on the plain schedule (no jitter), the first idle worker by index, the phases' means; any
+  // other value rolls them afresh (a live run is one roll of many: ModelVsLive compares it with
+  // the spread of many models).
   std::uint64_t rolls = 0;
   Calibration calibration;                 // none: the architectures' own costs alone
 };
