@@ -262,8 +262,8 @@ private:
     return d * (1 - queue::BackoffPolicy{}.jitter * keyed_draw(s_.seed, jitter_stream_, order_id(i), nth));
   }
 
-  // Where in its period a periodic timer of the live run (a heartbeat, the reaper's tick) falls
-  // for order i's recovery: half-way, or rolled (ModelOptions::rolls).
+  // Where in its period a periodic timer of the live run (the reaper's tick) falls for order i's
+  // recovery: half-way, or rolled (ModelOptions::rolls).
   double phase_draw(std::uint32_t i, const char* what) {
     if (rolls_ == 0) return 0.5;
     return keyed_draw(s_.seed, jitter_stream_, fmt::format("{}:{}", what, order_id(i)), r_.recoveries);
@@ -815,14 +815,12 @@ private:
     for (std::size_t w = 0; w < busy_.size(); ++w) {
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
-      const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
+      const double next = next_store_command(t, now);
       if (next >= refusing_until_) continue;  // after the window: it passes
       // an attempt that failed before finalize reports it: the queue's report passes a full memory,
       // unless the order dies with it (the worker's store write of that is refused: unavailable)
       if (queue_ && !disk && next == t.end && t.fails && !t.fails_for_good && !t.reaches_finalize) continue;
-      times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;
-      gen_[w]++;  // its own end does not come
-      e_.at(next, kWriteRefused, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
+      fail_attempt_at(w, next, kWriteRefused);
     }
   }
   bool refusing(double t) const { return t >= refusing_since_ && t < refusing_until_; }
@@ -1039,12 +1037,23 @@ private:
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
       if (!finalize_too && t.uploading < now && t.finalizing < now && !t.fails) continue;
-      const double next = t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
-      // the move to finalizing done, the next command is finalize's own read of the order
-      times_[w].stale_at_finalize = t.reaches_finalize && t.finalizing < now;
-      gen_[w]++;  // its own end does not come
-      e_.at(next, kStale, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
+      fail_attempt_at(w, next_store_command(t, now), kStale);
     }
+  }
+
+  // A busy worker's next store command from now on: its move to uploading, to finalizing, or
+  // else its attempt's end (finalize's read of the order, or the report of its failure).
+  static double next_store_command(const AttemptTimes& t, double now) {
+    return t.uploading >= now ? t.uploading : t.finalizing >= now ? t.finalizing : t.end;
+  }
+
+  // Busy worker w's attempt fails at its store command at `next` (kStale, kWriteRefused), not
+  // at its own end.
+  void fail_attempt_at(std::size_t w, double next, Kind why) {
+    // the move to finalizing done, the next command is finalize's own read of the order
+    times_[w].stale_at_finalize = times_[w].reaches_finalize && times_[w].finalizing < e_.now();
+    gen_[w]++;  // its own end does not come
+    e_.at(next, why, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
   }
 
   void stale_failure(std::uint32_t payload) {
@@ -1485,6 +1494,12 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
     fail("$.kind", "a model's report: calibrate with a live run's (`sim run`)");
   Calibration c;
   c.source = where;
+  // the run's fault plan, shared by the architectures: each kind's firing times, in order
+  std::map<std::string, std::vector<double>> planned;
+  if (report.contains("fault_plan") && report["fault_plan"].contains("firings") && report["fault_plan"]["firings"].is_array())
+    for (const auto& f : report["fault_plan"]["firings"])
+      if (f.contains("t_s") && f["t_s"].is_number()) planned[f.value("kind", std::string())].push_back(f["t_s"].get<double>());
+  for (auto& [kind, times] : planned) std::sort(times.begin(), times.end());
   for (const char* arch : {"polling", "queue"}) {
     if (!report["results"].contains(arch)) continue;
     const std::string path = fmt::format("$.results.{}", arch);
@@ -1524,12 +1539,8 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
       struct Held {
         double t_s, for_s;
       };
-      std::map<std::string, std::vector<double>> planned, lifted;
+      std::map<std::string, std::vector<double>> lifted;
       std::map<std::string, std::vector<Held>> held;
-      if (report.contains("fault_plan") && report["fault_plan"].contains("firings") &&
-          report["fault_plan"]["firings"].is_array())
-        for (const auto& f : report["fault_plan"]["firings"])
-          if (f.contains("t_s") && f["t_s"].is_number()) planned[f.value("kind", std::string())].push_back(f["t_s"].get<double>());
       static const std::regex window(R"(, for ([0-9]+(?:\.[0-9]+)?) s)");
       if (r.contains("faults") && r["faults"].is_array())
         for (const auto& f : r["faults"]) {
@@ -1544,9 +1555,8 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
             lifted[kind].push_back(t);
         }
       for (auto& [kind, times] : held) {
-        auto& fired = planned[kind];
+        const auto& fired = planned[kind];
         auto& freed = lifted[kind];
-        std::sort(fired.begin(), fired.end());
         std::sort(freed.begin(), freed.end());
         FillTimes fill;
         int holds = 0, lifts = 0;
