@@ -66,10 +66,12 @@ public:
 
   std::vector<std::string> explain(const ArchResult& r) const override {
     return explain_counts(
-        r, {{"stuck", "nothing gives a killed poller's order back: it stays in the status the poller left it in, as "
-                      "the seed documents describe"},
-            {"duplicate_effect_calls", "a restarted poller called the world again for an order it had started; the "
-                                       "world's idempotency keys kept the effect single"}});
+        r, {{"stuck", "nothing gives back an order the poller claimed and did not finish (the poller killed, or its "
+                      "finish lost with a Redis that failed over or restarted): it stays in the status the poller left "
+                      "it in, as the seed documents describe"},
+            {"duplicate_effect_calls", "the poller called the world again for an order it had started (restarted, or "
+                                       "after Redis lost its progress); the world's idempotency keys kept the effect "
+                                       "single"}});
   }
 
 private:

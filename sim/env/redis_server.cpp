@@ -119,6 +119,13 @@ std::optional<double> redis_info_real(redis::Connection& c, const char* section,
   return std::strtod(v->c_str(), nullptr);
 }
 
+std::optional<long long> sentinel_config_epoch(redis::Connection& sentinel, const std::string& master) {
+  auto r = sentinel.command({"SENTINEL", "MASTER", master});
+  for (std::size_t i = 0; r && i + 1 < r.reply.elements.size(); i += 2)  // field, value, ...
+    if (r.reply.elements[i].str == "config-epoch") return std::atoll(r.reply.elements[i + 1].str.c_str());
+  return std::nullopt;
+}
+
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {}
 
 RedisServer::~RedisServer() {
@@ -172,7 +179,7 @@ void RedisServer::start() {
       if (options_.sentinel_of > 0) {
         // Sentinel rewrites this file as it learns (replicas, epochs): it must be its own.
         out << "sentinel monitor " << kSentinelMaster << " 127.0.0.1 " << options_.sentinel_of << " 1\n"
-            << "sentinel down-after-milliseconds " << kSentinelMaster << " 500\n"
+            << "sentinel down-after-milliseconds " << kSentinelMaster << " " << options_.sentinel_down_after_ms << "\n"
             // Long (10 min): after this long Sentinel points a replica that reaches its primary
             // through the fault proxy straight at the primary, and replica_lag has nothing to cut.
             << "sentinel failover-timeout " << kSentinelMaster << " 600000\n"

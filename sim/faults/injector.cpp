@@ -61,6 +61,7 @@ void Injector::stop() {
   if (faults_thread_.joinable()) faults_thread_.join();
   if (failover_thread_.joinable()) failover_thread_.join();
   if (webhooks_thread_.joinable()) webhooks_thread_.join();
+  count_unplanned_failovers();
   for (auto& [at, h] : resume_) c_.supervisor->signal(h, SIGCONT);
   resume_.clear();
   if (!later_.empty()) {
@@ -245,11 +246,11 @@ public:
       in_.log("restart_redis", "redis", std::string("did not come back: ") + e.what());
     }
   }
-  void failover_redis(double lag_s) override {
+  void failover_redis(double lag_s, double down_after_s) override {
     // Seconds of wall time (the lag, Sentinel's promotion, the resync): on a thread of its own,
     // so that the other faults' windows, resumes and restores keep their times meanwhile.
     if (in_.failover_thread_.joinable()) return in_.log("failover_redis", "redis", "n/a: a failover is already under way");
-    in_.failover_thread_ = std::thread([this, lag_s] { in_.failover(lag_s); });
+    in_.failover_thread_ = std::thread([this, lag_s, down_after_s] { in_.failover(lag_s, down_after_s); });
   }
   void fill_redis_memory(double full_s, const std::string& policy) override {
     if (!in_.c_.server) return;
@@ -515,7 +516,30 @@ void Injector::network_faults(double now) {
 // failover_redis, on its own thread: cut the replica off for the lag (its replication link runs
 // through the proxy), kill the primary, wait for Sentinel to promote the replica, and bring the
 // old primary back as the promoted one's replica.
-void Injector::failover(double lag_s) {
+// Each failover Sentinel makes takes a new epoch, which the primary it names keeps as its config
+// epoch: beyond the failovers asked for, Sentinel failed over on its own (or tried, and then
+// did). The run's figures are then not the scenario's: what the server it left behind wrote
+// meanwhile is gone when it rejoins as a replica.
+void Injector::count_unplanned_failovers() {
+  if (sentinel_read_ || c_.endpoint.sentinels.empty()) return;
+  sentinel_read_ = true;
+  try {
+    redis::Connection sentinel({"127.0.0.1", c_.endpoint.sentinels.at(0).second}, {100ms, 500ms, 10ms, 10ms});
+    const auto read = sentinel_config_epoch(sentinel, c_.endpoint.master);
+    const long long epoch = read.value_or(-1);
+    if (epoch < 0) return log("failover_redis", "redis", "Sentinel did not say its config epoch: unasked failovers not counted", false);
+    unplanned_failovers = static_cast<int>(std::max(0LL, epoch - failovers_asked_));
+    if (unplanned_failovers > 0)
+      log("failover_redis", "redis",
+          fmt::format("Sentinel failed over on its own: its config epoch is {} after {} failover(s) asked of it",
+                      epoch, failovers_asked_),
+          false);
+  } catch (const std::exception& e) {
+    log("failover_redis", "redis", std::string("Sentinel not reached at the end: unasked failovers not counted: ") + e.what(), false);
+  }
+}
+
+void Injector::failover(double lag_s, double down_after_s) {
   if (!c_.server || !c_.replica || !c_.server->running())
     return log("failover_redis", "redis", "n/a: no primary with a replica to fail over");
   auto stopped = [this] {
@@ -545,10 +569,27 @@ void Injector::failover(double lag_s) {
     }
   }
   c_.server->kill();
-  log("failover_redis", "redis", "the primary killed (SIGKILL); Sentinel promotes the replica");
+  log("failover_redis", "redis",
+      fmt::format("the primary killed (SIGKILL); Sentinel fails over to the replica after its down-after, {:g} s",
+                  down_after_s));
+  // Sentinel's own down-after is set long (env: run.cpp), out of reach of a run: held to a
+  // wall-time period of its own it would be a different outage at every speedup, and one short
+  // enough for a sped-up run (500 ms) took a loaded host's slow answers for a dead primary and
+  // failed over again. The scenario's down-after passes in simulated time; then Sentinel fails
+  // over as when it holds a primary down (SENTINEL FAILOVER: it picks the replica, promotes it,
+  // and names it to every client that asks).
+  const auto detected = Steady::now() + wall(down_after_s);
+  while (!stop_ && Steady::now() < detected) std::this_thread::sleep_for(1ms);
+  if (stopped()) return;
   const int promoted = c_.replica->port();
   redis::Connection sentinel({"127.0.0.1", c_.endpoint.sentinels.at(0).second}, {100ms, 500ms, 10ms, 10ms});
   const auto deadline = Steady::now() + 30s;
+  redis::Result asked;
+  while (!stop_ && Steady::now() < deadline && !(asked = sentinel.command({"SENTINEL", "FAILOVER", c_.endpoint.master})))
+    std::this_thread::sleep_for(20ms);  // -NOGOODSLAVE until it has seen the replica lately
+  if (stopped()) return;
+  if (!asked) return log("failover_redis", "redis", "Sentinel refused to fail over for 30 s of wall time: " + asked.error);
+  ++failovers_asked_;
   bool switched = false;
   while (!stop_ && !switched && Steady::now() < deadline) {
     auto r = sentinel.command({"SENTINEL", "get-master-addr-by-name", c_.endpoint.master});

@@ -9,7 +9,7 @@
 //                      only) that a filler file fills; Redis refuses writes (MISCONF) until
 //                      the filler is removed
 //   failover_redis     the run's Redis is a primary with a replica and a Sentinel; the primary
-//                      is SIGKILLed and Sentinel promotes the replica. Replication is
+//                      is SIGKILLed and, down_after later, Sentinel promotes the replica. Replication is
 //                      asynchronous: with a replica_lag, the replica is cut off that long
 //                      before the kill, and whatever the primary acknowledged meanwhile is gone
 #include "family.h"
@@ -33,6 +33,7 @@ public:
     if (kind == "failover_redis") {
       if (f.count > 1) r.fail(r.at("count"), "failover_redis fires once: there is one replica to promote");
       p.lag_s = r.duration("replica_lag", false, 0);
+      p.down_after_s = r.duration("down_after", false, p.down_after_s);
       f.params = std::move(p);
       return;
     }
@@ -56,7 +57,7 @@ public:
     const auto& p = std::get<RedisFault>(f.params);
     if (f.kind == "fill_redis_memory") return live.fill_redis_memory(p.full_s, p.policy);
     if (f.kind == "fill_disk") return live.fill_disk(p.full_s);
-    if (f.kind == "failover_redis") return live.failover_redis(p.lag_s);
+    if (f.kind == "failover_redis") return live.failover_redis(p.lag_s, p.down_after_s);
     live.restart_redis(p.down_s, p.persistence);
   }
 
@@ -69,7 +70,7 @@ public:
       // down and keeps its data.
       return model.redis_down(p.full_s, false);
     }
-    if (f.kind == "failover_redis") return model.failover_redis(p.lag_s);  // (which logs it)
+    if (f.kind == "failover_redis") return model.failover_redis(p.lag_s, p.down_after_s);  // (which logs it)
     if (f.kind == "fill_disk") {
       model.log("redis", "disk full");
       return model.redis_refuses_writes(p.full_s, true);

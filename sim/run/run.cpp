@@ -280,6 +280,9 @@ void start_failover_set(Env& env, RedisServerOptions ro) {
   env.replica = std::make_unique<RedisServer>(ro);
   RedisServerOptions so;
   so.sentinel_of = primary;
+  // Out of a run's reach (an hour): the failover_redis fault asks Sentinel to fail over after
+  // its down_after, in simulated time (faults/injector.cpp).
+  so.sentinel_down_after_ms = 3'600'000;
   env.sentinel = std::make_unique<RedisServer>(so);
   try {
     env.forks.run([&] { env.replica->start(); });
@@ -875,6 +878,11 @@ private:
                         "payments acknowledged (2xx) that never did are counted lost (or orphaned_effects, when the "
                         "order was also served); the Redis command and error counts are the promoted server's own, "
                         "since it started (as a replica), and what the dead primary counted is not in them");
+    if (injector.unplanned_failovers)
+      r.notes.push_back(fmt::format(
+          "Sentinel failed over {} more time(s) than the scenario asked: the server it left behind took writes until it "
+          "was made a replica, and lost them then; this run's figures are not the scenario's",
+          injector.unplanned_failovers));
     r.harness_commands = harness_commands_;
     auto queries1 = must("store query counts", [&] { return store_.query_counts(); });
     r.store_queries_by_component = delta(queries1, queries0);

@@ -139,6 +139,8 @@ TEST_F(ConnectionTest, LeavesAPrimaryDemotedWhileAliveForTheOneTheSentinelNames)
   ASSERT_TRUE(c.command({"SET", "k", "before"}).ok());
   ASSERT_EQ(c.command({"WAIT", "1", "5000"}).reply.integer, 1);
   redis::Connection s(sentinel.endpoint());
+  EXPECT_EQ(sim::sentinel_config_epoch(s, sim::kSentinelMaster), 0) << "no failover yet";
+  EXPECT_EQ(sim::sentinel_config_epoch(s, "nobody"), std::nullopt);
   bool failing_over = false;
   for (int i = 0; i < 500 && !failing_over; ++i) {  // it needs to know the replica first
     failing_over = s.command({"SENTINEL", "FAILOVER", sim::kSentinelMaster}).ok();
@@ -152,6 +154,7 @@ TEST_F(ConnectionTest, LeavesAPrimaryDemotedWhileAliveForTheOneTheSentinelNames)
     std::this_thread::sleep_for(20ms);
   }
   ASSERT_EQ(old.command({"ROLE"}).reply.elements.at(0).str, "slave");
+  EXPECT_EQ(sim::sentinel_config_epoch(s, sim::kSentinelMaster), 1) << "one failover: the harness's count of them";
   redis::Result write;
   int readonly = 0;
   const auto deadline = std::chrono::steady_clock::now() + 30s;

@@ -40,7 +40,9 @@ struct FakeLive final : LiveTarget {
     calls.push_back("fill " + std::to_string(int(full_s)) + " " + policy);
   }
   void fill_disk(double full_s) override { calls.push_back("fill_disk " + std::to_string(int(full_s))); }
-  void failover_redis(double lag_s) override { calls.push_back("failover " + std::to_string(int(lag_s))); }
+  void failover_redis(double lag_s, double down_after_s) override {
+    calls.push_back("failover " + std::to_string(int(lag_s)) + " " + std::to_string(int(down_after_s)));
+  }
   void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
   void skew_clock(const std::string& instance, double offset_s) override {
     calls.push_back("skew " + instance + " " + std::to_string(int(offset_s)));
@@ -71,7 +73,9 @@ struct FakeModel final : ModelTarget {
   void redis_restarted(double down_s, bool wipe) override {
     calls.push_back("restart " + std::to_string(int(down_s)) + (wipe ? " wipe" : ""));
   }
-  void failover_redis(double lag_s) override { calls.push_back("failover " + std::to_string(int(lag_s))); }
+  void failover_redis(double lag_s, double down_after_s) override {
+    calls.push_back("failover " + std::to_string(int(lag_s)) + " " + std::to_string(int(down_after_s)));
+  }
   void reset_connections(const std::string& link) override { calls.push_back("reset " + link); }
   void dead_letter(int jobs) override { calls.push_back("dead " + std::to_string(jobs)); }
   void log(const std::string& target, const std::string& detail) override { calls.push_back("log " + target + ": " + detail); }
@@ -150,7 +154,10 @@ TEST(FaultFamilies, TheLiveActionIsTheFamilys) {
   live.calls.clear();
   auto failover = fault(R"({"kind": "failover_redis", "at": "1m", "replica_lag": "20s"})");
   fire_live(failover, Firing{60, 0, failover.kind, "", 0, 1}, live);
-  EXPECT_EQ(live.calls, (std::vector<std::string>{"failover 20"}));
+  EXPECT_EQ(live.calls, (std::vector<std::string>{"failover 20 30"}));  // Sentinel's default down-after, 30 s
+  auto later = fault(R"({"kind": "failover_redis", "at": "1m", "down_after": "2m"})");
+  fire_live(later, Firing{60, 0, later.kind, "", 0, 1}, live);
+  EXPECT_EQ(live.calls.back(), "failover 0 120");
   EXPECT_EQ(private_redis_fault({kill, failover}), "failover_redis");
   EXPECT_TRUE(redis_failover({kill, failover}));
   EXPECT_FALSE(redis_failover({kill, redis, disk}));
@@ -267,7 +274,7 @@ TEST(FaultFamilies, TheModelActionIsTheFamilys) {
                              "log redis: memory full, policy allkeys-lru (evictions not modelled)", "down 40",
                              "log redis: memory full, policy noeviction", "refuse writes 30 memory",
                              "log redis: disk full", "refuse writes 20 disk",
-                             "failover 90"}));
+                             "failover 90 30"}));
 
   // an attempt: world faults before the draws, stage kills after them
   std::vector<Fault> faults{fault(R"({"kind": "fail_upload", "probability": 0.5, "transient": false})"),

@@ -379,8 +379,9 @@ TEST(Model, ARestartWithoutPersistenceForgetsFinishedOrdersToo) {
 }
 
 // failover_redis in the model: the replica is cut off at 90 s, the primary dies at 150 s, and
-// Sentinel promotes the replica 1.6 s of wall time later (96 s at 60×), with the store as it was
-// at the cut. Orders at 0, 60, 120 and 180 s, one minute's work each.
+// Sentinel promotes the replica after its down_after (30 s by default) and 1.05 s of wall time
+// (63 s at 60×), 93 s in all, with the store as it was at the cut. Orders at 0, 60, 120 and
+// 180 s, one minute's work each.
 TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
   auto scenario = [](bool wait, const char* faults = R"([{"kind": "failover_redis", "at": "90s", "replica_lag": "1m"}])") {
     auto j = nlohmann::json::parse(R"({
@@ -420,7 +421,7 @@ TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
     EXPECT_EQ(q.checker.lost, 0);
     EXPECT_GT(q.payment_refusals.at("not_replicated"), 0);
     EXPECT_GT(q.orders.at(2).webhook_attempts, 1);
-    EXPECT_GT(q.orders.at(2).stages_s.at("paid"), 150 + 96) << "paid anew on the promoted replica";
+    EXPECT_GT(q.orders.at(2).stages_s.at("paid"), 150 + 93) << "paid anew on the promoted replica";
   }
   // A lag long enough for the provider to give up on orders 2 and 3 (ten deliveries refused)
   // before the kill: they stay unpaid, and the poller's run still ends.
@@ -431,6 +432,15 @@ TEST(Model, AFailoverPromotesTheReplicaWithTheStoreAsAtTheCut) {
       EXPECT_EQ(lane.orders.at(2).webhook_attempts, 10) << lane.name;
       EXPECT_EQ(lane.checker.undelivered_payments, 2) << lane.name;
     }
+  }
+  // The fault's down_after, in simulated time, is the part of the outage before Sentinel's
+  // failover: 2 min here, then the same 63 s
+  {
+    const auto r = run_model(scenario(false, R"([{"kind": "failover_redis", "at": "90s", "replica_lag": "1m", "down_after": "2m"}])"));
+    std::vector<std::string> promoted;
+    for (const auto& f : r.find("queue")->faults)
+      if (f.detail.find("the replica promoted") != std::string::npos) promoted.push_back(f.detail);
+    EXPECT_EQ(promoted, (std::vector<std::string>{"the primary killed; the replica promoted 183 s later, with the store as at the cut"}));
   }
   // One replica: a second failover_redis is not applicable, as live
   {

@@ -36,8 +36,10 @@ struct RedisServerOptions {
   // > 0: a replica of the primary on this loopback port (replicaof).
   int replica_of = 0;
   // > 0: not a data server but a Sentinel (redis-server --sentinel) watching the primary on this
-  // loopback port as kSentinelMaster, quick to act: the primary is down after 500 ms unanswered.
+  // loopback port as kSentinelMaster; it holds a primary down after sentinel_down_after_ms
+  // unanswered, and then fails over on its own.
   int sentinel_of = 0;
+  int sentinel_down_after_ms = 500;
   // Non-empty: Redis ACLs (least privilege). The server's aclfile holds these lines ("user NAME
   // on #sha256 RULES": security/redis_acl.h), the default user behind a password nobody knows, and an administrator of all
   // rights whose password this object makes up and uses itself (endpoint()). The file is read at
@@ -90,5 +92,9 @@ long long redis_info_number(redis::Connection& c, const char* section, const std
 // The same as a real number (INFO cpu's "used_cpu_sys:1.234567"); none when Redis does not answer
 // or does not list the key.
 std::optional<double> redis_info_real(redis::Connection& c, const char* section, const std::string& key);
+
+// A Sentinel's config epoch for the primary it watches as `master` (SENTINEL MASTER): the epoch
+// of its last failover, 0 before any; nullopt when it does not answer or know the name.
+std::optional<long long> sentinel_config_epoch(redis::Connection& sentinel, const std::string& master);
 
 }  // namespace qsim::sim

@@ -60,6 +60,7 @@ struct RedisFault {
   double full_s = 0;                 // fill_redis_memory, fill_disk: how long it stays full
   std::string policy = "noeviction"; // fill_redis_memory: Redis's maxmemory-policy meanwhile
   double lag_s = 0;                  // failover_redis: the replica cut off this long before the kill
+  double down_after_s = 30;          // failover_redis: the kill to Sentinel's failover (its down-after)
 };
 
 // poison_job
@@ -177,10 +178,10 @@ public:
   virtual void fill_redis_memory(double full_s, const std::string& policy) = 0;
   // Redis's AOF directory (a tmpfs the size of redis_disk_bytes) filled up for full_s, then freed.
   virtual void fill_disk(double full_s) = 0;
-  // The primary SIGKILLed; Sentinel promotes its replica. With lag_s, the replica's link to the
-  // primary is cut (blackholed in the proxy) that long before, so that what the primary
-  // acknowledged meanwhile never reaches it.
-  virtual void failover_redis(double lag_s) = 0;
+  // The primary SIGKILLed; down_after_s later (simulated) Sentinel fails over to its replica. With
+  // lag_s, the replica's link to the primary is cut (blackholed in the proxy) that long before,
+  // so that what the primary acknowledged meanwhile never reaches it.
+  virtual void failover_redis(double lag_s, double down_after_s) = 0;
   virtual void reset_connections(const std::string& link) = 0;
   // Sets the wall-clock offset of an instance started with libfaketime (clock_skewed).
   virtual void skew_clock(const std::string& instance, double offset_s) = 0;
@@ -265,8 +266,8 @@ public:
   // restart fails on its next command.
   virtual void redis_restarted(double down_s, bool wipe) = 0;
   // failover_redis: the replica cut off now for lag_s, then the primary killed and the replica
-  // promoted with what it had at the cut.
-  virtual void failover_redis(double lag_s) = 0;
+  // promoted, down_after_s and Sentinel's failover later, with what it had at the cut.
+  virtual void failover_redis(double lag_s, double down_after_s) = 0;
   // reset_connections at a moment: every open connection over the link is reset.
   virtual void reset_connections(const std::string& link) = 0;
   virtual void dead_letter(int jobs) = 0;

@@ -74,6 +74,9 @@ public:
   std::vector<FaultEvent> events;
   std::map<std::string, long long> counts;
   std::vector<KillRecovery> kills;
+  // With a Sentinel: the failovers it made that no failover_redis asked for (at least this
+  // many; read from its config epoch at stop()).
+  int unplanned_failovers = 0;
   std::map<std::string, std::map<std::string, long long>> webhooks;
   long long forged_accepted = 0, poison_enqueued = 0;
 
@@ -93,7 +96,10 @@ private:
   void network_faults(double now);
   void run_due(redis::Connection& c, bool all);
   void clock_faults(double now, redis::Connection& c);
-  void failover(double lag_s);  // failover_redis, on failover_thread_
+  void failover(double lag_s, double down_after_s);  // failover_redis, on failover_thread_
+  void count_unplanned_failovers();
+  int failovers_asked_ = 0;  // SENTINEL FAILOVERs Sentinel took (failover_thread_; read after it)
+  bool sentinel_read_ = false;
 
   InjectorContext c_;
   std::atomic<bool> stop_{false}, webhooks_done_{false};
