@@ -578,27 +578,36 @@ void Injector::failover(double lag_s, double down_after_s) {
   // failed over again. The scenario's down-after passes in simulated time; then Sentinel fails
   // over as when it holds a primary down (SENTINEL FAILOVER: it picks the replica, promotes it,
   // and names it to every client that asks).
+  // The run's end cuts the wait short, not the failover: the lane's last readings need a primary,
+  // and Sentinel left alone would not fail over for an hour.
   const auto detected = Steady::now() + wall(down_after_s);
   while (!stop_ && Steady::now() < detected) std::this_thread::sleep_for(1ms);
-  if (stopped()) return;
   const int promoted = c_.replica->port();
   redis::Connection sentinel({"127.0.0.1", c_.endpoint.sentinels.at(0).second}, {100ms, 500ms, 10ms, 10ms});
-  const auto deadline = Steady::now() + 30s;
-  redis::Result asked;
-  while (!stop_ && Steady::now() < deadline && !(asked = sentinel.command({"SENTINEL", "FAILOVER", c_.endpoint.master})))
-    std::this_thread::sleep_for(20ms);  // -NOGOODSLAVE until it has seen the replica lately
-  if (stopped()) return;
-  if (!asked) return log("failover_redis", "redis", "Sentinel refused to fail over for 30 s of wall time: " + asked.error);
+  auto names_promoted = [&] {
+    auto r = sentinel.command({"SENTINEL", "get-master-addr-by-name", c_.endpoint.master});
+    return r && r.reply.elements.size() == 2 && r.reply.elements[1].str == std::to_string(promoted);
+  };
+  // Asked again only when refused (-NOGOODSLAVE until it has seen the replica lately): -INPROG, or
+  // the replica named already, means that an ask whose answer was lost (a timeout) was taken.
+  bool accepted = false;
+  std::string refused;
+  for (const auto until = Steady::now() + 30s; !accepted && Steady::now() < until;) {
+    auto r = sentinel.command({"SENTINEL", "FAILOVER", c_.endpoint.master});
+    accepted = r || r.error.find("INPROG") != std::string::npos || names_promoted();
+    if (!accepted) {
+      refused = r.error;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  if (!accepted) return log("failover_redis", "redis", "Sentinel refused to fail over for 30 s of wall time: " + refused);
   ++failovers_asked_;
   bool switched = false;
-  while (!stop_ && !switched && Steady::now() < deadline) {
-    auto r = sentinel.command({"SENTINEL", "get-master-addr-by-name", c_.endpoint.master});
-    switched = r && r.reply.elements.size() == 2 && r.reply.elements[1].str == std::to_string(promoted);
-    if (!switched) std::this_thread::sleep_for(20ms);
-  }
-  if (stopped()) return;
+  for (const auto until = Steady::now() + 30s; !switched && Steady::now() < until;)
+    if (!(switched = names_promoted())) std::this_thread::sleep_for(20ms);
   if (!switched) return log("failover_redis", "redis", "Sentinel did not promote the replica within 30 s of wall time");
   log("failover_redis", "redis", fmt::format("Sentinel names the promoted replica, 127.0.0.1:{}", promoted));
+  if (stop_) return;  // (the old primary stays down: the run is over)
   // As an orchestrator would, the dead primary comes back as a replica of the promoted one, so
   // that the set has a replica again (and a WAIT for one can be met).
   try {

@@ -81,6 +81,10 @@ constexpr double kWaitReplicasTimeoutWall_s = 0.2;
 // 0.1 s later.
 constexpr double kPromotionWall_s = 1.05, kRejoinWall_s = 0.1;
 
+// A kill of finalize after a grant: how long after the grant the injector sees the held call and
+// kills it (0.8 simulated s at 120× in a live run of worker_crash).
+constexpr double kFinalizeKillReactionWall_s = 0.007;
+
 constexpr const char* kApis[] = {"download", "upload", "grant", "mail"};  // ModelAttempt::stages' order
 
 // The provider's deliveries of a payment before it gives up (20 ms apart, doubling to 1 s)
@@ -163,7 +167,7 @@ public:
         double poll_phase_s, std::uint64_t rolls)
       : s_(s), plan_(plan), faults_(faults), queue_(queue), keep_orders_(keep_orders), overhead_s_(overhead_s),
         restart_extra_s_(restart_extra_s), fill_(std::move(fill)), poll_phase_s_(poll_phase_s),
-        failover_(failover.value_or(FailoverTimes{-kPromotionWall_s * s.speedup, kRejoinWall_s * s.speedup})),
+        failover_(failover.value_or(FailoverTimes{kPromotionWall_s * s.speedup, kRejoinWall_s * s.speedup})),
         workers_(queue ? s.queue->workers : 1), links_(s.faults) {
     // the per-order state reuses this thread's buffer: a million orders are 32 MB, which malloc
     // would map (and the kernel fault in) afresh for every run of a sweep
@@ -586,9 +590,15 @@ private:
       kill_attempt(s_.seed, s_.faults, a, stage_fired_);
       if (outcome == kDone && !a.succeeds) {  // finalize died between the grant and the e-mail (after_grant)
         outcome = kFailFinalize;
-        if (draw_failures_ && !pending_[uw].empty() && pending_[uw].back().api == 3) pending_[uw].pop_back();
+        drop_finalize_calls(uw, false);
+        finalize_killed(a.end_s, uw);
       }
     }
+    if (outcome == kDone && times_[uw].reaches_finalize)
+      if (const auto dead = finalize_dead(end); dead != FinalizeDead::no) {
+        outcome = kFailFinalize;
+        drop_finalize_calls(uw, dead == FinalizeDead::refused);
+      }
     times_[uw].fails = outcome != kDone;
     times_[uw].fails_for_good =
         outcome == kFailPermanent || (queue_ && outcome == kFailTransient && o.attempts >= s_.queue->attempts);
@@ -604,6 +614,46 @@ private:
           stage_kill_attempt_.push_back({uw, serial, after_end});
           e_.at(k.t_s, kStageKill, static_cast<std::uint32_t>(stage_kills_.size() - 1));
         }
+  }
+
+  // finalize killed between a grant and its e-mail (after_grant) at t: every worker's call of it
+  // dies with it. The world held each grant's answer (so that the injector sees the call), so a
+  // call that reached finalize before the kill has its grant applied and no e-mail; one while it
+  // is down, until the supervisor's restart, is refused before any call of the world.
+  enum class FinalizeDead { no, held, refused };
+  FinalizeDead finalize_dead(double t) const {
+    if (t < finalize_killed_at_) return FinalizeDead::no;
+    if (t <= finalize_killed_at_ + kFinalizeKillReactionWall_s * s_.speedup) return FinalizeDead::held;
+    return t <= finalize_back_at_ ? FinalizeDead::refused : FinalizeDead::no;
+  }
+  void finalize_killed(double t, std::size_t by) {
+    finalize_killed_at_ = t;
+    finalize_back_at_ = t + kFinalizeKillReactionWall_s * s_.speedup + (s_.queue ? s_.queue->restart_delay_s : 10);
+    // the other workers whose attempt calls finalize then: they fail at their end (a kill of
+    // their own before it comes first)
+    for (std::size_t w = 0; w < busy_.size(); ++w) {
+      auto& t_w = times_[w];
+      if (w == by || busy_[w] < 0 || !t_w.reaches_finalize || t_w.fails) continue;
+      const auto dead = finalize_dead(t_w.end);
+      if (dead == FinalizeDead::no) continue;
+      bool killed_first = false;
+      for (std::size_t k = 0; k < stage_kill_attempt_.size(); ++k)
+        killed_first = killed_first || (stage_kill_attempt_[k].worker == w && stage_kill_attempt_[k].serial == t_w.serial &&
+                                        !stage_kill_attempt_[k].after_end && stage_kills_[k].t_s >= e_.now());
+      if (killed_first) continue;
+      drop_finalize_calls(w, dead == FinalizeDead::refused);
+      t_w.fails = true;  // (not for good, as for the attempt whose grant it was: start())
+      voided_attempt_[w] = t_w.serial;  // its kills after its effects never come
+      gen_[w]++;                        // its own end comes as a failure
+      e_.at(t_w.end, kFailFinalize, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
+    }
+  }
+  // An attempt's calls of finalize's that do not happen: the e-mail, and the grant too
+  void drop_finalize_calls(std::size_t w, bool grant_too) {
+    if (!draw_failures_) return;
+    auto& p = pending_[w];
+    if (!p.empty() && p.back().api == 3) p.pop_back();
+    if (grant_too && !p.empty() && p.back().api == 2) p.pop_back();
   }
 
   void dispatch() {
@@ -946,7 +996,7 @@ private:
   // replica has the store as it was at the cut; what the primary acknowledged since is gone.
   void failover_redis(double lag_s, double down_after_s) override {
     if (failover_at_ >= 0) return log("redis", "n/a: a failover is already under way");  // as live: one replica
-    if (failover_.outage_s < 0) failover_.outage_s = down_after_s - failover_.outage_s;  // uncalibrated: + Sentinel's promotion
+    outage_s_ = down_after_s + failover_.outage_s;  // Sentinel's down-after, then its failover
     log("redis", fmt::format("the replica cut off from the primary for {:g} s before it dies", lag_s));
     const double now = e_.now();
     replica_ = Replica{o_, ready_};
@@ -959,7 +1009,7 @@ private:
   // promotion until the old primary is back as a replica.
   bool not_replicated(double t) const {
     if (!wait_replicas_ || failover_at_ < 0) return false;
-    const double promoted = kill_at_ + failover_.outage_s;
+    const double promoted = kill_at_ + outage_s_;
     return (t >= failover_at_ && t <= kill_at_) || (t >= promoted && t < promoted + failover_.rejoin_s);
   }
 
@@ -980,7 +1030,7 @@ private:
     if (queue_) end_every_attempt();
     std::vector<bool> queued(o_.size(), false);
     for (auto i : replica.ready) queued[i] = true;
-    const double promoted = now + failover_.outage_s;
+    const double promoted = now + outage_s_;
     for (std::uint32_t i = 0; i < o_.size(); ++i) {
       auto& o = o_[i];
       const auto& was = replica.orders[i];
@@ -1019,8 +1069,8 @@ private:
       if (o_[i].status != St::created && o_[i].status != St::missing && !done(o_[i].status)) ready_.push_back(i);
     r_.faults.push_back({now, "failover_redis", "redis",
                          fmt::format("the primary killed; the replica promoted {:g} s later, with the store as at the cut",
-                                     failover_.outage_s)});
-    go_down(failover_.outage_s, false);
+                                     outage_s_)});
+    go_down(outage_s_, false);
     if (!queue_) {  // the poller's attempt fails at its next store command, as after a restart
       fail_at_next_store_command();
       connections_outlived_redis();
@@ -1330,9 +1380,10 @@ private:
   double restart_extra_s_;  // a restart's outage beyond its down_for, calibrated (0: none)
   std::map<std::string, FillTimes> fill_;  // by kind: when a fill holds and lifts (calibrated; else kFillDisk*Wall_s for a disk)
   double poll_phase_s_;            // when in its interval the poller polls (calibrated; else 0)
-  // a failover's outage and the old primary's return (calibrated, or the defaults above; an
-  // outage below 0 is the promotion alone, to which the fault's down_after is added)
+  // a failover's promotion (beyond the fault's down_after) and the old primary's return
+  // (calibrated, or the defaults above)
   FailoverTimes failover_;
+  double outage_s_ = 0;  // the failover under way: from the kill until the replica is promoted
   bool wait_replicas_ = false;  // the intake acknowledges a payment once a replica has it
   // failover_redis: the store as the replica has it, from the cut until the kill
   struct Replica {
@@ -1410,6 +1461,7 @@ private:
   };
   std::vector<StageKillOf> stage_kill_attempt_;  // ... each one's worker and attempt
   std::vector<std::uint64_t> voided_attempt_;      // per worker: its attempt a restart ended early
+  double finalize_killed_at_ = INFINITY, finalize_back_at_ = -INFINITY;  // the last after_grant kill of finalize
   std::uint64_t attempt_serial_ = 0;
   const Firing* firing_ = nullptr;  // the one being fired
   ArchResult r_;
@@ -1476,7 +1528,8 @@ RunResult run_model(Scenario s, const ModelOptions& options) {
           fmt::format("calibrated from {}: the poller polls {:.3g} s into each interval", cal.source, poll_phase));
     if (failover)
       result.results.back().notes.push_back(
-          fmt::format("calibrated from {}: a failover's outage {:.3g} s, the old primary back as a replica {:.3g} s later",
+          fmt::format("calibrated from {}: a failover's promotion {:.3g} s after its down-after, the old primary back as a "
+                      "replica {:.3g} s later",
                       cal.source, failover->outage_s, failover->rejoin_s));
   }
   result.arrivals_s = std::move(plan.arrivals_s);  // the models are done with it
@@ -1523,20 +1576,26 @@ Calibration calibration_from_report(const nlohmann::json& report, const std::str
           ++restarts;
         }
       if (restarts > 0) c.restart_extra_s[arch] = extra / restarts;
-      // a failover: "the primary killed", "Sentinel names the promoted replica", "the old primary
-      // back" (faults/injector.cpp)
-      double killed = -1, named = -1, back = -1;
+      // a failover: "the primary killed ... after its down-after, D s", "Sentinel names the promoted
+      // replica", "the old primary back" (faults/injector.cpp). The promotion is what the outage
+      // took beyond the run's down-after (the model adds its own scenario's); a report from before
+      // the down-after (Sentinel held the primary down itself) gives the whole outage.
+      static const std::regex down_after(R"(after its down-after, ([0-9.e+]+) s$)");
+      double killed = -1, named = -1, back = -1, waited = 0;
       if (r.contains("faults") && r["faults"].is_array())
         for (const auto& f : r["faults"]) {
           if (f.value("kind", std::string()) != "failover_redis" || !f.contains("t_s") || !f["t_s"].is_number()) continue;
           const std::string detail = f.value("detail", std::string());
           const double t = f["t_s"].get<double>();
-          if (detail.rfind("the primary killed", 0) == 0) killed = t;
-          else if (detail.rfind("Sentinel names the promoted replica", 0) == 0) named = t;
+          std::smatch m;
+          if (detail.rfind("the primary killed", 0) == 0) {
+            killed = t;
+            if (std::regex_search(detail, m, down_after)) waited = std::stod(m[1].str());
+          } else if (detail.rfind("Sentinel names the promoted replica", 0) == 0) named = t;
           else if (detail.rfind("the old primary back", 0) == 0) back = t;
         }
       if (killed >= 0 && named >= killed)
-        c.failover[arch] = {named - killed, back >= named ? back - named : kRejoinWall_s * report.value("speedup", 1.0)};
+        c.failover[arch] = {std::max(0.0, named - killed - waited), back >= named ? back - named : kRejoinWall_s * report.value("speedup", 1.0)};
       // fills, by kind: each "disk full: ..., for F s" or "maxmemory ..., for F s" event (one that
       // held: not "... did not refuse ...") against the last firing of its kind before it in the
       // run's fault plan, and the first "... free again" after it (faults/injector.cpp)

@@ -209,6 +209,46 @@ TEST(Model, ARetryAfterAFailedGrantOrEmailCallsFinalizeAlone) {
   EXPECT_EQ(q.checker.completed + q.checker.failed_visible, 300);
 }
 
+// finalize killed between a grant and its e-mail (after_grant) takes every worker's call of it
+// along: those it held (the world held each grant's answer until the kill, so each grant was
+// applied) and those made while it is down, until its restart 20 s later (refused before any
+// grant). Each fails and is retried, finalize alone. As live: three workers at finalize together
+// in worker_crash, three retries.
+TEST(Model, AKilledFinalizeFailsEveryCallOfItThenAndWhileItIsDown) {
+  auto run = [](const char* arrival) {
+    auto j = nlohmann::json::parse(R"({
+      "name": "finalize_killed", "seed": 5, "speedup": 60,
+      "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
+      "architectures": {"queue": {"workers": 4, "restart_delay": "20s",
+                                  "retry": {"attempts": 5, "backoff": "constant", "base": "30s"}}},
+      "faults": [{"kind": "kill_process", "target": "finalize", "stage": "after_grant", "count": 1}]})");
+    j["orders"] = nlohmann::json::parse(arrival);
+    return *run_model(parse_scenario(j, "finalize_killed.json")).find("queue");
+  };
+  auto grants = [](const ArchResult& q) {
+    std::vector<int> out;
+    for (const auto& o : q.orders) {
+      int n = 0;
+      for (const auto& c : o.calls) n += c.api == Api::grant;
+      out.push_back(n);
+    }
+    return out;
+  };
+  // three at finalize at once (60 s): all held, all granted, all retried
+  const auto together = run(R"({"count": 3, "arrival": {"kind": "burst", "at": "0s"}})");
+  EXPECT_EQ(together.retries, 3);
+  EXPECT_EQ(grants(together), (std::vector<int>{2, 2, 2}));
+  EXPECT_EQ(together.checker.duplicate_effect_calls, 3);
+  EXPECT_EQ(together.checker.completed, 3);
+  // one a second: the first is held (and granted), the next three come while finalize is down
+  const auto apart = run(R"({"count": 5, "arrival": {"kind": "constant", "rate_per_h": 3600}})");
+  EXPECT_EQ(apart.retries, 4) << "the fifth waits for a worker, and reaches finalize after the restart";
+  EXPECT_EQ(grants(apart), (std::vector<int>{2, 1, 1, 1, 1}));
+  EXPECT_EQ(apart.checker.duplicate_effect_calls, 1);
+  EXPECT_EQ(apart.checker.duplicate_effects, 0);
+  EXPECT_EQ(apart.checker.completed, 5);
+}
+
 // --calibrate: a live report's overhead per architecture is added to each attempt (its mean when
 // nothing disturbed the run, else its median), and its restarts' extra time to each restart.
 TEST(Model, ACalibrationFromALiveReportAddsItsOverheadToEachAttempt) {
@@ -701,6 +741,24 @@ TEST(Model, ACalibrationReadsTheFillsTimingAndThePollersPhase) {
   auto missed = live;
   missed["results"]["polling"]["faults"][0]["detail"] = "disk full: 31.4 MiB of filler, for 60 s; but Redis did not refuse 64 probe writes";
   EXPECT_DOUBLE_EQ(calibration_from_report(missed, "live.json").fill.at("polling").at("fill_disk").hold_s, 4);
+}
+
+// A failover's calibration is Sentinel's part of the outage: the live run's down-after (30 s
+// here) is taken out, and the model adds its own scenario's. A report from before down_after
+// (Sentinel held the primary down itself) gives the whole outage.
+TEST(Model, ACalibrationReadsTheFailoversPromotionBeyondItsDownAfter) {
+  auto live = nlohmann::json::parse(R"({"kind": "live", "speedup": 60,
+    "results": {"queue": {"overhead_s": {"count": 1, "mean": 0.5, "p50": 0.5},
+                          "faults": [{"kind": "failover_redis", "t_s": 100, "detail": "the primary killed (SIGKILL); Sentinel fails over to the replica after its down-after, 30 s"},
+                                     {"kind": "failover_redis", "t_s": 190, "detail": "Sentinel names the promoted replica, 127.0.0.1:4000"},
+                                     {"kind": "failover_redis", "t_s": 196, "detail": "the old primary back, as a replica of 127.0.0.1:4000: in sync after 0.02 s of wall time"}]}}})");
+  const auto c = calibration_from_report(live, "live.json");
+  ASSERT_EQ(c.failover.count("queue"), 1u);
+  EXPECT_DOUBLE_EQ(c.failover.at("queue").outage_s, 60);
+  EXPECT_DOUBLE_EQ(c.failover.at("queue").rejoin_s, 6);
+  auto older = live;
+  older["results"]["queue"]["faults"][0]["detail"] = "the primary killed (SIGKILL); Sentinel promotes the replica";
+  EXPECT_DOUBLE_EQ(calibration_from_report(older, "live.json").failover.at("queue").outage_s, 90);
 }
 
 TEST(Planner, SmallestWorkerCountsAndKneesForAnMMcScenario) {

@@ -66,9 +66,9 @@ namespace qsim::sim {
 // transitions, the HTTP calls, finalize). Measured live: a report's overhead_s (a wall-clock cost
 // of a few milliseconds, times the run's speedup), its mean when every order's overhead is one
 // attempt's, else its median.
-// A failover's timing (failover_redis): the outage from the primary's kill until Sentinel names the
-// promoted replica, and from then until the old primary is back as its replica, in simulated
-// seconds. Both are wall time in a live run (Sentinel's detection and election).
+// A failover's timing (failover_redis), in simulated seconds: Sentinel's failover, from the end of
+// the fault's down_after until it names the promoted replica, and from then until the old primary
+// is back as its replica. Both are wall time in a live run (the outage is down_after + outage_s).
 struct FailoverTimes {
   double outage_s = 0, rejoin_s = 0;
 };
@@ -87,7 +87,7 @@ struct Calibration {
   // server's start, the reload of its data; the mean over the report's restarts, from the
   // "answering again ... s after the kill" its fault events give).
   std::map<std::string, double> restart_extra_s;
-  // By architecture: the failover's timing, from its fault events (uncalibrated: 1.6 s and 0.1 s
+  // By architecture: the failover's timing, from its fault events (uncalibrated: 1.05 s and 0.1 s
   // of wall time at the scenario's speedup, as the live runs measure them).
   std::map<std::string, FailoverTimes> failover;
   // By architecture: when a fill_disk or fill_redis_memory held and lifted (the means over the
