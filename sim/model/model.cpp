@@ -66,6 +66,7 @@ enum Kind : std::uint32_t {
   kWriteRefused,  // a busy worker's next store command meets Redis refusing writes (memory or disk full)
   kDiskFull,      // a fill_disk takes hold (its filler written): writes refused for refusal_for_s_[a]
   kMemoryFull,    // a fill_redis_memory takes hold
+  kFinalizeDies,  // finalize killed after a grant (after_grant), just before that attempt's end: finalize_kills_[a]
 };
 
 // A requeue (kRetry, kRedeliver) scheduled after a failover: one scheduled before it is the dead
@@ -149,6 +150,8 @@ struct AttemptTimes {
   bool finalize_stale = false;     // the poller's: finalize's connection outlived a restart, and this attempt meets it
   bool fails = false;              // it ends in a failure, which the worker then reports to the store
   bool fails_for_good = false;     // ... the order's last (permanent, or its attempts spent): the worker marks it dead first
+  bool store_fails = false;        // its next store command fails before its end (fail_attempt_at)
+  Kind outcome = kDone;            // how it ends, as decided at its start
   std::uint64_t serial = 0;       // which attempt of the worker's this is (its stage kills name it)
 };
 
@@ -576,6 +579,15 @@ private:
       t.serial = serial;
     }
     // stage kills that land on this attempt
+    // finalize dead when this attempt calls it (killed after a grant): decided before the stage
+    // kills are drawn, so that none is drawn on a call that never reaches the world
+    if (times_[uw].reaches_finalize && finalize_killed_at_ != INFINITY) {
+      const auto dead = finalize_dead(end);
+      if (dead == FinalizeDead::refused || (dead == FinalizeDead::held && outcome == kDone)) {
+        drop_finalize_calls(uw, dead == FinalizeDead::refused);
+        outcome = kFailFinalize;
+      }
+    }
     ModelAttempt& a = attempt_;
     a.kills.clear();
     if (has_stage_kills_) {
@@ -591,14 +603,12 @@ private:
       if (outcome == kDone && !a.succeeds) {  // finalize died between the grant and the e-mail (after_grant)
         outcome = kFailFinalize;
         drop_finalize_calls(uw, false);
-        finalize_killed(a.end_s, uw);
+        // every other call of finalize then dies with it (unless this attempt ends first)
+        finalize_kills_.push_back({uw, serial});
+        e_.at(std::nextafter(a.end_s, -INFINITY), kFinalizeDies, static_cast<std::uint32_t>(finalize_kills_.size() - 1));
       }
     }
-    if (outcome == kDone && times_[uw].reaches_finalize)
-      if (const auto dead = finalize_dead(end); dead != FinalizeDead::no) {
-        outcome = kFailFinalize;
-        drop_finalize_calls(uw, dead == FinalizeDead::refused);
-      }
+    times_[uw].outcome = outcome;
     times_[uw].fails = outcome != kDone;
     times_[uw].fails_for_good =
         outcome == kFailPermanent || (queue_ && outcome == kFailTransient && o.attempts >= s_.queue->attempts);
@@ -626,16 +636,18 @@ private:
     if (t <= finalize_killed_at_ + kFinalizeKillReactionWall_s * s_.speedup) return FinalizeDead::held;
     return t <= finalize_back_at_ ? FinalizeDead::refused : FinalizeDead::no;
   }
+  // (at kFinalizeDies: the attempt whose grant it was, `by`, still runs, so the kill comes)
   void finalize_killed(double t, std::size_t by) {
     finalize_killed_at_ = t;
     finalize_back_at_ = t + kFinalizeKillReactionWall_s * s_.speedup + (s_.queue ? s_.queue->restart_delay_s : 10);
-    // the other workers whose attempt calls finalize then: they fail at their end (a kill of
-    // their own before it comes first)
+    // the other workers whose attempt calls finalize then: they fail at their end (a failed
+    // store command or a kill of their own before it comes first)
     for (std::size_t w = 0; w < busy_.size(); ++w) {
       auto& t_w = times_[w];
-      if (w == by || busy_[w] < 0 || !t_w.reaches_finalize || t_w.fails) continue;
+      if (w == by || busy_[w] < 0 || !t_w.reaches_finalize || t_w.store_fails) continue;
       const auto dead = finalize_dead(t_w.end);
-      if (dead == FinalizeDead::no) continue;
+      if (dead == FinalizeDead::no || (dead == FinalizeDead::held && t_w.outcome != kDone)) continue;
+      if (t_w.outcome == kFailFinalize && dead == FinalizeDead::held) continue;
       bool killed_first = false;
       for (std::size_t k = 0; k < stage_kill_attempt_.size(); ++k)
         killed_first = killed_first || (stage_kill_attempt_[k].worker == w && stage_kill_attempt_[k].serial == t_w.serial &&
@@ -643,6 +655,7 @@ private:
       if (killed_first) continue;
       drop_finalize_calls(w, dead == FinalizeDead::refused);
       t_w.fails = true;  // (not for good, as for the attempt whose grant it was: start())
+      t_w.outcome = kFailFinalize;
       voided_attempt_[w] = t_w.serial;  // its kills after its effects never come
       gen_[w]++;                        // its own end comes as a failure
       e_.at(t_w.end, kFailFinalize, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
@@ -1104,6 +1117,7 @@ private:
   void fail_attempt_at(std::size_t w, double next, Kind why) {
     // the move to finalizing done, the next command is finalize's own read of the order
     times_[w].stale_at_finalize = times_[w].reaches_finalize && times_[w].finalizing < e_.now();
+    times_[w].store_fails = true;
     gen_[w]++;  // its own end does not come
     e_.at(next, why, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
   }
@@ -1204,6 +1218,14 @@ private:
       case kClock:
         log_clocks();
         return;
+      case kFinalizeDies: {
+        // the attempt whose grant it was is still at it (not ended early), and finalize is up
+        const auto [w, serial] = finalize_kills_[ev.a];
+        if (busy_[w] >= 0 && times_[w].serial == serial && voided_attempt_[w] != serial &&
+            finalize_dead(now) == FinalizeDead::no)
+          finalize_killed(times_[w].end, w);
+        return;
+      }
       case kStageKill: {
         // a kill of a stage its attempt never reached (a restart ended it before): none, and its
         // fault keeps the firing
@@ -1462,6 +1484,11 @@ private:
   std::vector<StageKillOf> stage_kill_attempt_;  // ... each one's worker and attempt
   std::vector<std::uint64_t> voided_attempt_;      // per worker: its attempt a restart ended early
   double finalize_killed_at_ = INFINITY, finalize_back_at_ = -INFINITY;  // the last after_grant kill of finalize
+  struct FinalizeKill {
+    std::size_t worker;
+    std::uint64_t serial;  // the attempt whose grant the kill came after
+  };
+  std::vector<FinalizeKill> finalize_kills_;
   std::uint64_t attempt_serial_ = 0;
   const Firing* firing_ = nullptr;  // the one being fired
   ArchResult r_;

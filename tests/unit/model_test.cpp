@@ -247,6 +247,21 @@ TEST(Model, AKilledFinalizeFailsEveryCallOfItThenAndWhileItIsDown) {
   EXPECT_EQ(apart.checker.duplicate_effect_calls, 1);
   EXPECT_EQ(apart.checker.duplicate_effects, 0);
   EXPECT_EQ(apart.checker.completed, 5);
+  // the attempt the kill was drawn on ends first (its worker killed at 30 s, in its download):
+  // finalize never dies then, and the others' calls go through
+  auto j = nlohmann::json::parse(R"({
+    "name": "finalize_spared", "seed": 5, "speedup": 60,
+    "orders": {"count": 3, "arrival": {"kind": "constant", "rate_per_h": 3600}},
+    "job": {"download": {"dist": "constant", "value": "1m"}, "upload": {"dist": "constant", "value": "0s"}},
+    "architectures": {"queue": {"workers": 4, "restart_delay": "20s", "lease": "5m",
+                                "retry": {"attempts": 5, "backoff": "constant", "base": "30s"}}},
+    "faults": [{"kind": "kill_process", "target": "finalize", "stage": "after_grant", "count": 1, "until": "100s"},
+               {"kind": "kill_process", "target": "worker-0", "at": "30s"}]})");
+  const auto spared = *run_model(parse_scenario(j, "finalize_spared.json")).find("queue");
+  EXPECT_EQ(spared.retries, 0);
+  EXPECT_EQ(grants(spared), (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(spared.checker.completed, 3);
+  EXPECT_LT(spared.orders.at(1).stages_s.at("completed"), 62) << "not failed at finalize";
 }
 
 // --calibrate: a live report's overhead per architecture is added to each attempt (its mean when
