@@ -2,6 +2,7 @@
 // limit) are put on qsim's queue; each must end in the dead-letter queue with its reason and
 // never kill the worker that meets it.
 #include "family.h"
+#include "qsim/queue/queue.h"
 
 #include <fmt/format.h>
 
@@ -16,7 +17,9 @@ std::string poison_payload(long long n) {
     case 0: return "";
     case 1: return "{\"order_id\": 42, \"not\": \"an order id\"";
     case 2: return std::string("\xff\xfe\x00\x01 binary", 10);
-    default: return std::string(2 * 1024 * 1024, 'x');  // over the queue's payload limit
+    // one byte over the queue's payload limit (each byte of it crosses into Redis and is stored,
+    // holding the server up meanwhile: the test is the limit, not the size)
+    default: return std::string(queue::QueueConfig{}.max_payload_bytes + 1, 'x');
   }
 }
 

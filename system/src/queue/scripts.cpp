@@ -62,9 +62,23 @@ end
 )lua";
 
 // Lease job `id` to `worker` now, its token in `set` (active, or the hand-off set).
-// f = HMGET(job, prio, attempts, max, serial, payload, hist).
+// f = HMGET(job, prio, attempts, max, serial, payload, hist), as leasable() reads it.
 // Returns the job as the client decodes it: id, token, attempt, max, prio, payload.
 constexpr const char* kLease = R"lua(
+-- Job `id`'s fields for lease_job, or nil and why it cannot be leased (to a worker taking
+-- payloads up to maxp bytes). A payload is measured where it is (HSTRLEN): one too large is
+-- never copied into the script, which would hold Redis up for everyone meanwhile.
+local function leasable(id, maxp)
+  local key = base .. 'job:' .. id
+  local size = redis.call('HSTRLEN', key, 'payload')
+  local f = size > maxp and redis.call('HMGET', key, 'prio', 'attempts', 'max')
+            or redis.call('HMGET', key, 'prio', 'attempts', 'max', 'serial', 'payload', 'hist')
+  if not f[1] or not tonumber(f[2]) or not tonumber(f[3]) then
+    return nil, 'malformed job record: missing prio, attempts or max'
+  end
+  if size > maxp then return nil, 'payload too large: ' .. size .. ' bytes, limit ' .. maxp end
+  return f
+end
 local function lease_job(id, f, worker, lease, now, set)
   local attempts = tonumber(f[2]) + 1
   local serial = (tonumber(f[4]) or 0) + 1
@@ -93,13 +107,9 @@ local function push_ready(id, prio, front, now)
     local lease = tonumber(string.sub(idle[1], 1, bar1 - 1))
     local maxp = tonumber(string.sub(idle[1], bar1 + 1, bar2 - 1))
     local worker = string.sub(idle[1], bar2 + 1)
-    local f = redis.call('HMGET', base .. 'job:' .. id, 'prio', 'attempts', 'max', 'serial', 'payload', 'hist')
-    if not f[1] or not tonumber(f[2]) or not tonumber(f[3]) then
-      bury(id, now, 'malformed job record: missing prio, attempts or max')
-      return
-    end
-    if f[5] and #f[5] > maxp then
-      bury(id, now, 'payload too large: ' .. #f[5] .. ' bytes, limit ' .. maxp)
+    local f, why = leasable(id, maxp)
+    if not f then
+      bury(id, now, why)
       return
     end
     local j = lease_job(id, f, worker, lease, now, handed_set)
@@ -266,14 +276,8 @@ while got < want do
   local popped = redis.call('LMPOP', 3, KEYS[1], KEYS[2], KEYS[3], 'LEFT', 'COUNT', want - got)
   if not popped then break end
   for _, id in ipairs(popped[2]) do
-    local f = redis.call('HMGET', base .. 'job:' .. id, 'prio', 'attempts', 'max', 'serial', 'payload', 'hist')
-    if not f[1] or not tonumber(f[2]) or not tonumber(f[3]) then
-      bury(id, now, 'malformed job record: missing prio, attempts or max')
-    elseif f[5] and #f[5] > maxp then
-      bury(id, now, 'payload too large: ' .. #f[5] .. ' bytes, limit ' .. maxp)
-    else
-      emit(lease_job(id, f, worker, lease, now, KEYS[5]))
-    end
+    local f, why = leasable(id, maxp)
+    if f then emit(lease_job(id, f, worker, lease, now, KEYS[5])) else bury(id, now, why) end
   end
 end
 out[2] = got

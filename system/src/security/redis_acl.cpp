@@ -10,7 +10,7 @@ namespace {
 // store/task_store.cpp), and nothing else: no KEYS, no FLUSH*, no CONFIG, no EVAL of new code.
 constexpr const char* kCommands =
     "-@all +ping +time +evalsha +script|load "
-    "+hget +hgetall +hmget +hset +hsetnx +hdel +hincrby +del +exists +incr +set +pexpire "
+    "+hget +hgetall +hmget +hstrlen +hset +hsetnx +hdel +hincrby +del +exists +incr +set +pexpire "
     "+llen +lrange +lpush +rpush +lpop +lmpop +lrem +ltrim "
     "+zadd +zrem +zscore +zcard +zrange +zrevrange +zrangebyscore +zrevrangebyscore +zremrangebyscore";
 
