@@ -247,7 +247,7 @@ struct Dashboard::Impl {
         workers.push_back({{"id", w.id}, {"job", w.job}, {"since_heartbeat_ms", w.since_beat_ms}, {"alive", w.alive}});
       for (const auto& j : v.in_flight_jobs)
         in_flight.push_back({{"id", j.id}, {"worker", j.worker}, {"attempt", j.attempt}, {"lease_remaining_ms", j.lease_remaining_ms}});
-      if (auto d = queue::QueueAdmin(*lane->q).dead({}, 50))
+      if (auto d = queue::QueueAdmin(*lane->q).dead({}, 50, false))
         for (const auto& j : d.value)
           dead.push_back({{"id", j.id}, {"reason", j.reason}, {"attempts", j.attempts}, {"age_ms", v.server_ms - j.died_ms}});
       for (std::size_t i = 0; i < lane->samples.size(); ++i) {

@@ -90,7 +90,7 @@ Expected<QueueOverview> QueueAdmin::overview(std::size_t max_in_flight) {
   return {redis::Status::ok, {}, std::move(o)};
 }
 
-Expected<std::vector<DeadJob>> QueueAdmin::dead(std::string_view reason, std::size_t limit) {
+Expected<std::vector<DeadJob>> QueueAdmin::dead(std::string_view reason, std::size_t limit, bool payloads) {
   auto ids = q_->dead_ids();
   if (!ids) return {ids.status, ids.error, {}};
   std::vector<DeadJob> out;
@@ -99,12 +99,14 @@ Expected<std::vector<DeadJob>> QueueAdmin::dead(std::string_view reason, std::si
     std::vector<std::vector<std::string>> reads;
     const std::size_t to = std::min(ids.value.size(), from + batch);
     for (std::size_t i = from; i < to; ++i)
-      reads.push_back({"HMGET", q_->keys().job(ids.value[i]), "error", "attempts", "finished", "payload"});
+      // (without payloads, the fourth field read is the error again: the layout stays)
+      reads.push_back({"HMGET", q_->keys().job(ids.value[i]), "error", "attempts", "finished", payloads ? "payload" : "error"});
     auto rs = q_->connection().pipeline(reads);
     for (std::size_t i = 0; i < rs.size(); ++i) {
       if (!rs[i]) return Expected<std::vector<DeadJob>>::failure(rs[i]);
       const auto& f = rs[i].reply.elements;
-      DeadJob d{ids.value[from + i], f.at(0).str, f.at(3).str, static_cast<int>(as_ll(f.at(1))), as_ll(f.at(2))};
+      DeadJob d{ids.value[from + i], f.at(0).str, payloads ? f.at(3).str : std::string(), static_cast<int>(as_ll(f.at(1))),
+                as_ll(f.at(2))};
       if (!reason.empty() && d.reason.find(reason) == std::string::npos) continue;
       out.push_back(std::move(d));
       if (limit && out.size() >= limit) return {redis::Status::ok, {}, std::move(out)};

@@ -51,7 +51,8 @@ public:
 
   Expected<QueueOverview> overview(std::size_t max_in_flight = 100);
   // Dead jobs, oldest first, whose reason contains `reason` (empty: all), at most `limit` (0: all).
-  Expected<std::vector<DeadJob>> dead(std::string_view reason = {}, std::size_t limit = 0);
+  // Without `payloads`, their payloads are not read (a poison job's may be megabytes).
+  Expected<std::vector<DeadJob>> dead(std::string_view reason = {}, std::size_t limit = 0, bool payloads = true);
   // Back to ready with their attempts reset; returns the ids requeued (ids not dead are skipped,
   // so a second run of the same requeue does nothing).
   Expected<std::vector<std::string>> requeue_dead(const std::vector<std::string>& ids);
