@@ -526,14 +526,13 @@ void Injector::count_unplanned_failovers() {
   sentinel_read_ = true;
   try {
     redis::Connection sentinel({"127.0.0.1", c_.endpoint.sentinels.at(0).second}, {100ms, 500ms, 10ms, 10ms});
-    const auto read = sentinel_config_epoch(sentinel, c_.endpoint.master);
-    const long long epoch = read.value_or(-1);
-    if (epoch < 0) return log("failover_redis", "redis", "Sentinel did not say its config epoch: unasked failovers not counted", false);
-    unplanned_failovers = static_cast<int>(std::max(0LL, epoch - failovers_asked_));
+    const auto epoch = sentinel_config_epoch(sentinel, c_.endpoint.master);
+    if (!epoch) return log("failover_redis", "redis", "Sentinel did not say its config epoch: unasked failovers not counted", false);
+    unplanned_failovers = static_cast<int>(std::max(0LL, *epoch - failovers_asked_));
     if (unplanned_failovers > 0)
       log("failover_redis", "redis",
           fmt::format("Sentinel failed over on its own: its config epoch is {} after {} failover(s) asked of it",
-                      epoch, failovers_asked_),
+                      *epoch, failovers_asked_),
           false);
   } catch (const std::exception& e) {
     log("failover_redis", "redis", std::string("Sentinel not reached at the end: unasked failovers not counted: ") + e.what(), false);

@@ -148,10 +148,11 @@ struct AttemptTimes {
   bool reaches_finalize = false;  // the attempt calls finalize at `end` (else it fails before, and reports it at `end`)
   bool stale_at_finalize = false;  // a restart's stale connection fails finalize's own read of the order
   bool finalize_stale = false;     // the poller's: finalize's connection outlived a restart, and this attempt meets it
-  bool fails = false;              // it ends in a failure, which the worker then reports to the store
+  Kind outcome = kDone;            // how it ends, as decided at its start (or since: finalize_killed)
   bool fails_for_good = false;     // ... the order's last (permanent, or its attempts spent): the worker marks it dead first
   bool store_fails = false;        // its next store command fails before its end (fail_attempt_at)
-  Kind outcome = kDone;            // how it ends, as decided at its start
+  // it ends in a failure, which the worker then reports to the store
+  bool fails() const { return outcome != kDone; }
   std::uint64_t serial = 0;       // which attempt of the worker's this is (its stage kills name it)
 };
 
@@ -583,7 +584,7 @@ private:
     // kills are drawn, so that none is drawn on a call that never reaches the world
     if (times_[uw].reaches_finalize && finalize_killed_at_ != INFINITY) {
       const auto dead = finalize_dead(end);
-      if (dead == FinalizeDead::refused || (dead == FinalizeDead::held && outcome == kDone)) {
+      if (dies_with_finalize(dead, outcome)) {
         drop_finalize_calls(uw, dead == FinalizeDead::refused);
         outcome = kFailFinalize;
       }
@@ -609,7 +610,6 @@ private:
       }
     }
     times_[uw].outcome = outcome;
-    times_[uw].fails = outcome != kDone;
     times_[uw].fails_for_good =
         outcome == kFailPermanent || (queue_ && outcome == kFailTransient && o.attempts >= s_.queue->attempts);
     busy_[uw] = static_cast<int>(i);
@@ -636,6 +636,11 @@ private:
     if (t <= finalize_killed_at_ + kFinalizeKillReactionWall_s * s_.speedup) return FinalizeDead::held;
     return t <= finalize_back_at_ ? FinalizeDead::refused : FinalizeDead::no;
   }
+  // An attempt whose call of finalize meets it so, decided to end as `outcome`, fails there
+  // instead: refused whatever it drew; held, unless it fails anyway.
+  static bool dies_with_finalize(FinalizeDead dead, Kind outcome) {
+    return dead == FinalizeDead::refused || (dead == FinalizeDead::held && outcome == kDone);
+  }
   // (at kFinalizeDies: the attempt whose grant it was, `by`, still runs, so the kill comes)
   void finalize_killed(double t, std::size_t by) {
     finalize_killed_at_ = t;
@@ -646,16 +651,14 @@ private:
       auto& t_w = times_[w];
       if (w == by || busy_[w] < 0 || !t_w.reaches_finalize || t_w.store_fails) continue;
       const auto dead = finalize_dead(t_w.end);
-      if (dead == FinalizeDead::no || (dead == FinalizeDead::held && t_w.outcome != kDone)) continue;
-      if (t_w.outcome == kFailFinalize && dead == FinalizeDead::held) continue;
+      if (!dies_with_finalize(dead, t_w.outcome)) continue;
       bool killed_first = false;
       for (std::size_t k = 0; k < stage_kill_attempt_.size(); ++k)
         killed_first = killed_first || (stage_kill_attempt_[k].worker == w && stage_kill_attempt_[k].serial == t_w.serial &&
                                         !stage_kill_attempt_[k].after_end && stage_kills_[k].t_s >= e_.now());
       if (killed_first) continue;
       drop_finalize_calls(w, dead == FinalizeDead::refused);
-      t_w.fails = true;  // (not for good, as for the attempt whose grant it was: start())
-      t_w.outcome = kFailFinalize;
+      t_w.outcome = kFailFinalize;  // (not for good, as for the attempt whose grant it was: start())
       voided_attempt_[w] = t_w.serial;  // its kills after its effects never come
       gen_[w]++;                        // its own end comes as a failure
       e_.at(t_w.end, kFailFinalize, static_cast<std::uint32_t>(w) + kGenShift * gen_[w]);
@@ -883,7 +886,7 @@ private:
       if (next >= refusing_until_) continue;  // after the window: it passes
       // an attempt that failed before finalize reports it: the queue's report passes a full memory,
       // unless the order dies with it (the worker's store write of that is refused: unavailable)
-      if (queue_ && !disk && next == t.end && t.fails && !t.fails_for_good && !t.reaches_finalize) continue;
+      if (queue_ && !disk && next == t.end && t.fails() && !t.fails_for_good && !t.reaches_finalize) continue;
       fail_attempt_at(w, next, kWriteRefused);
     }
   }
@@ -1101,7 +1104,7 @@ private:
     for (std::size_t w = 0; w < busy_.size(); ++w) {
       if (busy_[w] < 0) continue;
       const auto& t = times_[w];
-      if (!finalize_too && t.uploading < now && t.finalizing < now && !t.fails) continue;
+      if (!finalize_too && t.uploading < now && t.finalizing < now && !t.fails()) continue;
       fail_attempt_at(w, next_store_command(t, now), kStale);
     }
   }

@@ -98,9 +98,10 @@ Expected<std::vector<DeadJob>> QueueAdmin::dead(std::string_view reason, std::si
   for (std::size_t from = 0; from < ids.value.size(); from += batch) {
     std::vector<std::vector<std::string>> reads;
     const std::size_t to = std::min(ids.value.size(), from + batch);
-    for (std::size_t i = from; i < to; ++i)
-      // (without payloads, the fourth field read is the error again: the layout stays)
-      reads.push_back({"HMGET", q_->keys().job(ids.value[i]), "error", "attempts", "finished", payloads ? "payload" : "error"});
+    for (std::size_t i = from; i < to; ++i) {
+      reads.push_back({"HMGET", q_->keys().job(ids.value[i]), "error", "attempts", "finished"});
+      if (payloads) reads.back().push_back("payload");
+    }
     auto rs = q_->connection().pipeline(reads);
     for (std::size_t i = 0; i < rs.size(); ++i) {
       if (!rs[i]) return Expected<std::vector<DeadJob>>::failure(rs[i]);
